@@ -1,0 +1,113 @@
+"""The Typer application object, shared option aliases and the one error handler."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Annotated, NoReturn, TypeVar
+
+import typer
+
+from dropctl import __version__
+from dropctl.errors import DropctlError, ExitCode
+
+app = typer.Typer(
+    name="dropctl",
+    help=(
+        "Dropout behaviour of saved Keras models: inspect it, sample it (MC dropout), "
+        "convert it, gate it in CI.\n\n"
+        "Example: dropctl inspect model.keras"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    # A crash must never dump local variables (weight arrays, configs) to the terminal.
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_state = {"debug": bool(os.environ.get("DROPCTL_DEBUG"))}
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        print(f"dropctl {__version__}")
+        raise typer.Exit(ExitCode.OK)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version_callback, is_eager=True,
+                     help="Print the version and exit."),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show Python tracebacks for errors (or DROPCTL_DEBUG=1).")
+    ] = False,
+) -> None:
+    """dropctl: dropout behaviour of saved Keras models."""
+    if debug:
+        _state["debug"] = True
+
+
+def fail(exc: DropctlError) -> NoReturn:
+    """Print ``Error: <message>`` as one line on stderr and exit with the error's code."""
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    print(f"Error: {message}", file=sys.stderr)
+    raise typer.Exit(int(exc.exit_code))
+
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def handle_errors(func: F) -> F:
+    """Decorator for command bodies: map dropctl's errors to one stderr line and exit code.
+
+    Anything that is not a :class:`DropctlError` is a bug in dropctl; it still gets a
+    one-line message (and exit 2) unless ``--debug`` asks for the traceback.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: object, **kwargs: object) -> object:
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except DropctlError as exc:
+            if _state["debug"]:
+                raise
+            fail(exc)
+        except MemoryError:
+            print("Error: out of memory (try a smaller --batch-size or input)", file=sys.stderr)
+            raise typer.Exit(ExitCode.ERROR) from None
+        except Exception as exc:  # noqa: BLE001 - last line of defence, see docstring
+            if _state["debug"]:
+                raise
+            print(
+                f"Error: internal error {type(exc).__name__}: {' '.join(str(exc).split())[:300]} "
+                "(rerun with --debug for a traceback and please report it)",
+                file=sys.stderr,
+            )
+            raise typer.Exit(ExitCode.ERROR) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+# ---- shared option aliases (defined once, used by every command) -------------------------
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress bar or hints on stderr.")
+]
+SitesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--sites",
+        metavar="GLOB",
+        help="Only sites whose path matches this glob (e.g. '*dropout_2', 'encoder/*').",
+    ),
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same machine: same bytes).")]
