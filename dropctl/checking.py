@@ -1,0 +1,468 @@
+"""The ``dropctl check`` engine: expand paths, inspect each artifact, apply its policy.
+
+Input: paths, directories and globs plus a :class:`~dropctl.policy.Config`. Output: a
+:class:`CheckReport` of typed per-artifact results. Reading is static (``dropctl.inspect``,
+no TensorFlow); only ``probe=True`` loads models (:func:`probe_model`, through
+``dropctl.loading``), and only then is TensorFlow imported. ``jobs > 1`` checks files in
+worker processes. Rendering lives in :mod:`dropctl.render`.
+"""
+
+from __future__ import annotations
+
+import glob
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from dropctl.errors import DropctlError, UnsupportedModelError, UsageError
+from dropctl.policy import RULES_BY_NAME, Config, Inference, Policy, Rule
+from dropctl.report import InspectReport, Phase, Severity
+
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+"""Files a directory search picks up (bare .json models must be named explicitly)."""
+_GLOB_CHARS = set("*?[")
+
+
+class Status(StrEnum):
+    """Outcome for one artifact."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One rule an artifact breaks (or a lower-severity observation about it)."""
+
+    rule: Rule
+    severity: Severity
+    """Severity after the policy (may differ from the rule's default)."""
+    path: str
+    """Layer path inside the model ("" for the whole model)."""
+    message: str
+    hint: str = ""
+    finding: str | None = None
+    """The ``dropctl inspect`` finding code this comes from, if any."""
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What running the model said (``--probe``)."""
+
+    predict_deterministic: bool
+    """Two ``predict()`` calls on the same synthetic inputs gave identical outputs."""
+    max_abs_diff: float
+    """Largest absolute difference between the two runs (0.0 when deterministic)."""
+    inputs: str
+    """The synthetic input shapes, e.g. ``"(2, 28, 28, 1) float32"``."""
+
+
+@dataclass(frozen=True)
+class ArtifactResult:
+    """The verdict for one artifact."""
+
+    path: str
+    """The file as found (relative paths stay relative)."""
+    status: Status
+    violations: tuple[Violation, ...] = ()
+    error: str | None = None
+    """Why the artifact could not be read or checked (status ERROR)."""
+    report: InspectReport | None = None
+    probe: ProbeResult | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """Every artifact's verdict plus what the run was asked to gate on."""
+
+    results: tuple[ArtifactResult, ...]
+    fail_on: Severity
+    config_source: str | None
+    """The configuration file used, if any."""
+    probe: bool
+
+    def count(self, status: Status) -> int:
+        return sum(r.status is status for r in self.results)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all pass, 1 a violation at or above ``fail_on``, 2 something unreadable/unchecked."""
+        if any(r.status is Status.ERROR for r in self.results):
+            return 2
+        return 1 if any(r.status is Status.FAIL for r in self.results) else 0
+
+
+# ---- path expansion ----------------------------------------------------------------------
+
+
+def expand_paths(args: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[str]]:
+    """Files to check, and the arguments that matched nothing (missing files, empty globs).
+
+    Files named explicitly are checked whatever their extension; directories are searched
+    recursively for .keras/.h5/.hdf5 (hidden directories and symlinked directories are
+    skipped, so a symlink loop cannot hang the search); globs support ``**``.
+    """
+    files: list[Path] = []
+    unmatched: list[str] = []
+    for arg in args:
+        text = os.fspath(arg)
+        p = Path(text)
+        if p.is_dir():
+            found = _walk(p)
+        elif p.exists() or p.is_symlink():
+            found = [p]
+        elif _GLOB_CHARS & set(text):
+            found = []
+            own_suffix = Path(text).suffix.lower()
+            for match in sorted(glob.glob(text, recursive=True)):
+                m = Path(match)
+                if m.is_dir():
+                    found.extend(_walk(m))
+                elif m.suffix.lower() in MODEL_SUFFIXES or m.suffix.lower() == own_suffix:
+                    found.append(m)
+        else:
+            found = []
+        if found:
+            files.extend(found)
+        else:
+            unmatched.append(text)
+    seen: set[Path] = set()
+    unique = []
+    for f in files:
+        key = Path(os.path.abspath(f))
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique, unmatched
+
+
+def _walk(root: Path) -> list[Path]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):  # followlinks=False: no loops
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__pycache__")
+        out.extend(
+            Path(dirpath) / name
+            for name in sorted(filenames)
+            if Path(name).suffix.lower() in MODEL_SUFFIXES
+        )
+    return out
+
+
+# ---- policy evaluation -------------------------------------------------------------------
+
+# Finding codes (dropctl/findings.py) whose subject a policy setting owns. Findings listed
+# here are judged by that setting (or by the structured site data it checks) instead of
+# being passed through with their own severity; see `evaluate`.
+FINDING_RULES: dict[str, str] = {}
+
+
+def _v(name: str, severity: Severity, path: str, message: str, hint: str = "",
+       finding: str | None = None) -> Violation:
+    return Violation(RULES_BY_NAME[name], severity, path, message, hint, finding)
+
+
+def _zero(site: Any) -> bool:
+    """A site that cannot inject randomness (rate 0, no recurrent rate, no noise)."""
+    return site.rate == 0 and not site.recurrent_rate and not site.stddev
+
+
+def evaluate(
+    report: InspectReport, policy: Policy, probe: ProbeResult | None = None
+) -> list[Violation]:
+    """Every violation (and lower-severity observation) of ``policy`` by one inspected model."""
+    out: list[Violation] = []
+    sites = report.sites
+
+    if probe is None:
+        out.extend(_inference_static(report, policy))
+    else:
+        out.extend(_inference_probe(report, policy, probe))
+
+    for s in sites:
+        for label, rate in (("rate", s.rate), ("recurrent_dropout", s.recurrent_rate)):
+            if rate is None:
+                continue
+            if policy.max_rate is not None and rate > policy.max_rate:
+                out.append(_v("max_rate", Severity.ERROR, s.path,
+                              f"{s.class_name} {label} {rate:g} is above max_rate "
+                              f"{policy.max_rate:g}"))
+            if policy.min_rate is not None and rate < policy.min_rate:
+                out.append(_v("min_rate", Severity.ERROR, s.path,
+                              f"{s.class_name} {label} {rate:g} is below min_rate "
+                              f"{policy.min_rate:g}"))
+
+    sev = policy.frozen_active.severity
+    if sev is not None:
+        out.extend(
+            _v("frozen_active", sev, s.path,
+               f"{s.class_name} sits inside a frozen (trainable=False) model but still acts "
+               "during fit()",
+               "trainable=False does not switch dropout off; set rate 0 or remove it if unintended")
+            for s in sites
+            if s.in_fit and not s.effective_trainable and not _zero(s)
+        )
+
+    sev = policy.pinned_training.severity
+    if sev is not None:
+        out.extend(
+            _v("pinned_training", sev, s.path,
+               f"{s.class_name} is called with training=True: predict() "
+               f"{_acts(s.in_predict)} under the installed Keras, "
+               f"{_acts(s.in_predict_keras2)} under Keras 2",
+               "make the intent explicit: dropctl convert --perma (always on) or --standard (off)")
+            for s in sites
+            if s.training_pinned is True
+        )
+
+    live = [s for s in sites if not _zero(s)]
+    if len(live) < policy.require_sites:
+        out.append(_v("require_sites", Severity.ERROR, "",
+                      f"the model has {len(live)} stochastic site(s); require_sites is "
+                      f"{policy.require_sites}"))
+
+    sev = policy.opaque.severity
+    if sev is not None:
+        out.extend(
+            _v("opaque", sev, path,
+               "subclassed or unknown container: its layers cannot be seen statically",
+               "use --probe to judge by behaviour")
+            for path in report.opaque
+        )
+
+    out.extend(_from_findings(report, policy))
+    return out
+
+
+def _acts(phase: Phase) -> str:
+    return {Phase.ALWAYS: "is stochastic", Phase.NEVER: "is deterministic"}.get(
+        phase, "may be stochastic")
+
+
+def _inference_static(report: InspectReport, policy: Policy) -> list[Violation]:
+    sites = report.sites
+    if policy.inference is Inference.OFF:
+        out = [
+            _v("inference", Severity.ERROR, s.path,
+               f"{s.class_name} acts under predict(): predict() is not deterministic",
+               "dropctl convert --standard turns it back into training-only dropout")
+            for s in sites if s.in_predict is Phase.ALWAYS and not _zero(s)
+        ]
+        out.extend(
+            _v("inference", Severity.WARNING, s.path,
+               f"{s.class_name}: cannot tell statically whether it acts under predict()",
+               "run with --probe to decide by behaviour")
+            for s in sites if s.in_predict is Phase.UNKNOWN and not _zero(s)
+        )
+        return out
+    if policy.inference is Inference.ON:
+        if any(s.in_predict is Phase.ALWAYS and not _zero(s) for s in sites):
+            return []
+        if any(s.in_predict is Phase.UNKNOWN for s in sites) or report.opaque:
+            return [_v("inference", Severity.WARNING, "",
+                       "inference = \"on\" but no site is known to act under predict() "
+                       "(some cannot be judged statically)", "run with --probe")]
+        return [_v("inference", Severity.ERROR, "",
+                   "inference = \"on\" but no site acts under predict(): the model gives no "
+                   "Monte Carlo spread",
+                   "dropctl convert --perma makes its dropout act at inference")]
+    return []
+
+
+def _inference_probe(report: InspectReport, policy: Policy, probe: ProbeResult) -> list[Violation]:
+    static = report.predict_deterministic.value
+    said = f"(static reading said deterministic: {static})"
+    if policy.inference is Inference.OFF and not probe.predict_deterministic:
+        return [_v("probe", Severity.ERROR, "",
+                   f"predict() gave different outputs on two runs (max |diff| "
+                   f"{probe.max_abs_diff:.3g}) {said}",
+                   "dropctl diff MODEL shows which sites act")]
+    if policy.inference is Inference.ON and probe.predict_deterministic:
+        return [_v("probe", Severity.ERROR, "",
+                   f"inference = \"on\" but predict() gave identical outputs on two runs {said}",
+                   "dropctl convert --perma makes its dropout act at inference")]
+    return []
+
+
+def _from_findings(report: InspectReport, policy: Policy) -> list[Violation]:
+    out = []
+    for f in report.findings:
+        owner = FINDING_RULES.get(f.code)
+        if owner == "forbid_lambda":
+            if policy.forbid_lambda:
+                out.append(_v("forbid_lambda", Severity.ERROR, f.path, f.message, f.hint, f.code))
+            else:
+                out.append(_v("forbid_lambda", Severity.INFO, f.path, f.message, f.hint, f.code))
+        elif owner == "unsafe_modules":
+            sev = policy.unsafe_modules.severity
+            if sev is not None:
+                out.append(_v("unsafe_modules", sev, f.path, f.message, f.hint, f.code))
+        elif owner is not None:
+            continue  # judged above from the structured site data
+        else:
+            level = policy.findings.get(f.code)
+            sev = f.severity if level is None else level.severity
+            if sev is not None:
+                out.append(_v("findings", sev, f.path, f"{f.code}: {f.message}", f.hint, f.code))
+    return out
+
+
+# ---- running -----------------------------------------------------------------------------
+
+
+def check_one(path: str, policy: Policy, fail_on: Severity, probe: bool = False) -> ArtifactResult:
+    """Inspect one artifact (and probe it if asked) and judge it. Never raises DropctlError."""
+    from dropctl.inspection import inspect_path
+
+    start = time.perf_counter()
+    try:
+        report = inspect_path(path, include_layers=False)
+        probe_result = None
+        if probe:
+            probe_result = probe_model(path)
+    except DropctlError as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        return ArtifactResult(path, Status.ERROR, error=message,
+                              seconds=time.perf_counter() - start)
+    except MemoryError:
+        return ArtifactResult(path, Status.ERROR, error=f"{path}: out of memory while reading",
+                              seconds=time.perf_counter() - start)
+    violations = sorted(
+        evaluate(report, policy, probe_result),
+        key=lambda v: (-v.severity.rank, v.rule.id, v.path),
+    )
+    failed = any(v.severity.rank >= fail_on.rank for v in violations)
+    return ArtifactResult(
+        path, Status.FAIL if failed else Status.PASS, tuple(violations), None, report,
+        probe_result, time.perf_counter() - start,
+    )
+
+
+def probe_model(path: str, batch: int = 2) -> ProbeResult:
+    """Load ``path`` in safe mode and run ``predict()`` twice on the same synthetic inputs.
+
+    Nothing from the file is executed: ``dropctl.loading.load_model`` keeps Keras' safe
+    mode on and rebuilds a recognised Lambda PermaDropout without its bytecode.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        from dropctl.loading import load_model
+    except ImportError:
+        raise UsageError("--probe needs dropctl.loading, which this build does not have") from None
+    import numpy as np
+
+    model = load_model(path)
+    try:
+        specs = [(tuple(t.shape), str(getattr(t.dtype, "name", t.dtype))) for t in model.inputs]
+    except (AttributeError, ValueError, TypeError):
+        specs = []
+    if not specs:
+        raise UnsupportedModelError(f"{path}: cannot probe: the model declares no inputs")
+    rng = np.random.default_rng(0)
+    arrays = []
+    for shape, dtype in specs:
+        dims = (batch, *(8 if d is None else int(d) for d in shape[1:]))
+        if "int" in dtype:  # token ids: stay inside any vocabulary
+            arrays.append(rng.integers(0, 2, size=dims).astype(dtype))
+        else:
+            kind = dtype if "float" in dtype else "float32"
+            arrays.append(rng.standard_normal(dims).astype(kind))
+    x = arrays[0] if len(arrays) == 1 else arrays
+    try:
+        first = _flat(model.predict(x, verbose=0))
+        second = _flat(model.predict(x, verbose=0))
+    except Exception as exc:  # Keras raises many types for models it cannot run
+        raise UnsupportedModelError(
+            f"{path}: cannot probe: predict() failed on synthetic inputs "
+            f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
+        ) from None
+    diff = max((float(np.max(np.abs(a.astype("float64") - b))) if a.size else 0.0)
+               for a, b in zip(first, second, strict=True))
+    same = all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    shown = ", ".join(f"{(batch, *(8 if d is None else d for d in s[1:]))} {t}" for s, t in specs)
+    return ProbeResult(same, 0.0 if same else diff, shown)
+
+
+def _flat(out: Any) -> list[Any]:
+    import numpy as np
+
+    if isinstance(out, dict):
+        return [np.asarray(out[k]) for k in sorted(out)]
+    if isinstance(out, list | tuple):
+        return [np.asarray(o) for o in out]
+    return [np.asarray(out)]
+
+
+def _check_star(args: tuple[str, Policy, Severity, bool]) -> ArtifactResult:
+    return check_one(*args)
+
+
+def run_check(
+    paths: Sequence[str | os.PathLike[str]],
+    config: Config | None = None,
+    *,
+    cli: Mapping[str, Any] | None = None,
+    fail_on: Severity | None = None,
+    jobs: int | None = None,
+    probe: bool | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> CheckReport:
+    """Check every artifact under ``paths``. ``cli`` settings override the configuration.
+
+    Raises :class:`UsageError` when no path matches any model file; individual missing
+    paths and unreadable artifacts become ERROR results instead, so one bad file never
+    hides the verdict on the others.
+    """
+    config = config or Config()
+    fail_on = fail_on or config.fail_on
+    jobs = jobs or config.jobs
+    probe = config.probe if probe is None else probe
+    if jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, not {jobs}")
+    files, unmatched = expand_paths(paths)
+    if not files:
+        shown = ", ".join(os.fspath(p) for p in paths) or "(no paths given)"
+        raise UsageError(f"no model files (.keras, .h5, .hdf5) matched {shown}")
+
+    tasks = [(str(f), config.policy_for(f, cli), fail_on, probe) for f in files]
+    results: list[ArtifactResult | None] = [None] * len(tasks)
+    total = len(tasks)
+    if jobs == 1 or total == 1:
+        for i, task in enumerate(tasks):
+            results[i] = _check_star(task)
+            if progress:
+                progress(i + 1, total)
+    else:
+        # fork is cheap and safe while TensorFlow is not loaded; probing workers import it
+        # themselves, and TensorFlow must never be forked after import, so they spawn.
+        method = "spawn" if probe or "tensorflow" in sys.modules else "fork"
+        ctx = multiprocessing.get_context(method)
+        with ProcessPoolExecutor(max_workers=min(jobs, total), mp_context=ctx) as pool:
+            futures = {pool.submit(_check_star, t): i for i, t in enumerate(tasks)}
+            for done, fut in enumerate(as_completed(futures), start=1):
+                i = futures[fut]
+                try:
+                    results[i] = fut.result()
+                except Exception as exc:  # a worker died (killed, out of memory)
+                    results[i] = ArtifactResult(tasks[i][0], Status.ERROR,
+                                                error=f"{tasks[i][0]}: worker failed ({exc!r})")
+                if progress:
+                    progress(done, total)
+    missing = [
+        ArtifactResult(arg, Status.ERROR, error=f"{arg}: no such file, or no model files matched")
+        for arg in unmatched
+    ]
+    return CheckReport(
+        tuple(r for r in results if r is not None) + tuple(missing),
+        fail_on,
+        str(config.source) if config.source else None,
+        probe,
+    )

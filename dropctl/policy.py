@@ -1,0 +1,394 @@
+"""Check policies: the rule catalogue, their settings, and ``[tool.dropctl]`` configuration.
+
+A :class:`Policy` says what ``dropctl check`` demands of one artifact. Settings come from,
+in increasing precedence: the defaults here, ``[tool.dropctl]`` in ``pyproject.toml`` or a
+``dropctl.toml`` (found by walking up from the working directory), a matching
+``[[tool.dropctl.overrides]]`` entry (per-path globs such as ``models/mc/**``), and finally
+command-line options. Nothing here reads models; :mod:`dropctl.checking` applies the policy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from dropctl.errors import UsageError
+from dropctl.report import Severity
+
+
+class Inference(StrEnum):
+    """What ``predict()`` must do: ``off`` deterministic, ``on`` stochastic (MC models), ``any``."""
+
+    OFF = "off"
+    ON = "on"
+    ANY = "any"
+
+
+class Level(StrEnum):
+    """How a rule that can be tuned reports: as an error, as a warning, or not at all."""
+
+    ERROR = "error"
+    WARN = "warn"
+    IGNORE = "ignore"
+
+    @property
+    def severity(self) -> Severity | None:
+        return {"error": Severity.ERROR, "warn": Severity.WARNING, "ignore": None}[self.value]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One check rule with a stable id (used in SARIF, JUnit, GitHub annotations and JSON)."""
+
+    id: str
+    """Stable identifier, e.g. ``DCK001``; never reused for another meaning."""
+    name: str
+    """The setting that controls it (``inference``, ``max_rate``...)."""
+    summary: str
+    """One line: what the rule demands."""
+    help: str
+    """Why it matters and what to do when it fires."""
+    default_severity: Severity
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("DCK000", "readable", "Every artifact can be read and checked.",
+         "dropctl could not read or check this file (corrupt, hostile, not a model, over a "
+         "safety limit, or --probe could not load it). An unreadable artifact is never "
+         "reported as clean; fix or remove the file.", Severity.ERROR),
+    Rule("DCK001", "inference", "predict() behaves as the policy's `inference` setting demands.",
+         "inference = \"off\" (the default) requires predict() to be deterministic: no dropout "
+         "site may act at inference (training=True pinned under Keras 2, Lambda PermaDropout, "
+         "dropctl always-on layers). inference = \"on\" requires at least one site that acts "
+         "at inference (Monte Carlo models). Use `dropctl convert --standard` or "
+         "`--perma` to change the artifact, or an override for the path.", Severity.ERROR),
+    Rule("DCK002", "max_rate", "No dropout rate exceeds `max_rate`.",
+         "A rate above the configured maximum is usually a typo (0.9 for 0.09) or a "
+         "refactor gone wrong.", Severity.ERROR),
+    Rule("DCK003", "min_rate", "No dropout rate is below `min_rate`.",
+         "A rate below the configured minimum (including 0, a no-op) means the model has "
+         "lost the regularisation or Monte Carlo spread it was meant to have.", Severity.ERROR),
+    Rule("DCK004", "forbid_lambda", "The artifact carries no Lambda bytecode.",
+         "A Lambda layer (or any `__lambda__` object, anywhere in the tree) stores marshalled "
+         "Python bytecode that runs when the model is loaded with safe_mode=False: a code "
+         "execution risk (CVE-2024-3660). Replace it with a registered layer; for "
+         "PermaDropout use `dropctl convert --standard` or `--perma`.", Severity.ERROR),
+    Rule("DCK005", "frozen_active", "No dropout sits inside a frozen sub-model.",
+         "trainable=False does not switch dropout off: a frozen sub-model still drops units "
+         "while the outer model trains. Intended for fine-tuning? Set frozen_active = "
+         "\"ignore\" for that path.", Severity.WARNING),
+    Rule("DCK006", "pinned_training", "No site pins training=True.",
+         "Dropout(r)(x, training=True) is stochastic under predict() in Keras 2 / tf.keras "
+         "but deterministic under Keras 3.15 predict() (and stochastic again in later "
+         "Keras). The model's behaviour depends on the Keras that runs it.", Severity.WARNING),
+    Rule("DCK007", "require_sites", "The model has at least `require_sites` stochastic sites.",
+         "A Monte Carlo model that lost its dropout in a refactor gives zero spread and "
+         "silently overconfident uncertainty.", Severity.ERROR),
+    Rule("DCK008", "opaque", "No part of the model is hidden from static reading.",
+         "Subclassed models and unknown containers hide their layers: dropctl cannot see "
+         "whether they contain dropout. Use --probe to judge by behaviour, or save a "
+         "functional model.", Severity.WARNING),
+    Rule("DCK009", "unsafe_modules", "No class comes from outside Keras' own modules.",
+         "Classes from modules outside keras/keras_hub/keras_cv/keras_nlp import code when "
+         "loaded (CVE-2025-1550); TorchModuleWrapper and TFSMLayer run foreign graphs; "
+         "lookup layers with a file-path vocabulary read files (CVE-2025-12058).",
+         Severity.ERROR),
+    Rule("DCK010", "probe", "Loaded and run, the model behaves as the static verdict says.",
+         "--probe loads the model in safe mode and runs predict() twice on synthetic "
+         "inputs. A result that contradicts the `inference` setting is a violation "
+         "whatever the config says.", Severity.ERROR),
+    Rule("DCK011", "findings", "No other inspect finding reaches the failing severity.",
+         "Findings from `dropctl inspect` that no policy setting covers keep their own "
+         "severity; tune them with [tool.dropctl.findings] CODE = \"error\"|\"warn\"|"
+         "\"ignore\".", Severity.WARNING),
+)
+RULES_BY_NAME: dict[str, Rule] = {r.name: r for r in RULES}
+RULES_BY_ID: dict[str, Rule] = {r.id: r for r in RULES}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What ``dropctl check`` demands of one artifact."""
+
+    inference: Inference = Inference.OFF
+    """Whether predict() must be deterministic (off), stochastic (on), or either (any)."""
+    max_rate: float | None = None
+    """Largest allowed dropout rate (``rate`` and ``recurrent_dropout``); None: no limit."""
+    min_rate: float | None = None
+    """Smallest allowed dropout rate; None: no limit."""
+    forbid_lambda: bool = True
+    """Lambda bytecode anywhere in the model is an error."""
+    frozen_active: Level = Level.WARN
+    """Dropout inside a frozen sub-model."""
+    pinned_training: Level = Level.WARN
+    """``training=True`` stored in a call (Keras 2 and 3 disagree on it under predict())."""
+    require_sites: int = 0
+    """At least this many stochastic sites."""
+    opaque: Level = Level.WARN
+    """Subclassed or unknown containers whose insides cannot be seen."""
+    unsafe_modules: Level = Level.ERROR
+    """Classes from modules outside keras/keras_hub/keras_cv/keras_nlp and other loaders of code."""
+    findings: Mapping[str, Level] = field(default_factory=dict)
+    """Severity overrides for inspect finding codes no setting above covers."""
+
+    def updated(self, settings: Mapping[str, Any], source: str) -> Policy:
+        """A copy with raw TOML/CLI ``settings`` applied; ``source`` names them in errors."""
+        changes = _parse_settings(settings, source)
+        if "findings" in changes:
+            changes["findings"] = {**self.findings, **changes["findings"]}
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Override:
+    """Policy settings that apply to artifacts whose path matches one of ``patterns``."""
+
+    patterns: tuple[str, ...]
+    """Globs relative to the configuration file's directory (``**`` spans directories)."""
+    settings: Mapping[str, Any]
+    regexes: tuple[re.Pattern[str], ...]
+
+
+@dataclass(frozen=True)
+class Config:
+    """The effective configuration: base policy, per-path overrides and run options."""
+
+    policy: Policy = field(default_factory=Policy)
+    overrides: tuple[Override, ...] = ()
+    root: Path | None = None
+    """Directory override globs are relative to (the config file's directory)."""
+    source: Path | None = None
+    """The file the configuration came from, if any."""
+    fail_on: Severity = Severity.ERROR
+    jobs: int = 1
+    probe: bool = False
+
+    def policy_for(self, path: Path, cli: Mapping[str, Any] | None = None) -> Policy:
+        """The policy for ``path``: base, then every matching override in order, then ``cli``."""
+        policy = self.policy
+        if self.overrides:
+            rel = _relative_posix(path, self.root or Path.cwd())
+            for i, ov in enumerate(self.overrides):
+                if rel is not None and any(rx.fullmatch(rel) for rx in ov.regexes):
+                    policy = policy.updated(ov.settings, f"{self._where()} overrides[{i}]")
+        if cli:
+            policy = policy.updated(cli, "command line")
+        return policy
+
+    def _where(self) -> str:
+        return str(self.source) if self.source else "configuration"
+
+
+_POLICY_KEYS = {f.name for f in dataclasses.fields(Policy)}
+_RUN_KEYS = {"fail_on", "jobs", "probe"}
+
+
+def _parse_settings(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = key.replace("-", "_")
+        if name not in _POLICY_KEYS:
+            known = ", ".join(sorted(_POLICY_KEYS))
+            raise UsageError(f"{source}: unknown policy setting {key!r} (known: {known})")
+        out[name] = _parse_value(name, value, source)
+    return out
+
+
+def _parse_value(name: str, value: Any, source: str) -> Any:
+    where = f"{source}: {name}"
+    if name == "inference":
+        return _enum(Inference, value, where)
+    if name in ("frozen_active", "pinned_training", "opaque", "unsafe_modules"):
+        return _level(value, where)
+    if name in ("max_rate", "min_rate"):
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise UsageError(f"{where} must be a number between 0 and 1, not {value!r}")
+        return float(value)
+    if name == "forbid_lambda":
+        if not isinstance(value, bool):
+            raise UsageError(f"{where} must be true or false, not {value!r}")
+        return value
+    if name == "require_sites":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise UsageError(f"{where} must be a whole number >= 0, not {value!r}")
+        return value
+    # findings: {CODE: level}
+    if not isinstance(value, Mapping):
+        raise UsageError(f"{where} must be a table of finding codes, e.g. DC101 = \"ignore\"")
+    return {str(code).upper(): _level(lvl, f"{where}.{code}") for code, lvl in value.items()}
+
+
+def _enum(cls: type[Inference], value: Any, where: str) -> Inference:
+    try:
+        return cls(str(value).lower())
+    except ValueError:
+        choices = "|".join(m.value for m in cls)
+        raise UsageError(f"{where} must be one of {choices}, not {value!r}") from None
+
+
+def _level(value: Any, where: str) -> Level:
+    text = str(value).lower()
+    text = {"warning": "warn", "off": "ignore", "false": "ignore"}.get(text, text)
+    try:
+        return Level(text)
+    except ValueError:
+        raise UsageError(f"{where} must be one of error|warn|ignore, not {value!r}") from None
+
+
+def parse_severity(value: str, where: str = "--fail-on") -> Severity:
+    """``error``/``warning`` (also ``warn``) as a :class:`Severity`."""
+    text = {"warn": "warning"}.get(str(value).lower(), str(value).lower())
+    if text not in ("error", "warning"):
+        raise UsageError(f"{where} must be error or warning, not {value!r}")
+    return Severity(text)
+
+
+# ---- globs -----------------------------------------------------------------------------
+
+
+def glob_to_regex(pattern: str) -> re.Pattern[str]:
+    """Compile a path glob: ``*``/``?``/``[...]`` stay inside one directory, ``**`` spans any.
+
+    ``models/mc/**`` matches every file below ``models/mc``; ``**/*.h5`` every .h5 anywhere;
+    a pattern without ``/`` (``*.h5``) matches the file name in any directory, as in .gitignore.
+    """
+    pat = pattern.replace("\\", "/").strip()
+    while pat.startswith("./"):
+        pat = pat[2:]
+    if "/" not in pat.rstrip("/"):
+        pat = "**/" + pat
+    if pat.endswith("/"):
+        pat += "**"
+    out, i, n = [], 0, len(pat)
+    while i < n:
+        c = pat[i]
+        if pat.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pat.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif c == "*":
+            out.append("[^/]*")
+            i += 1
+        elif c == "?":
+            out.append("[^/]")
+            i += 1
+        elif c == "[" and (j := pat.find("]", i + 2)) > 0:
+            body = pat[i + 1 : j].replace("\\", "\\\\")
+            if body.startswith("!"):
+                body = "^" + body[1:]
+            out.append(f"[{body}]")
+            i = j + 1
+        else:
+            out.append(re.escape(c))
+            i += 1
+    return re.compile("".join(out))
+
+
+def _relative_posix(path: Path, root: Path) -> str | None:
+    try:
+        rel = path.resolve().relative_to(root.resolve())
+    except (ValueError, OSError):
+        return None
+    return PurePosixPath(rel).as_posix()
+
+
+# ---- configuration files ---------------------------------------------------------------
+
+
+def find_config(start: Path | None = None) -> Path | None:
+    """The nearest ``dropctl.toml`` or ``pyproject.toml`` with ``[tool.dropctl]``, walking up.
+
+    In one directory ``dropctl.toml`` wins over ``pyproject.toml``. A ``pyproject.toml``
+    without a ``[tool.dropctl]`` table does not stop the walk.
+    """
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / "dropctl.toml"
+        if candidate.is_file():
+            return candidate
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                continue  # someone else's broken pyproject is not our configuration
+            if isinstance(data.get("tool"), dict) and "dropctl" in data["tool"]:
+                return candidate
+    return None
+
+
+def load_config(path: Path | None) -> Config:
+    """Parse a configuration file (``None``: the defaults). Raises UsageError when it is invalid."""
+    if path is None:
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"configuration file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read configuration file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path} is not valid TOML: {exc}") from None
+    if path.name == "pyproject.toml":
+        table = data.get("tool", {}).get("dropctl", {})
+        where = f"{path} [tool.dropctl]"
+    else:
+        table = data.get("tool", {}).get("dropctl", data)
+        where = str(path)
+    if not isinstance(table, dict):
+        raise UsageError(f"{where} must be a table")
+    return config_from_table(table, root=path.parent, source=path, where=where)
+
+
+def config_from_table(
+    table: Mapping[str, Any], *, root: Path | None, source: Path | None, where: str
+) -> Config:
+    """Build a :class:`Config` from an already-parsed ``[tool.dropctl]`` table."""
+    base = {k: v for k, v in table.items() if k.replace("-", "_") in _POLICY_KEYS}
+    run = {k.replace("-", "_"): v for k, v in table.items() if k.replace("-", "_") in _RUN_KEYS}
+    unknown = set(table) - set(base) - {k for k in table if k.replace("-", "_") in _RUN_KEYS}
+    unknown.discard("overrides")
+    if unknown:
+        known = ", ".join(sorted(_POLICY_KEYS | _RUN_KEYS | {"overrides"}))
+        raise UsageError(f"{where}: unknown setting {sorted(unknown)[0]!r} (known: {known})")
+    policy = Policy().updated(base, where)
+
+    overrides = []
+    raw_overrides = table.get("overrides", [])
+    if not isinstance(raw_overrides, list):
+        raise UsageError(f"{where}: overrides must be an array of tables ([[...overrides]])")
+    for i, entry in enumerate(raw_overrides):
+        ow = f"{where} overrides[{i}]"
+        if not isinstance(entry, dict):
+            raise UsageError(f"{ow} must be a table")
+        patterns = entry.get("paths", entry.get("path"))
+        if isinstance(patterns, str):
+            patterns = [patterns]
+        if not patterns or not all(isinstance(p, str) and p.strip() for p in patterns):
+            raise UsageError(f"{ow} needs paths = [\"glob\", ...]")
+        settings = {k: v for k, v in entry.items() if k not in ("paths", "path")}
+        Policy().updated(settings, ow)  # validate now, not when the first file matches
+        overrides.append(
+            Override(tuple(patterns), settings, tuple(glob_to_regex(p) for p in patterns))
+        )
+
+    fail_on = Severity.ERROR
+    if "fail_on" in run:
+        fail_on = parse_severity(run["fail_on"], f"{where}: fail_on")
+    jobs = run.get("jobs", 1)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise UsageError(f"{where}: jobs must be a whole number >= 1, not {jobs!r}")
+    probe = run.get("probe", False)
+    if not isinstance(probe, bool):
+        raise UsageError(f"{where}: probe must be true or false, not {probe!r}")
+    return Config(policy, tuple(overrides), root, source, fail_on, jobs, probe)
