@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from dropctl.checking import CheckReport
     from dropctl.report import InspectReport
 
-__all__ = ["__version__", "inspect"]
+__all__ = ["__version__", "check", "inspect"]
 
 
 def inspect(path: Any, *, include_layers: bool = True) -> InspectReport:
@@ -26,3 +27,16 @@ def inspect(path: Any, *, include_layers: bool = True) -> InspectReport:
     from dropctl.inspection import inspect_path
 
     return inspect_path(path, include_layers=include_layers)
+
+
+def check(paths: Any, *, config: Any = None, probe: bool | None = None, jobs: int | None = None,
+          fail_on: str | None = None, **settings: Any) -> CheckReport:
+    """Run ``dropctl check`` on files, directories or globs and return the typed report.
+
+    ``config``: a pyproject.toml/dropctl.toml path, or None to discover one from the working
+    directory (``False``: defaults only). ``settings`` override policy keys (``inference="on"``,
+    ``max_rate=0.5``...). ``report.exit_code`` is the CLI's exit code. Static unless ``probe``.
+    """
+    from dropctl.checking import check_paths
+
+    return check_paths(paths, config=config, probe=probe, jobs=jobs, fail_on=fail_on, **settings)

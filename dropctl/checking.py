@@ -159,10 +159,23 @@ def _walk(root: Path) -> list[Path]:
 
 # ---- policy evaluation -------------------------------------------------------------------
 
-# Finding codes (dropctl/findings.py) whose subject a policy setting owns. Findings listed
-# here are judged by that setting (or by the structured site data it checks) instead of
-# being passed through with their own severity; see `evaluate`.
-FINDING_RULES: dict[str, str] = {}
+# Finding codes (dropctl/findings.py) whose subject a policy setting owns: the setting
+# decides their severity. Codes owned by "inference" are judged from the structured site
+# data instead (so they are not reported twice); codes not listed here keep inspect's own
+# severity unless [tool.dropctl.findings] overrides it (rule DCK011).
+FINDING_RULES: dict[str, str] = {
+    "DC101": "frozen_active",      # dropout inside a frozen sub-model
+    "DC102": "pinned_training",    # training=True pinned, Keras 2 and 3 disagree
+    "DC201": "forbid_lambda",      # Lambda / __lambda__ bytecode anywhere in the tree
+    "DC202": "inference",          # Lambda PermaDropout (its site is judged by inference)
+    "DC203": "inference",          # always-on dropout at inference
+    "DC401": "inference",          # custom layer that looks stochastic (site: unknown)
+    "DC402": "opaque",             # subclassed model hiding its layers
+    "DC403": "unsafe_modules",     # class from a module outside keras/keras_hub/...
+    "DC404": "unsafe_modules",     # TorchModuleWrapper, TFSMLayer, JaxLayer
+    "DC405": "unsafe_modules",     # lookup layer vocabulary is a file path
+}
+_LEVEL_RULES = ("frozen_active", "pinned_training", "opaque", "unsafe_modules")
 
 
 def _v(name: str, severity: Severity, path: str, message: str, hint: str = "",
@@ -200,51 +213,14 @@ def evaluate(
                               f"{s.class_name} {label} {rate:g} is below min_rate "
                               f"{policy.min_rate:g}"))
 
-    sev = policy.frozen_active.severity
-    if sev is not None:
-        out.extend(
-            _v("frozen_active", sev, s.path,
-               f"{s.class_name} sits inside a frozen (trainable=False) model but still acts "
-               "during fit()",
-               "trainable=False does not switch dropout off; set rate 0 or remove it if unintended")
-            for s in sites
-            if s.in_fit and not s.effective_trainable and not _zero(s)
-        )
-
-    sev = policy.pinned_training.severity
-    if sev is not None:
-        out.extend(
-            _v("pinned_training", sev, s.path,
-               f"{s.class_name} is called with training=True: predict() "
-               f"{_acts(s.in_predict)} under the installed Keras, "
-               f"{_acts(s.in_predict_keras2)} under Keras 2",
-               "make the intent explicit: dropctl convert --perma (always on) or --standard (off)")
-            for s in sites
-            if s.training_pinned is True
-        )
-
     live = [s for s in sites if not _zero(s)]
     if len(live) < policy.require_sites:
         out.append(_v("require_sites", Severity.ERROR, "",
                       f"the model has {len(live)} stochastic site(s); require_sites is "
                       f"{policy.require_sites}"))
 
-    sev = policy.opaque.severity
-    if sev is not None:
-        out.extend(
-            _v("opaque", sev, path,
-               "subclassed or unknown container: its layers cannot be seen statically",
-               "use --probe to judge by behaviour")
-            for path in report.opaque
-        )
-
     out.extend(_from_findings(report, policy))
     return out
-
-
-def _acts(phase: Phase) -> str:
-    return {Phase.ALWAYS: "is stochastic", Phase.NEVER: "is deterministic"}.get(
-        phase, "may be stochastic")
 
 
 def _inference_static(report: InspectReport, policy: Policy) -> list[Violation]:
@@ -296,22 +272,19 @@ def _from_findings(report: InspectReport, policy: Policy) -> list[Violation]:
     out = []
     for f in report.findings:
         owner = FINDING_RULES.get(f.code)
+        sev: Severity | None
         if owner == "forbid_lambda":
-            if policy.forbid_lambda:
-                out.append(_v("forbid_lambda", Severity.ERROR, f.path, f.message, f.hint, f.code))
-            else:
-                out.append(_v("forbid_lambda", Severity.INFO, f.path, f.message, f.hint, f.code))
-        elif owner == "unsafe_modules":
-            sev = policy.unsafe_modules.severity
-            if sev is not None:
-                out.append(_v("unsafe_modules", sev, f.path, f.message, f.hint, f.code))
+            sev = Severity.ERROR if policy.forbid_lambda else Severity.INFO
+        elif owner in _LEVEL_RULES:
+            sev = getattr(policy, owner).severity
         elif owner is not None:
-            continue  # judged above from the structured site data
+            continue  # judged from the structured site data (see _inference_static)
         else:
+            owner = "findings"
             level = policy.findings.get(f.code)
             sev = f.severity if level is None else level.severity
-            if sev is not None:
-                out.append(_v("findings", sev, f.path, f"{f.code}: {f.message}", f.hint, f.code))
+        if sev is not None:
+            out.append(_v(owner, sev, f.path, f"{f.message} [{f.code}]", f.hint, f.code))
     return out
 
 
@@ -466,3 +439,33 @@ def run_check(
         str(config.source) if config.source else None,
         probe,
     )
+
+
+def check_paths(
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    config: str | os.PathLike[str] | Config | bool | None = None,
+    probe: bool | None = None,
+    jobs: int | None = None,
+    fail_on: str | Severity | None = None,
+    **settings: Any,
+) -> CheckReport:
+    """The Python API behind ``dropctl.check``: configuration discovery, then :func:`run_check`."""
+    from dropctl.policy import find_config, load_config, parse_severity
+
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    if isinstance(config, Config):
+        cfg = config
+    elif config is False:
+        cfg = Config()
+    elif config is None or config is True:
+        cfg = load_config(find_config())
+    else:
+        cfg = load_config(Path(config))
+    if settings:
+        cfg.policy.updated(settings, "check() arguments")  # fail fast on a bad setting
+    severity = None
+    if fail_on is not None:
+        severity = fail_on if isinstance(fail_on, Severity) else parse_severity(fail_on, "fail_on")
+    return run_check(paths, cfg, cli=settings or None, fail_on=severity, jobs=jobs, probe=probe)

@@ -1,0 +1,210 @@
+"""``dropctl check``, the CI gate: options -> configuration -> engine -> renderer -> exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from dropctl.cli._app import QuietOpt, app, handle_errors
+from dropctl.errors import InputDataError, UsageError
+
+
+class Format(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    SARIF = "sarif"
+    JUNIT = "junit"
+    GITHUB = "github"
+
+
+class InferenceChoice(StrEnum):
+    OFF = "off"
+    ON = "on"
+    ANY = "any"
+
+
+class FailOn(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+_HELP = """Gate model artifacts in CI: fail when dropout behaves differently from the policy.
+
+PATHS are files, directories (searched recursively for .keras, .h5, .hdf5) and globs
+('models/**/*.h5'). Policies come from [tool.dropctl] in pyproject.toml or a dropctl.toml
+(found by walking up from the working directory), with per-path overrides; options here
+override the file. Exit codes: 0 all pass, 1 a violation at or above --fail-on,
+2 an artifact could not be read or checked, or nothing matched.
+
+Example: dropctl check models/ --format sarif --output dropctl.sarif
+"""
+
+
+def _parse_set(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set expects KEY=VALUE (e.g. frozen_active=error), not {item!r}")
+        try:
+            value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw.strip()  # bare words: error, warn, ignore, on, off
+        out[key.strip()] = value
+    return out
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise InputDataError(f"--output {path}: directory {directory} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise InputDataError(f"--output {path}: cannot write ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise InputDataError(f"--output {path}: cannot write ({exc.strerror or exc})") from None
+
+
+@app.command("check", help=_HELP)
+@handle_errors
+def check_command(
+    paths: Annotated[list[str], typer.Argument(help="Model files, directories or globs.",
+                                               show_default=False)],
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Report format.")] = Format.TEXT,
+    json_: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write the report to FILE instead of stdout.", metavar="FILE",
+        dir_okay=False)] = None,
+    fail_on: Annotated[FailOn | None, typer.Option(
+        "--fail-on", help="Lowest violation severity that fails the check [default: error].",
+        show_default=False)] = None,
+    inference: Annotated[InferenceChoice | None, typer.Option(
+        "--inference", help="predict() must be deterministic (off), stochastic (on), or any.",
+        show_default=False)] = None,
+    max_rate: Annotated[float | None, typer.Option(
+        "--max-rate", min=0.0, max=1.0, help="Largest allowed dropout rate.")] = None,
+    min_rate: Annotated[float | None, typer.Option(
+        "--min-rate", min=0.0, max=1.0, help="Smallest allowed dropout rate.")] = None,
+    require_sites: Annotated[int | None, typer.Option(
+        "--require-sites", min=0, help="At least N stochastic sites per model.")] = None,
+    forbid_lambda: Annotated[bool | None, typer.Option(
+        "--forbid-lambda/--allow-lambda", help="Fail on Lambda bytecode [default: forbid].",
+        show_default=False)] = None,
+    settings: Annotated[list[str] | None, typer.Option(
+        "--set", metavar="KEY=VALUE",
+        help="Any policy setting, e.g. --set frozen_active=error --set opaque=ignore.")] = None,
+    config_file: Annotated[Path | None, typer.Option(
+        "--config", metavar="FILE", help="Use this pyproject.toml / dropctl.toml.",
+        dir_okay=False)] = None,
+    no_config: Annotated[bool, typer.Option(
+        "--no-config", help="Ignore configuration files; defaults and options only.")] = False,
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", "-j", min=1, help="Check files in N parallel processes.")] = None,
+    probe: Annotated[bool | None, typer.Option(
+        "--probe/--no-probe", help="Also load each model (safe mode) and run predict() twice "
+        "on synthetic inputs (imports TensorFlow).", show_default=False)] = None,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Also list info-level observations.")] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    from dropctl.checking import run_check
+    from dropctl.policy import find_config, load_config, parse_severity
+
+    if json_:
+        fmt = Format.JSON
+    if config_file is not None and no_config:
+        raise UsageError("--config and --no-config contradict each other")
+    source = None if no_config else (config_file or find_config())
+    config = load_config(source)
+
+    cli: dict[str, Any] = _parse_set(settings or [])
+    for key, value in (("inference", inference), ("max_rate", max_rate),
+                       ("min_rate", min_rate), ("require_sites", require_sites),
+                       ("forbid_lambda", forbid_lambda)):
+        if value is not None:
+            cli[key] = value.value if isinstance(value, StrEnum) else value
+    for key in ("fail_on", "jobs", "probe"):
+        if key in cli:
+            raise UsageError(f"--set {key}=...: use the --{key.replace('_', '-')} option")
+    config.policy.updated(cli, "command line")  # reject bad --set values before any work
+
+    progress = None
+    show_progress = not quiet and output is None and fmt is Format.TEXT and sys.stderr.isatty()
+    if show_progress:
+        from rich.console import Console
+        from rich.progress import Progress
+
+        bar = Progress(console=Console(stderr=True), transient=True)
+        task = bar.add_task("checking", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        bar.start()
+    try:
+        report = run_check(
+            paths, config, cli=cli,
+            fail_on=parse_severity(fail_on.value) if fail_on else None,
+            jobs=jobs, probe=probe, progress=progress,
+        )
+    finally:
+        if show_progress:
+            bar.stop()
+
+    for r in report.results:
+        if r.error:  # also in the report; stderr makes it visible when stdout goes to a file
+            print(f"Error: {r.error}", file=sys.stderr)
+
+    if fmt is Format.TEXT and output is None:
+        from rich.console import Console
+
+        from dropctl.render.check_text import print_text
+
+        print_text(report, Console(soft_wrap=True), verbose=verbose)
+    else:
+        text = _render(report, fmt, verbose)
+        if output is None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            _write_atomic(output, text)
+            if not quiet:
+                from dropctl.render.check_common import summary
+
+                print(f"{summary(report)}; report written to {output}", file=sys.stderr)
+    raise typer.Exit(report.exit_code)
+
+
+def _render(report: Any, fmt: Format, verbose: bool) -> str:
+    if fmt is Format.JSON:
+        from dropctl.render.check_json import render_json
+
+        return render_json(report)
+    if fmt is Format.SARIF:
+        from dropctl.render.sarif import render_sarif
+
+        return render_sarif(report)
+    if fmt is Format.JUNIT:
+        from dropctl.render.junit import render_junit
+
+        return render_junit(report)
+    if fmt is Format.GITHUB:
+        from dropctl.render.github import render_github
+
+        return render_github(report)
+    from dropctl.render.check_text import render_text
+
+    return render_text(report, verbose=verbose)

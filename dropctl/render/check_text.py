@@ -1,0 +1,61 @@
+"""``dropctl check`` human output: one line per artifact, its violations below, a summary."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.markup import escape
+
+from dropctl.checking import CheckReport, Status
+from dropctl.render.check_common import summary
+from dropctl.report import Severity
+
+_STATUS = {
+    Status.PASS: ("PASS ", "bold green"),
+    Status.FAIL: ("FAIL ", "bold red"),
+    Status.ERROR: ("ERROR", "bold magenta"),
+}
+_SEVERITY = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
+
+
+def print_text(report: CheckReport, console: Console, *, verbose: bool = False) -> None:
+    """Print the report. ``verbose`` also lists info-level observations."""
+    for r in report.results:
+        label, style = _STATUS[r.status]
+        extra = ""
+        if r.report is not None:
+            m = r.report.model
+            n = len(r.report.sites)
+            keras = f"Keras {m.keras_version}" if m.keras_version else "Keras ?"
+            extra = f"  [dim]({m.format.value}, {keras}, {n} stochastic site{'s' * (n != 1)}"
+            if r.probe is not None:
+                det = "deterministic" if r.probe.predict_deterministic else "stochastic"
+                extra += f", probe: predict() {det}"
+            extra += ")[/dim]"
+        console.print(f"[{style}]{label}[/{style}] {escape(r.path)}{extra}", highlight=False)
+        if r.error:
+            console.print(f"      {escape(r.error)}", highlight=False, soft_wrap=True)
+        for v in r.violations:
+            if v.severity is Severity.INFO and not verbose:
+                continue
+            sev = _SEVERITY[v.severity]
+            where = f"{escape(v.path)}: " if v.path else ""
+            console.print(
+                f"      [{sev}]{v.severity.value:<7}[/{sev}] {v.rule.id} {v.rule.name:<15} "
+                f"{where}{escape(v.message)}",
+                highlight=False, soft_wrap=True,
+            )
+            if v.hint:
+                console.print(f"{'':30}[dim]-> {escape(v.hint)}[/dim]", highlight=False,
+                              soft_wrap=True)
+    console.print()
+    console.print(summary(report), highlight=False)
+
+
+def render_text(report: CheckReport, *, verbose: bool = False) -> str:
+    """The report as plain text (no colour), for ``--output FILE``."""
+    buf = io.StringIO()
+    print_text(report, Console(file=buf, no_color=True, width=200, force_terminal=False,
+                               soft_wrap=True), verbose=verbose)
+    return buf.getvalue()

@@ -1,0 +1,107 @@
+"""``dropctl check --format sarif``: SARIF 2.1.0 for GitHub code scanning and other viewers.
+
+One run, one ``tool.driver`` with every check rule (stable ids ``DCK000``...) and its help,
+one result per violation located at the artifact (``physicalLocation``) and, inside it, at
+the layer path (``logicalLocations``). Unreadable artifacts are ``DCK000`` error results,
+so an upload never shows a broken file as clean.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dropctl import __version__
+from dropctl.checking import CheckReport, Status
+from dropctl.policy import RULES, RULES_BY_NAME
+from dropctl.render.check_common import LEVEL, located, uri
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+SARIF_VERSION = "2.1.0"
+INFO_URI = "https://github.com/dropctl/dropctl#use-in-ci"
+_INDEX = {rule.id: i for i, rule in enumerate(RULES)}
+
+
+def _rule(rule: Any) -> dict[str, Any]:
+    return {
+        "id": rule.id,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": rule.help},
+        "help": {"text": rule.help, "markdown": f"**{rule.name}**: {rule.help}"},
+        "helpUri": INFO_URI,
+        "defaultConfiguration": {"level": LEVEL[rule.default_severity]},
+        "properties": {"tags": ["dropout", "keras", "security" if rule.name in (
+            "forbid_lambda", "unsafe_modules", "readable") else "behaviour"]},
+    }
+
+
+def _location(artifact: str, layer: str) -> dict[str, Any]:
+    loc: dict[str, Any] = {
+        "physicalLocation": {
+            "artifactLocation": {"uri": uri(artifact), "uriBaseId": "%SRCROOT%"},
+            # Model files are binary; GitHub needs a region to show an alert, line 1 it is.
+            "region": {"startLine": 1},
+        }
+    }
+    if layer:
+        loc["logicalLocations"] = [{"fullyQualifiedName": layer, "kind": "member"}]
+    return loc
+
+
+def to_sarif(report: CheckReport) -> dict[str, Any]:
+    results: list[dict[str, Any]] = []
+    notifications: list[dict[str, Any]] = []
+    for r in report.results:
+        if r.status is Status.ERROR:
+            rule = RULES_BY_NAME["readable"]
+            text = r.error or f"{r.path}: could not be checked"
+            results.append({
+                "ruleId": rule.id, "ruleIndex": _INDEX[rule.id], "level": "error",
+                "message": {"text": text}, "locations": [_location(r.path, "")],
+            })
+            notifications.append({"level": "error", "message": {"text": text}})
+            continue
+        for v in r.violations:
+            text = located(v) + (f" ({v.hint})" if v.hint else "")
+            result: dict[str, Any] = {
+                "ruleId": v.rule.id,
+                "ruleIndex": _INDEX[v.rule.id],
+                "level": LEVEL[v.severity],
+                "message": {"text": text},
+                "locations": [_location(r.path, v.path)],
+                # Stable across runs so code scanning tracks one alert, not a new one per push.
+                "partialFingerprints": {
+                    "dropctlViolation/v1": f"{uri(r.path)}|{v.rule.id}|{v.path}|{v.finding or ''}"
+                },
+            }
+            if v.finding:
+                result["properties"] = {"finding": v.finding}
+            results.append(result)
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": SARIF_VERSION,
+        "runs": [{
+            "tool": {"driver": {
+                "name": "dropctl",
+                "version": __version__,
+                "semanticVersion": __version__,
+                "informationUri": INFO_URI,
+                "rules": [_rule(rule) for rule in RULES],
+            }},
+            "originalUriBaseIds": {"%SRCROOT%": {"description": {
+                "text": "The directory dropctl check ran in."}}},
+            "invocations": [{
+                "executionSuccessful": report.exit_code != 2,
+                "exitCode": report.exit_code,
+                "toolExecutionNotifications": notifications,
+            }],
+            "artifacts": [{"location": {"uri": uri(r.path), "uriBaseId": "%SRCROOT%"}}
+                          for r in report.results],
+            "results": results,
+        }],
+    }
+
+
+def render_sarif(report: CheckReport) -> str:
+    return json.dumps(to_sarif(report), indent=2) + "\n"
