@@ -1,0 +1,198 @@
+"""Static analysis of Lambda bytecode payloads: recognise dropout without running anything.
+
+Keras stores a Python lambda as ``[code, defaults, closure]`` where ``code`` is
+``base64(marshal(code object))`` (Keras >= 2.1.2) or the raw marshal bytes as text
+(older Keras 1/2), and Keras 3 wraps the same triple as
+``{"class_name": "__lambda__", "config": {"code"|"value", ...}}``. Loading such a payload
+means running attacker-controlled bytecode (CVE-2024-3660), so this module never
+unmarshals, evals or imports anything: it base64-decodes the payload and looks at its
+*bytes*. Identifier names (``dropout``, ``random_normal``...) sit in a marshalled code
+object as plain ASCII, and float constants as ``'g'`` + 8 little-endian bytes, which is
+enough to recognise the classic forum recipe::
+
+    def PermaDropout(rate):
+        return Lambda(lambda x: K.dropout(x, level=rate))   # closure == [rate]
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+_DROPOUT_MARKERS = (b"dropout", b"random_binomial", b"bernoulli")
+_NOISE_MARKERS = (b"random_normal", b"gaussian", b"normal")
+_RATE_KEYS = ("rate", "level", "p", "dropout", "drop_rate", "dropout_rate")
+_KEEP_KEYS = ("keep_prob",)
+_IDENT_RE = re.compile(rb"[A-Za-z_][A-Za-z0-9_]{1,63}")
+_MARSHAL_FLOAT = (0x67, 0xE7)  # TYPE_BINARY_FLOAT, with and without FLAG_REF
+
+
+@dataclass(frozen=True)
+class LambdaInfo:
+    """What a Lambda's stored function reveals without being run."""
+
+    has_bytecode: bool
+    """True when a marshalled code object is stored (a code-execution risk on load)."""
+    payload_bytes: int
+    """Size of the decoded bytecode payload(s) in bytes (0 without bytecode)."""
+    function_type: str | None
+    """Keras 2 ``function_type`` ("lambda", "function", "raw") or "__lambda__" for Keras 3."""
+    is_dropout: bool
+    """The payload calls a dropout (``K.dropout``, ``tf.nn.dropout``, a Bernoulli draw)."""
+    is_noise: bool
+    """The payload draws Gaussian noise (``random_normal``)."""
+    rate: float | None
+    """Recovered drop rate, if any."""
+    rate_source: str | None
+    """Where the rate came from: "closure", "arguments", "defaults" or "constant"."""
+    names: tuple[str, ...]
+    """Identifiers seen in the payload that explain the verdict (e.g. ``("K", "dropout")``)."""
+    function_name: str | None = None
+    """For ``function_type == "function"``: the named function (no bytecode stored)."""
+
+
+@dataclass(frozen=True)
+class Payload:
+    """One stored function: decoded code bytes plus its JSON defaults and closure."""
+
+    code: bytes
+    defaults: Any
+    closure: Any
+
+
+def decode_code(code: Any) -> bytes:
+    """The marshal bytes of a stored code string (base64, or raw text from old Keras)."""
+    if not isinstance(code, str):
+        return b""
+    compact = "".join(code.split())
+    try:
+        raw = base64.b64decode(compact, validate=True)
+        # A marshalled code object starts with TYPE_CODE ('c'), possibly with FLAG_REF.
+        if raw[:1] in (b"c", b"\xe3"):
+            return raw
+    except (binascii.Error, ValueError):
+        pass
+    # Keras < 2.1.2 stored marshal output as a latin-1 string.
+    return code.encode("latin-1", errors="replace")
+
+
+def payload_of(value: Any) -> Payload | None:
+    """Interpret a stored function in any of its forms; None when it holds no bytecode."""
+    if isinstance(value, dict) and value.get("class_name") == "__lambda__":
+        cfg = value.get("config")
+        if not isinstance(cfg, dict):
+            return Payload(b"", None, None)
+        if "value" in cfg and isinstance(cfg["value"], list | tuple):
+            return payload_of(list(cfg["value"]))
+        return Payload(decode_code(cfg.get("code")), cfg.get("defaults"), cfg.get("closure"))
+    if isinstance(value, list | tuple) and value and isinstance(value[0], str):
+        rest = list(value[1:]) + [None, None]
+        return Payload(decode_code(value[0]), rest[0], rest[1])
+    return None
+
+
+def _flatten_numbers(value: Any, limit: int = 64) -> list[float]:
+    out: list[float] = []
+    stack = [value]
+    while stack and len(out) < limit:
+        item = stack.pop()
+        if isinstance(item, bool):
+            continue
+        if isinstance(item, int | float):
+            out.append(float(item))
+        elif isinstance(item, list | tuple):
+            stack.extend(reversed(item))
+    return out
+
+
+def _marshal_float_constants(code: bytes) -> list[float]:
+    """Float constants in a marshalled code object, read as bytes (never unmarshalled)."""
+    found: list[float] = []
+    for i in range(len(code) - 8):
+        if code[i] in _MARSHAL_FLOAT:
+            (value,) = struct.unpack_from("<d", code, i + 1)
+            # Only "round" probabilities: random byte runs rarely decode to such values.
+            if 0.0 < value < 1.0 and round(value, 6) == value:
+                found.append(value)
+    return found
+
+
+def _single_probability(values: list[float]) -> float | None:
+    probs = sorted({v for v in values if 0.0 <= v <= 1.0})
+    return probs[0] if len(probs) == 1 else None
+
+
+def _rate_from(config: dict[str, Any], payload: Payload) -> tuple[float | None, str | None]:
+    arguments = config.get("arguments")
+    if isinstance(arguments, dict):
+        args = arguments.get("config", arguments) if "class_name" in arguments else arguments
+        if isinstance(args, dict):
+            for key in _RATE_KEYS:
+                v = args.get(key)
+                if isinstance(v, int | float) and not isinstance(v, bool):
+                    return float(v), "arguments"
+            for key in _KEEP_KEYS:
+                v = args.get(key)
+                if isinstance(v, int | float) and not isinstance(v, bool):
+                    return 1.0 - float(v), "arguments"
+    rate = _single_probability(_flatten_numbers(payload.closure))
+    if rate is not None:
+        return rate, "closure"
+    rate = _single_probability(_flatten_numbers(payload.defaults))
+    if rate is not None:
+        return rate, "defaults"
+    rate = _single_probability(_marshal_float_constants(payload.code))
+    if rate is not None:
+        return rate, "constant"
+    return None, None
+
+
+def analyze_lambda(layer: dict[str, Any]) -> LambdaInfo:
+    """Analyse a Lambda layer (its ``{"class_name", "config"}`` dict or just its config)."""
+    config = layer.get("config", layer) if "class_name" in layer else layer
+    if not isinstance(config, dict):
+        config = {}
+    function = config.get("function")
+    function_type = config.get("function_type")
+    if isinstance(function, dict) and function.get("class_name") == "__lambda__":
+        function_type = "__lambda__"
+    payloads = [
+        p
+        for p in (payload_of(config.get(k)) for k in ("function", "output_shape", "mask"))
+        if p is not None
+    ]
+    main = payload_of(function)
+    code = main.code if main else b""
+    lowered = code.lower()
+    is_dropout = any(m in lowered for m in _DROPOUT_MARKERS)
+    is_noise = not is_dropout and any(m in lowered for m in _NOISE_MARKERS)
+    names = tuple(
+        sorted(
+            {
+                m.decode("ascii")
+                for m in _IDENT_RE.findall(code)
+                if any(k in m.lower() for k in (b"dropout", b"random", b"noise", b"binomial", b"normal"))
+            }
+        )
+    )
+    rate, source = (None, None)
+    if main is not None and (is_dropout or is_noise):
+        rate, source = _rate_from(config, main)
+    function_name = function if isinstance(function, str) and function_type == "function" else None
+    if isinstance(function, dict) and function.get("class_name") == "function":
+        function_name = str(function.get("config"))
+    return LambdaInfo(
+        has_bytecode=any(p.code for p in payloads),
+        payload_bytes=sum(len(p.code) for p in payloads),
+        function_type=function_type if isinstance(function_type, str) else None,
+        is_dropout=is_dropout,
+        is_noise=is_noise,
+        rate=rate,
+        rate_source=source,
+        names=names,
+        function_name=function_name,
+    )
