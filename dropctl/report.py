@@ -7,10 +7,10 @@ Everything here is plain data: frozen dataclasses and ``str`` enums, no numpy, n
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class Phase(str, Enum):
+class Phase(StrEnum):
     """Whether a stochastic site acts in one way of running the model."""
 
     NEVER = "never"
@@ -18,7 +18,7 @@ class Phase(str, Enum):
     UNKNOWN = "unknown"
 
 
-class SiteKind(str, Enum):
+class SiteKind(StrEnum):
     """What sort of randomness a site injects."""
 
     DROPOUT = "dropout"
@@ -33,7 +33,7 @@ class SiteKind(str, Enum):
     CUSTOM = "custom"
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """How serious a finding is; ordered by :attr:`rank`."""
 
     INFO = "info"
@@ -45,7 +45,7 @@ class Severity(str, Enum):
         return {"info": 0, "warning": 1, "error": 2}[self.value]
 
 
-class ArtifactFormat(str, Enum):
+class ArtifactFormat(StrEnum):
     """Container format of a model artifact."""
 
     KERAS = "keras"
@@ -53,7 +53,7 @@ class ArtifactFormat(str, Enum):
     JSON = "json"
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     """Answer to "is this way of running the model deterministic?"."""
 
     YES = "yes"

@@ -136,16 +136,15 @@ class Layer:
         """Built-in Keras class (or dropctl's own), judged by module or by class name."""
         if self.module is not None:
             return self.module.split(".", 1)[0] in TRUSTED_MODULE_ROOTS
-        return self.class_name in BUILTIN_CLASSES or self.class_name in always_on_classes()
+        return self.class_name in BUILTIN_CLASSES or always_on_stock(self) is not None
 
 
-def always_on_classes() -> dict[str, str]:
-    """dropctl's always-on class names -> stock Keras class (keras-free import)."""
-    try:
-        from dropctl.layer_names import ALWAYS_ON_CLASSES
-    except ImportError:  # pragma: no cover - only before the convert layers exist
-        return {}
-    return dict(ALWAYS_ON_CLASSES)
+def always_on_stock(layer: Layer) -> str | None:
+    """The stock class a dropctl always-on layer behaves like, or None for other layers."""
+    from dropctl.layer_names import ALWAYS_ON_CLASSES, always_on_class
+
+    ours = always_on_class(layer.class_name, layer.registered_name)
+    return ALWAYS_ON_CLASSES[ours] if ours else None
 
 
 # ---- reading configs of every vintage --------------------------------------------------------
@@ -386,12 +385,9 @@ def classify(layer: Layer) -> SiteSpec | None:
     cls, cfg = layer.class_name, layer.config
     if layer.container and not (cls in RECURRENT_CLASSES or cls in ATTENTION_CLASSES):
         return None  # a wrapper or nested model: its children are classified instead
-    always_on = always_on_classes()
-    dropctl_owned = (layer.module or "").startswith("dropctl") or (
-        layer.registered_name or ""
-    ).startswith("dropctl>")
-    if cls in always_on and (dropctl_owned or layer.module is None):
-        spec = _stock_spec(always_on[cls], cfg)
+    stock = always_on_stock(layer)
+    if stock is not None:
+        spec = _stock_spec(stock, cfg)
         if spec is None:  # e.g. an always-on LSTM saved with rates 0
             return None
         return SiteSpec(spec.kind, spec.rate, spec.recurrent_rate, spec.stddev, True, False,
