@@ -105,10 +105,11 @@ def site_findings(site: Site, layer: Layer) -> list[Finding]:
         frozen = layer.frozen_by or site.path
         out.append(make("DC101", site.path, f"{site.class_name} rate {_fmt(site.rate)} "
                                             f"(frozen at {frozen})"))
+    where = "" if layer.pin_from == site.path else f"inherited from the call of {layer.pin_from}"
     if layer.pin is True and site.in_predict is Phase.NEVER and site.in_fit:
-        out.append(make("DC102", site.path, f"pinned at {layer.pin_from}"))
+        out.append(make("DC102", site.path, where))
     if layer.pin is False and site.in_fit and site.in_predict is Phase.NEVER:
-        out.append(make("DC103", site.path, f"pinned at {layer.pin_from}"))
+        out.append(make("DC103", site.path, where))
     if site.kind is SiteKind.LAMBDA:
         out.append(make("DC202", site.path, f"rate {_fmt(site.rate)}"))
     if site.in_predict is Phase.ALWAYS:

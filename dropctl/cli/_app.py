@@ -9,9 +9,11 @@ from collections.abc import Callable
 from typing import Annotated, NoReturn, TypeVar
 
 import typer
+from rich.console import Console
 
 from dropctl import __version__
 from dropctl.errors import DropctlError, ExitCode
+from dropctl.report import Severity
 
 app = typer.Typer(
     name="dropctl",
@@ -111,3 +113,27 @@ SitesOpt = Annotated[
     ),
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same machine: same bytes).")]
+
+
+def out_console() -> Console:
+    """Console for the report on stdout; wide when piped so tables never wrap mid-path."""
+    import shutil
+
+    tty = sys.stdout.isatty()
+    width = shutil.get_terminal_size((140, 24)).columns if tty else 160
+    return Console(file=sys.stdout, width=width, soft_wrap=False, highlight=False)
+
+
+def err_console() -> Console:
+    """Console for progress and hints on stderr."""
+    return Console(file=sys.stderr, highlight=False)
+
+
+FailOnOpt = Annotated[
+    Severity | None,
+    typer.Option(
+        "--fail-on",
+        help="Exit 1 when a finding reaches this severity: info, warning or error.",
+        case_sensitive=False,
+    ),
+]

@@ -1,0 +1,57 @@
+"""``dropctl inspect``: read an artifact statically and answer "is dropout active when...?"."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dropctl.cli._app import FailOnOpt, JsonOpt, app, err_console, handle_errors, out_console
+from dropctl.errors import DropctlError, ExitCode
+
+
+@app.command("inspect")
+@handle_errors
+def inspect_command(
+    model: Annotated[Path, typer.Argument(help="A .keras, .h5/.hdf5 or model .json file.",
+                                          show_default=False)],
+    json_out: JsonOpt = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Also list non-stochastic layers, as a tree.")
+    ] = False,
+    fail_on: FailOnOpt = None,
+) -> None:
+    """List every stochastic layer and say when it acts: fit, predict(), bare model(x).
+
+    Reads the file statically: TensorFlow is not imported and nothing stored in the
+    file is executed.
+
+    Example: dropctl inspect model.keras --all
+    """
+    import dropctl
+    from dropctl.render.inspect_json import error_dict, inspect_dict
+
+    try:
+        report = dropctl.inspect(model)
+    except DropctlError as exc:
+        if json_out:
+            print(json.dumps(error_dict(str(model), " ".join(str(exc).split()))))
+        raise
+    if json_out:
+        print(json.dumps(inspect_dict(report, include_layers=show_all), indent=2))
+    else:
+        from dropctl.render.inspect_text import render_inspect
+
+        out_console().print(render_inspect(report, show_all=show_all))
+    if fail_on is not None:
+        threshold = fail_on.rank
+        hits = [f for f in report.findings if f.severity.rank >= threshold]
+        if hits:
+            if not json_out:
+                err_console().print(
+                    f"{len(hits)} finding(s) at or above {fail_on.value}: exit {int(ExitCode.FINDINGS)}",
+                    style="dim",
+                )
+            raise typer.Exit(ExitCode.FINDINGS)

@@ -1,0 +1,149 @@
+"""``dropctl inspect`` for people: a header, a table (or tree with ``--all``), findings, verdict."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from dropctl.report import InspectReport, Phase, Severity, Site, Verdict
+
+_PHASE_STYLE = {Phase.NEVER: "green", Phase.ALWAYS: "bold red", Phase.UNKNOWN: "yellow"}
+_SEV_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+_VERDICT_STYLE = {Verdict.YES: "bold green", Verdict.NO: "bold red", Verdict.UNKNOWN: "bold yellow"}
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def _rate(site: Site) -> str:
+    parts = []
+    if site.rate is not None:
+        parts.append(_num(site.rate))
+    if site.recurrent_rate:
+        parts.append(f"rec {_num(site.recurrent_rate)}")
+    if site.stddev is not None:
+        parts.append(f"σ {_num(site.stddev)}")
+    return ", ".join(parts) or "?"
+
+
+def _phase(phase: Phase) -> Text:
+    return Text(phase.value, style=_PHASE_STYLE[phase])
+
+
+def _yes(value: bool | None) -> str:
+    return "-" if value is None else ("yes" if value else "no")
+
+
+def header(report: InspectReport) -> Text:
+    m = report.model
+    saved = f"saved by Keras {m.keras_version}" if m.keras_version else "saver unknown"
+    weights = "weights" if m.has_weights else "no weights"
+    text = Text()
+    text.append(m.path, style="bold")
+    text.append(f"  {m.format.value}, {saved}, {m.class_name} {m.name!r}, {weights}", style="dim")
+    return text
+
+
+def sites_table(report: InspectReport) -> Table:
+    table = Table(show_edge=False, pad_edge=False, header_style="bold")
+    for col in ("site", "class", "kind", "rate", "trainable", "pinned", "fit", "predict()",
+                "predict() Keras 2", "model(x)"):
+        table.add_column(col, no_wrap=col in ("site", "class"))
+    for s in report.sites:
+        trainable = _yes(s.trainable)
+        if s.trainable and not s.effective_trainable:
+            trainable = "frozen parent"
+        elif not s.trainable:
+            trainable = "no"
+        table.add_row(
+            s.path, s.class_name, s.kind.value, _rate(s), trainable, _yes(s.training_pinned),
+            Text("yes" if s.in_fit else "no", style="" if s.in_fit else "dim"),
+            _phase(s.in_predict), _phase(s.in_predict_keras2), _phase(s.in_call),
+        )
+    return table
+
+
+def layer_tree(report: InspectReport) -> Tree:
+    """Every layer as a tree; stochastic ones carry their site summary."""
+    by_path = {s.path: s for s in report.sites}
+    root_entry = report.layers[0]
+    tree = Tree(Text(f"{root_entry.path} ({root_entry.class_name})", style="bold"))
+    stack: list[tuple[int, Tree]] = [(0, tree)]
+    for entry in report.layers[1:]:
+        while stack and stack[-1][0] >= entry.depth:
+            stack.pop()
+        parent = stack[-1][1] if stack else tree
+        label = Text(entry.path.rsplit("/", 1)[-1], style="bold" if entry.container else "")
+        label.append(f" {entry.class_name}", style="dim")
+        if not entry.effective_trainable:
+            label.append(" frozen", style="blue")
+        site = by_path.get(entry.path)
+        if site is not None:
+            label.append(f"  {site.kind.value} {_rate(site)}  predict(): ", style="magenta")
+            label.append_text(_phase(site.in_predict))
+        if entry.path in report.opaque:
+            label.append("  opaque: insides not in the config", style="yellow")
+        node = parent.add(label)
+        stack.append((entry.depth, node))
+    return tree
+
+
+def findings_block(report: InspectReport) -> RenderableType:
+    lines: list[RenderableType] = [Text("Findings", style="bold")]
+    for f in report.findings:
+        line = Text("  ")
+        line.append(f"{f.severity.value:<7}", style=_SEV_STYLE[f.severity])
+        line.append(f" {f.code} ")
+        line.append(f.path or "(model)", style="bold")
+        line.append(f": {f.message}")
+        lines.append(line)
+        if f.hint:
+            lines.append(Text(f"          -> {f.hint}", style="dim"))
+    return Group(*lines)
+
+
+def verdict_line(report: InspectReport) -> Text:
+    """The direct answer to "is dropout active when I call predict()?"."""
+    v = report.predict_deterministic
+    text = Text("predict() is deterministic: ")
+    text.append(v.value, style=_VERDICT_STYLE[v])
+    acting = [s.path for s in report.sites if s.in_predict is Phase.ALWAYS]
+    unknown = [s.path for s in report.sites if s.in_predict is Phase.UNKNOWN]
+    if acting:
+        text.append(f" ({len(acting)} site(s) act at inference: {', '.join(acting[:3])}"
+                    f"{', ...' if len(acting) > 3 else ''})")
+    elif unknown or report.opaque:
+        hidden = unknown + list(report.opaque)
+        text.append(f" (unknown behaviour: {', '.join(hidden[:3])}; measure with `dropctl diff`)")
+    k2 = report.predict_deterministic_keras2
+    if k2 is not v:
+        text.append(f"; under tf.keras / Keras 2: {k2.value}", style="yellow")
+    call = report.call_deterministic
+    text.append("; bare model(x): ")
+    text.append(call.value, style=_VERDICT_STYLE[call])
+    frozen = [s for s in report.sites if s.in_fit and not s.effective_trainable]
+    if frozen:
+        text.append(f"; {len(frozen)} site(s) in frozen sub-models still act during fit()")
+    return text
+
+
+def render_inspect(report: InspectReport, *, show_all: bool = False) -> RenderableType:
+    """The whole human report."""
+    parts: list[RenderableType] = [header(report), Text("")]
+    if show_all and report.layers:
+        parts.append(layer_tree(report))
+        parts.append(Text(""))
+    if report.sites:
+        parts.append(sites_table(report))
+    else:
+        parts.append(Text("No stochastic layers (no dropout, noise or RNN/attention dropout).",
+                          style="green"))
+    parts.append(Text(""))
+    if report.findings:
+        parts.append(findings_block(report))
+        parts.append(Text(""))
+    parts.append(verdict_line(report))
+    return Group(*parts)
