@@ -23,11 +23,13 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-_DROPOUT_MARKERS = (b"dropout", b"random_binomial", b"bernoulli")
-_NOISE_MARKERS = (b"random_normal", b"gaussian", b"normal")
+_DROPOUT_NAMES = frozenset({"dropout", "random_binomial", "binomial", "bernoulli"})
+_NOISE_NAMES = frozenset({"random_normal", "normal", "gaussian_noise", "randn"})
 _RATE_KEYS = ("rate", "level", "p", "dropout", "drop_rate", "dropout_rate")
 _KEEP_KEYS = ("keep_prob",)
-_IDENT_RE = re.compile(rb"[A-Za-z_][A-Za-z0-9_]{1,63}")
+_IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
+_SHORT_STR = (0x7A, 0x5A)  # TYPE_SHORT_ASCII 'z', TYPE_SHORT_ASCII_INTERNED 'Z' (Python >= 3.4)
+_LONG_STR = (0x61, 0x41, 0x75, 0x74, 0x73)  # 'a', 'A', 'u', 't', 's' with a 4-byte length
 _MARSHAL_FLOAT = (0x67, 0xE7)  # TYPE_BINARY_FLOAT, with and without FLAG_REF
 
 
@@ -93,6 +95,41 @@ def payload_of(value: Any) -> Payload | None:
         rest = list(value[1:]) + [None, None]
         return Payload(decode_code(value[0]), rest[0], rest[1])
     return None
+
+
+def identifiers(code: bytes) -> set[str]:
+    """Identifier strings stored in a marshalled code object (names, attribute names...).
+
+    Reads marshal's string records (type byte, length, ASCII bytes) where they stand;
+    qualified names such as ``build_dropout_model.<locals>.<lambda>`` are not
+    identifiers, so the enclosing function's or file's name never counts as a call.
+    """
+    found: set[str] = set()
+    n = len(code)
+    i = 0
+    while i < n - 1:
+        kind = code[i] & 0x7F  # strip FLAG_REF
+        if kind in _SHORT_STR:
+            length = code[i + 1]
+            start = i + 2
+        elif kind in _LONG_STR and i + 5 <= n:
+            length = int.from_bytes(code[i + 1:i + 5], "little")
+            start = i + 5
+            if length > 256:
+                i += 1
+                continue
+        else:
+            i += 1
+            continue
+        chunk = code[start:start + length]
+        if len(chunk) == length and length and chunk.isascii():
+            text = chunk.decode("ascii")
+            if _IDENT_RE.match(text):
+                found.add(text)
+                i = start + length
+                continue
+        i += 1
+    return found
 
 
 def _flatten_numbers(value: Any, limit: int = 64) -> list[float]:
@@ -167,18 +204,14 @@ def analyze_lambda(layer: dict[str, Any]) -> LambdaInfo:
     ]
     main = payload_of(function)
     code = main.code if main else b""
-    lowered = code.lower()
-    is_dropout = any(m in lowered for m in _DROPOUT_MARKERS)
-    is_noise = not is_dropout and any(m in lowered for m in _NOISE_MARKERS)
-    names = tuple(
-        sorted(
-            {
-                m.decode("ascii")
-                for m in _IDENT_RE.findall(code)
-                if any(k in m.lower() for k in (b"dropout", b"random", b"noise", b"binomial", b"normal"))
-            }
-        )
-    )
+    tokens = identifiers(code)
+    lowered = {t.lower() for t in tokens}
+    is_dropout = bool(lowered & _DROPOUT_NAMES) or any(t.endswith("_dropout") for t in lowered)
+    is_noise = not is_dropout and bool(lowered & _NOISE_NAMES)
+    names = tuple(sorted(
+        t for t in tokens
+        if any(k in t.lower() for k in ("dropout", "random", "noise", "binomial", "normal", "bernoulli"))
+    ))
     rate, source = (None, None)
     if main is not None and (is_dropout or is_noise):
         rate, source = _rate_from(config, main)

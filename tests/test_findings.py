@@ -1,0 +1,198 @@
+"""Every finding code, raised from a real config file written the way Keras writes it.
+
+Configs are small hand-written model JSON documents (``model.to_json()`` shape) in the
+Keras 2 list-node form and the Keras 3 dict-node form, written to real files.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import marshal
+from pathlib import Path
+
+import pytest
+
+import dropctl
+from dropctl.findings import RULES
+from dropctl.lambdas import analyze_lambda
+from dropctl.report import Phase, Severity, SiteKind, Verdict
+
+
+def k2_layer(cls: str, name: str, inbound: str | None, kwargs: dict | None = None, **config) -> dict:
+    node = [] if inbound is None else [[[inbound, 0, 0, kwargs or {}]]]
+    return {"class_name": cls, "name": name, "config": {"name": name, "trainable": True, **config},
+            "inbound_nodes": node}
+
+
+def functional(layers: list[dict], name: str = "m") -> dict:
+    return {"class_name": "Functional", "keras_version": "2.15.0", "backend": "tensorflow",
+            "config": {"name": name, "layers": layers,
+                       "input_layers": [[layers[0]["name"], 0, 0]],
+                       "output_layers": [[layers[-1]["name"], 0, 0]]}}
+
+
+def sequential(layers: list[dict], name: str = "seq") -> dict:
+    return {"class_name": "Sequential", "config": {"name": name, "layers": layers}}
+
+
+def layer(cls: str, name: str, **config) -> dict:
+    return {"class_name": cls, "config": {"name": name, "trainable": True, **config}}
+
+
+def write(tmp_path: Path, doc: dict, name: str = "model.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def codes(path: Path) -> list[str]:
+    return sorted(f.code for f in dropctl.inspect(path).findings)
+
+
+def lambda_code(fn) -> str:
+    """Marshal a real lambda's code object the way Keras' func_dump does (base64)."""
+    return base64.b64encode(marshal.dumps(fn.__code__)).decode("ascii")
+
+
+def test_pinned_false_in_keras2_nodes(tmp_path: Path) -> None:
+    doc = functional([
+        k2_layer("InputLayer", "x", None, batch_input_shape=[None, 4]),
+        k2_layer("Dropout", "dropout", "x", {"training": False}, rate=0.2),
+    ])
+    report = dropctl.inspect(write(tmp_path, doc))
+    (site,) = report.sites
+    assert site.training_pinned is False and site.in_fit is True
+    assert codes(tmp_path / "model.json") == ["DC103"]
+
+
+def test_pin_on_a_nested_model_call_is_inherited(tmp_path: Path) -> None:
+    inner = functional([
+        k2_layer("InputLayer", "i", None, batch_input_shape=[None, 4]),
+        k2_layer("Dropout", "drop", "i", rate=0.1),
+    ], name="inner")
+    inner["name"] = "inner"
+    inner["inbound_nodes"] = [[["x", 0, 0, {"training": True}]]]
+    doc = functional([k2_layer("InputLayer", "x", None, batch_input_shape=[None, 4]), inner])
+    (site,) = dropctl.inspect(write(tmp_path, doc)).sites
+    assert site.path == "m/inner/drop" and site.training_pinned is True
+    assert site.in_predict_keras2 is Phase.ALWAYS and site.in_predict is Phase.NEVER
+    assert "inherited from m/inner" in (site.note or "")
+
+
+def test_rate_zero_and_out_of_range(tmp_path: Path) -> None:
+    doc = sequential([layer("Dropout", "d0", rate=0.0), layer("Dropout", "d1", rate=1.5),
+                      layer("GaussianNoise", "n0", stddev=0.0)])
+    report = dropctl.inspect(write(tmp_path, doc))
+    by = {f.path: f.code for f in report.findings}
+    assert by == {"seq/d0": "DC302", "seq/d1": "DC303", "seq/n0": "DC302"}
+    assert next(f for f in report.findings if f.code == "DC303").severity is Severity.ERROR
+    assert not report.sites[0].in_fit
+
+
+def test_custom_stochastic_and_unknown_classes(tmp_path: Path) -> None:
+    doc = sequential([layer("MCDropout", "mc", rate=0.2), layer("MyDense", "dense", units=3),
+                      layer("Dense", "d", units=2)])
+    report = dropctl.inspect(write(tmp_path, doc))
+    (site,) = report.sites
+    assert site.kind is SiteKind.CUSTOM and site.in_predict is Phase.UNKNOWN and site.rate == 0.2
+    assert {(f.code, f.path) for f in report.findings} == {
+        ("DC401", "seq/mc"), ("DC406", "seq/mc"), ("DC406", "seq/dense")}
+    assert report.predict_deterministic is Verdict.UNKNOWN
+
+
+def test_keras3_security_findings(tmp_path: Path) -> None:
+    evil = {"module": "os", "class_name": "system", "config": {}, "registered_name": None}
+    doc = {
+        "module": "keras", "class_name": "Sequential", "registered_name": None,
+        "config": {"name": "k3", "layers": [
+            {"module": "keras.layers", "class_name": "Dense", "registered_name": None,
+             "config": {"name": "dense", "units": 2, "kernel_initializer": evil}},
+            {"module": "keras.layers", "class_name": "TFSMLayer", "registered_name": None,
+             "config": {"name": "sm", "filepath": "/tmp/x"}},
+            {"module": "keras.layers", "class_name": "StringLookup", "registered_name": None,
+             "config": {"name": "lookup", "vocabulary": "/etc/passwd"}},
+            {"module": "evil_pkg.layers", "class_name": "Thing", "registered_name": "evil>Thing",
+             "config": {"name": "thing"}},
+        ]},
+    }
+    report = dropctl.inspect(write(tmp_path, doc))
+    assert {(f.code, f.path) for f in report.findings} == {
+        ("DC403", "k3/dense"), ("DC404", "k3/sm"), ("DC405", "k3/lookup"), ("DC403", "k3/thing")}
+
+
+def test_nested_lambda_anywhere_is_found(tmp_path: Path) -> None:
+    """A __lambda__ inside a custom layer's config inside a nested model still surfaces."""
+    payload = {"class_name": "__lambda__",
+               "config": {"code": lambda_code(lambda x: x * 2), "defaults": None, "closure": None}}
+    inner = sequential([{"module": "keras.layers", "class_name": "Dense",
+                         "config": {"name": "deep", "units": 1, "activation": payload}}], name="inner")
+    doc = sequential([inner], name="outer")
+    report = dropctl.inspect(write(tmp_path, doc))
+    assert [(f.code, f.path) for f in report.findings] == [("DC201", "outer/inner/deep")]
+
+
+def test_subclassed_model_is_opaque(tmp_path: Path) -> None:
+    doc = {"module": "my_models", "class_name": "Encoder", "registered_name": "Custom>Encoder",
+           "config": {"units": 4}}
+    report = dropctl.inspect(write(tmp_path, doc))
+    assert report.opaque == ("Encoder",)
+    assert {f.code for f in report.findings} == {"DC402", "DC403"}
+    assert report.predict_deterministic is Verdict.UNKNOWN
+
+
+def test_always_on_dropctl_layer_is_a_site(tmp_path: Path) -> None:
+    doc = sequential([{"module": "dropctl.layers", "class_name": "AlwaysDropout",
+                       "registered_name": "dropctl>AlwaysDropout",
+                       "config": {"name": "mc", "rate": 0.1}},
+                      layer("dropctl>AlwaysLSTM", "rnn", units=3, dropout=0.2)])
+    report = dropctl.inspect(write(tmp_path, doc))
+    assert [s.in_predict for s in report.sites] == [Phase.ALWAYS, Phase.ALWAYS]
+    assert report.sites[1].kind is SiteKind.RECURRENT
+    assert {f.code for f in report.findings} == {"DC203"}
+
+
+def test_every_rule_is_raised_by_some_test() -> None:
+    """The catalogue and the tests stay in step: a new code needs a test that raises it."""
+    text = Path(__file__).read_text() + (Path(__file__).parent / "test_inspect.py").read_text()
+    missing = [code for code in RULES if code not in text]
+    assert not missing
+
+
+# ---- Lambda payload analysis (bytes only, never unmarshalled) --------------------------------
+def test_lambda_rate_from_closure_keras3_value_form() -> None:
+    rate = 0.35
+
+    def perma(r):
+        return lambda x: K.dropout(x, level=r)  # noqa: F821 - never called, only marshalled
+
+    fn = perma(rate)
+    value = [lambda_code(fn), None, [rate]]
+    info = analyze_lambda({"function": {"class_name": "__lambda__", "config": {"value": value}}})
+    assert info.is_dropout and info.rate == rate and info.rate_source == "closure"
+    assert info.has_bytecode and info.payload_bytes > 50 and "dropout" in info.names
+
+
+def test_lambda_rate_from_constant_and_arguments() -> None:
+    code = lambda_code(lambda x: tf.nn.dropout(x, rate=0.125))  # noqa: F821
+    info = analyze_lambda({"function": [code, None, None], "function_type": "lambda"})
+    assert info.is_dropout and info.rate == 0.125 and info.rate_source == "constant"
+    args = analyze_lambda({"function": [lambda_code(lambda x, rate: K.dropout(x, rate)), None, None],  # noqa: F821
+                           "function_type": "lambda", "arguments": {"rate": 0.4}})
+    assert args.rate == 0.4 and args.rate_source == "arguments"
+
+
+def test_non_dropout_lambda_is_not_a_site() -> None:
+    info = analyze_lambda({"function": [lambda_code(lambda x: x / 127.5 - 1.0), None, None]})
+    assert info.has_bytecode and not info.is_dropout and info.rate is None
+
+
+def test_named_function_has_no_bytecode() -> None:
+    info = analyze_lambda({"function": "my_fn", "function_type": "function", "module": "__main__"})
+    assert not info.has_bytecode and info.function_name == "my_fn"
+
+
+@pytest.mark.parametrize("code", ["", "%%%not base64%%%", "Y29kZQ=="])
+def test_garbage_payloads_do_not_crash(code: str) -> None:
+    info = analyze_lambda({"function": [code, None, None]})
+    assert not info.is_dropout
