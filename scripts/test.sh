@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# One command from a fresh clone: set up .venv, then run the whole test suite.
+# Extra arguments go to pytest (e.g. scripts/test.sh -k inspect, or -m slow for the long fuzz run).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/setup.sh
+exec .venv/bin/python -m pytest -m "not slow" "$@"
