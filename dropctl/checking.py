@@ -21,7 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from dropctl.errors import DropctlError, UnsupportedModelError, UsageError
+from dropctl.errors import ArtifactError, DropctlError, UnsupportedModelError, UsageError
 from dropctl.policy import RULES_BY_NAME, Config, Inference, Policy, Rule
 from dropctl.report import InspectReport, Phase, Severity
 
@@ -297,6 +297,9 @@ def check_one(path: str, policy: Policy, fail_on: Severity, probe: bool = False)
 
     start = time.perf_counter()
     try:
+        if Path(path).exists() and not Path(path).is_file():
+            # A FIFO or device found by a directory walk would block or stream forever.
+            raise ArtifactError(f"{path}: is not a regular file (pipe, socket or device)")
         report = inspect_path(path, include_layers=False)
         probe_result = None
         if probe:

@@ -1,0 +1,451 @@
+"""Builder of the hostile-input corpus (no committed binaries) and its per-command runner.
+
+``build_corpus(directory)`` writes every hostile file into ``directory`` and returns
+``{case name: HostileCase}``. The Lambda cases carry a marshalled payload that, if it
+were ever executed (as Keras does with ``safe_mode=False``), would write
+``directory / SENTINEL_NAME``; tests assert that file never appears.
+
+``python tests/hostile.py run COMMAND CORPUS_DIR OUT.json`` runs one dropctl command over
+every case in ONE process (warm imports, so timings are the command's own work), capturing
+file descriptors 1 and 2 (so C-level writes count too), the wall time and the growth of peak
+RSS per case, with a hang guard (SIGALRM). ``tests/test_hostile.py`` drives it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import marshal
+import os
+import struct
+import sys
+import types
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SENTINEL_NAME = "PWNED_BY_LAMBDA"
+
+
+CASE_NAMES = (
+    "zip_bomb.keras", "zip_bomb_small_header.keras", "zip_declares_huge.keras",
+    "zip_duplicate_config.keras", "zip_dotdot_member.keras", "zip_absolute_member.keras",
+    "zip_no_config.keras", "zip_encrypted.keras", "zip_config_not_model.keras",
+    "deep_nesting.keras", "deep_nesting.json", "deep_nesting.h5", "deep_arrays.json",
+    "huge.json", "huge_config.keras", "many_nodes.json",
+    "truncated.keras", "truncated.h5", "random.keras", "random.h5", "random.hdf5", "random.json",
+    "random_brace.json", "random_after_hdf5_signature.h5", "empty.keras", "empty.h5",
+    "not_utf8.json", "h5_no_model_config.h5", "h5_weights_only.h5", "h5_model_config_array.h5",
+    "h5_external_link.h5", "h5_external_dataset.h5", "polyglot.h5", "polyglot.keras", "fifo.h5",
+    "lambda_writer.keras", "lambda_writer_nested.keras", "lambda_writer_tfkeras.h5",
+)
+"""Every case :func:`build_corpus` writes (tests parametrize over this; a test keeps it in step)."""
+READABLE = ("lambda_writer.keras", "lambda_writer_nested.keras", "lambda_writer_tfkeras.h5")
+"""Cases the static reader reads (Lambda models): inspect reports them, check fails them (exit 1),
+commands that load the model refuse them (exit 2). In no case does the payload run."""
+
+
+@dataclass(frozen=True)
+class HostileCase:
+    name: str
+    path: Path
+    what: str
+    readable: bool = False
+    """True for files the static reader may read (Lambda models): inspect reports them."""
+
+
+# ---- payloads -------------------------------------------------------------------------------
+
+
+def writer_code(target: Path) -> str:
+    """base64(marshal(code)) of ``lambda x: (open(target, "w").write("pwned"), x)[1]``."""
+    src = f"lambda x: (open({str(target)!r}, 'w').write('pwned'), x)[1]"
+    module = compile(src, "<hostile>", "eval")
+    code = next(c for c in module.co_consts if isinstance(c, types.CodeType))
+    return base64.b64encode(marshal.dumps(code)).decode("ascii")
+
+
+def run_payload(code_b64: str) -> None:
+    """Execute a payload the way Keras would (for the test that proves the payload is live)."""
+    code = marshal.loads(base64.b64decode(code_b64))
+    types.FunctionType(code, {"__builtins__": __builtins__})(1)
+
+
+# ---- configs --------------------------------------------------------------------------------
+
+
+def _k3(cls: str, config: dict[str, Any], module: str = "keras.layers") -> dict[str, Any]:
+    return {"module": module, "class_name": cls, "config": config, "registered_name": None}
+
+
+def keras3_dense_model(name: str = "m", extra_layers: list[Any] | None = None) -> dict[str, Any]:
+    layers = [
+        _k3("InputLayer", {"batch_shape": [None, 4], "dtype": "float32", "name": "x"}),
+        _k3("Dense", {"name": "dense", "units": 2, "activation": "relu", "trainable": True}),
+        *(extra_layers or []),
+    ]
+    return _k3("Sequential", {"name": name, "trainable": True, "layers": layers}, "keras")
+
+
+def keras3_lambda_layer(code: str, name: str = "lambda") -> dict[str, Any]:
+    fn = {"class_name": "__lambda__", "config": {"code": code, "defaults": None, "closure": None}}
+    return _k3("Lambda", {"name": name, "trainable": True, "function": fn,
+                          "arguments": {}, "output_shape": None})
+
+
+def keras3_nested_lambda_model(code: str) -> dict[str, Any]:
+    """Lambda hidden three levels down: Sequential > Sequential > TimeDistributed > Lambda,
+    plus a ``__lambda__`` inside an ordinary layer's config (an activation)."""
+    inner = _k3("Sequential", {"name": "inner", "trainable": True, "layers": [
+        _k3("TimeDistributed", {"name": "td", "trainable": True,
+                                "layer": keras3_lambda_layer(code, "hidden_lambda")}),
+        _k3("Dense", {"name": "dense_act", "units": 2, "trainable": True, "activation": {
+            "class_name": "__lambda__",
+            "config": {"code": code, "defaults": None, "closure": None}}}),
+    ]}, "keras")
+    return keras3_dense_model("outer", [inner])
+
+
+def tfkeras_lambda_model(code: str) -> dict[str, Any]:
+    """tf.keras 2.x .h5 style: Functional with a nested Sequential holding a Lambda."""
+    lam = {"class_name": "Lambda", "config": {
+        "name": "writer", "trainable": True, "dtype": "float32",
+        "function": [code, None, None], "function_type": "lambda", "module": "__main__",
+        "output_shape": None, "output_shape_type": "raw", "output_shape_module": None,
+        "arguments": {}}}
+    inner = {"class_name": "Sequential", "config": {"name": "inner", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 4],
+                                                "dtype": "float32", "name": "inner_in"}},
+        lam]}, "name": "inner", "inbound_nodes": [[["inp", 0, 0, {}]]]}
+    return {"class_name": "Functional", "config": {
+        "name": "outer",
+        "layers": [
+            {"class_name": "InputLayer", "name": "inp", "inbound_nodes": [],
+             "config": {"batch_input_shape": [None, 4], "dtype": "float32", "name": "inp"}},
+            inner,
+        ],
+        "input_layers": [["inp", 0, 0]], "output_layers": [["inner", 1, 0]]}}
+
+
+def deep_sequential(depth: int) -> str:
+    """``depth`` nested Sequential models, built as text (json.dumps would recurse)."""
+    head = '{"class_name": "Sequential", "config": {"name": "s", "layers": ['
+    return head * depth + "]}}" * depth
+
+
+# ---- containers -----------------------------------------------------------------------------
+
+
+def write_zip(path: Path, members: list[tuple[str, bytes]], *, declared: dict[str, int] | None = None,
+              raw: dict[str, tuple[bytes, int, int]] | None = None, flags: int = 0) -> None:
+    """A zip written by hand so names, declared sizes and streams can lie.
+
+    ``members``: (name, data) stored uncompressed. ``declared``: name -> uncompressed size
+    to claim instead of the true one. ``raw``: name -> (deflate stream, crc, true size) to
+    store as-is (method 8).
+    """
+    declared = declared or {}
+    raw = raw or {}
+    out = bytearray()
+    central = bytearray()
+    entries = [(n, d) for n, d in members] + [(n, None) for n in raw]
+    for name, data in entries:
+        bname = name.encode("utf-8")
+        if data is None:
+            stream, crc, size = raw[name]
+            method = 8
+        else:
+            stream, crc, size, method = data, zlib.crc32(data), len(data), 0
+        size = declared.get(name, size)
+        offset = len(out)
+        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, flags, method, 0, 0x21,
+                           crc, len(stream), size, len(bname), 0) + bname + stream
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, flags, method, 0, 0x21,
+                               crc, len(stream), size, len(bname), 0, 0, 0, 0, 0, offset) + bname
+    cd_offset = len(out)
+    out += central
+    out += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries),
+                       len(central), cd_offset, 0)
+    path.write_bytes(bytes(out))
+
+
+def deflate_bomb(prefix: bytes, filler: bytes, megabytes: int, suffix: bytes) -> tuple[bytes, int, int]:
+    """A raw deflate stream of ``prefix + filler * N + suffix`` expanding to ``megabytes`` MB,
+    built from one compressed 1 MB block repeated (full flushes make the blocks identical)."""
+    chunk = filler * (1024 * 1024 // len(filler))
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    head = c.compress(prefix) + c.flush(zlib.Z_FULL_FLUSH)
+    first = c.compress(chunk) + c.flush(zlib.Z_FULL_FLUSH)
+    block = c.compress(chunk) + c.flush(zlib.Z_FULL_FLUSH)
+    again = c.compress(chunk) + c.flush(zlib.Z_FULL_FLUSH)
+    assert block == again, "deflate blocks differ; cannot build the bomb by repetition"
+    tail = c.compress(suffix) + c.flush()
+    stream = head + first + block * (megabytes - 1) + tail
+    crc = zlib.crc32(prefix)
+    for _ in range(megabytes):
+        crc = zlib.crc32(chunk, crc)
+    crc = zlib.crc32(suffix, crc)
+    return stream, crc, len(prefix) + len(chunk) * megabytes + len(suffix)
+
+
+def write_h5(path: Path, attrs: dict[str, Any], build: Any = None, userblock: int = 0) -> None:
+    import h5py
+
+    kwargs = {"userblock_size": userblock} if userblock else {}
+    with h5py.File(path, "w", **kwargs) as f:
+        for k, v in attrs.items():
+            f.attrs[k] = v
+        if build is not None:
+            build(f)
+
+
+# ---- the corpus -----------------------------------------------------------------------------
+
+
+def build_corpus(directory: Path) -> dict[str, HostileCase]:
+    import h5py
+    import numpy as np
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    sentinel = d / SENTINEL_NAME
+    code = writer_code(sentinel)
+    cases: list[HostileCase] = []
+
+    def add(name: str, what: str, readable: bool = False) -> Path:
+        p = d / name
+        cases.append(HostileCase(name, p, what, readable))
+        return p
+
+    benign = json.dumps(keras3_dense_model()).encode()
+    meta = json.dumps({"keras_version": "3.15.1", "date_saved": "2026-01-01@00:00:00"}).encode()
+    tf_benign = json.dumps({"class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "Dense", "config": {"name": "dense", "units": 2,
+                                           "batch_input_shape": [None, 4]}}]}})
+
+    # -- zip tricks
+    prefix = b'{"class_name": "Sequential", "config": {"name": "s", "layers": []}, "pad": "'
+    stream, crc, size = deflate_bomb(prefix, b"a", 512, b'"}')
+    write_zip(add("zip_bomb.keras", "config.json inflates to 512 MB (honest header)"),
+              [("metadata.json", meta)], raw={"config.json": (stream, crc, size)})
+    write_zip(add("zip_bomb_small_header.keras",
+                  "config.json declares 1 KB but its stream inflates to 512 MB"),
+              [("metadata.json", meta)], raw={"config.json": (stream, crc, size)},
+              declared={"config.json": 1024})
+    write_zip(add("zip_declares_huge.keras", "config.json declares 3 GB"),
+              [("metadata.json", meta), ("config.json", benign)],
+              declared={"config.json": 3_000_000_000})
+    write_zip(add("zip_duplicate_config.keras",
+                  "two config.json members: benign first, Lambda second"),
+              [("metadata.json", meta), ("config.json", benign),
+               ("config.json", json.dumps(keras3_dense_model("m", [keras3_lambda_layer(code)])).encode())])
+    write_zip(add("zip_dotdot_member.keras", "member ../../evil.txt next to a valid config"),
+              [("metadata.json", meta), ("config.json", benign), ("../../evil.txt", b"x")])
+    write_zip(add("zip_absolute_member.keras", "member /tmp/evil.txt next to a valid config"),
+              [("metadata.json", meta), ("config.json", benign), ("/tmp/evil.txt", b"x")])
+    write_zip(add("zip_no_config.keras", "zip with metadata.json only"), [("metadata.json", meta)])
+    write_zip(add("zip_encrypted.keras", "config.json flagged encrypted"),
+              [("metadata.json", meta), ("config.json", benign)], flags=1)
+    write_zip(add("zip_config_not_model.keras", "config.json is a JSON list"),
+              [("config.json", b"[1, 2, 3]")])
+
+    # -- nesting and size
+    deep = deep_sequential(5000).encode()
+    write_zip(add("deep_nesting.keras", "5,000 nested Sequential models in config.json"),
+              [("metadata.json", meta), ("config.json", deep)])
+    add("deep_nesting.json", "5,000 nested Sequential models, bare JSON").write_bytes(deep)
+    write_h5(add("deep_nesting.h5", "5,000 nested Sequential models in model_config"),
+             {"model_config": deep, "keras_version": "2.15.0", "backend": "tensorflow"})
+    add("deep_arrays.json", "[[[[...]]]] 200,000 levels deep inside a model config").write_bytes(
+        b'{"class_name": "Sequential", "config": ' + b"[" * 200_000 + b"]" * 200_000 + b"}")
+    layer = json.dumps({"class_name": "Dense", "config": {"name": "d" * 40, "units": 1}})
+    huge = ('{"class_name": "Sequential", "config": {"name": "s", "layers": ['
+            + ",".join([layer] * 1_100_000) + "]}}").encode()
+    add("huge.json", f"{len(huge) // 2**20} MB of valid model JSON").write_bytes(huge)
+    write_zip(add("huge_config.keras", f"{len(huge) // 2**20} MB config.json, stored"),
+              [("metadata.json", meta), ("config.json", huge)])
+    many = b'{"class_name": "Sequential", "config": {"layers": [], "pad": [' + b"0," * 6_000_000 + b"0]}}"
+    add("many_nodes.json", "6 million JSON nodes in 12 MB").write_bytes(many)
+    del huge, many
+
+    # -- truncated, random, empty
+    full = d / "_valid.keras"
+    write_zip(full, [("metadata.json", meta), ("config.json", benign),
+                     ("model.weights.h5", os.urandom(4096))])
+    blob = full.read_bytes()
+    full.unlink()
+    add("truncated.keras", "a .keras cut in half").write_bytes(blob[: len(blob) // 2])
+    full = d / "_valid.h5"
+    write_h5(full, {"model_config": tf_benign, "keras_version": "2.15.0"},
+             lambda f: f.create_dataset("model_weights/dense/kernel", data=np.zeros((64, 64))))
+    blob = full.read_bytes()
+    full.unlink()
+    add("truncated.h5", "an .h5 cut in half").write_bytes(blob[: len(blob) // 2])
+    rng = np.random.default_rng(0)
+    for ext in ("keras", "h5", "hdf5", "json"):
+        add(f"random.{ext}", "64 KB of random bytes").write_bytes(rng.bytes(65536))
+    add("random_brace.json", "'{' then random bytes").write_bytes(b"{" + rng.bytes(4096))
+    add("random_after_hdf5_signature.h5", "HDF5 signature then junk").write_bytes(
+        b"\x89HDF\r\n\x1a\n" + rng.bytes(8192))
+    add("empty.keras", "empty file").write_bytes(b"")
+    add("empty.h5", "empty file").write_bytes(b"")
+    add("not_utf8.json", "invalid UTF-8 in JSON").write_bytes(b'{"class_name": "\xff\xfe"')
+
+    # -- HDF5 tricks
+    write_h5(add("h5_no_model_config.h5", "HDF5 with keras_version but no model_config"),
+             {"keras_version": "2.15.0"},
+             lambda f: f.create_dataset("data", data=np.arange(10)))
+    write_h5(add("h5_weights_only.h5", "weights-only file (layer_names, no model_config)"),
+             {"layer_names": np.array([b"dense"]), "keras_version": "2.15.0"},
+             lambda f: f.create_dataset("dense/kernel", data=np.zeros((4, 2))))
+    write_h5(add("h5_model_config_array.h5", "model_config is an int array"),
+             {"model_config": np.arange(100)})
+
+    def ext_link(f: Any) -> None:
+        f["model_weights"] = h5py.ExternalLink("/etc/passwd", "/")
+
+    write_h5(add("h5_external_link.h5", "valid model_config, model_weights is an external link "
+                 "to /etc/passwd (CVE-2026-1669)"),
+             {"model_config": tf_benign, "keras_version": "2.15.0"}, ext_link)
+    secret = d / "_secret.txt"
+    secret.write_bytes(b"secret " * 100)
+
+    def ext_dataset(f: Any) -> None:
+        g = f.create_group("model_weights/dense")
+        g.attrs["weight_names"] = np.array([b"dense/kernel:0"])
+        f.attrs["layer_names"] = np.array([b"dense"])
+        g.create_dataset("dense/kernel:0", shape=(8,), dtype="u1",
+                         external=[(str(secret), 0, 8)])
+
+    write_h5(add("h5_external_dataset.h5", "valid model_config, a weight dataset stored in an "
+                 "external file (reads arbitrary files)"),
+             {"model_config": tf_benign, "keras_version": "2.15.0"}, ext_dataset)
+
+    # -- polyglot: a zip (with the writer Lambda) inside the HDF5 user block
+    zpath = d / "_inner.zip"
+    write_zip(zpath, [("metadata.json", meta), ("config.json", json.dumps(
+        keras3_dense_model("m", [keras3_lambda_layer(code)])).encode())])
+    zbytes = zpath.read_bytes()
+    zpath.unlink()
+    poly = add("polyglot.h5", "HDF5 model whose user block holds a zip with a Lambda")
+    write_h5(poly, {"model_config": tf_benign, "keras_version": "2.15.0"}, userblock=4096)
+    with poly.open("r+b") as fh:
+        fh.write(zbytes)
+    add("polyglot.keras", "the same polyglot named .keras").write_bytes(poly.read_bytes())
+
+    # -- special files
+    fifo = add("fifo.h5", "a named pipe (open() would block forever)")
+    os.mkfifo(fifo)
+
+    # -- Lambdas that would write the sentinel if executed (readable: inspect reports them)
+    write_zip(add("lambda_writer.keras", "Keras 3 Lambda whose bytecode writes a file",
+                  readable=True),
+              [("metadata.json", meta), ("config.json", json.dumps(
+                  keras3_dense_model("m", [keras3_lambda_layer(code)])).encode())])
+    write_zip(add("lambda_writer_nested.keras", "the writer Lambda inside a nested model, "
+                  "a TimeDistributed wrapper and a Dense activation", readable=True),
+              [("metadata.json", meta),
+               ("config.json", json.dumps(keras3_nested_lambda_model(code)).encode())])
+    write_h5(add("lambda_writer_tfkeras.h5", "tf.keras Lambda (in a nested Sequential) whose "
+                 "bytecode writes a file", readable=True),
+             {"model_config": json.dumps(tfkeras_lambda_model(code)),
+              "keras_version": "2.15.0", "backend": "tensorflow"})
+    return {c.name: c for c in cases}
+
+
+# ---- the per-command runner (subprocess) ------------------------------------------------------
+
+
+def command_argv(command: str, path: Path, scratch: Path) -> list[str]:
+    if command == "inspect":
+        return ["inspect", str(path)]
+    if command == "check":
+        return ["check", "--no-config", str(path)]
+    if command == "convert":
+        return ["convert", str(path), str(scratch / f"out_{path.stem}.keras"), "--standard"]
+    if command == "mc-predict":
+        return ["mc-predict", str(path), "--synthetic", "2", "--samples", "2"]
+    raise ValueError(command)
+
+
+class _Hang(BaseException):
+    """Raised by SIGALRM; a BaseException so no `except Exception` in dropctl can hide it."""
+
+
+def _run_one(argv: list[str], out_dir: Path, timeout: int) -> dict[str, Any]:
+    import resource
+    import signal
+    import time
+
+    from dropctl.cli import main
+
+    out_f, err_f = out_dir / "stdout", out_dir / "stderr"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with out_f.open("wb") as o, err_f.open("wb") as e:
+        os.dup2(o.fileno(), 1)
+        os.dup2(e.fileno(), 2)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        code: int | str = 0
+        signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(_Hang()))
+        signal.alarm(timeout)
+        start = time.perf_counter()
+        try:
+            main(argv)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except _Hang:
+            code = "hang"
+        except BaseException as exc:  # noqa: BLE001 - recorded, the test fails on it
+            code = f"escaped {type(exc).__name__}: {exc}"[:300]
+        finally:
+            signal.alarm(0)
+            elapsed = time.perf_counter() - start
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "argv": argv, "exit": code, "seconds": elapsed, "rss_growth_mb": (after - before) / 1024,
+        "stdout": out_f.read_text(errors="replace")[:20000],
+        "stderr": err_f.read_text(errors="replace")[:5000],
+    }
+
+
+def run_command(command: str, corpus: Path, out: Path, warmup: Path | None) -> None:
+    """Run ``command`` over every case in ``corpus`` in this process and write JSON results."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    scratch = out.parent / f"scratch_{command}"
+    scratch.mkdir(exist_ok=True)
+    cases = build_index(corpus)
+    results: dict[str, Any] = {}
+    if warmup is not None:  # import everything the command needs before measuring
+        results["__warmup__"] = _run_one(command_argv(command, warmup, scratch), scratch, 120)
+    for name in sorted(cases):
+        results[name] = _run_one(command_argv(command, corpus / name, scratch), scratch, 10)
+    out.write_text(json.dumps(results, indent=1))
+
+
+def build_index(corpus: Path) -> dict[str, str]:
+    return json.loads((corpus / "INDEX.json").read_text())
+
+
+def write_index(corpus: Path, cases: dict[str, HostileCase]) -> None:
+    (corpus / "INDEX.json").write_text(json.dumps({n: c.what for n, c in cases.items()}))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 5 and sys.argv[1] == "run":
+        run_command(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]),
+                    Path(sys.argv[5]) if len(sys.argv) > 5 else None)
+    elif len(sys.argv) == 3 and sys.argv[1] == "build":
+        write_index(Path(sys.argv[2]), build_corpus(Path(sys.argv[2])))
+        print(f"corpus written to {sys.argv[2]}")
+    else:
+        print("usage: hostile.py build DIR | run COMMAND CORPUS_DIR OUT.json [WARMUP_MODEL]")
+        sys.exit(2)
