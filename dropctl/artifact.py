@@ -34,6 +34,8 @@ MAX_ZIP_MEMBERS = 100_000
 MAX_ZIP_RATIO = 200
 """A JSON member compressing better than 200:1 (and over 1 MB) is treated as a bomb."""
 MAX_H5_ATTR_BYTES = 64 * 1024 * 1024
+MAX_H5_OBJECTS = 200_000
+"""Most groups + datasets walked when checking an HDF5 file for links to other files."""
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
@@ -142,6 +144,8 @@ def read_artifact(path: str | Path) -> Artifact:
                 f"{p}: is a TensorFlow SavedModel directory; dropctl reads .keras, .h5 and .json models"
             )
         raise ArtifactError(f"{p}: is a directory, not a model file")
+    if not p.is_file():  # a FIFO or device would block or never end
+        raise ArtifactError(f"{p}: is not a regular file")
     ext = p.suffix.lower()
     expected = EXTENSIONS.get(ext)
     if expected is None:
@@ -319,6 +323,44 @@ def _read_attr(p: Path, f: Any, name: str) -> str | None:
     raise ArtifactError(f"{p}: attribute {name} is not a string")
 
 
+def _refuse_links_outside(p: Path, f: Any, h5py: Any) -> None:
+    """Refuse HDF5 files that point outside themselves (CVE-2026-1669).
+
+    External links, external dataset storage and virtual datasets make a loader read
+    other files on the machine. Walks link *records* (``getlink=True``) without
+    following soft or external links, with a cap on the number of objects.
+    """
+    stack = [("/", f)]
+    seen = 0
+    while stack:
+        prefix, group = stack.pop()
+        for key in group:
+            seen += 1
+            if seen > MAX_H5_OBJECTS:
+                raise ArtifactError(f"{p}: HDF5 file has more than {MAX_H5_OBJECTS:,} objects")
+            name = f"{prefix}{key}"
+            link = group.get(key, getlink=True)
+            if isinstance(link, h5py.ExternalLink):
+                raise ArtifactError(
+                    f"{p}: HDF5 external link {name} -> {link.filename}; "
+                    "refusing a model file that points to other files"
+                )
+            if not isinstance(link, h5py.HardLink):
+                continue  # soft links stay inside the file; not following them avoids cycles
+            try:
+                obj = group[key]
+            except Exception as exc:  # a dangling or corrupt hard link
+                raise ArtifactError(f"{p}: HDF5 object {name} is corrupt ({_first_line(exc)})") from None
+            if isinstance(obj, h5py.Group):
+                stack.append((name + "/", obj))
+            elif isinstance(obj, h5py.Dataset):
+                plist = obj.id.get_create_plist()
+                if plist.get_external_count() > 0 or plist.get_layout() == h5py.h5d.VIRTUAL:
+                    raise ArtifactError(
+                        f"{p}: HDF5 dataset {name} stores its data in another file; refusing it"
+                    )
+
+
 def _read_h5(p: Path) -> Artifact:
     import h5py  # h5py is light (no TensorFlow); imported here to keep `--help` fast
 
@@ -331,7 +373,7 @@ def _read_h5(p: Path) -> Artifact:
         keras_version = _read_attr(p, f, "keras_version")
         backend = _read_attr(p, f, "backend")
         raw_training = _read_attr(p, f, "training_config")
-        # getlink=True inspects the link itself: an external link is never followed.
+        _refuse_links_outside(p, f, h5py)
         link = f.get("model_weights", getlink=True)
         has_weights = isinstance(link, h5py.HardLink)
         weights_only = raw_config is None and (

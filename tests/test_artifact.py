@@ -1,0 +1,73 @@
+"""The static reader's contract: content decides the container, limits hold at their edges."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import h5py
+import pytest
+
+from dropctl.artifact import MAX_JSON_DEPTH, check_json_shape, read_artifact
+from dropctl.errors import ArtifactError
+from dropctl.report import ArtifactFormat
+from tests.conftest import SAMPLES
+
+
+def test_extension_must_match_content(tmp_path: Path) -> None:
+    renamed = tmp_path / "model.keras"
+    shutil.copy(SAMPLES / "mlp.h5", renamed)
+    with pytest.raises(ArtifactError, match=r"extension says keras but the file is an HDF5 file.*\.h5"):
+        read_artifact(renamed)
+    other = tmp_path / "model.pb"
+    other.write_bytes(b"\x08\x01")
+    with pytest.raises(ArtifactError, match="unsupported file type '.pb'"):
+        read_artifact(other)
+
+
+def test_directories(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match="is a directory"):
+        read_artifact(tmp_path)
+    (tmp_path / "saved_model.pb").write_bytes(b"")
+    with pytest.raises(ArtifactError, match="SavedModel directory"):
+        read_artifact(tmp_path)
+
+
+def test_depth_limit_edges() -> None:
+    check_json_shape("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH, "ok")
+    with pytest.raises(ArtifactError, match="nests deeper"):
+        check_json_shape("[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1), "deep")
+    # Brackets inside strings do not count.
+    check_json_shape(json.dumps({"name": "[" * 10_000}), "strings")
+
+
+def test_formats_and_metadata() -> None:
+    keras = read_artifact(SAMPLES / "mlp.keras")
+    assert keras.format is ArtifactFormat.KERAS and keras.keras_major == 3 and keras.has_weights
+    h5 = read_artifact(SAMPLES / "pinned_training_tfkeras.h5")
+    assert h5.format is ArtifactFormat.H5 and h5.keras_major == 2 and h5.backend == "tensorflow"
+    assert h5.training_config is not None
+    js = read_artifact(SAMPLES / "keras1_style.json")
+    assert js.format is ArtifactFormat.JSON and not js.has_weights
+
+
+def test_h5_str_attributes_and_user_block(tmp_path: Path) -> None:
+    """Attributes may be str or bytes; a user block before the superblock is fine alone."""
+    config = json.dumps({"class_name": "Sequential", "config": {"name": "s", "layers": []}})
+    path = tmp_path / "ub.h5"
+    with h5py.File(path, "w", userblock_size=512) as f:
+        f.attrs["model_config"] = config
+        f.attrs["keras_version"] = b"2.2.4"
+    art = read_artifact(path)
+    assert art.keras_version == "2.2.4" and art.model_config["class_name"] == "Sequential"
+
+
+def test_zip_member_with_backslash_escape(tmp_path: Path) -> None:
+    path = tmp_path / "m.keras"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("config.json", json.dumps({"class_name": "Sequential", "config": {}}))
+        zf.writestr("..\\evil.txt", "x")
+    with pytest.raises(ArtifactError, match="escapes the archive"):
+        read_artifact(path)
