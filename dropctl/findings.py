@@ -29,8 +29,8 @@ RULES: dict[str, Rule] = {
     for r in (
         Rule("DC101", "frozen-dropout-active", Severity.WARNING,
              "Dropout inside a frozen (trainable=False) sub-model still acts during fit",
-             "trainable=False freezes weights, not dropout; to train without it, "
-             "`dropctl convert --strip --sites '<path>'` or rebuild the sub-model without dropout"),
+             "trainable=False freezes weights, not dropout; to train without it: "
+             "dropctl convert IN OUT --strip --sites '<path>'"),
         Rule("DC102", "pinned-training-divergent", Severity.WARNING,
              "training=True is pinned at call time: Keras 2 predict() is stochastic, "
              "Keras 3 predict() is not",
@@ -86,7 +86,8 @@ def make(code: str, path: str, detail: str = "") -> Finding:
     """A finding of catalogue entry ``code`` at ``path``, with optional detail appended."""
     rule = RULES[code]
     message = f"{rule.title}: {detail}" if detail else rule.title
-    return Finding(code=code, severity=rule.severity, path=path, message=message, hint=rule.hint)
+    hint = rule.hint.replace("<path>", path) if path else rule.hint
+    return Finding(code=code, severity=rule.severity, path=path, message=message, hint=hint)
 
 
 def _fmt(value: float | None) -> str:

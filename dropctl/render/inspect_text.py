@@ -92,17 +92,19 @@ def layer_tree(report: InspectReport) -> Tree:
 
 
 def findings_block(report: InspectReport) -> RenderableType:
-    lines: list[RenderableType] = [Text("Findings", style="bold")]
+    """Findings as a grid, so long messages wrap inside their own column."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column(no_wrap=True)
+    grid.add_column(ratio=1)
     for f in report.findings:
-        line = Text("  ")
-        line.append(f"{f.severity.value:<7}", style=_SEV_STYLE[f.severity])
-        line.append(f" {f.code} ")
-        line.append(f.path or "(model)", style="bold")
-        line.append(f": {f.message}")
-        lines.append(line)
+        body = Text()
+        body.append(f.path or "(model)", style="bold")
+        body.append(f": {f.message}")
         if f.hint:
-            lines.append(Text(f"          -> {f.hint}", style="dim"))
-    return Group(*lines)
+            body.append(f"\n-> {f.hint}", style="dim")
+        grid.add_row(Text(f.severity.value, style=_SEV_STYLE[f.severity]), f.code, body)
+    return Group(Text("Findings", style="bold"), grid)
 
 
 def verdict_line(report: InspectReport) -> Text:
