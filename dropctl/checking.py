@@ -9,7 +9,6 @@ worker processes. Rendering lives in :mod:`dropctl.render`.
 
 from __future__ import annotations
 
-import glob
 import multiprocessing
 import os
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dropctl.errors import ArtifactError, DropctlError, UnsupportedModelError, UsageError
-from dropctl.policy import RULES_BY_NAME, Config, Inference, Policy, Rule
+from dropctl.policy import RULES_BY_NAME, Config, Inference, Policy, Rule, glob_to_regex
 from dropctl.report import InspectReport, Phase, Severity
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -121,14 +120,7 @@ def expand_paths(args: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], li
         elif p.exists() or p.is_symlink():
             found = [p]
         elif _GLOB_CHARS & set(text):
-            found = []
-            own_suffix = Path(text).suffix.lower()
-            for match in sorted(glob.glob(text, recursive=True)):
-                m = Path(match)
-                if m.is_dir():
-                    found.extend(_walk(m))
-                elif m.suffix.lower() in MODEL_SUFFIXES or m.suffix.lower() == own_suffix:
-                    found.append(m)
+            found = _glob(text)
         else:
             found = []
         if found:
@@ -145,7 +137,26 @@ def expand_paths(args: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], li
     return unique, unmatched
 
 
-def _walk(root: Path) -> list[Path]:
+def _glob(pattern: str) -> list[Path]:
+    """Files matching ``pattern``, found by walking its literal prefix without following
+    symlinked directories (``glob.glob(recursive=True)`` follows them into loops)."""
+    parts = Path(pattern).parts
+    cut = next(i for i, part in enumerate(parts) if _GLOB_CHARS & set(part))
+    base = Path(*parts[:cut]) if cut else Path(".")
+    if not base.is_dir():
+        return []
+    rx = glob_to_regex("/".join(parts[cut:]), anywhere=False)
+    own_suffix = Path(pattern).suffix.lower()
+    found = []
+    for f in _walk(base, own_suffix):
+        rel = f.relative_to(base).parts
+        # A matching directory ("models/*" matching models/mc) brings in the files below it.
+        if any(rx.fullmatch("/".join(rel[:n])) for n in range(1, len(rel) + 1)):
+            found.append(f)
+    return found
+
+
+def _walk(root: Path, extra_suffix: str = "") -> list[Path]:
     out = []
     for dirpath, dirnames, filenames in os.walk(root):  # followlinks=False: no loops
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__pycache__")
@@ -153,6 +164,7 @@ def _walk(root: Path) -> list[Path]:
             Path(dirpath) / name
             for name in sorted(filenames)
             if Path(name).suffix.lower() in MODEL_SUFFIXES
+            or (extra_suffix and Path(name).suffix.lower() == extra_suffix)
         )
     return out
 

@@ -254,16 +254,17 @@ def parse_severity(value: str, where: str = "--fail-on") -> Severity:
 # ---- globs -----------------------------------------------------------------------------
 
 
-def glob_to_regex(pattern: str) -> re.Pattern[str]:
+def glob_to_regex(pattern: str, *, anywhere: bool = True) -> re.Pattern[str]:
     """Compile a path glob: ``*``/``?``/``[...]`` stay inside one directory, ``**`` spans any.
 
     ``models/mc/**`` matches every file below ``models/mc``; ``**/*.h5`` every .h5 anywhere;
-    a pattern without ``/`` (``*.h5``) matches the file name in any directory, as in .gitignore.
+    with ``anywhere``, a pattern without ``/`` (``*.h5``) matches the file name in any
+    directory, as in .gitignore.
     """
     pat = pattern.replace("\\", "/").strip()
     while pat.startswith("./"):
         pat = pat[2:]
-    if "/" not in pat.rstrip("/"):
+    if anywhere and "/" not in pat.rstrip("/"):
         pat = "**/" + pat
     if pat.endswith("/"):
         pat += "**"
