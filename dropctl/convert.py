@@ -1,0 +1,520 @@
+"""``dropctl convert``'s core: rewrite an artifact so its dropout is always on, standard or gone.
+
+The rewrite happens on the config tree read statically by :func:`dropctl.artifact.read_artifact`
+(no Keras, nothing from the file executed): stochastic layers change class (to or from dropctl's
+always-on classes in :mod:`dropctl.layers`), pinned ``training`` call kwargs are removed,
+recognised Lambda ``PermaDropout`` layers become ``Dropout(rate)``, stripped layers are cut out
+of the graph by rewiring their consumers to their input, and RNN/attention dropout is set to 0.
+Only then is Keras imported (:mod:`dropctl.convert_build`): it builds the model from the
+rewritten config with ``safe_mode`` on, copies every weight tensor from the source model, writes
+OUT atomically and verifies it by reloading and predicting.
+
+Site paths are the ones ``dropctl inspect`` prints (:func:`dropctl.sites.walk`).
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import os
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from dropctl.artifact import Artifact, read_artifact
+from dropctl.errors import InputDataError, UnsupportedModelError, UsageError
+from dropctl.lambdas import analyze_lambda
+from dropctl.layer_names import ALWAYS_ON_CLASSES, MODULE, STOCK_TO_ALWAYS, registered_name
+from dropctl.report import ArtifactFormat, SiteKind
+from dropctl.sites import (
+    ATTENTION_CLASSES,
+    RECURRENT_CLASSES,
+    Layer,
+    always_on_stock,
+    children_of,
+    classify,
+    walk,
+)
+
+OUT_EXTENSIONS = {".keras": ArtifactFormat.KERAS, ".h5": ArtifactFormat.H5,
+                  ".hdf5": ArtifactFormat.H5}
+
+
+class ConvertMode(StrEnum):
+    """What ``convert`` does to the selected stochastic sites."""
+
+    PERMA = "perma"
+    """Act at inference too (dropctl's always-on layers)."""
+    STANDARD = "standard"
+    """Keras' default: act only in training."""
+    STRIP = "strip"
+    """Remove from the graph (identity); RNN/attention dropout set to 0."""
+
+
+class Action(StrEnum):
+    """What happened to one site."""
+
+    ALWAYS_ON = "always-on"
+    STANDARD = "standard"
+    REMOVED = "removed"
+    ZEROED = "zeroed"
+    UNCHANGED = "unchanged"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class SiteChange:
+    """One site before and after the conversion (a row of the plan)."""
+
+    path: str
+    """Site path as ``dropctl inspect`` prints it."""
+    action: Action
+    """What was done."""
+    class_before: str
+    """Class name as saved in IN (``Dropout``, ``Lambda``, ``AlwaysLSTM``...)."""
+    class_after: str | None
+    """Class name in OUT; None when the layer was removed."""
+    rate_before: float | None
+    """Drop rate (``rate``/``dropout``; ``stddev`` for GaussianNoise) in IN."""
+    rate_after: float | None
+    """The same parameter in OUT; None when removed."""
+    pinned_before: bool | None
+    """``training`` pinned on the layer's own call in IN (None: not pinned)."""
+    pinned_after: bool | None
+    """The same in OUT."""
+    note: str = ""
+    """Why, when it is not obvious (skipped sites, carried-over Lambdas, rewired outputs)."""
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Result of reloading OUT and predicting on a probe batch."""
+
+    passed: bool
+    """True when every check held."""
+    kind: str
+    """"deterministic" (--standard/--strip) or "stochastic" (--perma)."""
+    max_abs_diff: float
+    """Largest |OUT - IN| over the probe batch, with OUT's remaining randomness switched off."""
+    tolerance: float
+    """Allowed ``max_abs_diff``."""
+    passes: int
+    """Stochastic passes run (perma) or deterministic runs compared (2)."""
+    stochastic: bool
+    """Whether two plain ``predict()`` calls on OUT differed."""
+    mean_abs_dev: float | None = None
+    """Perma: mean |MC mean - deterministic| over all outputs."""
+    mean_std: float | None = None
+    """Perma: mean standard deviation across passes."""
+    message: str = ""
+    """One line: what was checked, or why it failed."""
+
+
+@dataclass(frozen=True)
+class ConvertReport:
+    """What ``dropctl.convert`` changed (or would change, in a dry run)."""
+
+    src: str
+    dst: str
+    mode: ConvertMode
+    src_format: ArtifactFormat
+    dst_format: ArtifactFormat
+    changes: tuple[SiteChange, ...]
+    """Every selected site (and every always-on layer), in walk order."""
+    warnings: tuple[str, ...] = field(default=())
+    """Things left as they are or not carried over (one line each)."""
+    written: bool = False
+    """True when OUT was written (and kept)."""
+    compiled: bool | None = None
+    """Whether IN's compile config was carried over (None: IN had none or nothing written)."""
+    verification: Verification | None = None
+    """None with ``dry_run`` or ``verify=False``."""
+
+    @property
+    def changed(self) -> tuple[SiteChange, ...]:
+        """Only the sites whose class, rate, pin or presence changed."""
+        return tuple(c for c in self.changes
+                     if c.action not in (Action.UNCHANGED, Action.SKIPPED))
+
+
+# ---- walking the config with mutable access -------------------------------------------------
+@dataclass
+class _Node:
+    """A layer entry of the (copied) config, next to what the static walker says about it."""
+
+    entry: dict[str, Any]
+    layer: Layer
+    parent: _Node | None
+    role: str | None
+    """Wrapper role ("layer", "backward_layer", "cell") or None inside a layer list."""
+
+
+def _nodes(model_config: dict[str, Any]) -> list[_Node]:
+    """Pre-order walk of the entries, aligned one to one with :func:`dropctl.sites.walk`."""
+    layers = walk(model_config)
+    out: list[_Node] = []
+    stack: list[tuple[dict[str, Any], _Node | None, str | None]] = [(model_config, None, None)]
+    while stack:
+        entry, parent, role = stack.pop()
+        node = _Node(entry, layers[len(out)], parent, role)
+        out.append(node)
+        for child_role, child in reversed(children_of(entry)):
+            stack.append((child, node, child_role))
+    if len(out) != len(layers):  # pragma: no cover - both walks follow children_of
+        raise UnsupportedModelError("internal: config walk out of step with dropctl.sites.walk")
+    return out
+
+
+def _is_keras3_entry(entry: dict[str, Any]) -> bool:
+    return "module" in entry or "registered_name" in entry
+
+
+def _set_class(entry: dict[str, Any], class_name: str) -> None:
+    """Point a layer entry at a stock Keras class or a dropctl always-on class."""
+    ours = class_name in ALWAYS_ON_CLASSES
+    if _is_keras3_entry(entry):
+        entry["class_name"] = class_name
+        entry["module"] = MODULE if ours else "keras.layers"
+        entry["registered_name"] = registered_name(class_name) if ours else None
+    else:  # legacy .h5 / JSON: Keras resolves "package>Name" through its registry
+        entry["class_name"] = registered_name(class_name) if ours else class_name
+
+
+def _unpin(entry: dict[str, Any]) -> bool:
+    """Remove ``training`` from every stored call of the layer; True when one was there."""
+    found = False
+    for node in entry.get("inbound_nodes") or []:
+        if isinstance(node, dict):
+            kw = node.get("kwargs")
+            # Keras 3 writes the resolved default ``training: false`` into every node; only a
+            # True there is a real pin (see dropctl.sites.pinned_training).
+            if isinstance(kw, dict) and kw.get("training") is True:
+                del kw["training"]
+                found = True
+        elif isinstance(node, list):
+            for tensor in node:
+                if (isinstance(tensor, list) and len(tensor) >= 4 and isinstance(tensor[3], dict)
+                        and "training" in tensor[3]):
+                    del tensor[3]["training"]
+                    found = True
+    return found
+
+
+# ---- removing a layer from its container ------------------------------------------------------
+def _history(ref: Any) -> list[Any] | None:
+    """``[name, node, tensor]`` of a tensor reference in the Keras 1/2 or Keras 3 form."""
+    if isinstance(ref, dict) and ref.get("class_name") == "__keras_tensor__":
+        hist = (ref.get("config") or {}).get("keras_history")
+        return hist if isinstance(hist, list) and len(hist) >= 3 else None
+    if isinstance(ref, list) and len(ref) >= 3 and isinstance(ref[0], str):
+        return ref
+    return None
+
+
+def _node_inputs(node: Any) -> list[Any]:
+    """Every tensor reference among a node's inputs (both forms)."""
+    refs: list[Any] = []
+    stack = [node.get("args", []) if isinstance(node, dict) else node]
+    while stack:
+        item = stack.pop()
+        if _history(item) is not None:
+            refs.append(item)
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict) and not isinstance(node, list):
+            stack.extend(item.values())
+    return refs
+
+
+def _redirect(value: Any, name: str, index: int, target: list[Any]) -> int:
+    """Point every reference to output ``(name, index, 0)`` inside ``value`` at ``target``."""
+    count = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        hist = _history(item)
+        if hist is not None and hist[0] == name and hist[1] == index:
+            hist[0], hist[1], hist[2] = target[0], target[1], target[2]
+            count += 1
+            continue
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+    return count
+
+
+_INPUT_SHAPE_KEYS = ("batch_input_shape", "batch_shape", "input_shape", "input_dim")
+
+
+def _remove(node: _Node) -> str:
+    """Cut one single-input, shape-preserving layer out of its container; returns a note."""
+    parent = node.parent
+    if parent is None:
+        raise UnsupportedModelError("cannot remove the model itself")
+    if node.role is not None:  # e.g. TimeDistributed(Dropout): the wrapper goes
+        return _remove(parent)
+    cfg = parent.entry.get("config")
+    layers = cfg if isinstance(cfg, list) else (cfg or {}).get("layers")
+    if not isinstance(layers, list) or node.entry not in layers:
+        raise UnsupportedModelError(f"cannot remove {node.layer.path}: container not understood")
+    position = next(i for i, e in enumerate(layers) if e is node.entry)
+    name = node.layer.name
+    functional = isinstance(cfg, dict) and "output_layers" in cfg
+    if not functional:  # Sequential: drop it, keep the input shape it may carry
+        rest = layers[position + 1:]
+        if not rest:
+            if len(layers) == 1:
+                raise UnsupportedModelError(
+                    f"cannot strip {node.layer.path}: it is the only layer of its model")
+        own = node.entry.get("config") if isinstance(node.entry.get("config"), dict) else {}
+        carried = {k: own[k] for k in _INPUT_SHAPE_KEYS if k in own}
+        if carried and rest and isinstance(rest[0].get("config"), dict):
+            for key, val in carried.items():
+                rest[0]["config"].setdefault(key, val)
+        del layers[position]
+        return ""
+    sources = []
+    for node_cfg in node.entry.get("inbound_nodes") or []:
+        refs = _node_inputs(node_cfg)
+        if len(refs) != 1:
+            raise UnsupportedModelError(
+                f"cannot strip {node.layer.path}: a call with {len(refs)} inputs, expected 1")
+        sources.append(list(_history(refs[0]) or [])[:3])
+    note = ""
+    for index, target in enumerate(sources):
+        for other in layers:
+            if other is not node.entry:
+                _redirect(other.get("inbound_nodes"), name, index, target)
+        if _redirect(cfg.get("output_layers"), name, index, target):
+            note = f"model output now comes from {target[0]}"
+    del layers[position]
+    return note
+
+
+# ---- the plan ---------------------------------------------------------------------------------
+def _rate_of(stock: str, cfg: dict[str, Any]) -> float | None:
+    keys = ("stddev",) if stock == "GaussianNoise" else ("rate", "p", "dropout", "dropout_W")
+    for key in keys:
+        val = cfg.get(key)
+        if isinstance(val, int | float) and not isinstance(val, bool):
+            return float(val)
+    return None
+
+
+def _set_rate(stock: str, cfg: dict[str, Any], rate: float) -> None:
+    if stock in RECURRENT_CLASSES:
+        rec = cfg.get("recurrent_dropout")
+        cfg["dropout"] = rate if (cfg.get("dropout") or not rec) else cfg.get("dropout")
+        if rec:
+            cfg["recurrent_dropout"] = rate
+    elif stock in ATTENTION_CLASSES:
+        cfg["dropout"] = rate
+    else:
+        cfg["p" if "p" in cfg and "rate" not in cfg else "rate"] = rate
+
+
+def _lambda_as_layer(entry: dict[str, Any], class_name: str, rate: float) -> None:
+    """Turn a recognised Lambda dropout/noise entry into a plain layer entry, in place."""
+    old = entry.get("config") if isinstance(entry.get("config"), dict) else {}
+    stock = ALWAYS_ON_CLASSES.get(class_name, class_name)
+    new: dict[str, Any] = {"name": old.get("name", entry.get("name")),
+                           "trainable": old.get("trainable", True)}
+    if "dtype" in old:
+        new["dtype"] = old["dtype"]
+    if stock == "GaussianNoise":
+        new.update(stddev=rate, seed=None)
+    else:
+        new.update(rate=rate, noise_shape=None, seed=None)
+    entry["config"] = new
+    _set_class(entry, class_name)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The rewritten config and what changed; nothing written yet."""
+
+    artifact: Artifact
+    config: dict[str, Any]
+    changes: tuple[SiteChange, ...]
+    warnings: tuple[str, ...]
+
+
+def plan_conversion(artifact: Artifact, mode: ConvertMode, *, rate: float | None = None,
+                    sites: str | None = None) -> Plan:
+    """Rewrite a copy of ``artifact.model_config`` for ``mode``; pure Python, no Keras."""
+    config = copy.deepcopy(artifact.model_config)
+    nodes = _nodes(config)
+    changes: list[SiteChange] = []
+    warnings: list[str] = []
+    removals: list[_Node] = []
+    for node in nodes[1:]:
+        layer = node.layer
+        spec = classify(layer)
+        ours_stock = always_on_stock(layer)
+        if spec is None and ours_stock is None:
+            continue
+        selected = sites is None or fnmatch.fnmatchcase(layer.path, sites)
+        cfg = node.entry.get("config") if isinstance(node.entry.get("config"), dict) else {}
+        cls_before = layer.class_name
+        is_lambda = spec is not None and spec.kind is SiteKind.LAMBDA
+        stock = ours_stock or ("Lambda" if is_lambda else layer.class_name)
+        if is_lambda:
+            info = analyze_lambda({"class_name": "Lambda", "config": cfg})
+            stock = "Dropout" if info.is_dropout else "GaussianNoise"
+            before = spec.stddev if spec.stddev is not None else spec.rate
+        else:
+            before = _rate_of(stock, cfg)
+        pinned = layer.own_pin
+
+        def record(action: Action, after_cls: str | None, after_rate: float | None,
+                   pin_after: bool | None, note: str = "", *, _layer: Layer = layer,
+                   _cls: str = cls_before, _before: float | None = before,
+                   _pin: bool | None = pinned) -> None:
+            changes.append(SiteChange(_layer.path, action, _cls, after_cls, _before,
+                                      after_rate, _pin, pin_after, note))
+
+        if not selected:
+            if is_lambda:  # must be rebuilt somehow: keep its behaviour, drop the bytecode
+                if before is None:
+                    raise UnsupportedModelError(
+                        f"layer {layer.path} is a Lambda dropout whose rate cannot be read")
+                _lambda_as_layer(node.entry, STOCK_TO_ALWAYS[stock], before)
+                record(Action.ALWAYS_ON, STOCK_TO_ALWAYS[stock], before, pinned,
+                       "not selected; Lambda carried over as its always-on equivalent")
+            continue
+        if is_lambda and before is None:
+            raise UnsupportedModelError(
+                f"layer {layer.path} is a Lambda dropout whose rate cannot be read statically")
+        if spec is not None and spec.kind is SiteKind.CUSTOM:
+            warnings.append(f"{layer.path}: custom class {cls_before} left as it is")
+            record(Action.SKIPPED, cls_before, before, pinned, "custom class: code unknown")
+            continue
+        if rate is not None and stock == "GaussianNoise":
+            warnings.append(f"{layer.path}: GaussianNoise has a stddev, not a rate; "
+                            "--rate not applied")
+        new_rate = before if (rate is None or stock == "GaussianNoise") else rate
+        has_twin = stock in STOCK_TO_ALWAYS
+        unpinned = _unpin(node.entry)
+        pin_after = None if unpinned else pinned
+        if mode is ConvertMode.PERMA:
+            if not has_twin:
+                warnings.append(f"{layer.path}: no always-on version of {stock}; left as it is")
+                record(Action.SKIPPED, cls_before, before, pin_after, "no always-on version")
+                continue
+            target = STOCK_TO_ALWAYS[stock]
+            if is_lambda:
+                _lambda_as_layer(node.entry, target, float(new_rate or 0.0))
+            else:
+                _set_class(node.entry, target)
+                if new_rate is not None and new_rate != before:
+                    _set_rate(stock, cfg, new_rate)
+            same = ours_stock is not None and new_rate == before and not unpinned
+            record(Action.UNCHANGED if same else Action.ALWAYS_ON, target, new_rate, pin_after)
+        elif mode is ConvertMode.STANDARD:
+            if is_lambda:
+                _lambda_as_layer(node.entry, stock, float(new_rate or 0.0))
+            elif ours_stock is not None:
+                _set_class(node.entry, stock)
+            if not is_lambda and new_rate is not None and new_rate != before:
+                _set_rate(stock, cfg, new_rate)
+            same = not is_lambda and ours_stock is None and new_rate == before and not unpinned
+            record(Action.UNCHANGED if same else Action.STANDARD, stock, new_rate, pin_after)
+        else:  # STRIP
+            if stock in RECURRENT_CLASSES or stock in ATTENTION_CLASSES:
+                if ours_stock is not None:
+                    _set_class(node.entry, stock)
+                for key in ("dropout", "recurrent_dropout", "dropout_W", "dropout_U"):
+                    if key in cfg:
+                        cfg[key] = 0.0
+                record(Action.ZEROED, stock, 0.0, pin_after)
+            elif stock == "StochasticDepth" or (spec is not None and spec.unknown):
+                warnings.append(f"{layer.path}: {stock} cannot be stripped; left as it is")
+                record(Action.SKIPPED, cls_before, before, pin_after, "cannot be stripped")
+            else:
+                removals.append(node)
+                record(Action.REMOVED, None, None, None)
+    notes: dict[str, str] = {}
+    for node in removals:
+        note = _remove(node)
+        if note:
+            notes[node.layer.path] = note
+    if notes:
+        changes = [SiteChange(c.path, c.action, c.class_before, c.class_after, c.rate_before,
+                              c.rate_after, c.pinned_before, c.pinned_after,
+                              notes.get(c.path, c.note)) for c in changes]
+    _refuse_unbuildable(config)
+    return Plan(artifact, config, tuple(changes), tuple(warnings))
+
+
+def _refuse_unbuildable(config: dict[str, Any]) -> None:
+    """Refuse what Keras would have to run bytecode or import foreign code for."""
+    for layer in walk(config)[1:]:
+        if layer.lambdas and any(info.has_bytecode for info in layer.lambdas):
+            raise UnsupportedModelError(
+                f"layer {layer.path} holds stored Python bytecode that is not recognisable "
+                "dropout; convert would have to rebuild it, and dropctl never runs stored code")
+        if layer.foreign_modules:
+            raise UnsupportedModelError(
+                f"layer {layer.path} refers to code outside Keras "
+                f"({layer.foreign_modules[0]}); dropctl never imports it")
+
+
+# ---- the public entry point -------------------------------------------------------------------
+def _check_paths(src: Path, dst: Path, *, force: bool, dry_run: bool) -> ArtifactFormat:
+    fmt = OUT_EXTENSIONS.get(dst.suffix.lower())
+    if fmt is None:
+        raise UsageError(f"OUT must end in .keras, .h5 or .hdf5 (the extension picks the "
+                         f"format), got {dst.name}")
+    if not src.exists():
+        raise InputDataError(f"{src}: no such file")
+    same = os.path.abspath(dst) == os.path.abspath(src) or (
+        dst.exists() and dst.resolve() == src.resolve())
+    if same:
+        raise UsageError(f"OUT is the same file as IN ({src}); IN is never modified")
+    if dst.is_dir():
+        raise InputDataError(f"{dst} is a directory")
+    if dst.exists() and not force and not dry_run:
+        raise UsageError(f"{dst} exists; pass --force to overwrite it")
+    parent = dst.parent if str(dst.parent) else Path(".")
+    if not dry_run and (not parent.is_dir() or not os.access(parent, os.W_OK)):
+        raise InputDataError(f"cannot write {dst}: {parent} is not a writable directory")
+    return fmt
+
+
+def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
+            mode: ConvertMode | str, *, rate: float | None = None, sites: str | None = None,
+            dry_run: bool = False, force: bool = False, verify: bool = True,
+            probe_seed: int = 0) -> ConvertReport:
+    """Rewrite ``src`` into ``dst`` with every selected site in ``mode``; see the module doc.
+
+    Raises :class:`~dropctl.errors.DropctlError` subclasses: ``UsageError`` / ``InputDataError``
+    / ``ArtifactError`` / ``UnsupportedModelError`` (nothing written) and
+    ``VerificationError`` (OUT failed verification and was deleted).
+    """
+    try:
+        mode = ConvertMode(mode)
+    except ValueError:
+        raise UsageError(f"unknown mode {mode!r}: use perma, standard or strip") from None
+    if rate is not None:
+        if mode is ConvertMode.STRIP:
+            raise UsageError("--rate makes no sense with --strip (stripped sites have no rate)")
+        if not 0.0 <= rate < 1.0:
+            raise UsageError(f"--rate must be in [0, 1), got {rate}")
+    src_p, dst_p = Path(src), Path(dst)
+    dst_fmt = _check_paths(src_p, dst_p, force=force, dry_run=dry_run)
+    artifact = read_artifact(src_p)
+    if not artifact.has_weights and not dry_run:
+        raise UnsupportedModelError(f"{src_p} holds no weights (architecture only); "
+                                    "nothing to convert")
+    plan = plan_conversion(artifact, mode, rate=rate, sites=sites)
+    if sites is not None and not plan.changes:
+        raise UsageError(f"--sites {sites!r} matches no stochastic site of {src_p}")
+    report = ConvertReport(str(src), str(dst), mode, artifact.format, dst_fmt, plan.changes,
+                           plan.warnings)
+    if dry_run:
+        return report
+    from dropctl.convert_build import build_and_write
+
+    return build_and_write(plan, report, dst_p, verify=verify, probe_seed=probe_seed)

@@ -1,0 +1,379 @@
+"""The Keras half of ``dropctl convert``: build the rewritten model, copy weights, write, verify.
+
+:mod:`dropctl.convert` decides *what* changes on the config tree without Keras; this module
+imports Keras (inside functions), builds the model from the rewritten config with ``safe_mode``
+on, copies every weight tensor from the source model layer by layer (checked bit for bit),
+carries the compile config over when Keras accepts it, saves to a temporary file next to OUT,
+verifies that file by reloading it and predicting on a seeded probe batch, and only then renames
+it onto OUT. A failed verification deletes the temporary file: OUT never appears.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dropctl.errors import (
+    DropctlError,
+    InputDataError,
+    UnsupportedModelError,
+    VerificationError,
+)
+from dropctl.report import ArtifactFormat
+
+TOLERANCE = 1e-6
+"""Allowed |OUT - IN| on the probe batch, relative to max(1, max|IN|)."""
+PERMA_PASSES = 32
+PROBE_BATCH = 8
+
+_LEFTOVER_KEYS = {"time_major"}  # Keras 2 RNN arguments Keras 3 rejects (KERAS_NOTES.md 2)
+
+
+def _keras() -> Any:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    import dropctl.layers  # noqa: F401  registers the always-on classes
+
+    return keras
+
+
+def _first_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+
+
+def _drop_leftovers(config: Any) -> Any:
+    """A copy of ``config`` without Keras 2 RNN arguments that Keras 3 refuses."""
+    config = copy.deepcopy(config)
+    stack = [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            cfg = item.get("config")
+            if isinstance(cfg, dict) and "time_major" in cfg and "units" in cfg:
+                for key in _LEFTOVER_KEYS:
+                    cfg.pop(key, None)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return config
+
+
+def build_model(config: dict[str, Any], fmt: ArtifactFormat) -> Any:
+    """A Keras model from a (rewritten) config, ``safe_mode`` on, uncompiled."""
+    _keras()
+    from keras.src.legacy.saving import saving_options, saving_utils
+    from keras.src.saving import serialization_lib
+
+    cfg = _drop_leftovers(config)
+    cfg.pop("compile_config", None)
+    try:
+        with serialization_lib.SafeModeScope(True):
+            if fmt is ArtifactFormat.KERAS:
+                return serialization_lib.deserialize_keras_object(cfg, safe_mode=True)
+            with saving_options.keras_option_scope(use_legacy_config=True):
+                return saving_utils.model_from_config(cfg)
+    except Exception as exc:  # noqa: BLE001 - Keras raises anything; report it in one line
+        raise UnsupportedModelError(f"Keras cannot rebuild the model: {_first_line(exc)}") from exc
+
+
+def load_source(artifact: Any) -> Any:
+    """IN as a Keras model, never running stored code (the shared loader when present)."""
+    keras = _keras()
+    try:
+        from dropctl.loading import load_model as shared_load
+    except ImportError:
+        shared_load = None
+    if shared_load is not None:
+        return shared_load(artifact.path)
+    # Until dropctl.loading lands: rebuild IN with recognised Lambda dropout as AlwaysDropout
+    # (same behaviour, no bytecode), then let Keras load the weights from the file.
+    from dropctl.convert import ConvertMode, plan_conversion
+
+    if artifact.format is ArtifactFormat.KERAS:
+        try:
+            return keras.models.load_model(artifact.path, compile=False, safe_mode=True)
+        except Exception as exc:  # noqa: BLE001
+            raise UnsupportedModelError(
+                f"Keras cannot load {artifact.path}: {_first_line(exc)}") from exc
+    rescued = plan_conversion(artifact, ConvertMode.PERMA, sites="\0nothing")
+    model = build_model(rescued.config, artifact.format)
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    try:
+        with h5py.File(artifact.path, "r") as f:
+            group = f["model_weights"] if "model_weights" in f else f
+            legacy_h5_format.load_weights_from_hdf5_group(group, model)
+    except Exception as exc:  # noqa: BLE001
+        raise UnsupportedModelError(
+            f"cannot load the weights of {artifact.path}: {_first_line(exc)}") from exc
+    return model
+
+
+# ---- weights ----------------------------------------------------------------------------------
+def weighted_layers(model: Any, prefix: str = "") -> dict[str, Any]:
+    """Path -> layer for every layer owning weights, descending into nested models."""
+    keras = _keras()
+    out: dict[str, Any] = {}
+    for layer in model.layers:
+        path = f"{prefix}{layer.name}"
+        if isinstance(layer, keras.Model) and hasattr(layer, "layers") and layer.layers:
+            out.update(weighted_layers(layer, path + "/"))
+        elif layer.weights:
+            out[path] = layer
+    return out
+
+
+def transfer_weights(source: Any, target: Any) -> int:
+    """Copy every weight tensor from ``source`` to ``target`` by layer path; returns the count.
+
+    Raises when a layer is missing on either side or a shape differs; checks bit equality after.
+    """
+    src, dst = weighted_layers(source), weighted_layers(target)
+    if set(src) != set(dst):
+        missing = sorted(set(src) ^ set(dst))
+        raise UnsupportedModelError(
+            f"weights do not line up between IN and the rebuilt model at {', '.join(missing[:3])}")
+    count = 0
+    for path, layer in dst.items():
+        values = src[path].get_weights()
+        shapes = [tuple(w.shape) for w in layer.weights]
+        if shapes != [tuple(v.shape) for v in values]:
+            raise UnsupportedModelError(f"weight shapes of {path} differ after the rebuild")
+        layer.set_weights(values)
+        count += len(values)
+    mismatch = first_weight_mismatch(source, target)
+    if mismatch:
+        raise UnsupportedModelError(f"weights of {mismatch} changed in transfer")
+    return count
+
+
+def first_weight_mismatch(a: Any, b: Any) -> str | None:
+    """Path of the first layer whose weights differ in dtype, shape or any bit; else None."""
+    la, lb = weighted_layers(a), weighted_layers(b)
+    if set(la) != set(lb):
+        return sorted(set(la) ^ set(lb))[0]
+    for path, layer in la.items():
+        wa, wb = layer.get_weights(), lb[path].get_weights()
+        if len(wa) != len(wb) or any(
+                x.dtype != y.dtype or x.shape != y.shape or x.tobytes() != y.tobytes()
+                for x, y in zip(wa, wb, strict=True)):
+            return path
+    return None
+
+
+def _compile_like(model: Any, artifact: Any) -> tuple[bool | None, str | None]:
+    """Carry IN's compile config over; (compiled?, warning)."""
+    from keras.src.legacy.saving import saving_utils
+
+    try:
+        if artifact.format is ArtifactFormat.KERAS:
+            cc = artifact.model_config.get("compile_config")
+            if not cc:
+                return None, None
+            model.compile_from_config(cc)
+        else:
+            if not artifact.training_config:
+                return None, None
+            model.compile(**saving_utils.compile_args_from_training_config(
+                artifact.training_config))
+    except Exception as exc:  # noqa: BLE001
+        return False, f"compile config not carried over (Keras refused it: {_first_line(exc)})"
+    return True, None
+
+
+# ---- verification -----------------------------------------------------------------------------
+def _all_layers(model: Any) -> list[Any]:
+    return list(model._flatten_layers(include_self=True, recursive=True))
+
+
+_RANDOM_ATTRS = ("rate", "stddev", "dropout", "recurrent_dropout", "_dropout")
+
+
+@contextlib.contextmanager
+def randomness_off(model: Any) -> Iterator[None]:
+    """Temporarily zero every rate/stddev of the model's stochastic layers (and RNN cells)."""
+    keras = _keras()
+    from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
+
+    kinds = (keras.layers.Dropout, keras.layers.GaussianDropout, keras.layers.GaussianNoise,
+             keras.layers.AlphaDropout, keras.layers.MultiHeadAttention,
+             keras.layers.GroupQueryAttention, keras.layers.Attention,
+             keras.layers.AdditiveAttention, DropoutRNNCell)
+    saved: list[tuple[Any, str, Any]] = []
+    for layer in _all_layers(model):
+        if not isinstance(layer, kinds) or isinstance(layer, keras.layers.RNN):
+            continue
+        for attr in _RANDOM_ATTRS:
+            value = layer.__dict__.get(attr)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value:
+                saved.append((layer, attr, value))
+                object.__setattr__(layer, attr, 0.0)
+    model.predict_function = None
+    try:
+        yield
+    finally:
+        for layer, attr, value in saved:
+            object.__setattr__(layer, attr, value)
+        model.predict_function = None
+
+
+def has_always_on(model: Any) -> bool:
+    from dropctl.layer_names import ALWAYS_ON_CLASSES
+
+    return any(type(layer).__name__ in ALWAYS_ON_CLASSES for layer in _all_layers(model))
+
+
+def probe_inputs(model: Any, seed: int, batch: int = PROBE_BATCH) -> list[np.ndarray]:
+    """A seeded probe batch from the model's input spec (valid token ids for Embeddings)."""
+    keras = _keras()
+    rng = np.random.default_rng(seed)
+    vocab = [layer.input_dim for layer in _all_layers(model)
+             if isinstance(layer, keras.layers.Embedding)]
+    arrays = []
+    for tensor in model.inputs:
+        shape = list(tensor.shape)
+        shape = [batch if (i == 0 and d is None) else (d if d is not None else 4)
+                 for i, d in enumerate(shape)]
+        dtype = np.dtype(str(tensor.dtype))
+        if vocab or np.issubdtype(dtype, np.integer):
+            arrays.append(rng.integers(0, min(vocab) if vocab else 10, size=shape).astype(dtype))
+        else:
+            arrays.append(rng.standard_normal(size=shape).astype(dtype))
+    return arrays
+
+
+def _predict(model: Any, x: list[np.ndarray]) -> np.ndarray:
+    keras = _keras()
+    batch = int(x[0].shape[0])
+    out = model.predict(x if len(x) > 1 else x[0], batch_size=batch, verbose=0)
+    return np.concatenate([np.asarray(o, dtype=np.float64).reshape(batch, -1)
+                           for o in keras.tree.flatten(out)], axis=1)
+
+
+def reference_prediction(source: Any, x: list[np.ndarray]) -> np.ndarray:
+    """IN's deterministic prediction: ``predict()`` with every stochastic site switched off."""
+    with randomness_off(source):
+        return _predict(source, x)
+
+
+def verify_file(path: Path, source: Any, x: list[np.ndarray], ref: np.ndarray,
+                *, stochastic_expected: bool, perma: bool) -> Any:
+    """Reload ``path`` and check it against IN; returns a :class:`Verification`."""
+    from dropctl.convert import Verification
+
+    keras = _keras()
+    try:
+        out = keras.models.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # noqa: BLE001
+        return Verification(False, "stochastic" if perma else "deterministic", float("inf"),
+                            TOLERANCE, 0, False, message=f"OUT does not reload: {_first_line(exc)}")
+    tol = TOLERANCE * max(1.0, float(np.max(np.abs(ref))) if ref.size else 1.0)
+    kind = "stochastic" if perma else "deterministic"
+    mismatch = first_weight_mismatch(source, out)
+    if mismatch:
+        return Verification(False, kind, float("inf"), tol, 0, False,
+                            message=f"weights of {mismatch} differ from IN")
+    with randomness_off(out):
+        det = _predict(out, x)
+    diff = float(np.max(np.abs(det - ref))) if ref.size else 0.0
+    if not perma:
+        a = _predict(out, x)
+        b = _predict(out, x)
+        stochastic = not np.array_equal(a, b)
+        if not has_always_on(out):
+            diff = max(diff, float(np.max(np.abs(a - ref))) if ref.size else 0.0)
+        ok = diff <= tol and (not stochastic or has_always_on(out))
+        msg = (f"predict() deterministic and equal to IN within {tol:.1e} "
+               f"(max |diff| {diff:.2e})" if ok else
+               f"predict() differs from IN's deterministic prediction by {diff:.3g}"
+               if diff > tol else "predict() on OUT is not deterministic")
+        return Verification(ok, kind, diff, tol, 2, stochastic, message=msg)
+    samples = _sample(out, x, PERMA_PASSES)
+    stochastic = bool(any(not np.array_equal(samples[0], s) for s in samples[1:]))
+    mean, std = samples.mean(axis=0), samples.std(axis=0)
+    dev = float(np.mean(np.abs(mean - ref)))
+    mean_std = float(np.mean(std))
+    # A loose sanity bound: MC mean need not equal the deterministic output (Jensen), but it
+    # must be of its order; the exact equivalence is the randomness-off check above.
+    bound = 0.5 * float(np.mean(np.abs(ref))) + 6 * mean_std / np.sqrt(PERMA_PASSES) + tol
+    problems = []
+    if diff > tol:
+        problems.append(f"with randomness off OUT differs from IN by {diff:.3g}")
+    if stochastic_expected and not stochastic:
+        problems.append("predict() on OUT is deterministic")
+    if dev > bound:
+        problems.append(f"MC mean is {dev:.3g} away from the deterministic prediction")
+    if problems:
+        msg = "; ".join(problems)
+    elif not stochastic:
+        msg = (f"no selected site has a positive rate, so predict() stays deterministic; "
+               f"equal to IN (max |diff| {diff:.2e})")
+    else:
+        msg = (f"predict() stochastic (mean std {mean_std:.3g} over {PERMA_PASSES} passes), "
+               f"MC mean within {dev:.3g} of the deterministic prediction; with randomness "
+               f"off equal to IN (max |diff| {diff:.2e})")
+    return Verification(not problems, kind, diff, tol, PERMA_PASSES, stochastic,
+                        mean_abs_dev=dev, mean_std=mean_std, message=msg)
+
+
+def _sample(model: Any, x: list[np.ndarray], passes: int) -> np.ndarray:
+    """``passes`` plain predict() passes, stacked in one batch when the batch size is free."""
+    batch = int(x[0].shape[0])
+    if model.inputs and model.inputs[0].shape[0] is None:
+        tiled = [np.concatenate([a] * passes) for a in x]
+        out = _predict(model, tiled)
+        return out.reshape(passes, batch, -1)
+    return np.stack([_predict(model, x) for _ in range(passes)])
+
+
+# ---- writing ----------------------------------------------------------------------------------
+def build_and_write(plan: Any, report: Any, dst: Path, *, verify: bool,
+                    probe_seed: int) -> Any:
+    """Build OUT from ``plan``, copy weights, save to a temporary file, verify, rename."""
+    from dropctl.convert import Action, ConvertMode
+
+    source = load_source(plan.artifact)
+    model = build_model(plan.config, plan.artifact.format)
+    transfer_weights(source, model)
+    compiled, warning = _compile_like(model, plan.artifact)
+    warnings = report.warnings + ((warning,) if warning else ())
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=f".dropctl-tmp{dst.suffix}",
+                                    dir=dst.parent if str(dst.parent) else ".")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        try:
+            model.save(tmp)
+        except Exception as exc:  # noqa: BLE001
+            raise InputDataError(f"cannot write {dst}: {_first_line(exc)}") from exc
+        verification = None
+        if verify:
+            x = probe_inputs(source, probe_seed)
+            ref = reference_prediction(source, x)
+            expected = any(c.action is Action.ALWAYS_ON and (c.rate_after or 0) > 0
+                           for c in report.changes)
+            verification = verify_file(tmp, source, x, ref, stochastic_expected=expected,
+                                       perma=report.mode is ConvertMode.PERMA)
+            if not verification.passed:
+                raise VerificationError(
+                    f"verification of {dst} failed, nothing written: {verification.message}")
+        os.replace(tmp, dst)
+    except DropctlError:
+        tmp.unlink(missing_ok=True)
+        raise
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return dataclasses.replace(report, warnings=warnings, written=True, compiled=compiled,
+                               verification=verification)
