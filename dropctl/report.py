@@ -140,7 +140,7 @@ class LayerEntry:
     path: str
     class_name: str
     depth: int
-    """0 for layers of the outermost model."""
+    """0 for the outermost model itself, 1 for its layers, 2 inside a nested model or wrapper..."""
     trainable: bool
     effective_trainable: bool
     container: bool

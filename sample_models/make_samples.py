@@ -27,8 +27,8 @@ dtype policy), and ``metadata.json`` a save date. The ``.h5`` files came out byt
 
 Site paths in the manifest are layer names below the outermost model, "/"-joined, with wrappers
 and nested models included (``time_distributed/dropout``, ``bidirectional/forward_lstm``,
-``model_A/dropout``). The outermost model's own name is NOT part of the path; it is recorded as
-``model_name`` so a consumer that wants ``model_AB/model_A/dropout`` can prepend it.
+``model_A/dropout``). The outermost model's own name is recorded as ``model_name``; dropctl's
+site paths start with it (``model_AB/model_A/dropout``), so they are ``model_name + "/" + path``.
 """
 
 from __future__ import annotations
@@ -803,7 +803,8 @@ def main_parent() -> None:
         "versions": _versions(),
         "site_path_convention": "layer names below the outermost model, '/'-joined, nested "
         "models and wrappers included (time_distributed/dropout, bidirectional/forward_lstm, "
-        "model_A/dropout); the outermost model's own name is model_name and is not in the path",
+        "model_A/dropout); dropctl's site paths prepend the outermost model's name (model_name): "
+        "model_AB/model_A/dropout",
         "measurement": f"fixed seeded batch of {BATCH} per input (int inputs drawn in "
         f"[0, {VOCAB})); each *_deterministic is whether two successive runs are bitwise equal "
         "(a string 'error: ...' if the run raised). keras3_* loads with "
