@@ -13,9 +13,10 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from dropctl.checking import CheckReport
+    from dropctl.converting import ConvertReport
     from dropctl.report import InspectReport
 
-__all__ = ["__version__", "check", "inspect"]
+__all__ = ["__version__", "check", "convert", "inspect"]
 
 
 def inspect(path: Any, *, include_layers: bool = True) -> InspectReport:
@@ -40,3 +41,16 @@ def check(paths: Any, *, config: Any = None, probe: bool | None = None, jobs: in
     from dropctl.checking import check_paths
 
     return check_paths(paths, config=config, probe=probe, jobs=jobs, fail_on=fail_on, **settings)
+
+
+def convert(src: Any, dst: Any, *, mode: str, rate: float | None = None, sites: str | None = None,
+            dry_run: bool = False, force: bool = False, verify: bool = True) -> ConvertReport:
+    """Rewrite ``src`` into ``dst`` with dropout ``mode`` "perma", "standard" or "strip".
+
+    Returns a :class:`dropctl.converting.ConvertReport` (site, before, after, verification).
+    Imports TensorFlow unless ``dry_run``; never executes anything stored in the file.
+    """
+    from dropctl.converting import convert as _convert
+
+    return _convert(src, dst, mode, rate=rate, sites=sites, dry_run=dry_run, force=force,
+                    verify=verify)

@@ -15,6 +15,7 @@ import copy
 import dataclasses
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,11 @@ _LEFTOVER_KEYS = {"time_major"}  # Keras 2 RNN arguments Keras 3 rejects (KERAS_
 def _keras() -> Any:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
+    from absl import logging as absl_logging
+
+    # Keras' own advice ("HDF5 is legacy", "input_shape in Sequential"...) is not for our users.
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    warnings.filterwarnings("ignore", module="keras")
 
     import dropctl.layers  # noqa: F401  registers the always-on classes
 
@@ -97,7 +103,7 @@ def load_source(artifact: Any) -> Any:
         return shared_load(artifact.path)
     # Until dropctl.loading lands: rebuild IN with recognised Lambda dropout as AlwaysDropout
     # (same behaviour, no bytecode), then let Keras load the weights from the file.
-    from dropctl.convert import ConvertMode, plan_conversion
+    from dropctl.converting import ConvertMode, plan_conversion
 
     if artifact.format is ArtifactFormat.KERAS:
         try:
@@ -270,7 +276,7 @@ def reference_prediction(source: Any, x: list[np.ndarray]) -> np.ndarray:
 def verify_file(path: Path, source: Any, x: list[np.ndarray], ref: np.ndarray,
                 *, stochastic_expected: bool, perma: bool) -> Any:
     """Reload ``path`` and check it against IN; returns a :class:`Verification`."""
-    from dropctl.convert import Verification
+    from dropctl.converting import Verification
 
     keras = _keras()
     try:
@@ -341,7 +347,7 @@ def _sample(model: Any, x: list[np.ndarray], passes: int) -> np.ndarray:
 def build_and_write(plan: Any, report: Any, dst: Path, *, verify: bool,
                     probe_seed: int) -> Any:
     """Build OUT from ``plan``, copy weights, save to a temporary file, verify, rename."""
-    from dropctl.convert import Action, ConvertMode
+    from dropctl.converting import Action, ConvertMode
 
     source = load_source(plan.artifact)
     model = build_model(plan.config, plan.artifact.format)

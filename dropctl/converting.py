@@ -331,6 +331,12 @@ def _lambda_as_layer(entry: dict[str, Any], class_name: str, rate: float) -> Non
     _set_class(entry, class_name)
 
 
+def _matches(path: str, pattern: str) -> bool:
+    """``--sites`` glob against the path as inspect prints it, or without the model's name."""
+    below_root = path.split("/", 1)[1] if "/" in path else path
+    return fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(below_root, pattern)
+
+
 @dataclass(frozen=True)
 class Plan:
     """The rewritten config and what changed; nothing written yet."""
@@ -355,7 +361,7 @@ def plan_conversion(artifact: Artifact, mode: ConvertMode, *, rate: float | None
         ours_stock = always_on_stock(layer)
         if spec is None and ours_stock is None:
             continue
-        selected = sites is None or fnmatch.fnmatchcase(layer.path, sites)
+        selected = sites is None or _matches(layer.path, sites)
         cfg = node.entry.get("config") if isinstance(node.entry.get("config"), dict) else {}
         cls_before = layer.class_name
         is_lambda = spec is not None and spec.kind is SiteKind.LAMBDA

@@ -1,0 +1,69 @@
+"""``dropctl convert``: rewrite an artifact so its dropout is always on, standard or stripped."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dropctl.cli._app import JsonOpt, QuietOpt, SitesOpt, app, err_console, handle_errors, out_console
+from dropctl.errors import UsageError
+
+
+@app.command("convert")
+@handle_errors
+def convert_command(
+    src: Annotated[Path, typer.Argument(metavar="IN", help="A .keras or .h5/.hdf5 model.",
+                                        show_default=False)],
+    dst: Annotated[Path, typer.Argument(
+        metavar="OUT", help="Where to write; .keras or .h5 picks the format.", show_default=False)],
+    perma: Annotated[bool, typer.Option(
+        "--perma", help="Dropout acts at inference too (predict(), model(x)); BN stays "
+        "in inference mode.")] = False,
+    standard: Annotated[bool, typer.Option(
+        "--standard", help="Keras' default: dropout only in training (unpins training=True, "
+        "replaces Lambda PermaDropout by Dropout).")] = False,
+    strip: Annotated[bool, typer.Option(
+        "--strip", help="Remove dropout layers from the graph; RNN/attention dropout set to 0.")
+    ] = False,
+    rate: Annotated[float | None, typer.Option(
+        "--rate", metavar="R", help="New rate for the converted sites (0 <= R < 1).")] = None,
+    sites: SitesOpt = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the plan (site, before, after); write nothing.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing OUT.")] = False,
+    no_verify: Annotated[bool, typer.Option(
+        "--no-verify", help="Skip reloading OUT and checking its predictions.")] = False,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Rewrite IN to OUT with inference-time dropout switched on, back to standard, or removed.
+
+    Weights are copied bit for bit, IN is never modified, OUT is written atomically and
+    verified by reloading it (exit 1 and nothing written when that fails). Nothing stored
+    in the file is executed. A --perma OUT loads after `import dropctl.layers`.
+
+    Example: dropctl convert model.h5 model_mc.keras --perma --sites '*dropout*'
+    """
+    modes = [name for name, on in (("perma", perma), ("standard", standard), ("strip", strip))
+             if on]
+    if len(modes) != 1:
+        raise UsageError("pick exactly one of --perma, --standard or --strip")
+    import dropctl
+    from dropctl.render.convert import convert_dict, render_plan, summary_line
+
+    if not quiet and not json_out and not dry_run:
+        err_console().print(f"converting {src} -> {dst} (loads TensorFlow)...", style="dim",
+                            soft_wrap=True)
+    report = dropctl.convert(src, dst, mode=modes[0], rate=rate, sites=sites, dry_run=dry_run,
+                             force=force, verify=not no_verify)
+    if json_out:
+        print(json.dumps(convert_dict(report), indent=2))
+        return
+    out_console().print(render_plan(report))
+    out_console().print(summary_line(report))
+    if not quiet:
+        for warning in report.warnings:
+            err_console().print(f"warning: {warning}", style="yellow")
