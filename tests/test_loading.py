@@ -88,8 +88,9 @@ def test_missing_weight_group_is_an_error(tmp_path: Path, samples_dir: Path) -> 
     copy = tmp_path / "cnn.h5"
     shutil.copy(samples_dir / "cnn.h5", copy)
     with h5py.File(copy, "r+") as f:
-        names = [n for n in f["model_weights"].attrs["layer_names"] if n != b"dense_1"]
-        f["model_weights"].attrs["layer_names"] = np.array(names)
+        names = [n if isinstance(n, bytes) else n.encode()
+                 for n in f["model_weights"].attrs["layer_names"]]
+        f["model_weights"].attrs["layer_names"] = np.array([n for n in names if n != b"dense_1"])
     with pytest.raises(UnsupportedModelError, match="no stored weights for layer.*dense_1"):
         load(copy)
 
