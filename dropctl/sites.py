@@ -358,6 +358,17 @@ def _num(cfg: dict[str, Any], *keys: str) -> float | None:
     return None
 
 
+def _noise_shape_note(cfg: dict[str, Any]) -> str | None:
+    """Explain a ``noise_shape`` that shares one mask across axes (e.g. stochastic depth)."""
+    shape = cfg.get("noise_shape")
+    if not isinstance(shape, list) or not shape:
+        return None
+    shown = "[" + ", ".join("None" if d is None else str(d) for d in shape) + "]"
+    if len(shape) > 1 and shape[0] is None and all(d == 1 for d in shape[1:]):
+        return f"noise_shape {shown}: drops whole examples (stochastic depth), not single units"
+    return f"noise_shape {shown}: one mask shared along the axes of size 1"
+
+
 def _stock_spec(cls: str, cfg: dict[str, Any]) -> SiteSpec | None:
     kind = STOCK_KINDS.get(cls)
     if kind is SiteKind.GAUSSIAN_NOISE:
@@ -365,7 +376,7 @@ def _stock_spec(cls: str, cfg: dict[str, Any]) -> SiteSpec | None:
     if kind is SiteKind.STOCHASTIC_DEPTH:
         return SiteSpec(kind, _num(cfg, "drop_path_rate", "rate"), None, None, False, False)
     if kind is not None:
-        return SiteSpec(kind, _num(cfg, "rate", "p"), None, None, False, False)
+        return SiteSpec(kind, _num(cfg, "rate", "p"), None, None, False, False, _noise_shape_note(cfg))
     if cls in RECURRENT_CLASSES:
         rate = _num(cfg, "dropout", "dropout_W")
         rec = _num(cfg, "recurrent_dropout", "dropout_U")

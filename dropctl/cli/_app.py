@@ -62,6 +62,15 @@ def fail(exc: DropctlError) -> NoReturn:
     raise typer.Exit(int(exc.exit_code))
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (tests)
+        pass
+
+
 F = TypeVar("F", bound=Callable[..., object])
 
 
@@ -82,6 +91,11 @@ def handle_errors(func: F) -> F:
             if _state["debug"]:
                 raise
             fail(exc)
+        except BrokenPipeError:
+            # `dropctl ... | head`: the reader went away. Behave like a Unix tool killed by
+            # SIGPIPE (exit 141) instead of printing an internal error.
+            _silence_stdout()
+            raise typer.Exit(141) from None
         except MemoryError:
             print("Error: out of memory (try a smaller --batch-size or input)", file=sys.stderr)
             raise typer.Exit(ExitCode.ERROR) from None
