@@ -14,9 +14,10 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from dropctl.checking import CheckReport
     from dropctl.converting import ConvertReport
+    from dropctl.mc import MCResult
     from dropctl.report import InspectReport
 
-__all__ = ["__version__", "check", "convert", "inspect"]
+__all__ = ["__version__", "check", "convert", "inspect", "load_model", "mc_predict"]
 
 
 def inspect(path: Any, *, include_layers: bool = True) -> InspectReport:
@@ -54,3 +55,28 @@ def convert(src: Any, dst: Any, *, mode: str, rate: float | None = None, sites: 
 
     return _convert(src, dst, mode, rate=rate, sites=sites, dry_run=dry_run, force=force,
                     verify=verify)
+
+
+def load_model(path: Any) -> Any:
+    """``keras.Model`` from a .keras/.h5 file, with Keras 3 safe mode on; never runs file code.
+
+    A Lambda ``PermaDropout`` becomes dropctl's ``AlwaysDropout`` with the recovered rate and
+    Keras 1/2 leftovers are rewritten (see :mod:`dropctl.loading`); any other Lambda raises
+    :class:`dropctl.errors.UnsupportedModelError` naming the layer.
+    """
+    from dropctl.loading import load_model as _load
+
+    return _load(path)
+
+
+def mc_predict(model_or_path: Any, inputs: Any = None, *, samples: int = 50, seed: int = 0,
+               **options: Any) -> MCResult:
+    """Monte Carlo dropout: T stochastic passes with only the stochastic sites on.
+
+    ``model_or_path`` is a path or a loaded ``keras.Model``; ``inputs`` an array, a list, or a
+    dict by input name. Options: ``sites`` (glob), ``batch_size``, ``until_stable``,
+    ``save_samples``, ``synthetic`` (N seeded inputs), ``progress``. See :mod:`dropctl.mc`.
+    """
+    from dropctl.mc import mc_predict as _mc
+
+    return _mc(model_or_path, inputs, samples=samples, seed=seed, **options)
