@@ -290,21 +290,25 @@ def verify_file(path: Path, source: Any, x: list[np.ndarray], ref: np.ndarray,
     if mismatch:
         return Verification(False, kind, float("inf"), tol, 0, False,
                             message=f"weights of {mismatch} differ from IN")
-    with randomness_off(out):
-        det = _predict(out, x)
-    diff = float(np.max(np.abs(det - ref))) if ref.size else 0.0
+    always_on = has_always_on(out)
     if not perma:
         a = _predict(out, x)
         b = _predict(out, x)
         stochastic = not np.array_equal(a, b)
-        if not has_always_on(out):
-            diff = max(diff, float(np.max(np.abs(a - ref))) if ref.size else 0.0)
-        ok = diff <= tol and (not stochastic or has_always_on(out))
+        if always_on:  # unselected always-on sites remain: compare with them switched off
+            with randomness_off(out):
+                a = _predict(out, x)
+        diff = float(np.max(np.abs(a - ref))) if ref.size else 0.0
+        always_on_ok = always_on
+        ok = diff <= tol and (not stochastic or always_on_ok)
         msg = (f"predict() deterministic and equal to IN within {tol:.1e} "
                f"(max |diff| {diff:.2e})" if ok else
                f"predict() differs from IN's deterministic prediction by {diff:.3g}"
                if diff > tol else "predict() on OUT is not deterministic")
         return Verification(ok, kind, diff, tol, 2, stochastic, message=msg)
+    with randomness_off(out):
+        det = _predict(out, x)
+    diff = float(np.max(np.abs(det - ref))) if ref.size else 0.0
     samples = _sample(out, x, PERMA_PASSES)
     stochastic = bool(any(not np.array_equal(samples[0], s) for s in samples[1:]))
     mean, std = samples.mean(axis=0), samples.std(axis=0)
