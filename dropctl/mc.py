@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -304,7 +305,9 @@ class Engine:
 
             def det(*xs: Any) -> Any:
                 self._ctx.modes = dict.fromkeys(ids, "off")
-                out = self.model(list(xs) if len(xs) > 1 else xs[0], training=False)
+                with warnings.catch_warnings():  # list for a dict-input model: Keras warns
+                    warnings.simplefilter("ignore")
+                    out = self.model(list(xs) if len(xs) > 1 else xs[0], training=False)
                 return tuple(self._keras.tree.flatten(out))
 
             self._fns["det"] = tf.function(det, input_signature=self._signature(tf),
@@ -323,7 +326,9 @@ class Engine:
             def chunk(reps: Any, seed: Any, *xs: Any) -> Any:
                 self._ctx.modes = dict(modes)
                 self._ctx.seed = seed
-                outs = self._replicated_call(tf, list(xs), reps)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    outs = self._replicated_call(tf, list(xs), reps)
                 n = tf.shape(xs[0])[0]
                 result = []
                 for out, is_cls in zip(outs, classifier, strict=True):
