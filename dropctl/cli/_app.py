@@ -26,7 +26,7 @@ app = typer.Typer(
     add_completion=False,
     # A crash must never dump local variables (weight arrays, configs) to the terminal.
     pretty_exceptions_show_locals=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",  # paragraphs reflow; "[tool.dropctl]" stays literal
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
