@@ -318,6 +318,8 @@ def check_one(path: str, policy: Policy, fail_on: Severity, probe: bool = False)
             probe_result = probe_model(path)
     except DropctlError as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
+        if path not in message:  # one report covers many files: every error names its file
+            message = f"{path}: {'--probe: ' if probe else ''}{message}"
         return ArtifactResult(path, Status.ERROR, error=message,
                               seconds=time.perf_counter() - start)
     except MemoryError:
@@ -340,7 +342,7 @@ def probe_model(path: str, batch: int = 2) -> ProbeResult:
     Nothing from the file is executed: ``dropctl.loading.load_model`` keeps Keras' safe
     mode on and rebuilds a recognised Lambda PermaDropout without its bytecode.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    _import_tensorflow_quietly()
     try:
         from dropctl.loading import load_model
     except ImportError:
@@ -377,6 +379,23 @@ def probe_model(path: str, batch: int = 2) -> ProbeResult:
     same = all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
     shown = ", ".join(f"{(batch, *(8 if d is None else d for d in s[1:]))} {t}" for s, t in specs)
     return ProbeResult(same, 0.0 if same else diff, shown)
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with fd 2 muted: its C++ start-up lines (oneDNN, CUDA) ignore
+    TF_CPP_MIN_LOG_LEVEL in 2.21 and would bury the report's one-line errors."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _flat(out: Any) -> list[Any]:
