@@ -80,7 +80,12 @@ def build_model(config: dict[str, Any], fmt: ArtifactFormat) -> Any:
     from keras.src.legacy.saving import saving_options, saving_utils
     from keras.src.saving import serialization_lib
 
-    cfg = _drop_leftovers(config)
+    try:  # the shared loader knows every Keras 1/2 leftover Keras 3 refuses
+        from dropctl.loading import rescue_config
+    except ImportError:  # pragma: no cover - only before dropctl.loading existed
+        cfg = _drop_leftovers(config)
+    else:
+        cfg, _ = rescue_config(config, keras3=fmt is ArtifactFormat.KERAS)
     cfg.pop("compile_config", None)
     try:
         with serialization_lib.SafeModeScope(True):

@@ -331,6 +331,9 @@ def _lambda_as_layer(entry: dict[str, Any], class_name: str, rate: float) -> Non
     _set_class(entry, class_name)
 
 
+_KERAS1_KEYS = {"p": "rate", "dropout_W": "dropout", "dropout_U": "recurrent_dropout"}
+
+
 def _matches(path: str, pattern: str) -> bool:
     """``--sites`` glob against the path as inspect prints it, or without the model's name."""
     below_root = path.split("/", 1)[1] if "/" in path else path
@@ -402,6 +405,9 @@ def plan_conversion(artifact: Artifact, mode: ConvertMode, *, rate: float | None
                             "--rate not applied")
         new_rate = before if (rate is None or stock == "GaussianNoise") else rate
         has_twin = stock in STOCK_TO_ALWAYS
+        for old_key, new_key in _KERAS1_KEYS.items():  # Keras 1 names, before a class change
+            if old_key in cfg and new_key not in cfg and not is_lambda:
+                cfg[new_key] = cfg.pop(old_key)
         unpinned = _unpin(node.entry)
         pin_after = None if unpinned else pinned
         if mode is ConvertMode.PERMA:

@@ -25,7 +25,7 @@ from dropctl.report import Phase  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_models"
 CONVERTIBLE = sorted(p.name for p in SAMPLES.iterdir()
-                     if p.suffix in (".keras", ".h5") and not p.name.startswith("keras1"))
+                     if p.suffix in (".keras", ".h5"))
 # OUT's format: .h5 <-> .keras across modes, so every direction is exercised.
 OUT_EXT = {"perma": ".keras", "standard": ".h5", "strip": ".keras"}
 
@@ -195,9 +195,9 @@ def test_dry_run_writes_nothing(tmp_path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_keras1_config_is_refused(tmp_path) -> None:
-    with pytest.raises(UnsupportedModelError, match="Keras cannot rebuild"):
-        dropctl.convert(SAMPLES / "keras1_style.h5", tmp_path / "k1.keras", mode="standard")
+def test_config_without_weights_is_refused(tmp_path) -> None:
+    with pytest.raises(UnsupportedModelError, match="holds no weights"):
+        dropctl.convert(SAMPLES / "keras1_style.json", tmp_path / "k1.keras", mode="standard")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -54,7 +55,7 @@ def convert_command(
     import dropctl
     from dropctl.render.convert import convert_dict, render_plan, summary_line
 
-    if not quiet and not json_out and not dry_run:
+    if not quiet and not json_out and not dry_run and sys.stderr.isatty():
         err_console().print(f"converting {src} -> {dst} (loads TensorFlow)...", style="dim",
                             soft_wrap=True)
     report = dropctl.convert(src, dst, mode=modes[0], rate=rate, sites=sites, dry_run=dry_run,
@@ -66,4 +67,4 @@ def convert_command(
     out_console().print(summary_line(report))
     if not quiet:
         for warning in report.warnings:
-            err_console().print(f"warning: {warning}", style="yellow")
+            err_console().print(f"warning: {warning}", style="yellow", soft_wrap=True)
