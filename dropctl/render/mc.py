@@ -108,7 +108,7 @@ def mc_tables(result: Any, calib: dict[str, tuple[Calibration, Calibration]] | N
                      _f(s["max_stderr"]), _f(s["max_abs_det_vs_mean"]),
                      _f(s.get("mean_entropy")), _f(s.get("mean_mutual_information")),
                      _f(s.get("mean_variation_ratio")),
-                     _f(s.get("flip_share")) if o.classifier else "-")
+                     f"{s['flip_share']:.0%}" if o.classifier else "-")
     out: list[Any] = [head]
     sites = Table(title="sites", title_justify="left")
     for col in ("site", "class", "rate", "effective", "on"):
