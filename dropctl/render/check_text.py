@@ -51,6 +51,8 @@ def print_text(report: CheckReport, console: Console, *, verbose: bool = False) 
                               soft_wrap=True)
     console.print()
     console.print(summary(report), highlight=False)
+    if report.config_source:
+        console.print(f"[dim]policy: {escape(report.config_source)}[/dim]", highlight=False)
 
 
 def render_text(report: CheckReport, *, verbose: bool = False) -> str:
