@@ -157,7 +157,7 @@ def _glob(pattern: str) -> list[Path]:
 
 
 def _walk(root: Path, extra_suffix: str = "") -> list[Path]:
-    out = []
+    out: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):  # followlinks=False: no loops
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__pycache__")
         out.extend(
