@@ -113,8 +113,6 @@ def test_check_whole_corpus_directory(corpus: Path) -> None:
     assert set(by_name) == walked
     for name, art in by_name.items():
         expected = "fail" if name in hostile.READABLE else "error"
-        if name.startswith("h5_external"):
-            continue  # reader bug reported in notes/reader_bugs.md; test_hostile covers it
         assert art["status"] == expected, (name, art)
     assert len(result.stderr.splitlines()) == doc["summary"]["errors"]
     assert all(line.startswith("Error: ") for line in result.stderr.splitlines())
