@@ -102,9 +102,9 @@ def load_source(artifact: Any) -> Any:
     keras = _keras()
     try:
         from dropctl.loading import load_model as shared_load
-    except ImportError:
-        shared_load = None
-    if shared_load is not None:
+    except ImportError:  # pragma: no cover - only before dropctl.loading existed
+        pass
+    else:
         return shared_load(artifact.path)
     # Until dropctl.loading lands: rebuild IN with recognised Lambda dropout as AlwaysDropout
     # (same behaviour, no bytecode), then let Keras load the weights from the file.

@@ -166,6 +166,12 @@ def _nodes(model_config: dict[str, Any]) -> list[_Node]:
     return out
 
 
+def _config_of(entry: dict[str, Any]) -> dict[str, Any]:
+    """The entry's ``config`` dict (an empty one for list-form or missing configs)."""
+    cfg = entry.get("config")
+    return cfg if isinstance(cfg, dict) else {}
+
+
 def _is_keras3_entry(entry: dict[str, Any]) -> bool:
     return "module" in entry or "registered_name" in entry
 
@@ -255,7 +261,7 @@ def _remove(node: _Node) -> str:
         raise UnsupportedModelError("cannot remove the model itself")
     if node.role is not None:  # e.g. TimeDistributed(Dropout): the wrapper goes
         return _remove(parent)
-    cfg = parent.entry.get("config")
+    cfg: Any = parent.entry.get("config")
     layers = cfg if isinstance(cfg, list) else (cfg or {}).get("layers")
     if not isinstance(layers, list) or node.entry not in layers:
         raise UnsupportedModelError(f"cannot remove {node.layer.path}: container not understood")
@@ -268,7 +274,7 @@ def _remove(node: _Node) -> str:
             if len(layers) == 1:
                 raise UnsupportedModelError(
                     f"cannot strip {node.layer.path}: it is the only layer of its model")
-        own = node.entry.get("config") if isinstance(node.entry.get("config"), dict) else {}
+        own = _config_of(node.entry)
         carried = {k: own[k] for k in _INPUT_SHAPE_KEYS if k in own}
         if carried and rest and isinstance(rest[0].get("config"), dict):
             for key, val in carried.items():
@@ -317,7 +323,7 @@ def _set_rate(stock: str, cfg: dict[str, Any], rate: float) -> None:
 
 def _lambda_as_layer(entry: dict[str, Any], class_name: str, rate: float) -> None:
     """Turn a recognised Lambda dropout/noise entry into a plain layer entry, in place."""
-    old = entry.get("config") if isinstance(entry.get("config"), dict) else {}
+    old = _config_of(entry)
     stock = ALWAYS_ON_CLASSES.get(class_name, class_name)
     new: dict[str, Any] = {"name": old.get("name", entry.get("name")),
                            "trainable": old.get("trainable", True)}
@@ -365,11 +371,11 @@ def plan_conversion(artifact: Artifact, mode: ConvertMode, *, rate: float | None
         if spec is None and ours_stock is None:
             continue
         selected = sites is None or _matches(layer.path, sites)
-        cfg = node.entry.get("config") if isinstance(node.entry.get("config"), dict) else {}
+        cfg = _config_of(node.entry)
         cls_before = layer.class_name
         is_lambda = spec is not None and spec.kind is SiteKind.LAMBDA
         stock = ours_stock or ("Lambda" if is_lambda else layer.class_name)
-        if is_lambda:
+        if spec is not None and is_lambda:
             info = analyze_lambda({"class_name": "Lambda", "config": cfg})
             stock = "Dropout" if info.is_dropout else "GaussianNoise"
             before = spec.stddev if spec.stddev is not None else spec.rate
