@@ -382,20 +382,9 @@ def probe_model(path: str, batch: int = 2) -> ProbeResult:
 
 
 def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with fd 2 muted: its C++ start-up lines (oneDNN, CUDA) ignore
-    TF_CPP_MIN_LOG_LEVEL in 2.21 and would bury the report's one-line errors."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    from dropctl.runtime import quiet_import_tensorflow
+
+    quiet_import_tensorflow()
 
 
 def _flat(out: Any) -> list[Any]:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import copy
 import fnmatch
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -268,12 +267,9 @@ def rescue_config(model_config: dict[str, Any], *, keras3: bool) -> tuple[dict, 
 
 
 def _keras() -> Any:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
+    from dropctl.runtime import keras_module
 
-    import dropctl.layers  # noqa: F401  registers AlwaysDropout & co. for deserialization
-
-    return keras
+    return keras_module()
 
 
 def _one_line(exc: BaseException) -> str:

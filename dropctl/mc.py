@@ -93,10 +93,9 @@ class _Context:
 
 
 def _tf() -> Any:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
+    from dropctl.runtime import tf_module
 
-    return tf
+    return tf_module()
 
 
 def _fast_dropout(tf: Any, x: Any, layer: Any, rate: float, seed: Any) -> Any:

@@ -156,7 +156,10 @@ def layer_name(entry: dict[str, Any]) -> str:
     name = entry.get("name")
     if not isinstance(name, str) and isinstance(cfg, dict):
         name = cfg.get("name")
-    return name if isinstance(name, str) and name else str(entry.get("class_name", "?"))
+    if isinstance(name, str) and name:
+        return name
+    cls = entry.get("class_name")
+    return cls if isinstance(cls, str) else "?"
 
 
 def children_of(entry: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
@@ -285,6 +288,8 @@ def walk(model_config: dict[str, Any]) -> list[Layer]:
             raise ArtifactError(f"models nest deeper than {MAX_MODEL_DEPTH} levels (hostile config?)")
         name = layer_name(entry)
         path = f"{parent}/{name}" if parent else name
+        if not isinstance(entry.get("class_name"), str):
+            raise ArtifactError(f"layer {path} has no valid class_name (corrupt config)")
         cfg = entry.get("config")
         cfg_dict = cfg if isinstance(cfg, dict) else {}
         own_trainable = cfg_dict.get("trainable", entry.get("trainable", True))
