@@ -15,7 +15,6 @@ import copy
 import dataclasses
 import os
 import tempfile
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,17 +38,9 @@ _LEFTOVER_KEYS = {"time_major"}  # Keras 2 RNN arguments Keras 3 rejects (KERAS_
 
 
 def _keras() -> Any:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
-    from absl import logging as absl_logging
+    from dropctl.runtime import keras_module
 
-    # Keras' own advice ("HDF5 is legacy", "input_shape in Sequential"...) is not for our users.
-    absl_logging.set_verbosity(absl_logging.ERROR)
-    warnings.filterwarnings("ignore", module="keras")
-
-    import dropctl.layers  # noqa: F401  registers the always-on classes
-
-    return keras
+    return keras_module()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -24,9 +24,9 @@ Importing it has no side effect other than the registration.
 
 from __future__ import annotations
 
-import os
+from dropctl.runtime import quiet_import_tensorflow
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+quiet_import_tensorflow()
 
 import keras  # noqa: E402, TID253 - see the module docstring
 
