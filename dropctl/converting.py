@@ -364,6 +364,8 @@ def plan_conversion(artifact: Artifact, mode: ConvertMode, *, rate: float | None
     changes: list[SiteChange] = []
     warnings: list[str] = []
     removals: list[_Node] = []
+    by_path = {node.layer.path: node for node in nodes}
+    unpinned_calls: set[str] = set()
     for node in nodes[1:]:
         layer = node.layer
         spec = classify(layer)
@@ -381,7 +383,7 @@ def plan_conversion(artifact: Artifact, mode: ConvertMode, *, rate: float | None
             before = spec.stddev if spec.stddev is not None else spec.rate
         else:
             before = _rate_of(stock, cfg)
-        pinned = layer.own_pin
+        pinned = layer.pin  # own, or inherited from a pinned call of an enclosing model
 
         def record(action: Action, after_cls: str | None, after_rate: float | None,
                    pin_after: bool | None, note: str = "", *, _layer: Layer = layer,
@@ -415,6 +417,16 @@ def plan_conversion(artifact: Artifact, mode: ConvertMode, *, rate: float | None
             if old_key in cfg and new_key not in cfg and not is_lambda:
                 cfg[new_key] = cfg.pop(old_key)
         unpinned = _unpin(node.entry)
+        if layer.pin is not None and layer.pin_from not in (None, layer.path):
+            # `sub(x, training=True)`: the pin sits on the enclosing model's call and applies
+            # to everything inside it (BatchNormalization too), so it goes as well.
+            container = by_path.get(layer.pin_from or "")
+            if container is not None and container.layer.path not in unpinned_calls:
+                _unpin(container.entry)
+                unpinned_calls.add(container.layer.path)
+                warnings.append(f"{container.layer.path}: removed training={layer.pin} from "
+                                "its call; it applied to every layer inside it")
+            unpinned = True
         pin_after = None if unpinned else pinned
         if mode is ConvertMode.PERMA:
             if not has_twin:
