@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -88,16 +87,15 @@ def test_mc_predict_bad_input_exit_2(cli_runner, samples_dir, tmp_path, make, ex
 
 
 def test_unwritable_output_leaves_no_file(cli_runner, samples_dir, tmp_path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root ignores directory permissions")
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o500)
+    # The parent is a regular file: unwritable even for root (CI runs as root, where a
+    # read-only directory would not stop the write).
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a directory")
     r = run(cli_runner, "mc-predict", str(samples_dir / "mlp.keras"), "--synthetic", "2",
-            "--samples", "2", "-o", str(ro / "o.npz"))
-    ro.chmod(0o700)
+            "--samples", "2", "-o", str(blocker / "o.npz"))
     assert r.exit_code == 2 and "cannot write" in one_error_line(r)
-    assert list(ro.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker"]
+    assert blocker.read_text() == "not a directory"
 
 
 def test_mc_predict_needs_inputs_and_bad_lambda(cli_runner, samples_dir, tmp_path) -> None:
