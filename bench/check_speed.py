@@ -6,7 +6,8 @@ in one run, side by side:
 1. ``dropctl check TREE`` - ONE process, static reading, no TensorFlow (target: under 10 s);
 2. the same with ``--jobs 2``;
 3. the naive gate people write: one Python process importing Keras and calling
-   ``keras.models.load_model`` (safe mode) on every file, then ``predict`` is not even run.
+   ``keras.models.load_model`` (safe mode) on every file, then ``predict`` is not even run;
+4. the physical floor: one Python process that only reads every file's bytes.
 
 Prints wall times (whole processes, interpreter start-up included) and the ratios.
 
@@ -84,6 +85,8 @@ def main() -> None:
         _, tf_proc = timed(probe, Path(d))
         tf_loaded = tf_proc.stderr.strip().splitlines()[-1]
         t_naive, naive = timed([py, "-c", NAIVE, *map(str, files)], Path(d))
+        floor = "import sys\nfor p in sys.argv[1:]:\n    open(p, 'rb').read()"
+        t_floor, _ = timed([py, "-c", floor, *map(str, files)], Path(d))
 
     verdict = "PASS" if t_check < 10 else "FAIL"
     print()
@@ -91,11 +94,15 @@ def main() -> None:
     print(f"{'dropctl check (1 process)':38}{t_check:9.2f}s  {1.0:20.1f}x")
     print(f"{'dropctl check --jobs 2':38}{t_jobs:9.2f}s  {t_jobs / t_check:20.1f}x")
     print(f"{'naive keras.models.load_model loop':38}{t_naive:9.2f}s  {t_naive / t_check:20.1f}x")
+    print(f"{'floor: python reading every file':38}{t_floor:9.2f}s  {t_floor / t_check:20.1f}x")
     print()
     print(f"dropctl check is {t_naive / t_check:.1f}x faster than loading every model with Keras")
     print(f"({naive.stderr.strip().splitlines()[-1] if naive.stderr.strip() else 'naive: no output'})")
     print(f"TensorFlow imported by `dropctl check`: {tf_loaded}")
+    print(f"dropctl check takes {t_check / t_floor:.1f}x the floor (start-up plus reading)")
     print(f"{len(files)} artifacts in {t_check:.2f} s, target < 10 s: {verdict}")
+    if verdict != "PASS" or tf_loaded != "False":
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
