@@ -80,7 +80,7 @@ class SiteChange:
     rate_after: float | None
     """The same parameter in OUT; None when removed."""
     pinned_before: bool | None
-    """``training`` pinned on the layer's own call in IN (None: not pinned)."""
+    """``training`` pinned in IN on the layer's call or an enclosing model's (None: not pinned)."""
     pinned_after: bool | None
     """The same in OUT."""
     note: str = ""
