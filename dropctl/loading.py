@@ -247,6 +247,7 @@ def rescue_config(model_config: dict[str, Any], *, keras3: bool) -> tuple[dict, 
             for dropped in sorted(DROPPED_KEYS.get(cls, frozenset()) & cfg.keys()):
                 cfg.pop(dropped)
                 rescues.append(Rescue(path, f"Keras 2 leftover '{dropped}' dropped"))
+        kids: list[tuple[list[Any] | dict[str, Any], Any]]  # (holder, index or key) per child
         if isinstance(cfg, list):
             kids = [(cfg, i) for i, c in enumerate(cfg) if isinstance(c, dict)]
         elif isinstance(cfg, dict):

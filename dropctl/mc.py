@@ -436,7 +436,7 @@ def resolve_model(model_or_path: Any) -> tuple[Any, tuple[str, ...]]:
     if isinstance(model_or_path, str | os.PathLike):
         from dropctl.loading import load
 
-        loaded = load(model_or_path)
+        loaded = load(os.fspath(model_or_path))
         return loaded.model, tuple(f"{r.path}: {r.action}" for r in loaded.rescues)
     return model_or_path, ()
 
@@ -551,8 +551,10 @@ def mc_predict(model_or_path: Any, inputs: Any = None, *, samples: int = 50, see
                         raw = np.asarray(parts[2]).reshape((hi - lo, tc, *det[k].shape[1:]))
                         kept[k][done:done + tc, lo:hi] = np.swapaxes(raw, 0, 1)
                     if classifier[k]:
-                        ent[k][lo:hi] += np.asarray(parts[3])
-                        votes[k][lo:hi] += np.asarray(parts[4])
+                        ent_k, votes_k = ent[k], votes[k]
+                        assert ent_k is not None and votes_k is not None  # set for classifiers
+                        ent_k[lo:hi] += np.asarray(parts[3])
+                        votes_k[lo:hi] += np.asarray(parts[4])
             done += tc
             chunk += 1
             if progress is not None:
@@ -570,11 +572,13 @@ def mc_predict(model_or_path: Any, inputs: Any = None, *, samples: int = 50, see
         stderr = np.sqrt(m2[k] / (done - 1) / done) if done > 1 else np.zeros_like(std)
         extra: dict[str, Any] = {}
         if classifier[k]:
+            ent_k, votes_k = ent[k], votes[k]
+            assert ent_k is not None and votes_k is not None  # set for classifiers
             extra = {
                 "entropy": _entropy(mean[k]),
-                "mutual_information": mutual_information(mean[k], ent[k] / done),
-                "variation_ratio": variation_ratio(votes[k]),
-                "flipped": np.count_nonzero(votes[k], axis=1) > 1,
+                "mutual_information": mutual_information(mean[k], ent_k / done),
+                "variation_ratio": variation_ratio(votes_k),
+                "flipped": np.count_nonzero(votes_k, axis=1) > 1,
             }
         outputs.append(OutputStats(
             name, det[k], mean[k], std, stderr, classifier[k],

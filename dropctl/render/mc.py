@@ -14,7 +14,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from rich.table import Table
@@ -161,8 +161,11 @@ def _arrays(result: Any) -> dict[str, np.ndarray]:
     return out
 
 
-def write_atomic(path: str | Path, writer: Callable[[io.BufferedWriter], None]) -> None:
-    """Write ``path`` through a temporary file in its directory, then rename it into place."""
+def write_atomic(path: str | Path, writer: Callable[[IO[bytes]], object]) -> None:
+    """Write ``path`` through a temporary file in its directory, then rename it into place.
+
+    ``writer`` gets the open binary file; whatever it returns is ignored.
+    """
     p = Path(path)
     directory = p.parent if str(p.parent) else Path(".")
     if not directory.is_dir():
@@ -189,7 +192,9 @@ def write_mc_file(result: Any, path: str | Path,
     suffix = Path(path).suffix.lower()
     arrays = _arrays(result)
     if suffix == ".npz":
-        write_atomic(path, lambda fh: np.savez(fh, **arrays))
+        # allow_pickle is savez's default, spelled out so the ** keys can only be array names
+        # (mypy rejects **dict[str, ndarray] where a keyword-only bool could receive it).
+        write_atomic(path, lambda fh: np.savez(fh, allow_pickle=True, **arrays))
     elif suffix == ".json":
         doc = mc_json(result, calib)
         doc["arrays"] = {k: v.tolist() for k, v in arrays.items()}
