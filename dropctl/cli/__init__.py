@@ -1,34 +1,28 @@
 """The ``dropctl`` command line: options -> core call -> renderer -> exit code.
 
-This package is the only place that imports Typer. Each command family lives in
-its own module and registers itself on :data:`app`; errors from the core
-(:class:`dropctl.errors.DropctlError`) become one ``Error: ...`` line on stderr
-and exit code 2 here, in :func:`main`, and nowhere else.
+This package is the only place that imports Typer. Each command family lives in its own
+module and registers itself on :data:`app` when imported; :func:`dropctl.cli._app.handle_errors`
+turns the core's :class:`dropctl.errors.DropctlError` into one ``Error: ...`` line on stderr
+and exit code 2, for every command in one place.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 
 from dropctl.cli._app import app, fail
 
-# Importing the command modules registers their commands on ``app``.
+# Registration order is the order `dropctl --help` lists the commands in.
 from dropctl.cli import inspect_cmd  # noqa: F401,E402  isort: skip
-
-for _name in ("mc_cmd", "check_cmd", "convert_cmd"):
-    # Commands land one issue at a time; a module that is not there yet is simply absent.
-    try:
-        __import__(f"dropctl.cli.{_name}")
-    except ModuleNotFoundError as _exc:  # pragma: no cover - only while a command is unbuilt
-        if _exc.name != f"dropctl.cli.{_name}":
-            raise
+from dropctl.cli import mc_cmd  # noqa: F401,E402  isort: skip
+from dropctl.cli import convert_cmd  # noqa: F401,E402  isort: skip
+from dropctl.cli import check_cmd  # noqa: F401,E402  isort: skip
 
 __all__ = ["app", "fail", "main"]
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
+    """Console-script entry point (also ``python -m dropctl``)."""
     from dropctl.errors import DropctlError
 
     try:
@@ -38,5 +32,3 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("Error: interrupted", file=sys.stderr)
         raise SystemExit(130) from None
-    if os.environ.get("DROPCTL_DEBUG"):  # pragma: no cover
-        pass

@@ -89,7 +89,7 @@ def mc_predict_command(
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Monte Carlo dropout: T passes with only the stochastic layers on (BatchNorm stays off).
+    """Monte Carlo dropout: T passes with only the stochastic layers on (BatchNorm in inference mode).
 
     Example: dropctl mc-predict sample_models/cnn.keras --synthetic 8 --samples 100 -o mc.npz
     """
