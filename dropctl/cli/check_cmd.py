@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import tomllib
 from enum import StrEnum
 from pathlib import Path
@@ -13,7 +11,8 @@ from typing import Annotated, Any
 import typer
 
 from dropctl.cli._app import QuietOpt, app, handle_errors
-from dropctl.errors import InputDataError, UsageError
+from dropctl.errors import UsageError
+from dropctl.fileio import write_text_atomic
 
 
 class Format(StrEnum):
@@ -59,23 +58,6 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
             value = raw.strip()  # bare words: error, warn, ignore, on, off
         out[key.strip()] = value
     return out
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise InputDataError(f"--output {path}: directory {directory} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise InputDataError(f"--output {path}: cannot write ({exc.strerror or exc})") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise InputDataError(f"--output {path}: cannot write ({exc.strerror or exc})") from None
 
 
 @app.command("check", help=_HELP)
@@ -180,7 +162,7 @@ def check_command(
             sys.stdout.write(text)
             sys.stdout.flush()
         else:
-            _write_atomic(output, text)
+            write_text_atomic(output, text, label="--output")
             if not quiet:
                 from dropctl.render.check_common import summary
 

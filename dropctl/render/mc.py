@@ -10,16 +10,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 from rich.table import Table
 
 from dropctl.errors import InputDataError
+from dropctl.fileio import write_atomic  # re-exported: the CLI writes --plot with it
 from dropctl.metrics import Calibration
 
 __all__ = ["diff_json", "diff_tables", "mc_json", "mc_tables", "write_atomic", "write_mc_file"]
@@ -159,31 +157,6 @@ def _arrays(result: Any) -> dict[str, np.ndarray]:
         for f in fields:
             out[prefix + f] = np.asarray(getattr(o, f))
     return out
-
-
-def write_atomic(path: str | Path, writer: Callable[[IO[bytes]], object]) -> None:
-    """Write ``path`` through a temporary file in its directory, then rename it into place.
-
-    ``writer`` gets the open binary file; whatever it returns is ignored.
-    """
-    p = Path(path)
-    directory = p.parent if str(p.parent) else Path(".")
-    if not directory.is_dir():
-        raise InputDataError(f"cannot write {p}: directory {directory} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise InputDataError(f"cannot write {p}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            writer(fh)
-        os.replace(tmp, p)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise InputDataError(f"cannot write {p}: {exc.strerror or exc}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_mc_file(result: Any, path: str | Path,
