@@ -89,37 +89,11 @@ def build_model(config: dict[str, Any], fmt: ArtifactFormat) -> Any:
 
 
 def load_source(artifact: Any) -> Any:
-    """IN as a Keras model, never running stored code (the shared loader when present)."""
-    keras = _keras()
-    try:
-        from dropctl.loading import load_model as shared_load
-    except ImportError:  # pragma: no cover - only before dropctl.loading existed
-        pass
-    else:
-        return shared_load(artifact.path)
-    # Until dropctl.loading lands: rebuild IN with recognised Lambda dropout as AlwaysDropout
-    # (same behaviour, no bytecode), then let Keras load the weights from the file.
-    from dropctl.converting import ConvertMode, plan_conversion
+    """IN as a Keras model through the shared loader: safe mode, Lambda dropout rebuilt as
+    AlwaysDropout, weights checked complete; nothing stored in the file is executed."""
+    from dropctl.loading import load_model
 
-    if artifact.format is ArtifactFormat.KERAS:
-        try:
-            return keras.models.load_model(artifact.path, compile=False, safe_mode=True)
-        except Exception as exc:  # noqa: BLE001
-            raise UnsupportedModelError(
-                f"Keras cannot load {artifact.path}: {_first_line(exc)}") from exc
-    rescued = plan_conversion(artifact, ConvertMode.PERMA, sites="\0nothing")
-    model = build_model(rescued.config, artifact.format)
-    import h5py
-    from keras.src.legacy.saving import legacy_h5_format
-
-    try:
-        with h5py.File(artifact.path, "r") as f:
-            group = f["model_weights"] if "model_weights" in f else f
-            legacy_h5_format.load_weights_from_hdf5_group(group, model)
-    except Exception as exc:  # noqa: BLE001
-        raise UnsupportedModelError(
-            f"cannot load the weights of {artifact.path}: {_first_line(exc)}") from exc
-    return model
+    return load_model(artifact.path)
 
 
 # ---- weights ----------------------------------------------------------------------------------

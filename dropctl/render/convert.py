@@ -17,24 +17,21 @@ def _fmt_rate(rate: float | None) -> str:
     return "" if rate is None else f"{rate:g}"
 
 
+def _describe(class_name: str, rate: float | None, pinned: bool | None) -> str:
+    text = f"{class_name}({_fmt_rate(rate)})" if rate is not None else class_name
+    return text if pinned is None else f"{text} training={pinned}"
+
+
 def describe_before(change: SiteChange) -> str:
     """``Dropout(0.5) training=True`` style text for IN's side of a change."""
-    rate = _fmt_rate(change.rate_before)
-    text = f"{change.class_before}({rate})" if rate else change.class_before
-    if change.pinned_before is not None:
-        text += f" training={change.pinned_before}"
-    return text
+    return _describe(change.class_before, change.rate_before, change.pinned_before)
 
 
 def describe_after(change: SiteChange) -> str:
     """The same for OUT's side ("removed" when the layer is gone)."""
     if change.class_after is None:
         return "removed"
-    rate = _fmt_rate(change.rate_after)
-    text = f"{change.class_after}({rate})" if rate else change.class_after
-    if change.pinned_after is not None:
-        text += f" training={change.pinned_after}"
-    return text
+    return _describe(change.class_after, change.rate_after, change.pinned_after)
 
 
 def render_plan(report: ConvertReport) -> Table:
