@@ -32,10 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import dropctl  # noqa: E402
-from dropctl.artifact import read_artifact  # noqa: E402
-from dropctl.checking import evaluate  # noqa: E402
 from dropctl.errors import DropctlError  # noqa: E402
-from dropctl.policy import Policy  # noqa: E402
+from dropctl.policy.config import Policy  # noqa: E402
+from dropctl.policy.run import evaluate  # noqa: E402
+from dropctl.reader.artifact import read_artifact  # noqa: E402
 
 CLASS_NAMES = [
     "Sequential", "Functional", "Model", "InputLayer", "Dense", "Dropout", "SpatialDropout2D",

@@ -51,10 +51,10 @@ def main() -> None:
     import numpy as np
 
     import dropctl
-    from dropctl.runtime import tf_module
+    from dropctl.runtime.imports import tf_module
 
     tf = tf_module()  # quietly: TF 2.21's C++ start-up lines would bury the table
-    from dropctl.mc import Engine
+    from dropctl.mc.engine import Engine
 
     model = dropctl.load_model(CNN)
     rng = np.random.default_rng(0)
@@ -85,7 +85,7 @@ def main() -> None:
     t_ours = _best(lambda: dropctl.mc_predict(model, x, samples=50, seed=0), repeat)
 
     # effective rate of the engine's masks, measured on a large tensor
-    from dropctl.mc import _fast_dropout
+    from dropctl.mc.engine import _fast_dropout
 
     layer = model.get_layer("dropout_2")
     ones = tf.ones([4000, 1000])

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from dropctl._version import __version__
 
 if TYPE_CHECKING:
-    from dropctl.checking import CheckReport
-    from dropctl.converting import ConvertReport
-    from dropctl.mc import MCResult
-    from dropctl.report import InspectReport
+    from dropctl.conversion.plan import ConvertReport
+    from dropctl.mc.engine import MCResult
+    from dropctl.policy.run import CheckReport
+    from dropctl.reader.report import InspectReport
 
 __all__ = ["__version__", "check", "convert", "inspect", "load_model", "mc_predict"]
 
@@ -26,7 +26,7 @@ def inspect(path: Any, *, include_layers: bool = True) -> InspectReport:
     Never imports TensorFlow or Keras and never executes anything from the file.
     Raises :class:`dropctl.errors.ArtifactError` for unreadable artifacts.
     """
-    from dropctl.inspection import inspect_path
+    from dropctl.reader.inspection import inspect_path
 
     return inspect_path(path, include_layers=include_layers)
 
@@ -39,7 +39,7 @@ def check(paths: Any, *, config: Any = None, probe: bool | None = None, jobs: in
     directory (``False``: defaults only). ``settings`` override policy keys (``inference="on"``,
     ``max_rate=0.5``...). ``report.exit_code`` is the CLI's exit code. Static unless ``probe``.
     """
-    from dropctl.checking import check_paths
+    from dropctl.policy.run import check_paths
 
     return check_paths(paths, config=config, probe=probe, jobs=jobs, fail_on=fail_on, **settings)
 
@@ -48,10 +48,10 @@ def convert(src: Any, dst: Any, *, mode: str, rate: float | None = None, sites: 
             dry_run: bool = False, force: bool = False, verify: bool = True) -> ConvertReport:
     """Rewrite ``src`` into ``dst`` with dropout ``mode`` "perma", "standard" or "strip".
 
-    Returns a :class:`dropctl.converting.ConvertReport` (site, before, after, verification).
+    Returns a :class:`dropctl.conversion.plan.ConvertReport` (site, before, after, verification).
     Imports TensorFlow unless ``dry_run``; never executes anything stored in the file.
     """
-    from dropctl.converting import convert as _convert
+    from dropctl.conversion.run import convert as _convert
 
     return _convert(src, dst, mode, rate=rate, sites=sites, dry_run=dry_run, force=force,
                     verify=verify)
@@ -61,10 +61,10 @@ def load_model(path: Any) -> Any:
     """``keras.Model`` from a .keras/.h5 file, with Keras 3 safe mode on; never runs file code.
 
     A Lambda ``PermaDropout`` becomes dropctl's ``AlwaysDropout`` with the recovered rate and
-    Keras 1/2 leftovers are rewritten (see :mod:`dropctl.loading`); any other Lambda raises
+    Keras 1/2 leftovers are rewritten (see :mod:`dropctl.runtime.loader`); any other Lambda raises
     :class:`dropctl.errors.UnsupportedModelError` naming the layer.
     """
-    from dropctl.loading import load_model as _load
+    from dropctl.runtime.loader import load_model as _load
 
     return _load(path)
 
@@ -75,8 +75,8 @@ def mc_predict(model_or_path: Any, inputs: Any = None, *, samples: int = 50, see
 
     ``model_or_path`` is a path or a loaded ``keras.Model``; ``inputs`` an array, a list, or a
     dict by input name. Options: ``sites`` (glob), ``batch_size``, ``until_stable``,
-    ``save_samples``, ``synthetic`` (N seeded inputs), ``progress``. See :mod:`dropctl.mc`.
+    ``save_samples``, ``synthetic`` (N seeded inputs), ``progress``. See :mod:`dropctl.mc.engine`.
     """
-    from dropctl.mc import mc_predict as _mc
+    from dropctl.mc.engine import mc_predict as _mc
 
     return _mc(model_or_path, inputs, samples=samples, seed=seed, **options)

@@ -31,6 +31,13 @@ class ArtifactError(DropctlError):
     """The artifact cannot be read: missing, not a model, corrupt, hostile, or over a limit."""
 
 
+class MissingDependencyError(DropctlError):
+    """An optional dependency (Keras/TensorFlow, JAX, torch, Ray...) is not installed.
+
+    The message names the extra that installs it: ``pip install 'dropctl[tensorflow]'``.
+    """
+
+
 class UnsupportedModelError(DropctlError):
     """The artifact was read but dropctl cannot do what was asked with it (e.g. an unknown Lambda)."""
 

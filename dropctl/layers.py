@@ -11,26 +11,26 @@ argument is immune. Everything else is inherited untouched: constructor, config,
 model, BatchNormalization included, stays in inference mode.
 
 The classes are registered with ``keras.saving.register_keras_serializable(package="dropctl")``;
-their names (see :data:`dropctl.layer_names.ALWAYS_ON_CLASSES`) are stored in files and never
+their names (see :data:`dropctl.reader.layer_names.ALWAYS_ON_CLASSES`) are stored in files and never
 change. Load a model that uses them after ``import dropctl.layers``::
 
     import dropctl.layers  # noqa: F401  registers AlwaysDropout & co.
     model = keras.models.load_model("model_perma.keras")
 
 This module imports Keras at module level, which is allowed here only: nothing on the
-``inspect``/``check``/``--help`` path imports it (they use :mod:`dropctl.layer_names`).
+``inspect``/``check``/``--help`` path imports it (they use :mod:`dropctl.reader.layer_names`).
 Importing it has no side effect other than the registration.
 """
 
 from __future__ import annotations
 
-from dropctl.runtime import quiet_import_tensorflow
+from dropctl.runtime.imports import quiet_import_keras
 
-quiet_import_tensorflow()
+quiet_import_keras("loading dropctl's always-on layers")
 
-import keras  # noqa: E402, TID253 - see the module docstring
+import keras  # noqa: E402, TID253 - see the module docstring (Keras only, never a backend)
 
-from dropctl.layer_names import ALWAYS_ON_CLASSES, PACKAGE  # noqa: E402
+from dropctl.reader.layer_names import ALWAYS_ON_CLASSES, PACKAGE  # noqa: E402
 
 __all__ = [*ALWAYS_ON_CLASSES, "ALWAYS_ON_CLASSES", "always_on_layer_classes"]
 

@@ -13,10 +13,10 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.dropctl-installed
-want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! .venv/bin/python -c 'import dropctl' 2>/dev/null; then
   echo "Installing dropctl and its dependencies into .venv (first run takes a few minutes)..." >&2
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]" >&2
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[all,dev]" >&2
   echo "$want" > "$stamp"
 fi
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-3}

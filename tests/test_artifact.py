@@ -10,9 +10,9 @@ from pathlib import Path
 import h5py
 import pytest
 
-from dropctl.artifact import MAX_JSON_DEPTH, check_json_shape, read_artifact
 from dropctl.errors import ArtifactError
-from dropctl.report import ArtifactFormat
+from dropctl.reader.artifact import MAX_JSON_DEPTH, check_json_shape, read_artifact
+from dropctl.reader.report import ArtifactFormat
 from tests.conftest import SAMPLES
 
 

@@ -13,10 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 import dropctl
-from dropctl.checking import Status, expand_paths, run_check
 from dropctl.cli import app
 from dropctl.errors import UsageError
-from dropctl.policy import Config, config_from_table
+from dropctl.policy.config import Config, config_from_table
+from dropctl.policy.run import Status, expand_paths, run_check
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_models"
@@ -149,7 +149,7 @@ def test_unsafe_modules_opaque_and_out_of_range(tmp_path: Path) -> None:
 
 def test_always_on_layer_fails_default_and_passes_mc_policy(tmp_path: Path) -> None:
     """A dropctl always-on layer (what convert --perma writes) makes predict() stochastic."""
-    from dropctl.layer_names import ALWAYS_ON_CLASSES  # registered names, no Keras import
+    from dropctl.reader.layer_names import ALWAYS_ON_CLASSES  # registered names, no Keras import
 
     name = sorted(ALWAYS_ON_CLASSES)[0]
     perma = k3_model_json(tmp_path, "perma.json", [

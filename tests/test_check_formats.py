@@ -12,15 +12,16 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dropctl.checking import ArtifactResult, CheckReport, Status, Violation
 from dropctl.cli import app
-from dropctl.policy import RULES, RULES_BY_NAME
+from dropctl.policy.run import ArtifactResult, CheckReport, Status, Violation
+from dropctl.reader.report import Severity
 from dropctl.render.check_json import render_json
 from dropctl.render.check_text import render_text
 from dropctl.render.github import render_github
 from dropctl.render.junit import render_junit
 from dropctl.render.sarif import render_sarif
-from dropctl.report import Severity
+from dropctl.rules import POLICY_BY_NAME as RULES_BY_NAME
+from dropctl.rules import POLICY_RULES as RULES
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_models"
 

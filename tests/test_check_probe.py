@@ -15,7 +15,7 @@ import hostile  # noqa: E402
 from dropctl.cli import app  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_models"
-pytest.importorskip("dropctl.loading")
+pytest.importorskip("dropctl.runtime.loader")
 
 
 def run(*args: str) -> tuple[int, dict, str]:

@@ -18,10 +18,10 @@ import keras  # noqa: E402
 
 import dropctl  # noqa: E402
 import dropctl.layers  # noqa: E402, F401
-from dropctl.converting import Action, ConvertMode  # noqa: E402
+from dropctl.conversion.plan import Action, ConvertMode  # noqa: E402
 from dropctl.errors import UnsupportedModelError  # noqa: E402
-from dropctl.loading import load_model  # noqa: E402
-from dropctl.report import Phase  # noqa: E402
+from dropctl.reader.report import Phase  # noqa: E402
+from dropctl.runtime.loader import load_model  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_models"
 CONVERTIBLE = sorted(p.name for p in SAMPLES.iterdir()

@@ -13,7 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from typer.testing import CliRunner  # noqa: E402
 
 import dropctl  # noqa: E402
-import dropctl.convert_build as build  # noqa: E402
+import dropctl.conversion.build as build  # noqa: E402
 from dropctl.cli import app  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_models"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import dropctl
-from dropctl.report import Phase
+from dropctl.reader.report import Phase
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 import dropctl
-from dropctl.findings import RULES
-from dropctl.lambdas import analyze_lambda
-from dropctl.report import Phase, Severity, SiteKind, Verdict
+from dropctl.reader.lambdas import analyze_lambda
+from dropctl.reader.report import Phase, Severity, SiteKind, Verdict
+from dropctl.rules import FINDINGS as RULES
 
 
 def k2_layer(cls: str, name: str, inbound: str | None, kwargs: dict | None = None, **config) -> dict:

@@ -16,7 +16,7 @@ import pytest
 import dropctl
 from dropctl.cli import app
 from dropctl.errors import ArtifactError
-from dropctl.report import Phase, SiteKind, Verdict
+from dropctl.reader.report import Phase, SiteKind, Verdict
 from tests.conftest import SAMPLES, real_model_files, sample_files
 
 MANIFEST = json.loads((SAMPLES / "MANIFEST.json").read_text())

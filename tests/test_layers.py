@@ -14,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 
 import dropctl.layers as L  # noqa: E402
-from dropctl.layer_names import (  # noqa: E402
+from dropctl.reader.layer_names import (  # noqa: E402
     ALWAYS_ON_CLASSES,
     STOCK_TO_ALWAYS,
     always_on_class,
@@ -96,7 +96,7 @@ def test_always_on_class_accepts_every_spelling() -> None:
 
 def test_layer_names_module_does_not_import_keras() -> None:
     code = (
-        "import sys, dropctl.layer_names; "
+        "import sys, dropctl.reader.layer_names; "
         "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

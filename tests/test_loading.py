@@ -1,4 +1,4 @@
-"""dropctl.loading: Keras 3 loading in safe mode, legacy rescue without bytecode, site paths."""
+"""dropctl.runtime.loader: Keras 3 loading in safe mode, legacy rescue without bytecode, site paths."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from dropctl.errors import ArtifactError, UnsupportedModelError
-from dropctl.loading import load, load_model, model_sites, rescue_config
-from dropctl.report import SiteKind
+from dropctl.reader.report import SiteKind
+from dropctl.runtime.loader import load, load_model, model_sites, rescue_config
 from tests.conftest import sample_files
 
 LOADABLE = [p for p in sample_files() if p.suffix != ".json"]

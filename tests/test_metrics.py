@@ -1,10 +1,10 @@
-"""dropctl.metrics: uncertainty and calibration formulas on hand-checked numbers."""
+"""dropctl.mc.metrics: uncertainty and calibration formulas on hand-checked numbers."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from dropctl import metrics
+from dropctl.mc import metrics
 
 
 def test_entropy_and_bald() -> None:

@@ -1,4 +1,4 @@
-"""dropctl.policy: rule catalogue, settings parsing, configuration discovery, per-path overrides."""
+"""dropctl.policy.config: rule catalogue, settings parsing, configuration discovery, per-path overrides."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from dropctl.errors import UsageError
-from dropctl.policy import (
-    RULES,
+from dropctl.policy.config import (
     Config,
     Inference,
     Level,
@@ -19,7 +18,8 @@ from dropctl.policy import (
     load_config,
     parse_severity,
 )
-from dropctl.report import Severity
+from dropctl.reader.report import Severity
+from dropctl.rules import POLICY_RULES as RULES
 
 
 def test_rule_ids_are_stable_and_unique() -> None:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 
-from dropctl import __version__
+from dropctl._version import __version__
 from dropctl.errors import DropctlError, ExitCode
-from dropctl.report import Severity
+from dropctl.reader.report import Severity
 
 app = typer.Typer(
     name="dropctl",
@@ -23,14 +24,22 @@ app = typer.Typer(
         "Example: dropctl inspect model.keras"
     ),
     no_args_is_help=True,
-    add_completion=False,
+    # --install-completion / --show-completion for bash, zsh, fish and PowerShell.
+    add_completion=True,
     # A crash must never dump local variables (weight arrays, configs) to the terminal.
     pretty_exceptions_show_locals=False,
     rich_markup_mode="markdown",  # paragraphs reflow; "[tool.dropctl]" stays literal
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-_state = {"debug": bool(os.environ.get("DROPCTL_DEBUG"))}
+_invocation = {"debug": False}
+"""``--debug`` of the invocation being run. The root callback sets it on EVERY invocation
+(True or False), so a notebook or test runner that invokes the app several times in one
+process never inherits an earlier call's ``--debug``."""
+
+
+def _debug() -> bool:
+    return _invocation["debug"] or bool(os.environ.get("DROPCTL_DEBUG"))
 
 
 def _version_callback(value: bool) -> None:
@@ -43,7 +52,7 @@ def _version_callback(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version_callback, is_eager=True,
+        typer.Option("--version", "-V", callback=_version_callback, is_eager=True,
                      help="Print the version and exit."),
     ] = False,
     debug: Annotated[
@@ -51,8 +60,7 @@ def _root(
     ] = False,
 ) -> None:
     """dropctl: dropout behaviour of saved Keras models."""
-    if debug:
-        _state["debug"] = True
+    _invocation["debug"] = debug
 
 
 def fail(exc: DropctlError) -> NoReturn:
@@ -88,7 +96,7 @@ def handle_errors(func: F) -> F:
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except DropctlError as exc:
-            if _state["debug"]:
+            if _debug():
                 raise
             fail(exc)
         except BrokenPipeError:
@@ -100,7 +108,7 @@ def handle_errors(func: F) -> F:
             print("Error: out of memory (try a smaller --batch-size or input)", file=sys.stderr)
             raise typer.Exit(ExitCode.ERROR) from None
         except Exception as exc:  # noqa: BLE001 - last line of defence, see docstring
-            if _state["debug"]:
+            if _debug():
                 raise
             print(
                 f"Error: internal error {type(exc).__name__}: {' '.join(str(exc).split())[:300]} "
@@ -141,6 +149,32 @@ def out_console() -> Console:
 def err_console() -> Console:
     """Console for progress and hints on stderr."""
     return Console(file=sys.stderr, highlight=False)
+
+
+@contextlib.contextmanager
+def progress_bar(label: str, *, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """The one progress helper: a transient Rich bar on stderr fed by the core's callback.
+
+    Yields ``callback(done, total)`` for the core, or None when disabled (``--quiet``, JSON
+    output, or stderr is not a terminal), so pipes and CI logs never see bar frames.
+    """
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    bar = Progress(label, BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=err_console(), transient=True)
+    task = bar.add_task(label, total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    bar.start()
+    try:
+        yield update
+    finally:
+        bar.stop()
 
 
 FailOnOpt = Annotated[

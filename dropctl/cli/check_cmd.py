@@ -10,17 +10,13 @@ from typing import Annotated, Any
 
 import typer
 
-from dropctl.cli._app import QuietOpt, app, handle_errors
+from dropctl.cli._app import QuietOpt, app, handle_errors, out_console, progress_bar
 from dropctl.errors import UsageError
 from dropctl.fileio import write_text_atomic
+from dropctl.render.formats import CHECK_FORMATS
 
-
-class Format(StrEnum):
-    TEXT = "text"
-    JSON = "json"
-    SARIF = "sarif"
-    JUNIT = "junit"
-    GITHUB = "github"
+# The --format choices come from the renderer registry (one place to add a format).
+Format = StrEnum("Format", {name.upper(): name for name in CHECK_FORMATS})  # type: ignore[misc]
 
 
 class InferenceChoice(StrEnum):
@@ -65,7 +61,7 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
 def check_command(
     paths: Annotated[list[str], typer.Argument(help="Model files, directories or globs.",
                                                show_default=False)],
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="Report format.")] = Format.TEXT,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Report format.")] = Format.TEXT,  # type: ignore[attr-defined]
     json_: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Write the report to FILE instead of stdout.", metavar="FILE",
@@ -102,11 +98,11 @@ def check_command(
         "--verbose", "-v", help="Also list info-level observations.")] = False,
     quiet: QuietOpt = False,
 ) -> None:
-    from dropctl.checking import run_check
-    from dropctl.policy import find_config, load_config, parse_severity
+    from dropctl.policy.config import find_config, load_config, parse_severity
+    from dropctl.policy.run import run_check
 
     if json_:
-        fmt = Format.JSON
+        fmt = Format.JSON  # type: ignore[attr-defined]
     if config_file is not None and no_config:
         raise UsageError("--config and --no-config contradict each other")
     source = None if no_config else (config_file or find_config())
@@ -123,41 +119,24 @@ def check_command(
             raise UsageError(f"--set {key}=...: use the --{key.replace('_', '-')} option")
     config.policy.updated(cli, "command line")  # reject bad --set values before any work
 
-    progress = None
-    show_progress = not quiet and output is None and fmt is Format.TEXT and sys.stderr.isatty()
-    if show_progress:
-        from rich.console import Console
-        from rich.progress import Progress
-
-        bar = Progress(console=Console(stderr=True), transient=True)
-        task = bar.add_task("checking", total=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        bar.start()
-    try:
+    with progress_bar("checking", enabled=not quiet and output is None
+                      and fmt == "text") as progress:
         report = run_check(
             paths, config, cli=cli,
             fail_on=parse_severity(fail_on.value) if fail_on else None,
             jobs=jobs, probe=probe, progress=progress,
         )
-    finally:
-        if show_progress:
-            bar.stop()
 
     for r in report.results:
         if r.error:  # also in the report; stderr makes it visible when stdout goes to a file
             print(f"Error: {r.error}", file=sys.stderr)
 
-    if fmt is Format.TEXT and output is None:
-        from rich.console import Console
-
+    if fmt == "text" and output is None:
         from dropctl.render.check_text import print_text
 
-        print_text(report, Console(soft_wrap=True), verbose=verbose)
+        print_text(report, out_console(), verbose=verbose)
     else:
-        text = _render(report, fmt, verbose)
+        text = CHECK_FORMATS[str(fmt)].render(report, verbose=verbose)
         if output is None:
             sys.stdout.write(text)
             sys.stdout.flush()
@@ -168,25 +147,3 @@ def check_command(
 
                 print(f"{summary(report)}; report written to {output}", file=sys.stderr)
     raise typer.Exit(report.exit_code)
-
-
-def _render(report: Any, fmt: Format, verbose: bool) -> str:
-    if fmt is Format.JSON:
-        from dropctl.render.check_json import render_json
-
-        return render_json(report)
-    if fmt is Format.SARIF:
-        from dropctl.render.sarif import render_sarif
-
-        return render_sarif(report)
-    if fmt is Format.JUNIT:
-        from dropctl.render.junit import render_junit
-
-        return render_junit(report)
-    if fmt is Format.GITHUB:
-        from dropctl.render.github import render_github
-
-        return render_github(report)
-    from dropctl.render.check_text import render_text
-
-    return render_text(report, verbose=verbose)

@@ -46,8 +46,7 @@ def inspect_command(
 
         out_console().print(render_inspect(report, show_all=show_all))
     if fail_on is not None:
-        threshold = fail_on.rank
-        hits = [f for f in report.findings if f.severity.rank >= threshold]
+        hits = report.findings_at_or_above(fail_on)
         if hits:
             if not json_out:
                 err_console().print(

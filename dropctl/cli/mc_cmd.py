@@ -1,9 +1,8 @@
-"""``dropctl mc-predict`` and ``dropctl diff``: options -> dropctl.mc / dropctl.diffing -> render."""
+"""``dropctl mc-predict`` and ``dropctl diff``: options -> dropctl.mc.engine / dropctl.mc.diff -> render."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +17,7 @@ from dropctl.cli._app import (
     err_console,
     handle_errors,
     out_console,
+    progress_bar,
 )
 from dropctl.errors import ExitCode, InputDataError, UsageError
 
@@ -33,26 +33,8 @@ BatchOpt = Annotated[int | None, typer.Option(
                          "activation budget].")]
 
 
-def _progress(quiet: bool, json_out: bool) -> tuple[Any, Any]:
-    """(callback, stop) for a transient Rich progress bar on stderr, or no-ops."""
-    if quiet or json_out or not sys.stderr.isatty():
-        return None, lambda: None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    bar = Progress("passes", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=err_console(), transient=True)
-    task = bar.add_task("mc", total=None)
-    bar.start()
-
-    def update(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
-
-    return update, bar.stop
-
-
 def _inputs(model: Any, input_path: Path | None, synthetic: int | None, seed: int) -> Any:
-    from dropctl.inputs import read_inputs
-    from dropctl.mc import model_input_specs
+    from dropctl.mc.inputs import model_input_specs, read_inputs
 
     if input_path is not None and synthetic is not None:
         raise UsageError("give either --input or --synthetic, not both")
@@ -93,9 +75,10 @@ def mc_predict_command(
 
     Example: dropctl mc-predict sample_models/cnn.keras --synthetic 8 --samples 100 -o mc.npz
     """
-    from dropctl.loading import load
-    from dropctl.mc import mc_predict
+    from dropctl.mc.engine import mc_predict
+    from dropctl.mc.metrics import calibrations, read_class_labels
     from dropctl.render.mc import mc_json, mc_tables, write_mc_file
+    from dropctl.runtime.loader import load
 
     if output is not None and output.suffix.lower() not in (".npz", ".json", ".csv"):
         raise InputDataError(f"unsupported --output format '{output.suffix}' "
@@ -104,22 +87,18 @@ def mc_predict_command(
         raise InputDataError("--plot writes a .png file")
     loaded = load(model)
     arrays = _inputs(loaded.model, input_path, synthetic, seed)
-    callback, stop = _progress(quiet, json_out)
-    try:
-        result = mc_predict(loaded.model, arrays, samples=samples, seed=seed, sites=sites,
+    with progress_bar("passes", enabled=not quiet and not json_out) as callback:
+        result = mc_predict(loaded, arrays, samples=samples, seed=seed, sites=sites,
                             batch_size=batch_size, until_stable=until_stable,
                             save_samples=save_samples, synthetic=synthetic, progress=callback)
-    finally:
-        stop()
-    import dataclasses
-
-    result = dataclasses.replace(result, rescues=tuple(f"{r.path}: {r.action}"
-                                                       for r in loaded.rescues))
-    calib = _calibration(result, labels) if labels is not None else None
+    label_arrays = read_class_labels(result, labels) if labels is not None else None
+    calib = calibrations(result, label_arrays) if label_arrays is not None else None
     if output is not None:
         write_mc_file(result, output, calib)
     if plot is not None:
-        _plot(result, plot, labels)
+        from dropctl.render.plots import mc_figure
+
+        mc_figure(result, plot, label_arrays)
     if json_out:
         print(json.dumps(mc_json(result, calib, per_sample), indent=2))
     else:
@@ -132,54 +111,6 @@ def mc_predict_command(
             hint.print(f"loaded with a rescue: {r}", style="dim")
         if output is not None:
             hint.print(f"wrote {output}", style="dim")
-
-
-def _calibration(result: Any, labels_path: Path) -> dict[str, Any]:
-    from dropctl.inputs import read_labels
-    from dropctl.metrics import calibration
-
-    classifiers = [o for o in result.outputs if o.classifier]
-    if not classifiers:
-        raise InputDataError("--labels needs a classifier output (rows of probabilities)")
-    out = {}
-    for o in classifiers:
-        y = read_labels(labels_path, result.n_inputs, o.mean.shape[-1])
-        out[o.name] = (calibration(o.deterministic, y), calibration(o.mean, y))
-    return out
-
-
-def _plot(result: Any, path: Path, labels_path: Path | None) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise UsageError("--plot needs matplotlib (pip install 'dropctl[plot]')") from None
-    from dropctl.inputs import read_labels
-    from dropctl.metrics import reliability_bins
-    from dropctl.render.mc import write_atomic
-
-    o = result.outputs[0]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    values = o.entropy if o.classifier else o.std.reshape(o.std.shape[0], -1).mean(axis=1)
-    axes[0].hist(values, bins=30, color="#4477aa")
-    axes[0].set_title(f"{o.name}: {'predictive entropy' if o.classifier else 'mean std'}")
-    if o.classifier and labels_path is not None:
-        y = read_labels(labels_path, result.n_inputs, o.mean.shape[-1])
-        for probs, name in ((o.deterministic, "deterministic"), (o.mean, "MC mean")):
-            count, acc, conf = reliability_bins(probs, y)
-            m = count > 0
-            axes[1].plot(conf[m], acc[m], marker="o", label=name)
-        axes[1].plot([0, 1], [0, 1], "k--", lw=1)
-        axes[1].set(xlabel="confidence", ylabel="accuracy", title="reliability (15 bins)")
-        axes[1].legend()
-    else:
-        axes[1].axis("off")
-        axes[1].text(0.5, 0.5, "reliability diagram needs --labels", ha="center")
-    fig.tight_layout()
-    write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=100))
-    plt.close(fig)
 
 
 @app.command("diff")
@@ -204,9 +135,9 @@ def diff_command(
 
     Example: dropctl diff model.h5 --fail-if-stochastic
     """
-    from dropctl.diffing import diff
-    from dropctl.loading import load
+    from dropctl.mc.diff import diff
     from dropctl.render.mc import diff_json, diff_tables
+    from dropctl.runtime.loader import load
 
     if fail_if_stochastic and fail_if_deterministic:
         raise UsageError("--fail-if-stochastic and --fail-if-deterministic contradict each other")
@@ -214,7 +145,7 @@ def diff_command(
     if input_path is None and synthetic is None:
         synthetic = 16
     arrays = _inputs(loaded.model, input_path, synthetic, seed)
-    result = diff(loaded.model, arrays, samples=samples, seed=seed, sites=sites,
+    result = diff(loaded, arrays, samples=samples, seed=seed, sites=sites,
                   synthetic=synthetic)
     if json_out:
         print(json.dumps(diff_json(result), indent=2))

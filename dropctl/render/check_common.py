@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePosixPath
 
-from dropctl.checking import ArtifactResult, CheckReport, Status, Violation
-from dropctl.report import Severity
+from dropctl.policy.run import ArtifactResult, CheckReport, Status, Violation
+from dropctl.reader.report import Severity
 
 
 def uri(path: str) -> str:

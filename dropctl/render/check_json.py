@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dropctl import __version__
-from dropctl.checking import ArtifactResult, CheckReport, Status, Violation
-from dropctl.policy import RULES
+from dropctl._version import __version__
+from dropctl.policy.run import ArtifactResult, CheckReport, Status, Violation
 from dropctl.render.check_common import uri
+from dropctl.render.schema import header
+from dropctl.rules import POLICY_RULES
 
 
 def _violation(v: Violation) -> dict[str, Any]:
@@ -57,6 +58,7 @@ def _artifact(r: ArtifactResult) -> dict[str, Any]:
 def to_dict(report: CheckReport) -> dict[str, Any]:
     code = report.exit_code
     return {
+        **header("check"),
         "status": {0: "pass", 1: "fail", 2: "error"}[code],
         "exit_code": code,
         "tool": {"name": "dropctl", "version": __version__},
@@ -70,7 +72,7 @@ def to_dict(report: CheckReport) -> dict[str, Any]:
             "errors": report.count(Status.ERROR),
         },
         "artifacts": [_artifact(r) for r in report.results],
-        "rules": [{"id": r.id, "name": r.name, "summary": r.summary} for r in RULES],
+        "rules": [{"id": r.id, "name": r.name, "summary": r.summary} for r in POLICY_RULES],
     }
 
 

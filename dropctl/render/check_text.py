@@ -7,9 +7,9 @@ import io
 from rich.console import Console
 from rich.markup import escape
 
-from dropctl.checking import CheckReport, Status
+from dropctl.policy.run import CheckReport, Status
+from dropctl.reader.report import Severity
 from dropctl.render.check_common import summary
-from dropctl.report import Severity
 
 _STATUS = {
     Status.PASS: ("PASS ", "bold green"),
@@ -33,7 +33,8 @@ def print_text(report: CheckReport, console: Console, *, verbose: bool = False) 
                 det = "deterministic" if r.probe.predict_deterministic else "stochastic"
                 extra += f", probe: predict() {det}"
             extra += ")[/dim]"
-        console.print(f"[{style}]{label}[/{style}] {escape(r.path)}{extra}", highlight=False)
+        console.print(f"[{style}]{label}[/{style}] {escape(r.path)}{extra}", highlight=False,
+                      soft_wrap=True)
         if r.error:
             console.print(f"      {escape(r.error)}", highlight=False, soft_wrap=True)
         for v in r.violations:

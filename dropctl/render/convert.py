@@ -7,10 +7,8 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from dropctl import __version__
-from dropctl.converting import Action, ConvertReport, SiteChange
-
-SCHEMA_VERSION = 1
+from dropctl.conversion.plan import Action, ConvertReport, SiteChange
+from dropctl.render.schema import header
 
 
 def _fmt_rate(rate: float | None) -> str:
@@ -67,8 +65,7 @@ def convert_dict(report: ConvertReport) -> dict[str, Any]:
     """The ``--json`` document (extend, never rename keys)."""
     v = report.verification
     return {
-        "schema_version": SCHEMA_VERSION,
-        "dropctl_version": __version__,
+        **header("convert"),
         "src": report.src,
         "dst": report.dst,
         "mode": report.mode.value,

@@ -7,9 +7,9 @@ Actions runner expects (``%``, CR, LF, and in properties ``:`` and ``,``).
 
 from __future__ import annotations
 
-from dropctl.checking import CheckReport, Status
+from dropctl.policy.run import CheckReport, Status
+from dropctl.reader.report import Severity
 from dropctl.render.check_common import summary, uri
-from dropctl.report import Severity
 
 _COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 

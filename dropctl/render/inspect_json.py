@@ -7,10 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dropctl import __version__
-from dropctl.report import Finding, InspectReport, LayerEntry, Site
-
-SCHEMA_VERSION = 1
+from dropctl.reader.report import Finding, InspectReport, LayerEntry, Site
+from dropctl.render.schema import header
 
 
 def site_dict(site: Site) -> dict[str, Any]:
@@ -59,9 +57,8 @@ def inspect_dict(report: InspectReport, *, include_layers: bool = False) -> dict
     """The ``inspect --json`` document for one report."""
     m = report.model
     doc: dict[str, Any] = {
+        **header("inspect"),
         "status": "ok",
-        "schema_version": SCHEMA_VERSION,
-        "dropctl_version": __version__,
         "model": {
             "path": m.path,
             "format": m.format.value,
@@ -87,5 +84,4 @@ def inspect_dict(report: InspectReport, *, include_layers: bool = False) -> dict
 
 def error_dict(path: str, message: str) -> dict[str, Any]:
     """The document printed by ``--json`` when the artifact cannot be read (exit 2)."""
-    return {"status": "error", "schema_version": SCHEMA_VERSION, "dropctl_version": __version__,
-            "model": {"path": path}, "error": message}
+    return {**header("inspect"), "status": "error", "model": {"path": path}, "error": message}

@@ -7,7 +7,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from dropctl.report import InspectReport, Phase, Severity, Site, Verdict
+from dropctl.reader.report import InspectReport, Phase, Severity, Site, Verdict
 
 _PHASE_STYLE = {Phase.NEVER: "green", Phase.ALWAYS: "bold red", Phase.UNKNOWN: "yellow"}
 _SEV_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}

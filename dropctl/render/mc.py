@@ -18,7 +18,8 @@ from rich.table import Table
 
 from dropctl.errors import InputDataError
 from dropctl.fileio import write_atomic  # re-exported: the CLI writes --plot with it
-from dropctl.metrics import Calibration
+from dropctl.mc.metrics import Calibration
+from dropctl.render.schema import header
 
 __all__ = ["diff_json", "diff_tables", "mc_json", "mc_tables", "write_atomic", "write_mc_file"]
 
@@ -62,6 +63,7 @@ def mc_json(result: Any, calib: dict[str, tuple[Calibration, Calibration]] | Non
             per_sample: bool = False) -> dict[str, Any]:
     """The ``mc-predict --json`` document (a summary; arrays go to ``--output``)."""
     doc: dict[str, Any] = {
+        **header("mc-predict"),
         "model": result.model_name, "inputs": result.n_inputs,
         "samples_requested": result.samples_requested, "passes": result.passes,
         "seed": result.seed, "stochastic": result.stochastic,
@@ -189,6 +191,7 @@ def write_mc_file(result: Any, path: str | Path,
 def diff_json(d: Any) -> dict[str, Any]:
     """The ``diff --json`` document."""
     return {
+        **header("diff"),
         "model": d.model_name, "inputs": d.n_inputs, "samples": d.samples, "seed": d.seed,
         "keras_version": d.keras_version,
         "predict": {"deterministic": d.predict_deterministic, "max_diff": d.predict_max_diff},

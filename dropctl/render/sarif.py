@@ -11,15 +11,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dropctl import __version__
-from dropctl.checking import CheckReport, Status
-from dropctl.policy import RULES, RULES_BY_NAME
+from dropctl._version import __version__
+from dropctl.policy.run import CheckReport, Status
 from dropctl.render.check_common import LEVEL, located, uri
+from dropctl.rules import POLICY_BY_NAME, POLICY_RULES
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
 INFO_URI = "https://github.com/dropctl/dropctl#use-in-ci"
-_INDEX = {rule.id: i for i, rule in enumerate(RULES)}
+_INDEX = {rule.id: i for i, rule in enumerate(POLICY_RULES)}
 
 
 def _rule(rule: Any) -> dict[str, Any]:
@@ -31,8 +31,7 @@ def _rule(rule: Any) -> dict[str, Any]:
         "help": {"text": rule.help, "markdown": f"**{rule.name}**: {rule.help}"},
         "helpUri": INFO_URI,
         "defaultConfiguration": {"level": LEVEL[rule.default_severity]},
-        "properties": {"tags": ["dropout", "keras", "security" if rule.name in (
-            "forbid_lambda", "unsafe_modules", "readable") else "behaviour"]},
+        "properties": {"tags": ["dropout", "keras", "security" if rule.security else "behaviour"]},
     }
 
 
@@ -54,7 +53,7 @@ def to_sarif(report: CheckReport) -> dict[str, Any]:
     notifications: list[dict[str, Any]] = []
     for r in report.results:
         if r.status is Status.ERROR:
-            rule = RULES_BY_NAME["readable"]
+            rule = POLICY_BY_NAME["readable"]
             text = r.error or f"{r.path}: could not be checked"
             results.append({
                 "ruleId": rule.id, "ruleIndex": _INDEX[rule.id], "level": "error",
@@ -87,7 +86,7 @@ def to_sarif(report: CheckReport) -> dict[str, Any]:
                 "version": __version__,
                 "semanticVersion": __version__,
                 "informationUri": INFO_URI,
-                "rules": [_rule(rule) for rule in RULES],
+                "rules": [_rule(rule) for rule in POLICY_RULES],
             }},
             "originalUriBaseIds": {"%SRCROOT%": {"description": {
                 "text": "The directory dropctl check ran in."}}},

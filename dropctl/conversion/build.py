@@ -11,7 +11,6 @@ it onto OUT. A failed verification deletes the temporary file: OUT never appears
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import os
 import tempfile
@@ -21,78 +20,39 @@ from typing import Any
 
 import numpy as np
 
+from dropctl.conversion.plan import Action, ConvertMode, Verification
 from dropctl.errors import (
     DropctlError,
     InputDataError,
     UnsupportedModelError,
     VerificationError,
 )
-from dropctl.report import ArtifactFormat
+from dropctl.mc.inputs import flat_outputs, model_input_specs, synthetic_inputs
+from dropctl.reader.report import ArtifactFormat
+from dropctl.reader.rescue import rescue_config
+from dropctl.runtime import compat, keras_module
+from dropctl.runtime.loader import build_from_config, load_model, one_line
 
 TOLERANCE = 1e-6
 """Allowed |OUT - IN| on the probe batch, relative to max(1, max|IN|)."""
 PERMA_PASSES = 32
 PROBE_BATCH = 8
 
-_LEFTOVER_KEYS = {"time_major"}  # Keras 2 RNN arguments Keras 3 rejects (KERAS_NOTES.md 2)
 
 
 def _keras() -> Any:
-    from dropctl.runtime import keras_module
-
-    return keras_module()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
-
-
-def _drop_leftovers(config: Any) -> Any:
-    """A copy of ``config`` without Keras 2 RNN arguments that Keras 3 refuses."""
-    config = copy.deepcopy(config)
-    stack = [config]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            cfg = item.get("config")
-            if isinstance(cfg, dict) and "time_major" in cfg and "units" in cfg:
-                for key in _LEFTOVER_KEYS:
-                    cfg.pop(key, None)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return config
+    return keras_module("dropctl convert")
 
 
 def build_model(config: dict[str, Any], fmt: ArtifactFormat) -> Any:
-    """A Keras model from a (rewritten) config, ``safe_mode`` on, uncompiled."""
-    _keras()
-    from keras.src.legacy.saving import saving_options, saving_utils
-    from keras.src.saving import serialization_lib
-
-    try:  # the shared loader knows every Keras 1/2 leftover Keras 3 refuses
-        from dropctl.loading import rescue_config
-    except ImportError:  # pragma: no cover - only before dropctl.loading existed
-        cfg = _drop_leftovers(config)
-    else:
-        cfg, _ = rescue_config(config, keras3=fmt is ArtifactFormat.KERAS)
-    cfg.pop("compile_config", None)
-    try:
-        with serialization_lib.SafeModeScope(True):
-            if fmt is ArtifactFormat.KERAS:
-                return serialization_lib.deserialize_keras_object(cfg, safe_mode=True)
-            with saving_options.keras_option_scope(use_legacy_config=True):
-                return saving_utils.model_from_config(cfg)
-    except Exception as exc:  # noqa: BLE001 - Keras raises anything; report it in one line
-        raise UnsupportedModelError(f"Keras cannot rebuild the model: {_first_line(exc)}") from exc
+    """A Keras model from a (rewritten) config: the runtime's one build path, rescues applied."""
+    cfg, _ = rescue_config(config, keras3=fmt is ArtifactFormat.KERAS)
+    return build_from_config(cfg, fmt is ArtifactFormat.KERAS)
 
 
 def load_source(artifact: Any) -> Any:
     """IN as a Keras model through the shared loader: safe mode, Lambda dropout rebuilt as
     AlwaysDropout, weights checked complete; nothing stored in the file is executed."""
-    from dropctl.loading import load_model
-
     return load_model(artifact.path)
 
 
@@ -150,8 +110,6 @@ def first_weight_mismatch(a: Any, b: Any) -> str | None:
 
 def _compile_like(model: Any, artifact: Any) -> tuple[bool | None, str | None]:
     """Carry IN's compile config over; (compiled?, warning)."""
-    from keras.src.legacy.saving import saving_utils
-
     try:
         if artifact.format is ArtifactFormat.KERAS:
             cc = artifact.model_config.get("compile_config")
@@ -161,16 +119,15 @@ def _compile_like(model: Any, artifact: Any) -> tuple[bool | None, str | None]:
         else:
             if not artifact.training_config:
                 return None, None
-            model.compile(**saving_utils.compile_args_from_training_config(
-                artifact.training_config))
+            model.compile(**compat.compile_args_from_training_config(artifact.training_config))
     except Exception as exc:  # noqa: BLE001
-        return False, f"compile config not carried over (Keras refused it: {_first_line(exc)})"
+        return False, f"compile config not carried over (Keras refused it: {one_line(exc)})"
     return True, None
 
 
 # ---- verification -----------------------------------------------------------------------------
 def _all_layers(model: Any) -> list[Any]:
-    return list(model._flatten_layers(include_self=True, recursive=True))
+    return compat.all_layers(model)
 
 
 _RANDOM_ATTRS = ("rate", "stddev", "dropout", "recurrent_dropout", "_dropout")
@@ -180,7 +137,7 @@ _RANDOM_ATTRS = ("rate", "stddev", "dropout", "recurrent_dropout", "_dropout")
 def randomness_off(model: Any) -> Iterator[None]:
     """Temporarily zero every rate/stddev of the model's stochastic layers (and RNN cells)."""
     keras = _keras()
-    from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
+    DropoutRNNCell = compat.dropout_rnn_cell_class()  # noqa: N806 - a class
 
     kinds = (keras.layers.Dropout, keras.layers.GaussianDropout, keras.layers.GaussianNoise,
              keras.layers.AlphaDropout, keras.layers.MultiHeadAttention,
@@ -205,36 +162,21 @@ def randomness_off(model: Any) -> Iterator[None]:
 
 
 def has_always_on(model: Any) -> bool:
-    from dropctl.layer_names import ALWAYS_ON_CLASSES
+    from dropctl.reader.layer_names import ALWAYS_ON_CLASSES
 
     return any(type(layer).__name__ in ALWAYS_ON_CLASSES for layer in _all_layers(model))
 
 
 def probe_inputs(model: Any, seed: int, batch: int = PROBE_BATCH) -> list[np.ndarray]:
-    """A seeded probe batch from the model's input spec (valid token ids for Embeddings)."""
-    keras = _keras()
-    rng = np.random.default_rng(seed)
-    vocab = [layer.input_dim for layer in _all_layers(model)
-             if isinstance(layer, keras.layers.Embedding)]
-    arrays = []
-    for tensor in model.inputs:
-        shape = list(tensor.shape)
-        shape = [batch if (i == 0 and d is None) else (d if d is not None else 4)
-                 for i, d in enumerate(shape)]
-        dtype = np.dtype(str(tensor.dtype))
-        if vocab or np.issubdtype(dtype, np.integer):
-            arrays.append(rng.integers(0, min(vocab) if vocab else 10, size=shape).astype(dtype))
-        else:
-            arrays.append(rng.standard_normal(size=shape).astype(dtype))
-    return arrays
+    """A seeded probe batch from the model's input spec (the one synthetic-input generator)."""
+    return synthetic_inputs(model_input_specs(model), batch, seed)
 
 
 def _predict(model: Any, x: list[np.ndarray]) -> np.ndarray:
-    keras = _keras()
     batch = int(x[0].shape[0])
     out = model.predict(x if len(x) > 1 else x[0], batch_size=batch, verbose=0)
-    return np.concatenate([np.asarray(o, dtype=np.float64).reshape(batch, -1)
-                           for o in keras.tree.flatten(out)], axis=1)
+    return np.concatenate([o.astype(np.float64).reshape(batch, -1)
+                           for o in flat_outputs(out)], axis=1)
 
 
 def reference_prediction(source: Any, x: list[np.ndarray]) -> np.ndarray:
@@ -246,14 +188,12 @@ def reference_prediction(source: Any, x: list[np.ndarray]) -> np.ndarray:
 def verify_file(path: Path, source: Any, x: list[np.ndarray], ref: np.ndarray,
                 *, stochastic_expected: bool, perma: bool) -> Any:
     """Reload ``path`` and check it against IN; returns a :class:`Verification`."""
-    from dropctl.converting import Verification
-
     keras = _keras()
     try:
         out = keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # noqa: BLE001
         return Verification(False, "stochastic" if perma else "deterministic", float("inf"),
-                            TOLERANCE, 0, False, message=f"OUT does not reload: {_first_line(exc)}")
+                            TOLERANCE, 0, False, message=f"OUT does not reload: {one_line(exc)}")
     tol = TOLERANCE * max(1.0, float(np.max(np.abs(ref))) if ref.size else 1.0)
     kind = "stochastic" if perma else "deterministic"
     mismatch = first_weight_mismatch(source, out)
@@ -321,8 +261,6 @@ def _sample(model: Any, x: list[np.ndarray], passes: int) -> np.ndarray:
 def build_and_write(plan: Any, report: Any, dst: Path, *, verify: bool,
                     probe_seed: int) -> Any:
     """Build OUT from ``plan``, copy weights, save to a temporary file, verify, rename."""
-    from dropctl.converting import Action, ConvertMode
-
     source = load_source(plan.artifact)
     model = build_model(plan.config, plan.artifact.format)
     transfer_weights(source, model)
@@ -336,7 +274,7 @@ def build_and_write(plan: Any, report: Any, dst: Path, *, verify: bool,
         try:
             model.save(tmp)
         except Exception as exc:  # noqa: BLE001
-            raise InputDataError(f"cannot write {dst}: {_first_line(exc)}") from exc
+            raise InputDataError(f"cannot write {dst}: {one_line(exc)}") from exc
         verification = None
         if verify:
             x = probe_inputs(source, probe_seed)

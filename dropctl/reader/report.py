@@ -119,7 +119,7 @@ class Site:
 
 @dataclass(frozen=True)
 class Finding:
-    """A diagnosis with a stable code; see :mod:`dropctl.findings` for the catalogue."""
+    """A diagnosis with a stable code; see :mod:`dropctl.reader.findings` for the catalogue."""
 
     code: str
     """Stable identifier, e.g. ``DC101``."""
@@ -190,3 +190,7 @@ class InspectReport:
         if not self.findings:
             return None
         return max((f.severity for f in self.findings), key=lambda s: s.rank)
+
+    def findings_at_or_above(self, severity: Severity) -> tuple[Finding, ...]:
+        """Findings whose severity reaches ``severity`` (the ``inspect --fail-on`` gate)."""
+        return tuple(f for f in self.findings if f.severity.rank >= severity.rank)

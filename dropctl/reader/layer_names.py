@@ -1,7 +1,7 @@
 """Names of dropctl's always-on layer classes, without importing Keras.
 
 :mod:`dropctl.layers` defines the classes (and imports Keras); this module only holds their
-names so that the static reader (:mod:`dropctl.sites`) and :mod:`dropctl.converting` can recognise
+names so that the static reader (:mod:`dropctl.reader.sites`) and :mod:`dropctl.conversion.plan` can recognise
 and rewrite them in a saved config without TensorFlow. The names are part of dropctl's file
 format: a ``.keras`` file stores ``module`` ``"dropctl.layers"``, ``class_name``
 ``"AlwaysDropout"`` and ``registered_name`` ``"dropctl>AlwaysDropout"``; a legacy ``.h5``

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from dropctl.errors import InputDataError
+from dropctl.errors import InputDataError, UnsupportedModelError
 
 __all__ = ["InputSpec", "check_inputs", "read_inputs", "read_labels", "synthetic_inputs"]
 
@@ -116,7 +117,12 @@ def check_inputs(arrays: list[np.ndarray], specs: list[InputSpec], source: str) 
 
 
 def synthetic_inputs(specs: list[InputSpec], n: int, seed: int) -> list[np.ndarray]:
-    """``n`` seeded inputs per spec: standard normal floats, integer ids in [0, 2) (any vocab)."""
+    """``n`` seeded inputs per spec: standard normal floats, integer ids in [0, 2) (any vocab).
+
+    The one generator of made-up inputs: ``--synthetic``, ``check --probe`` and ``convert``'s
+    verification batch all use it. Unknown dimensions become 8; ids 0 and 1 are valid for any
+    Embedding or lookup.
+    """
     if n < 1:
         raise InputDataError("--synthetic needs N >= 1")
     rng = np.random.default_rng([seed, 0x5EED])
@@ -153,3 +159,31 @@ def read_labels(path: str | Path, n: int, classes: int) -> np.ndarray:
             y.max() >= classes):
         raise InputDataError(f"{p}: labels must be class ids in [0, {classes})")
     return y.astype(np.int64)
+
+
+def flat_outputs(out: Any) -> list[np.ndarray]:
+    """A model's output(s) as a list of arrays, dict outputs in sorted key order.
+
+    The order matches ``keras.tree.flatten`` (what the Monte Carlo engine sees), so a
+    multi-output model's outputs line up across ``predict()``, ``model(x)`` and the engine.
+    """
+    if isinstance(out, dict):
+        return [np.asarray(out[k]) for k in sorted(out)]
+    if isinstance(out, list | tuple):
+        return [np.asarray(o) for o in out]
+    return [np.asarray(out)]
+
+
+def model_input_specs(model: Any) -> list[InputSpec]:
+    """:class:`dropctl.mc.inputs.InputSpec` for every model input."""
+    try:
+        tensors = list(model.inputs)
+    except (AttributeError, ValueError):
+        tensors = []
+    if not tensors:
+        raise UnsupportedModelError(f"model '{model.name}' declares no inputs (subclassed and "
+                                    "never built?); dropctl cannot feed it")
+    return [InputSpec(str(getattr(t, "name", f"input_{i}")).split(":")[0],
+                      tuple(None if d is None else int(d) for d in t.shape),
+                      str(getattr(t.dtype, "name", t.dtype)))
+            for i, t in enumerate(tensors)]

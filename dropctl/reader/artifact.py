@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from dropctl.errors import ArtifactError
-from dropctl.report import ArtifactFormat
+from dropctl.reader.report import ArtifactFormat
 
 # ---- limits -------------------------------------------------------------------------------
 MAX_JSON_BYTES = 64 * 1024 * 1024

@@ -4,7 +4,7 @@ A :class:`Policy` says what ``dropctl check`` demands of one artifact. Settings 
 in increasing precedence: the defaults here, ``[tool.dropctl]`` in ``pyproject.toml`` or a
 ``dropctl.toml`` (found by walking up from the working directory), a matching
 ``[[tool.dropctl.overrides]]`` entry (per-path globs such as ``models/mc/**``), and finally
-command-line options. Nothing here reads models; :mod:`dropctl.checking` applies the policy.
+command-line options. Nothing here reads models; :mod:`dropctl.policy.run` applies the policy.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from dropctl.errors import UsageError
-from dropctl.report import Severity
+from dropctl.reader.report import Severity
 
 
 class Inference(StrEnum):
@@ -40,76 +40,6 @@ class Level(StrEnum):
     @property
     def severity(self) -> Severity | None:
         return {"error": Severity.ERROR, "warn": Severity.WARNING, "ignore": None}[self.value]
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One check rule with a stable id (used in SARIF, JUnit, GitHub annotations and JSON)."""
-
-    id: str
-    """Stable identifier, e.g. ``DCK001``; never reused for another meaning."""
-    name: str
-    """The setting that controls it (``inference``, ``max_rate``...)."""
-    summary: str
-    """One line: what the rule demands."""
-    help: str
-    """Why it matters and what to do when it fires."""
-    default_severity: Severity
-
-
-RULES: tuple[Rule, ...] = (
-    Rule("DCK000", "readable", "Every artifact can be read and checked.",
-         "dropctl could not read or check this file (corrupt, hostile, not a model, over a "
-         "safety limit, or --probe could not load it). An unreadable artifact is never "
-         "reported as clean; fix or remove the file.", Severity.ERROR),
-    Rule("DCK001", "inference", "predict() behaves as the policy's `inference` setting demands.",
-         "inference = \"off\" (the default) requires predict() to be deterministic: no dropout "
-         "site may act at inference (training=True pinned under Keras 2, Lambda PermaDropout, "
-         "dropctl always-on layers). inference = \"on\" requires at least one site that acts "
-         "at inference (Monte Carlo models). Use `dropctl convert --standard` or "
-         "`--perma` to change the artifact, or an override for the path.", Severity.ERROR),
-    Rule("DCK002", "max_rate", "No dropout rate exceeds `max_rate`.",
-         "A rate above the configured maximum is usually a typo (0.9 for 0.09) or a "
-         "refactor gone wrong.", Severity.ERROR),
-    Rule("DCK003", "min_rate", "No dropout rate is below `min_rate`.",
-         "A rate below the configured minimum (including 0, a no-op) means the model has "
-         "lost the regularisation or Monte Carlo spread it was meant to have.", Severity.ERROR),
-    Rule("DCK004", "forbid_lambda", "The artifact carries no Lambda bytecode.",
-         "A Lambda layer (or any `__lambda__` object, anywhere in the tree) stores marshalled "
-         "Python bytecode that runs when the model is loaded with safe_mode=False: a code "
-         "execution risk (CVE-2024-3660). Replace it with a registered layer; for "
-         "PermaDropout use `dropctl convert --standard` or `--perma`.", Severity.ERROR),
-    Rule("DCK005", "frozen_active", "No dropout sits inside a frozen sub-model.",
-         "trainable=False does not switch dropout off: a frozen sub-model still drops units "
-         "while the outer model trains. Intended for fine-tuning? Set frozen_active = "
-         "\"ignore\" for that path.", Severity.WARNING),
-    Rule("DCK006", "pinned_training", "No site pins training=True.",
-         "Dropout(r)(x, training=True) is stochastic under predict() in Keras 2 / tf.keras "
-         "but deterministic under Keras 3.15 predict() (and stochastic again in later "
-         "Keras). The model's behaviour depends on the Keras that runs it.", Severity.WARNING),
-    Rule("DCK007", "require_sites", "The model has at least `require_sites` stochastic sites.",
-         "A Monte Carlo model that lost its dropout in a refactor gives zero spread and "
-         "silently overconfident uncertainty.", Severity.ERROR),
-    Rule("DCK008", "opaque", "No part of the model is hidden from static reading.",
-         "Subclassed models and unknown containers hide their layers: dropctl cannot see "
-         "whether they contain dropout. Use --probe to judge by behaviour, or save a "
-         "functional model.", Severity.WARNING),
-    Rule("DCK009", "unsafe_modules", "No class comes from outside Keras' own modules.",
-         "Classes from modules outside keras/keras_hub/keras_cv/keras_nlp import code when "
-         "loaded (CVE-2025-1550); TorchModuleWrapper and TFSMLayer run foreign graphs; "
-         "lookup layers with a file-path vocabulary read files (CVE-2025-12058).",
-         Severity.ERROR),
-    Rule("DCK010", "probe", "Loaded and run, the model behaves as the static verdict says.",
-         "--probe loads the model in safe mode and runs predict() twice on synthetic "
-         "inputs. A result that contradicts the `inference` setting is a violation "
-         "whatever the config says.", Severity.ERROR),
-    Rule("DCK011", "findings", "No other inspect finding reaches the failing severity.",
-         "Findings from `dropctl inspect` that no policy setting covers keep their own "
-         "severity; tune them with [tool.dropctl.findings] CODE = \"error\"|\"warn\"|"
-         "\"ignore\".", Severity.WARNING),
-)
-RULES_BY_NAME: dict[str, Rule] = {r.name: r for r in RULES}
-RULES_BY_ID: dict[str, Rule] = {r.id: r for r in RULES}
 
 
 @dataclass(frozen=True)

@@ -1,41 +1,33 @@
 """``dropctl convert``'s core: rewrite an artifact so its dropout is always on, standard or gone.
 
-The rewrite happens on the config tree read statically by :func:`dropctl.artifact.read_artifact`
+The rewrite happens on the config tree read statically by :func:`dropctl.reader.artifact.read_artifact`
 (no Keras, nothing from the file executed): stochastic layers change class (to or from dropctl's
 always-on classes in :mod:`dropctl.layers`), pinned ``training`` call kwargs are removed,
 recognised Lambda ``PermaDropout`` layers become ``Dropout(rate)``, stripped layers are cut out
 of the graph by rewiring their consumers to their input, and RNN/attention dropout is set to 0.
-Only then is Keras imported (:mod:`dropctl.convert_build`): it builds the model from the
+Only then is Keras imported (:mod:`dropctl.conversion.build`): it builds the model from the
 rewritten config with ``safe_mode`` on, copies every weight tensor from the source model, writes
 OUT atomically and verifies it by reloading and predicting.
 
-Site paths are the ones ``dropctl inspect`` prints (:func:`dropctl.sites.walk`).
+Site paths are the ones ``dropctl inspect`` prints (:func:`dropctl.reader.sites.walk`).
 """
 
 from __future__ import annotations
 
 import copy
 import fnmatch
-import os
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
-from dropctl.artifact import Artifact, read_artifact
-from dropctl.errors import InputDataError, UnsupportedModelError, UsageError
-from dropctl.lambdas import analyze_lambda
-from dropctl.layer_names import ALWAYS_ON_CLASSES, MODULE, STOCK_TO_ALWAYS, registered_name
-from dropctl.report import ArtifactFormat, SiteKind
-from dropctl.sites import (
-    ATTENTION_CLASSES,
-    RECURRENT_CLASSES,
-    Layer,
-    always_on_stock,
-    children_of,
-    classify,
-    walk,
-)
+from dropctl.errors import UnsupportedModelError
+from dropctl.reader.artifact import Artifact
+from dropctl.reader.classes import ATTENTION_CLASSES, RECURRENT_CLASSES
+from dropctl.reader.lambdas import analyze_lambda
+from dropctl.reader.layer_names import ALWAYS_ON_CLASSES, MODULE, STOCK_TO_ALWAYS, registered_name
+from dropctl.reader.report import ArtifactFormat, SiteKind
+from dropctl.reader.sites import classify
+from dropctl.reader.walker import Layer, always_on_stock, walk
 
 OUT_EXTENSIONS = {".keras": ArtifactFormat.KERAS, ".h5": ArtifactFormat.H5,
                   ".hdf5": ArtifactFormat.H5}
@@ -151,18 +143,11 @@ class _Node:
 
 
 def _nodes(model_config: dict[str, Any]) -> list[_Node]:
-    """Pre-order walk of the entries, aligned one to one with :func:`dropctl.sites.walk`."""
-    layers = walk(model_config)
+    """Every layer of the (copied) config from the one walker, with its mutable entry."""
     out: list[_Node] = []
-    stack: list[tuple[dict[str, Any], _Node | None, str | None]] = [(model_config, None, None)]
-    while stack:
-        entry, parent, role = stack.pop()
-        node = _Node(entry, layers[len(out)], parent, role)
-        out.append(node)
-        for child_role, child in reversed(children_of(entry)):
-            stack.append((child, node, child_role))
-    if len(out) != len(layers):  # pragma: no cover - both walks follow children_of
-        raise UnsupportedModelError("internal: config walk out of step with dropctl.sites.walk")
+    for layer in walk(model_config):
+        parent = out[layer.parent] if layer.parent is not None else None
+        out.append(_Node(layer.entry, layer, parent, layer.wrapper_role))
     return out
 
 
@@ -194,7 +179,7 @@ def _unpin(entry: dict[str, Any]) -> bool:
         if isinstance(node, dict):
             kw = node.get("kwargs")
             # Keras 3 writes the resolved default ``training: false`` into every node; only a
-            # True there is a real pin (see dropctl.sites.pinned_training).
+            # True there is a real pin (see dropctl.reader.sites.pinned_training).
             if isinstance(kw, dict) and kw.get("training") is True:
                 del kw["training"]
                 found = True
@@ -492,59 +477,3 @@ def _refuse_unbuildable(config: dict[str, Any]) -> None:
 
 
 # ---- the public entry point -------------------------------------------------------------------
-def _check_paths(src: Path, dst: Path, *, force: bool, dry_run: bool) -> ArtifactFormat:
-    fmt = OUT_EXTENSIONS.get(dst.suffix.lower())
-    if fmt is None:
-        raise UsageError(f"OUT must end in .keras, .h5 or .hdf5 (the extension picks the "
-                         f"format), got {dst.name}")
-    if not src.exists():
-        raise InputDataError(f"{src}: no such file")
-    same = os.path.abspath(dst) == os.path.abspath(src) or (
-        dst.exists() and dst.resolve() == src.resolve())
-    if same:
-        raise UsageError(f"OUT is the same file as IN ({src}); IN is never modified")
-    if dst.is_dir():
-        raise InputDataError(f"{dst} is a directory")
-    if dst.exists() and not force and not dry_run:
-        raise UsageError(f"{dst} exists; pass --force to overwrite it")
-    parent = dst.parent if str(dst.parent) else Path(".")
-    if not dry_run and (not parent.is_dir() or not os.access(parent, os.W_OK)):
-        raise InputDataError(f"cannot write {dst}: {parent} is not a writable directory")
-    return fmt
-
-
-def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
-            mode: ConvertMode | str, *, rate: float | None = None, sites: str | None = None,
-            dry_run: bool = False, force: bool = False, verify: bool = True,
-            probe_seed: int = 0) -> ConvertReport:
-    """Rewrite ``src`` into ``dst`` with every selected site in ``mode``; see the module doc.
-
-    Raises :class:`~dropctl.errors.DropctlError` subclasses: ``UsageError`` / ``InputDataError``
-    / ``ArtifactError`` / ``UnsupportedModelError`` (nothing written) and
-    ``VerificationError`` (OUT failed verification and was deleted).
-    """
-    try:
-        mode = ConvertMode(mode)
-    except ValueError:
-        raise UsageError(f"unknown mode {mode!r}: use perma, standard or strip") from None
-    if rate is not None:
-        if mode is ConvertMode.STRIP:
-            raise UsageError("--rate makes no sense with --strip (stripped sites have no rate)")
-        if not 0.0 <= rate < 1.0:
-            raise UsageError(f"--rate must be in [0, 1), got {rate}")
-    src_p, dst_p = Path(src), Path(dst)
-    dst_fmt = _check_paths(src_p, dst_p, force=force, dry_run=dry_run)
-    artifact = read_artifact(src_p)
-    if not artifact.has_weights and not dry_run:
-        raise UnsupportedModelError(f"{src_p} holds no weights (architecture only); "
-                                    "nothing to convert")
-    plan = plan_conversion(artifact, mode, rate=rate, sites=sites)
-    if sites is not None and not plan.changes:
-        raise UsageError(f"--sites {sites!r} matches no stochastic site of {src_p}")
-    report = ConvertReport(str(src), str(dst), mode, artifact.format, dst_fmt, plan.changes,
-                           plan.warnings)
-    if dry_run:
-        return report
-    from dropctl.convert_build import build_and_write
-
-    return build_and_write(plan, report, dst_p, verify=verify, probe_seed=probe_seed)

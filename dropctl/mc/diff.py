@@ -2,7 +2,7 @@
 
 Answers "why do my predictions change?" by running the model the ways users run it:
 ``predict()`` twice (bitwise compared: is inference deterministic under the installed Keras?),
-a bare ``model(x)`` twice, then T Monte Carlo passes with :mod:`dropctl.mc`. When ``predict()``
+a bare ``model(x)`` twice, then T Monte Carlo passes with :mod:`dropctl.mc.engine`. When ``predict()``
 is stochastic, each site is left alone (Keras' native behaviour) with every other site switched
 off, and ``predict()`` is run twice again: the sites that still make it differ are the culprits.
 """
@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from dropctl.mc import Engine, MCResult, SiteUse, mc_predict, resolve_inputs, resolve_model
+from dropctl.mc.engine import Engine, MCResult, SiteUse, mc_predict, resolve_inputs, resolve_model
+from dropctl.mc.inputs import flat_outputs
+from dropctl.runtime import keras_module
 
 __all__ = ["DiffResult", "diff"]
 
@@ -66,14 +68,6 @@ class DiffResult:
         return any(float(np.max(o.std, initial=0.0)) > 0 for o in self.mc.outputs)
 
 
-def _flat(out: Any) -> list[np.ndarray]:
-    if isinstance(out, dict):
-        out = list(out.values())
-    if not isinstance(out, list | tuple):
-        out = [out]
-    return [np.asarray(o) for o in out]
-
-
 def _compare(a: list[np.ndarray], b: list[np.ndarray]) -> tuple[bool, float]:
     same = all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     diff = max((float(np.max(np.abs(x.astype(np.float64) - y), initial=0.0))
@@ -85,16 +79,15 @@ def diff(model_or_path: Any, inputs: Any = None, *, samples: int = 50, seed: int
          sites: str | None = None, synthetic: int | None = None,
          batch_size: int | None = None) -> DiffResult:
     """Measure deterministic vs stochastic behaviour (see the module docstring)."""
-    import keras
-
+    keras = keras_module("dropctl diff")
     model, rescues = resolve_model(model_or_path)
     arrays = resolve_inputs(model, inputs, synthetic, seed)
     x = arrays if len(arrays) > 1 else arrays[0]
     keras.utils.set_random_seed(seed)
     with warnings.catch_warnings():  # Keras warns when a 1-input model gets a bare array
         warnings.simplefilter("ignore")
-        p1, p2 = _flat(model.predict(x, verbose=0)), _flat(model.predict(x, verbose=0))
-        c1, c2 = _flat(model(x)), _flat(model(x))
+        p1, p2 = flat_outputs(model.predict(x, verbose=0)), flat_outputs(model.predict(x, verbose=0))
+        c1, c2 = flat_outputs(model(x)), flat_outputs(model(x))
     predict_same, predict_diff = _compare(p1, p2)
     call_same, call_diff = _compare(c1, c2)
     mc = dataclasses.replace(
@@ -105,7 +98,7 @@ def diff(model_or_path: Any, inputs: Any = None, *, samples: int = 50, seed: int
         with Engine(model) as engine:
             for site in engine.sites:
                 engine.set_modes("off", {site.path: "native"})
-                a, b = _flat(model.predict(x, verbose=0)), _flat(model.predict(x, verbose=0))
+                a, b = flat_outputs(model.predict(x, verbose=0)), flat_outputs(model.predict(x, verbose=0))
                 if not _compare(a, b)[0]:
                     culprits.append(site.path)
     gaps = [np.abs(o.deterministic.astype(np.float64) - o.mean) for o in mc.outputs]

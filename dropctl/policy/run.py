@@ -2,8 +2,8 @@
 
 Input: paths, directories and globs plus a :class:`~dropctl.policy.Config`. Output: a
 :class:`CheckReport` of typed per-artifact results. Reading is static (``dropctl.inspect``,
-no TensorFlow); only ``probe=True`` loads models (:func:`probe_model`, through
-``dropctl.loading``), and only then is TensorFlow imported. ``jobs > 1`` checks files in
+no TensorFlow); only ``probe=True`` loads models (:func:`dropctl.policy.probe.probe_model`, through
+``dropctl.runtime.loader``), and only then is TensorFlow imported. ``jobs > 1`` checks files in
 worker processes. Rendering lives in :mod:`dropctl.render`.
 """
 
@@ -20,9 +20,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from dropctl.errors import ArtifactError, DropctlError, UnsupportedModelError, UsageError
-from dropctl.policy import RULES_BY_NAME, Config, Inference, Policy, Rule, glob_to_regex
-from dropctl.report import InspectReport, Phase, Severity
+from dropctl.errors import ArtifactError, DropctlError, UsageError
+from dropctl.policy.config import Config, Inference, Policy, glob_to_regex
+from dropctl.policy.probe import ProbeResult, probe_model
+from dropctl.reader.report import InspectReport, Phase, Severity
+from dropctl.rules import POLICY_BY_NAME, PolicyRule, finding_owner
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 """Files a directory search picks up (bare .json models must be named explicitly)."""
@@ -41,7 +43,7 @@ class Status(StrEnum):
 class Violation:
     """One rule an artifact breaks (or a lower-severity observation about it)."""
 
-    rule: Rule
+    rule: PolicyRule
     severity: Severity
     """Severity after the policy (may differ from the rule's default)."""
     path: str
@@ -50,18 +52,6 @@ class Violation:
     hint: str = ""
     finding: str | None = None
     """The ``dropctl inspect`` finding code this comes from, if any."""
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    """What running the model said (``--probe``)."""
-
-    predict_deterministic: bool
-    """Two ``predict()`` calls on the same synthetic inputs gave identical outputs."""
-    max_abs_diff: float
-    """Largest absolute difference between the two runs (0.0 when deterministic)."""
-    inputs: str
-    """The synthetic input shapes, e.g. ``"(2, 28, 28, 1) float32"``."""
 
 
 @dataclass(frozen=True)
@@ -171,28 +161,12 @@ def _walk(root: Path, extra_suffix: str = "") -> list[Path]:
 
 # ---- policy evaluation -------------------------------------------------------------------
 
-# Finding codes (dropctl/findings.py) whose subject a policy setting owns: the setting
-# decides their severity. Codes owned by "inference" are judged from the structured site
-# data instead (so they are not reported twice); codes not listed here keep inspect's own
-# severity unless [tool.dropctl.findings] overrides it (rule DCK011).
-FINDING_RULES: dict[str, str] = {
-    "DC101": "frozen_active",      # dropout inside a frozen sub-model
-    "DC102": "pinned_training",    # training=True pinned, Keras 2 and 3 disagree
-    "DC201": "forbid_lambda",      # Lambda / __lambda__ bytecode anywhere in the tree
-    "DC202": "inference",          # Lambda PermaDropout (its site is judged by inference)
-    "DC203": "inference",          # always-on dropout at inference
-    "DC401": "inference",          # custom layer that looks stochastic (site: unknown)
-    "DC402": "opaque",             # subclassed model hiding its layers
-    "DC403": "unsafe_modules",     # class from a module outside keras/keras_hub/...
-    "DC404": "unsafe_modules",     # TorchModuleWrapper, TFSMLayer, JaxLayer
-    "DC405": "unsafe_modules",     # lookup layer vocabulary is a file path
-}
 _LEVEL_RULES = ("frozen_active", "pinned_training", "opaque", "unsafe_modules")
 
 
 def _v(name: str, severity: Severity, path: str, message: str, hint: str = "",
        finding: str | None = None) -> Violation:
-    return Violation(RULES_BY_NAME[name], severity, path, message, hint, finding)
+    return Violation(POLICY_BY_NAME[name], severity, path, message, hint, finding)
 
 
 def _zero(site: Any) -> bool:
@@ -283,7 +257,8 @@ def _inference_probe(report: InspectReport, policy: Policy, probe: ProbeResult) 
 def _from_findings(report: InspectReport, policy: Policy) -> list[Violation]:
     out = []
     for f in report.findings:
-        owner = FINDING_RULES.get(f.code)
+        rule = finding_owner(f.code)
+        owner = rule.name if rule is not None else None
         sev: Severity | None
         if owner == "forbid_lambda":
             sev = Severity.ERROR if policy.forbid_lambda else Severity.INFO
@@ -305,7 +280,7 @@ def _from_findings(report: InspectReport, policy: Policy) -> list[Violation]:
 
 def check_one(path: str, policy: Policy, fail_on: Severity, probe: bool = False) -> ArtifactResult:
     """Inspect one artifact (and probe it if asked) and judge it. Never raises DropctlError."""
-    from dropctl.inspection import inspect_path
+    from dropctl.reader.inspection import inspect_path
 
     start = time.perf_counter()
     try:
@@ -334,67 +309,6 @@ def check_one(path: str, policy: Policy, fail_on: Severity, probe: bool = False)
         path, Status.FAIL if failed else Status.PASS, tuple(violations), None, report,
         probe_result, time.perf_counter() - start,
     )
-
-
-def probe_model(path: str, batch: int = 2) -> ProbeResult:
-    """Load ``path`` in safe mode and run ``predict()`` twice on the same synthetic inputs.
-
-    Nothing from the file is executed: ``dropctl.loading.load_model`` keeps Keras' safe
-    mode on and rebuilds a recognised Lambda PermaDropout without its bytecode.
-    """
-    _import_tensorflow_quietly()
-    try:
-        from dropctl.loading import load_model
-    except ImportError:
-        raise UsageError("--probe needs dropctl.loading, which this build does not have") from None
-    import numpy as np
-
-    model = load_model(path)
-    try:
-        specs = [(tuple(t.shape), str(getattr(t.dtype, "name", t.dtype))) for t in model.inputs]
-    except (AttributeError, ValueError, TypeError):
-        specs = []
-    if not specs:
-        raise UnsupportedModelError(f"{path}: cannot probe: the model declares no inputs")
-    rng = np.random.default_rng(0)
-    arrays = []
-    for shape, dtype in specs:
-        dims = (batch, *(8 if d is None else int(d) for d in shape[1:]))
-        if "int" in dtype:  # token ids: stay inside any vocabulary
-            arrays.append(rng.integers(0, 2, size=dims).astype(dtype))
-        else:
-            kind = dtype if "float" in dtype else "float32"
-            arrays.append(rng.standard_normal(dims).astype(kind))
-    x = arrays[0] if len(arrays) == 1 else arrays
-    try:
-        first = _flat(model.predict(x, verbose=0))
-        second = _flat(model.predict(x, verbose=0))
-    except Exception as exc:  # Keras raises many types for models it cannot run
-        raise UnsupportedModelError(
-            f"{path}: cannot probe: predict() failed on synthetic inputs "
-            f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
-        ) from None
-    diff = max((float(np.max(np.abs(a.astype("float64") - b))) if a.size else 0.0)
-               for a, b in zip(first, second, strict=True))
-    same = all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
-    shown = ", ".join(f"{(batch, *(8 if d is None else d for d in s[1:]))} {t}" for s, t in specs)
-    return ProbeResult(same, 0.0 if same else diff, shown)
-
-
-def _import_tensorflow_quietly() -> None:
-    from dropctl.runtime import quiet_import_tensorflow
-
-    quiet_import_tensorflow()
-
-
-def _flat(out: Any) -> list[Any]:
-    import numpy as np
-
-    if isinstance(out, dict):
-        return [np.asarray(out[k]) for k in sorted(out)]
-    if isinstance(out, list | tuple):
-        return [np.asarray(o) for o in out]
-    return [np.asarray(out)]
 
 
 def _check_star(args: tuple[str, Policy, Severity, bool]) -> ArtifactResult:
@@ -474,7 +388,7 @@ def check_paths(
     **settings: Any,
 ) -> CheckReport:
     """The Python API behind ``dropctl.check``: configuration discovery, then :func:`run_check`."""
-    from dropctl.policy import find_config, load_config, parse_severity
+    from dropctl.policy.config import find_config, load_config, parse_severity
 
     if isinstance(paths, str | os.PathLike):
         paths = [paths]

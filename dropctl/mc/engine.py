@@ -38,7 +38,10 @@ from typing import Any
 import numpy as np
 
 from dropctl.errors import UsageError
-from dropctl.report import SiteKind
+from dropctl.mc.inputs import model_input_specs
+from dropctl.reader.report import SiteKind
+from dropctl.runtime import compat, keras_module
+from dropctl.runtime.imports import tf_module
 
 __all__ = ["Engine", "MCResult", "OutputStats", "SiteUse", "effective_rate", "mask_bits",
            "mc_predict", "model_input_specs", "resolve_inputs", "resolve_model"]
@@ -93,19 +96,12 @@ class _Context:
 
 
 def _tf() -> Any:
-    from dropctl.runtime import tf_module
-
-    return tf_module()
+    return tf_module("Monte Carlo prediction")
 
 
 def _fast_dropout(tf: Any, x: Any, layer: Any, rate: float, seed: Any) -> Any:
     """Dropout with masks from packed random words (see the module docstring)."""
-    if hasattr(layer, "_get_noise_shape"):
-        noise_shape = list(layer._get_noise_shape(x))
-    elif layer.noise_shape is not None:
-        noise_shape = list(layer.noise_shape)
-    else:
-        noise_shape = [None] * len(x.shape)
+    noise_shape = compat.noise_shape(layer, x) or [None] * len(x.shape)
     dyn = tf.shape(x)
     static = [x.shape[i] if d is None else d for i, d in enumerate(noise_shape)]
     full = [dyn[i] if not isinstance(d, int) else d for i, d in enumerate(static)]
@@ -138,13 +134,11 @@ class Engine:
 
     def __init__(self, model: Any, *, sites: str | None = None, rows: int | None = None,
                  memory_budget: int = DEFAULT_MEMORY_BUDGET) -> None:
-        import keras
-
-        from dropctl.layer_names import ALWAYS_ON_CLASSES
-        from dropctl.loading import model_sites
+        from dropctl.reader.layer_names import ALWAYS_ON_CLASSES
+        from dropctl.runtime.loader import model_sites
 
         self.model = model
-        self._keras = keras
+        self._keras = keras_module("Monte Carlo prediction")
         all_sites = model_sites(model)
         chosen = {id(s.layer) for s in model_sites(model, sites)} if sites else {
             id(s.layer) for s in all_sites}
@@ -236,25 +230,17 @@ class Engine:
         return int(min(max(budget // per_row, 32), 16384))
 
     def _functional(self) -> Any:
-        from keras.src.models.functional import Functional
-
-        if isinstance(self.model, Functional):
-            return self.model
-        inner = getattr(self.model, "_functional", None)
-        return inner if isinstance(inner, Functional) else None
+        return compat.functional_of(self.model)
 
     def _contains_selected(self, op: Any) -> bool:
         if id(op) in self._selected_ids:
             return True
-        flatten = getattr(op, "_flatten_layers", None)
-        if flatten is None:
-            return False
-        return any(id(sub) in self._selected_ids for sub in flatten(include_self=False))
+        return any(id(sub) in self._selected_ids for sub in compat.sublayers(op))
 
     def _replicated_call(self, tf: Any, inputs: list[Any], reps: Any) -> list[Any]:
         """Forward pass with inputs replicated ``reps`` times at the first stochastic layer."""
         keras = self._keras
-        from keras.src.backend import get_keras_mask, set_keras_mask
+        get_keras_mask, set_keras_mask = compat.keras_mask_fns()
 
         def tile(t: Any) -> Any:
             out = tf.repeat(t, reps, axis=0)
@@ -272,7 +258,7 @@ class Engine:
 
         def operation_fn(op: Any) -> Callable[..., Any]:
             def run(*args: Any, **kwargs: Any) -> Any:
-                if "training" in getattr(op, "_call_context_args", {}):
+                if compat.takes_training(op):
                     kwargs["training"] = False
                 flat = keras.tree.flatten((args, kwargs))
                 tensors = [t for t in flat if tf.is_tensor(t)]
@@ -289,8 +275,7 @@ class Engine:
 
             return run
 
-        std = functional._standardize_inputs(inputs if len(inputs) > 1 else inputs[0])
-        outs = keras.tree.flatten(functional._run_through_graph(std, operation_fn=operation_fn))
+        outs = keras.tree.flatten(compat.run_graph(functional, inputs, operation_fn))
         return [t if id(t) in replicated else tile(t) for t in outs]
 
     def _signature(self, tf: Any) -> list[Any]:
@@ -351,11 +336,11 @@ class Engine:
 
     def reset_keras_seeds(self, seed: int) -> None:
         """Reset every Keras SeedGenerator inside a site (Gaussian/alpha/RNN/attention randomness)."""
-        from keras.random import SeedGenerator
+        SeedGenerator = self._keras.random.SeedGenerator  # noqa: N806 - a class
 
         k = 0
         for site in self._all:
-            for sub in site.layer._flatten_layers(include_self=True):
+            for sub in compat.all_layers(site.layer):
                 for value in list(vars(sub).values()):
                     if isinstance(value, SeedGenerator):
                         value.state.assign(np.array([seed % 2**31, 7919 * k + 1], np.int64)
@@ -432,37 +417,20 @@ class MCResult:
 
 
 def resolve_model(model_or_path: Any) -> tuple[Any, tuple[str, ...]]:
-    """(keras.Model, loader rescues) from a path or an already-loaded model."""
+    """(keras.Model, loader rescues) from a path, a :class:`LoadedModel` or a ``keras.Model``."""
+    from dropctl.runtime.loader import LoadedModel, load
+
     if isinstance(model_or_path, str | os.PathLike):
-        from dropctl.loading import load
-
-        loaded = load(os.fspath(model_or_path))
-        return loaded.model, tuple(f"{r.path}: {r.action}" for r in loaded.rescues)
+        model_or_path = load(os.fspath(model_or_path))
+    if isinstance(model_or_path, LoadedModel):
+        return model_or_path.model, tuple(f"{r.path}: {r.action}" for r in model_or_path.rescues)
     return model_or_path, ()
-
-
-def model_input_specs(model: Any) -> list[Any]:
-    """:class:`dropctl.inputs.InputSpec` for every model input."""
-    from dropctl.errors import UnsupportedModelError
-    from dropctl.inputs import InputSpec
-
-    try:
-        tensors = list(model.inputs)
-    except (AttributeError, ValueError):
-        tensors = []
-    if not tensors:
-        raise UnsupportedModelError(f"model '{model.name}' declares no inputs (subclassed and "
-                                    "never built?); dropctl cannot feed it")
-    return [InputSpec(str(getattr(t, "name", f"input_{i}")).split(":")[0],
-                      tuple(None if d is None else int(d) for d in t.shape),
-                      str(getattr(t.dtype, "name", t.dtype)))
-            for i, t in enumerate(tensors)]
 
 
 def resolve_inputs(model: Any, inputs: Any, synthetic: int | None, seed: int) -> list[np.ndarray]:
     """Checked input arrays from an array, a list, a dict by input name, or ``synthetic`` N."""
     from dropctl.errors import InputDataError
-    from dropctl.inputs import check_inputs, synthetic_inputs
+    from dropctl.mc.inputs import check_inputs, synthetic_inputs
 
     specs = model_input_specs(model)
     if inputs is None:
@@ -502,7 +470,7 @@ def mc_predict(model_or_path: Any, inputs: Any = None, *, samples: int = 50, see
     Carlo standard error is below it. ``progress(done, total)`` is called after each chunk.
     Same seed, same machine, same arguments: byte-identical results.
     """
-    from dropctl.metrics import looks_like_probabilities, mutual_information, variation_ratio
+    from dropctl.mc.metrics import looks_like_probabilities, mutual_information, variation_ratio
 
     if samples < 1:
         raise UsageError("--samples must be at least 1")
@@ -588,6 +556,6 @@ def mc_predict(model_or_path: Any, inputs: Any = None, *, samples: int = 50, see
 
 
 def _entropy(p: np.ndarray) -> np.ndarray:
-    from dropctl.metrics import entropy
+    from dropctl.mc.metrics import entropy
 
     return entropy(p)

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dropctl.artifact import Artifact, read_artifact
-from dropctl.findings import layer_findings, site_findings
-from dropctl.report import Finding, InspectReport, LayerEntry, ModelInfo, Site
-from dropctl.sites import Layer, classify, phases, walk
+from dropctl.reader.artifact import Artifact, read_artifact
+from dropctl.reader.findings import layer_findings, site_findings
+from dropctl.reader.report import Finding, InspectReport, LayerEntry, ModelInfo, Site
+from dropctl.reader.sites import classify, phases
+from dropctl.reader.walker import Layer, walk
 
 
 def build_sites(layers: list[Layer]) -> list[tuple[Site, Layer]]:

@@ -1,0 +1,73 @@
+"""``dropctl convert`` end to end: check the paths, plan on the config (pure), then build and verify.
+
+Planning (:mod:`dropctl.conversion.plan`) needs no Keras, so ``--dry-run`` stays static;
+only writing imports the Keras half (:mod:`dropctl.conversion.build`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dropctl.conversion.plan import OUT_EXTENSIONS, ConvertMode, ConvertReport, plan_conversion
+from dropctl.errors import InputDataError, UnsupportedModelError, UsageError
+from dropctl.reader.artifact import read_artifact
+from dropctl.reader.report import ArtifactFormat
+
+
+def _check_paths(src: Path, dst: Path, *, force: bool, dry_run: bool) -> ArtifactFormat:
+    fmt = OUT_EXTENSIONS.get(dst.suffix.lower())
+    if fmt is None:
+        raise UsageError(f"OUT must end in .keras, .h5 or .hdf5 (the extension picks the "
+                         f"format), got {dst.name}")
+    if not src.exists():
+        raise InputDataError(f"{src}: no such file")
+    same = os.path.abspath(dst) == os.path.abspath(src) or (
+        dst.exists() and dst.resolve() == src.resolve())
+    if same:
+        raise UsageError(f"OUT is the same file as IN ({src}); IN is never modified")
+    if dst.is_dir():
+        raise InputDataError(f"{dst} is a directory")
+    if dst.exists() and not force and not dry_run:
+        raise UsageError(f"{dst} exists; pass --force to overwrite it")
+    parent = dst.parent if str(dst.parent) else Path(".")
+    if not dry_run and (not parent.is_dir() or not os.access(parent, os.W_OK)):
+        raise InputDataError(f"cannot write {dst}: {parent} is not a writable directory")
+    return fmt
+
+
+def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
+            mode: ConvertMode | str, *, rate: float | None = None, sites: str | None = None,
+            dry_run: bool = False, force: bool = False, verify: bool = True,
+            probe_seed: int = 0) -> ConvertReport:
+    """Rewrite ``src`` into ``dst`` with every selected site in ``mode``; see the module doc.
+
+    Raises :class:`~dropctl.errors.DropctlError` subclasses: ``UsageError`` / ``InputDataError``
+    / ``ArtifactError`` / ``UnsupportedModelError`` (nothing written) and
+    ``VerificationError`` (OUT failed verification and was deleted).
+    """
+    try:
+        mode = ConvertMode(mode)
+    except ValueError:
+        raise UsageError(f"unknown mode {mode!r}: use perma, standard or strip") from None
+    if rate is not None:
+        if mode is ConvertMode.STRIP:
+            raise UsageError("--rate makes no sense with --strip (stripped sites have no rate)")
+        if not 0.0 <= rate < 1.0:
+            raise UsageError(f"--rate must be in [0, 1), got {rate}")
+    src_p, dst_p = Path(src), Path(dst)
+    dst_fmt = _check_paths(src_p, dst_p, force=force, dry_run=dry_run)
+    artifact = read_artifact(src_p)
+    if not artifact.has_weights and not dry_run:
+        raise UnsupportedModelError(f"{src_p} holds no weights (architecture only); "
+                                    "nothing to convert")
+    plan = plan_conversion(artifact, mode, rate=rate, sites=sites)
+    if sites is not None and not plan.changes:
+        raise UsageError(f"--sites {sites!r} matches no stochastic site of {src_p}")
+    report = ConvertReport(str(src), str(dst), mode, artifact.format, dst_fmt, plan.changes,
+                           plan.warnings)
+    if dry_run:
+        return report
+    from dropctl.conversion.build import build_and_write  # imports Keras: only when writing
+
+    return build_and_write(plan, report, dst_p, verify=verify, probe_seed=probe_seed)

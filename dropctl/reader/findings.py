@@ -1,0 +1,73 @@
+"""The rules that raise finding codes from a walked model (codes live in :mod:`dropctl.rules`)."""
+
+from __future__ import annotations
+
+from dropctl.reader.classes import LOOKUP_CLASSES, TRUSTED_MODULE_ROOTS, UNSAFE_CLASSES
+from dropctl.reader.report import Finding, Phase, Site, SiteKind
+from dropctl.reader.walker import Layer
+from dropctl.rules import FINDINGS
+
+
+def make(code: str, path: str, detail: str = "") -> Finding:
+    """A finding of catalogue entry ``code`` at ``path``, with optional detail appended."""
+    rule = FINDINGS[code]
+    message = f"{rule.title}: {detail}" if detail else rule.title
+    hint = rule.hint.replace("<path>", path) if path else rule.hint
+    return Finding(code=code, severity=rule.severity, path=path, message=message, hint=hint)
+
+
+def _fmt(value: float | None) -> str:
+    return "?" if value is None else f"{value:g}"
+
+
+def site_findings(site: Site, layer: Layer) -> list[Finding]:
+    """Findings about one stochastic site."""
+    out: list[Finding] = []
+    rates = [r for r in (site.rate, site.recurrent_rate) if r is not None]
+    if any(r < 0 or r >= 1 for r in rates) or (site.stddev is not None and site.stddev < 0):
+        out.append(make("DC303", site.path, f"rate {', '.join(_fmt(r) for r in rates)}"))
+    elif site.kind is not SiteKind.CUSTOM and not site.in_fit:
+        out.append(make("DC302", site.path, f"{site.class_name} {_fmt(site.rate or site.stddev)}"))
+    if site.in_fit and not site.effective_trainable and site.in_predict is not Phase.ALWAYS:
+        frozen = layer.frozen_by or site.path
+        out.append(make("DC101", site.path, f"{site.class_name} rate {_fmt(site.rate)} "
+                                            f"(frozen at {frozen})"))
+    where = "" if layer.pin_from == site.path else f"inherited from the call of {layer.pin_from}"
+    if layer.pin is True and site.in_predict is Phase.NEVER and site.in_fit:
+        out.append(make("DC102", site.path, where))
+    if layer.pin is False and site.in_fit and site.in_predict is Phase.NEVER:
+        out.append(make("DC103", site.path, where))
+    if site.kind is SiteKind.LAMBDA:
+        out.append(make("DC202", site.path, f"rate {_fmt(site.rate)}"))
+    if site.in_predict is Phase.ALWAYS:
+        out.append(make("DC203", site.path, f"{site.class_name} rate {_fmt(site.rate)}"))
+    if site.kind is SiteKind.RECURRENT and (site.recurrent_rate or 0) > 0:
+        out.append(make("DC301", site.path, f"recurrent_dropout {_fmt(site.recurrent_rate)}"))
+    if site.kind is SiteKind.CUSTOM:
+        out.append(make("DC401", site.path, site.class_name))
+    return out
+
+
+def layer_findings(layer: Layer) -> list[Finding]:
+    """Findings about a layer regardless of whether it is stochastic (security, opacity)."""
+    out: list[Finding] = []
+    for info in layer.lambdas:
+        detail = f"{info.payload_bytes:,} bytes of bytecode"
+        if info.names:
+            detail += f", names {', '.join(info.names[:6])}"
+        out.append(make("DC201", layer.path, detail))
+    if layer.opaque:
+        out.append(make("DC402", layer.path, layer.class_name))
+    if layer.class_name in UNSAFE_CLASSES:
+        out.append(make("DC404", layer.path, layer.class_name))
+    if layer.class_name in LOOKUP_CLASSES:
+        vocab = layer.config.get("vocabulary")
+        if isinstance(vocab, str) and vocab:
+            out.append(make("DC405", layer.path, f"vocabulary {vocab[:80]!r}"))
+    if layer.module is not None and layer.module.split(".", 1)[0] not in TRUSTED_MODULE_ROOTS:
+        out.append(make("DC403", layer.path, f"{layer.class_name} from {layer.module[:80]!r}"))
+    for detail in layer.foreign_modules[:5]:
+        out.append(make("DC403", layer.path, detail[:120]))
+    if layer.module is None and not layer.trusted and layer.depth > 0 and not layer.opaque:
+        out.append(make("DC406", layer.path, layer.class_name))
+    return out

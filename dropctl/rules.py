@@ -1,0 +1,183 @@
+"""THE rule catalogue: every ``dropctl inspect`` finding code and every ``dropctl check`` rule.
+
+One table feeds the findings (:mod:`dropctl.reader.findings`), the policy gate
+(:mod:`dropctl.policy`), SARIF rule metadata and security tags, ``check``'s text and JSON, and
+the README's tables (a test compares them). Codes and ids are a public contract: never
+renumber or reuse one.
+
+* Finding codes ``DC1xx`` (training/inference semantics), ``DC2xx`` (Lambda and always-on),
+  ``DC3xx`` (rates), ``DC4xx`` (what cannot be seen or is unsafe). A finding's ``policy`` names
+  the ``check`` setting that decides its severity in a check.
+* Policy rules ``DCK000``-``DCK011``: what ``check`` demands, one setting each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dropctl.reader.report import Severity
+
+
+@dataclass(frozen=True)
+class FindingRule:
+    """One ``dropctl inspect`` finding code."""
+
+    code: str
+    slug: str
+    severity: Severity
+    title: str
+    hint: str
+    policy: str | None = None
+    """The ``check`` policy setting that owns this code and decides its severity there
+    (None: the finding keeps its own severity under rule DCK011 ``findings``)."""
+    security: bool = False
+    """Loading the artifact could run or read something outside the model (SARIF tag)."""
+
+
+FINDINGS: dict[str, FindingRule] = {
+    r.code: r
+    for r in (
+        FindingRule("DC101", "frozen-dropout-active", Severity.WARNING,
+                    "Dropout inside a frozen (trainable=False) sub-model still acts during fit",
+                    "trainable=False freezes weights, not dropout; to train without it: "
+                    "dropctl convert IN OUT --strip --sites '<path>'",
+                    policy="frozen_active"),
+        FindingRule("DC102", "pinned-training-divergent", Severity.WARNING,
+                    "training=True is pinned at call time: Keras 2 predict() is stochastic, "
+                    "Keras 3 predict() is not",
+                    "decide what you want: `dropctl convert --perma` (always on) or "
+                    "`dropctl convert --standard` (training only)",
+                    policy="pinned_training"),
+        FindingRule("DC103", "pinned-training-false", Severity.INFO,
+                    "training=False is pinned at call time: Keras 2 never drops, Keras 3 fit() still does",
+                    "remove the pin (`dropctl convert --standard`) or strip the layer if it is unwanted"),
+        FindingRule("DC201", "lambda-bytecode", Severity.ERROR,
+                    "Lambda carries Python bytecode: loading it runs code from the file",
+                    "never load it with safe_mode=False; `dropctl convert --standard` replaces a "
+                    "dropout Lambda with a Dropout layer",
+                    policy="forbid_lambda", security=True),
+        FindingRule("DC202", "lambda-dropout", Severity.WARNING,
+                    "Lambda looks like an always-on dropout (PermaDropout)",
+                    "Keras 3 refuses to load it; `dropctl convert --perma` (keep MC dropout) or "
+                    "`--standard` rewrites it without bytecode",
+                    policy="inference"),
+        FindingRule("DC203", "always-on-inference", Severity.WARNING,
+                    "Dropout acts at inference: predict() is stochastic",
+                    "intended for MC dropout; otherwise `dropctl convert --standard`. "
+                    "Always-on dropout also blocks TFLite builtins conversion (tensorflow #50502)",
+                    policy="inference"),
+        FindingRule("DC301", "recurrent-dropout-cudnn", Severity.INFO,
+                    "recurrent_dropout > 0 disables the cuDNN kernel (much slower training on GPU)",
+                    "use recurrent_dropout=0 (and dropout on inputs) if GPU training speed matters"),
+        FindingRule("DC302", "rate-noop", Severity.INFO,
+                    "Stochastic layer with rate 0 is a no-op",
+                    "remove it, or set the rate you meant"),
+        FindingRule("DC303", "rate-out-of-range", Severity.ERROR,
+                    "Rate outside [0, 1): the layer fails or drops everything",
+                    "set a rate in [0, 1)"),
+        FindingRule("DC401", "custom-stochastic-unknown", Severity.WARNING,
+                    "Custom layer looks stochastic (name or rate), but its behaviour is unknown statically",
+                    "run `dropctl diff MODEL` to measure it, or replace it with a stock Keras layer",
+                    policy="inference"),
+        FindingRule("DC402", "opaque-model", Severity.WARNING,
+                    "Subclassed model hides its layers: its dropout cannot be seen without its code",
+                    "save a Functional or Sequential model, or measure with `dropctl diff`",
+                    policy="opaque"),
+        FindingRule("DC403", "foreign-module", Severity.WARNING,
+                    "Class comes from a module outside keras/keras_hub/keras_cv/keras_nlp",
+                    "loading imports that module (CVE-2025-1550); make sure you trust it",
+                    policy="unsafe_modules", security=True),
+        FindingRule("DC404", "unsafe-layer", Severity.ERROR,
+                    "Layer wraps foreign executable content (TorchModuleWrapper, TFSMLayer, JaxLayer)",
+                    "loading it runs or reads code and files outside the model config; avoid it",
+                    policy="unsafe_modules", security=True),
+        FindingRule("DC405", "lookup-vocabulary-path", Severity.ERROR,
+                    "Lookup layer's vocabulary is a file path: loading reads a file (CVE-2025-12058)",
+                    "store the vocabulary inline",
+                    policy="unsafe_modules", security=True),
+        FindingRule("DC406", "unknown-class", Severity.INFO,
+                    "Class is not a built-in Keras layer: dropctl cannot see what it does",
+                    "dropctl assumes it is deterministic; `dropctl diff` measures it"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class PolicyRule:
+    """One check rule with a stable id (used in SARIF, JUnit, GitHub annotations and JSON)."""
+
+    id: str
+    """Stable identifier, e.g. ``DCK001``; never reused for another meaning."""
+    name: str
+    """The setting that controls it (``inference``, ``max_rate``...)."""
+    summary: str
+    """One line: what the rule demands."""
+    help: str
+    """Why it matters and what to do when it fires."""
+    default_severity: Severity
+    security: bool = False
+    """Guards against running or reading something outside the model (SARIF tag)."""
+
+
+POLICY_RULES: tuple[PolicyRule, ...] = (
+    PolicyRule("DCK000", "readable", "Every artifact can be read and checked.",
+         "dropctl could not read or check this file (corrupt, hostile, not a model, over a "
+         "safety limit, or --probe could not load it). An unreadable artifact is never "
+         "reported as clean; fix or remove the file.", Severity.ERROR),
+    PolicyRule("DCK001", "inference", "predict() behaves as the policy's `inference` setting demands.",
+         "inference = \"off\" (the default) requires predict() to be deterministic: no dropout "
+         "site may act at inference (training=True pinned under Keras 2, Lambda PermaDropout, "
+         "dropctl always-on layers). inference = \"on\" requires at least one site that acts "
+         "at inference (Monte Carlo models). Use `dropctl convert --standard` or "
+         "`--perma` to change the artifact, or an override for the path.", Severity.ERROR,
+               security=True),
+    PolicyRule("DCK002", "max_rate", "No dropout rate exceeds `max_rate`.",
+         "A rate above the configured maximum is usually a typo (0.9 for 0.09) or a "
+         "refactor gone wrong.", Severity.ERROR),
+    PolicyRule("DCK003", "min_rate", "No dropout rate is below `min_rate`.",
+         "A rate below the configured minimum (including 0, a no-op) means the model has "
+         "lost the regularisation or Monte Carlo spread it was meant to have.", Severity.ERROR),
+    PolicyRule("DCK004", "forbid_lambda", "The artifact carries no Lambda bytecode.",
+         "A Lambda layer (or any `__lambda__` object, anywhere in the tree) stores marshalled "
+         "Python bytecode that runs when the model is loaded with safe_mode=False: a code "
+         "execution risk (CVE-2024-3660). Replace it with a registered layer; for "
+         "PermaDropout use `dropctl convert --standard` or `--perma`.", Severity.ERROR),
+    PolicyRule("DCK005", "frozen_active", "No dropout sits inside a frozen sub-model.",
+         "trainable=False does not switch dropout off: a frozen sub-model still drops units "
+         "while the outer model trains. Intended for fine-tuning? Set frozen_active = "
+         "\"ignore\" for that path.", Severity.WARNING,
+               security=True),
+    PolicyRule("DCK006", "pinned_training", "No site pins training=True.",
+         "Dropout(r)(x, training=True) is stochastic under predict() in Keras 2 / tf.keras "
+         "but deterministic under Keras 3.15 predict() (and stochastic again in later "
+         "Keras). The model's behaviour depends on the Keras that runs it.", Severity.WARNING),
+    PolicyRule("DCK007", "require_sites", "The model has at least `require_sites` stochastic sites.",
+         "A Monte Carlo model that lost its dropout in a refactor gives zero spread and "
+         "silently overconfident uncertainty.", Severity.ERROR),
+    PolicyRule("DCK008", "opaque", "No part of the model is hidden from static reading.",
+         "Subclassed models and unknown containers hide their layers: dropctl cannot see "
+         "whether they contain dropout. Use --probe to judge by behaviour, or save a "
+         "functional model.", Severity.WARNING),
+    PolicyRule("DCK009", "unsafe_modules", "No class comes from outside Keras' own modules.",
+         "Classes from modules outside keras/keras_hub/keras_cv/keras_nlp import code when "
+         "loaded (CVE-2025-1550); TorchModuleWrapper and TFSMLayer run foreign graphs; "
+         "lookup layers with a file-path vocabulary read files (CVE-2025-12058).",
+         Severity.ERROR),
+    PolicyRule("DCK010", "probe", "Loaded and run, the model behaves as the static verdict says.",
+         "--probe loads the model in safe mode and runs predict() twice on synthetic "
+         "inputs. A result that contradicts the `inference` setting is a violation "
+         "whatever the config says.", Severity.ERROR,
+               security=True),
+    PolicyRule("DCK011", "findings", "No other inspect finding reaches the failing severity.",
+         "Findings from `dropctl inspect` that no policy setting covers keep their own "
+         "severity; tune them with [tool.dropctl.findings] CODE = \"error\"|\"warn\"|"
+         "\"ignore\".", Severity.WARNING),
+)
+POLICY_BY_NAME: dict[str, PolicyRule] = {r.name: r for r in POLICY_RULES}
+POLICY_BY_ID: dict[str, PolicyRule] = {r.id: r for r in POLICY_RULES}
+
+
+def finding_owner(code: str) -> PolicyRule | None:
+    """The policy rule that owns finding ``code`` in ``check`` (None: rule DCK011 judges it)."""
+    rule = FINDINGS.get(code)
+    return POLICY_BY_NAME[rule.policy] if rule is not None and rule.policy else None

@@ -1,0 +1,150 @@
+"""Every private Keras API dropctl touches, in one module, so a new Keras release is a one-file change.
+
+Public Keras (``keras.layers``, ``keras.saving``, ``keras.tree``...) is used directly by the
+runtime modules; what Keras does not export (``keras.src...`` and underscore attributes) is
+reached only through the functions here. Each one says what it relies on and since when.
+Import this module only after :func:`dropctl.runtime.imports.keras_module` (it imports Keras).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from dropctl.runtime.imports import quiet_import_keras
+
+
+def _keras() -> Any:
+    return quiet_import_keras()
+
+
+# ---- building from a config in safe mode -----------------------------------------------------
+@contextlib.contextmanager
+def safe_mode() -> Iterator[None]:
+    """Keras' ``SafeModeScope(True)``: a Lambda or any other bytecode refuses to deserialize."""
+    _keras()
+    from keras.src.saving import serialization_lib
+
+    with serialization_lib.SafeModeScope(True):
+        yield
+
+
+def deserialize(config: dict[str, Any], custom_objects: dict[str, Any]) -> Any:
+    """A Keras 3 object from its serialized form (``.keras`` config.json), safe mode on."""
+    _keras()
+    from keras.src.saving import serialization_lib
+
+    return serialization_lib.deserialize_keras_object(
+        config, custom_objects=custom_objects, safe_mode=True)
+
+
+def model_from_legacy_config(config: dict[str, Any], custom_objects: dict[str, Any]) -> Any:
+    """A model from a Keras 2 / tf.keras style config (``.h5`` ``model_config``, model JSON)."""
+    _keras()
+    from keras.src.legacy.saving import saving_options, saving_utils
+
+    with saving_options.keras_option_scope(use_legacy_config=True):
+        return saving_utils.model_from_config(config, custom_objects=custom_objects)
+
+
+def compile_args_from_training_config(training_config: dict[str, Any]) -> dict[str, Any]:
+    """``model.compile`` kwargs from a legacy ``.h5`` ``training_config``."""
+    _keras()
+    from keras.src.legacy.saving import saving_utils
+
+    return dict(saving_utils.compile_args_from_training_config(training_config))
+
+
+# ---- legacy .h5 weights ----------------------------------------------------------------------
+def h5_layer_names(group: Any) -> list[str]:
+    """``layer_names`` of a legacy weights group (joined across ``layer_names0..N`` chunks)."""
+    _keras()
+    from keras.src.legacy.saving import legacy_h5_format
+
+    return [n.decode() if isinstance(n, bytes) else str(n)
+            for n in legacy_h5_format.load_attributes_from_hdf5_group(group, "layer_names")]
+
+
+def load_h5_weights_by_name(group: Any, model: Any) -> None:
+    """Keras' by-name legacy weight loader (it skips unmatched layers: callers check first)."""
+    _keras()
+    from keras.src.legacy.saving import legacy_h5_format
+
+    legacy_h5_format.load_weights_from_hdf5_group_by_name(group, model)
+
+
+# ---- layer internals -------------------------------------------------------------------------
+def all_layers(layer: Any) -> list[Any]:
+    """The layer and every layer tracked inside it (nested models, wrappers, RNN cells)."""
+    return list(layer._flatten_layers(include_self=True, recursive=True))
+
+
+def sublayers(layer: Any) -> list[Any]:
+    """Every layer tracked inside ``layer`` (not itself); [] for objects that track none."""
+    flatten = getattr(layer, "_flatten_layers", None)
+    return [] if flatten is None else list(flatten(include_self=False))
+
+
+def dropout_rnn_cell_class() -> type:
+    """The mixin every dropout-capable RNN cell inherits (``keras.src`` only)."""
+    _keras()
+    from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
+
+    return DropoutRNNCell
+
+
+def noise_shape(layer: Any, x: Any) -> list[Any] | None:
+    """The noise shape a Dropout-family layer would use for ``x`` (None: same as ``x``)."""
+    if hasattr(layer, "_get_noise_shape"):  # SpatialDropout*: computed from the input
+        return list(layer._get_noise_shape(x))
+    if getattr(layer, "noise_shape", None) is not None:
+        return list(layer.noise_shape)
+    return None
+
+
+def attention_dropout(layer: Any) -> float:
+    """MultiHeadAttention keeps its rate in ``_dropout`` (no public attribute in Keras 3.0-3.15)."""
+    return float(getattr(layer, "_dropout", 0.0) or 0.0)
+
+
+# ---- functional graphs -----------------------------------------------------------------------
+def functional_of(model: Any) -> Any:
+    """The Functional graph of ``model`` (itself, or a Sequential's inner one), else None."""
+    _keras()
+    from keras.src.models.functional import Functional
+
+    if isinstance(model, Functional):
+        return model
+    inner = getattr(model, "_functional", None)
+    return inner if isinstance(inner, Functional) else None
+
+
+def run_graph(functional: Any, inputs: list[Any], operation_fn: Callable[[Any], Any]) -> Any:
+    """Run ``functional``'s graph with every operation routed through ``operation_fn(op)``."""
+    std = functional._standardize_inputs(inputs if len(inputs) > 1 else inputs[0])
+    return functional._run_through_graph(std, operation_fn=operation_fn)
+
+
+def takes_training(op: Any) -> bool:
+    """Whether ``op.call`` accepts ``training`` (Keras records it per layer)."""
+    return "training" in getattr(op, "_call_context_args", {})
+
+
+def keras_mask_fns() -> tuple[Callable[[Any], Any], Callable[[Any, Any], None]]:
+    """(get_keras_mask, set_keras_mask): the mask carried on a tensor.
+
+    Keras >= 3.6 exports them from ``keras.src.backend``; before that the mask lived in the
+    ``_keras_mask`` attribute, which the fallback reads and writes.
+    """
+    _keras()
+    try:
+        from keras.src.backend import get_keras_mask, set_keras_mask
+    except ImportError:  # Keras < 3.6
+        def get_keras_mask(t: Any) -> Any:
+            return getattr(t, "_keras_mask", None)
+
+        def set_keras_mask(t: Any, mask: Any) -> None:
+            t._keras_mask = mask
+
+    return get_keras_mask, set_keras_mask

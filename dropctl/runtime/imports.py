@@ -1,0 +1,74 @@
+"""Importing Keras (and its backend) once, quietly, or failing with the extra to install.
+
+TensorFlow 2.21 prints oneDNN/CUDA start-up lines from C++ on file descriptor 2 even
+with ``TF_CPP_MIN_LOG_LEVEL=3`` (measured), which would bury dropctl's one-line errors
+and progress output, so the first import runs with fd 2 muted. When Keras or its backend
+is not installed (the core install has neither), the import becomes a
+:class:`~dropctl.errors.MissingDependencyError` naming ``pip install 'dropctl[EXTRA]'``.
+``inspect``, ``check`` (without ``--probe``) and ``--help`` never call this.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import warnings
+from typing import Any
+
+from dropctl.errors import MissingDependencyError
+
+EXTRAS = {"keras": "tensorflow", "tensorflow": "tensorflow", "jax": "jax", "jaxlib": "jax",
+          "torch": "torch", "ray": "ray", "pyarrow": "parquet", "matplotlib": "plot"}
+"""Top-level module -> the dropctl extra that installs it."""
+
+
+def missing(module: str, what: str) -> MissingDependencyError:
+    """The error for a feature (``what``) whose dependency ``module`` is not installed."""
+    extra = EXTRAS.get(module.split(".", 1)[0], "all")
+    return MissingDependencyError(
+        f"{what} needs {module.split('.', 1)[0]}, which is not installed: "
+        f"pip install 'dropctl[{extra}]'")
+
+
+def _muted_import(name: str) -> Any:
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        return importlib.import_module(name)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def quiet_import_keras(what: str = "this command") -> Any:
+    """The keras module, imported with fd 2 muted; Keras' own advice filtered from warnings."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    try:
+        keras = _muted_import("keras")
+    except ModuleNotFoundError as exc:  # keras itself, or the backend it was told to use
+        raise missing(exc.name or "keras", what) from None
+    if keras.backend.backend() == "tensorflow":
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    # Keras' advice ("HDF5 is legacy", "do not pass input_shape"...) is not for our users.
+    warnings.filterwarnings("ignore", module="keras")
+    warnings.filterwarnings("ignore", module="tensorflow")
+    return keras
+
+
+def tf_module(what: str = "this command") -> Any:
+    """The tensorflow module (imported quietly), for the code paths that use it directly."""
+    quiet_import_keras(what)
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    try:
+        return _muted_import("tensorflow")
+    except ModuleNotFoundError as exc:
+        raise missing(exc.name or "tensorflow", what) from None
