@@ -7,7 +7,7 @@ and prints per case the time, the peak-RSS growth and the exit code, next to the
 time to read the case's bytes. Exits 1 when a case takes 2 s or more, grows memory by
 300 MB or more, or the Lambda payload ran.
 
-    .venv/bin/python bench/hostile_limits.py [--commands inspect,check,convert,mc-predict]
+    .venv/bin/python -m bench.hostile_limits [--commands inspect,check,convert,mc-predict]
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-import hostile  # noqa: E402
+from tests.support import hostile  # noqa: E402  (run from the root: python -m bench.hostile_limits)
 
 MAX_SECONDS = 2.0
 MAX_MB = 300.0
@@ -50,7 +49,7 @@ def main() -> None:
         for command in args.commands.split(","):
             out = Path(d) / f"{command}.json"
             proc = subprocess.run(
-                [sys.executable, str(ROOT / "tests" / "hostile.py"), "run", command, str(corpus),
+                [sys.executable, str(ROOT / "tests" / "support" / "hostile.py"), "run", command, str(corpus),
                  str(out), str(ROOT / "sample_models" / "mlp.keras")],
                 capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
             )

@@ -123,14 +123,14 @@ POLICY_RULES: tuple[PolicyRule, ...] = (
     PolicyRule("DCK000", "readable", "Every artifact can be read and checked.",
          "dropctl could not read or check this file (corrupt, hostile, not a model, over a "
          "safety limit, or --probe could not load it). An unreadable artifact is never "
-         "reported as clean; fix or remove the file.", Severity.ERROR),
+         "reported as clean; fix or remove the file.", Severity.ERROR,
+               security=True),
     PolicyRule("DCK001", "inference", "predict() behaves as the policy's `inference` setting demands.",
          "inference = \"off\" (the default) requires predict() to be deterministic: no dropout "
          "site may act at inference (training=True pinned under Keras 2, Lambda PermaDropout, "
          "dropctl always-on layers). inference = \"on\" requires at least one site that acts "
          "at inference (Monte Carlo models). Use `dropctl convert --standard` or "
-         "`--perma` to change the artifact, or an override for the path.", Severity.ERROR,
-               security=True),
+         "`--perma` to change the artifact, or an override for the path.", Severity.ERROR),
     PolicyRule("DCK002", "max_rate", "No dropout rate exceeds `max_rate`.",
          "A rate above the configured maximum is usually a typo (0.9 for 0.09) or a "
          "refactor gone wrong.", Severity.ERROR),
@@ -141,12 +141,12 @@ POLICY_RULES: tuple[PolicyRule, ...] = (
          "A Lambda layer (or any `__lambda__` object, anywhere in the tree) stores marshalled "
          "Python bytecode that runs when the model is loaded with safe_mode=False: a code "
          "execution risk (CVE-2024-3660). Replace it with a registered layer; for "
-         "PermaDropout use `dropctl convert --standard` or `--perma`.", Severity.ERROR),
+         "PermaDropout use `dropctl convert --standard` or `--perma`.", Severity.ERROR,
+               security=True),
     PolicyRule("DCK005", "frozen_active", "No dropout sits inside a frozen sub-model.",
          "trainable=False does not switch dropout off: a frozen sub-model still drops units "
          "while the outer model trains. Intended for fine-tuning? Set frozen_active = "
-         "\"ignore\" for that path.", Severity.WARNING,
-               security=True),
+         "\"ignore\" for that path.", Severity.WARNING),
     PolicyRule("DCK006", "pinned_training", "No site pins training=True.",
          "Dropout(r)(x, training=True) is stochastic under predict() in Keras 2 / tf.keras "
          "but deterministic under Keras 3.15 predict() (and stochastic again in later "
@@ -162,12 +162,12 @@ POLICY_RULES: tuple[PolicyRule, ...] = (
          "Classes from modules outside keras/keras_hub/keras_cv/keras_nlp import code when "
          "loaded (CVE-2025-1550); TorchModuleWrapper and TFSMLayer run foreign graphs; "
          "lookup layers with a file-path vocabulary read files (CVE-2025-12058).",
-         Severity.ERROR),
+         Severity.ERROR,
+               security=True),
     PolicyRule("DCK010", "probe", "Loaded and run, the model behaves as the static verdict says.",
          "--probe loads the model in safe mode and runs predict() twice on synthetic "
          "inputs. A result that contradicts the `inference` setting is a violation "
-         "whatever the config says.", Severity.ERROR,
-               security=True),
+         "whatever the config says.", Severity.ERROR),
     PolicyRule("DCK011", "findings", "No other inspect finding reaches the failing severity.",
          "Findings from `dropctl inspect` that no policy setting covers keep their own "
          "severity; tune them with [tool.dropctl.findings] CODE = \"error\"|\"warn\"|"

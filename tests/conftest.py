@@ -14,9 +14,9 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT / "sample_models"
-REAL_MODELS = ROOT.parent / "shared" / "real_models"
+from tests.support import REAL_MODELS, ROOT, SAMPLES, real_model_files, sample_files
+
+__all__ = ["REAL_MODELS", "ROOT", "SAMPLES", "real_model_files", "sample_files"]
 
 
 @pytest.fixture(scope="session")
@@ -45,18 +45,3 @@ def cli_runner():
     from typer.testing import CliRunner
 
     return CliRunner()
-
-
-def sample_files() -> list[Path]:
-    """Every model artifact in sample_models/ (for parametrisation at collection time)."""
-    return sorted(
-        p for p in SAMPLES.iterdir()
-        if p.suffix in (".keras", ".h5", ".hdf5") or (p.suffix == ".json" and p.name != "MANIFEST.json")
-    )
-
-
-def real_model_files() -> list[Path]:
-    """Every file of the real corpus, or [] when it is absent."""
-    if not REAL_MODELS.is_dir():
-        return []
-    return sorted(p for p in REAL_MODELS.iterdir() if p.suffix in (".keras", ".h5", ".hdf5"))

@@ -47,7 +47,7 @@ def _muted_import(name: str) -> Any:
 def quiet_import_keras(what: str = "this command") -> Any:
     """The keras module, imported with fd 2 muted; Keras' own advice filtered from warnings."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if "keras" in sys.modules:
+    if sys.modules.get("keras") is not None:
         return sys.modules["keras"]
     try:
         keras = _muted_import("keras")
@@ -66,7 +66,7 @@ def quiet_import_keras(what: str = "this command") -> Any:
 def tf_module(what: str = "this command") -> Any:
     """The tensorflow module (imported quietly), for the code paths that use it directly."""
     quiet_import_keras(what)
-    if "tensorflow" in sys.modules:
+    if sys.modules.get("tensorflow") is not None:
         return sys.modules["tensorflow"]
     try:
         return _muted_import("tensorflow")

@@ -1,12 +1,11 @@
 """Property: the static reader and walker raise only DropctlError on any config (hypothesis).
 
 A few hundred generated/mutated configs in the default suite; 10,000 under ``-m slow``
-(``bench/fuzz_reader.py`` runs the same property from the command line).
+(``python -m bench.fuzz_reader`` runs the same property from the command line).
 """
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-import fuzz_reader  # noqa: E402
+from tests.support import fuzz as fuzz_reader  # noqa: E402
 
 _DIR = Path(tempfile.mkdtemp(prefix="dropctl_fuzz_"))
 _TARGET = _DIR / "model.json"

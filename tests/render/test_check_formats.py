@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -22,8 +21,7 @@ from dropctl.render.junit import render_junit
 from dropctl.render.sarif import render_sarif
 from dropctl.rules import POLICY_BY_NAME as RULES_BY_NAME
 from dropctl.rules import POLICY_RULES as RULES
-
-SAMPLES = Path(__file__).resolve().parents[1] / "sample_models"
+from tests.support import SAMPLES  # noqa: I001
 
 
 def hand_report() -> CheckReport:

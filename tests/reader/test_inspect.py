@@ -17,7 +17,7 @@ import dropctl
 from dropctl.cli import app
 from dropctl.errors import ArtifactError
 from dropctl.reader.report import Phase, SiteKind, Verdict
-from tests.conftest import SAMPLES, real_model_files, sample_files
+from tests.support import SAMPLES, real_model_files, sample_files
 
 MANIFEST = json.loads((SAMPLES / "MANIFEST.json").read_text())
 ARTIFACTS = {a["file"]: a for a in MANIFEST["artifacts"]}

@@ -4,7 +4,7 @@ and the file-writing Lambda never runs.
 The "under 2 s" target is a timing and lives in ``bench/hostile_limits.py`` (timings in unit
 tests flake on busy machines); here the runner's 10 s SIGALRM guard still fails any hang.
 
-The corpus is built by ``tests/hostile.py`` (no committed binaries). Each command runs over
+The corpus is built by ``tests/support/hostile.py`` (no committed binaries). Each command runs over
 the whole corpus in ONE subprocess (``hostile.py run``) that captures fds 1/2, times each
 case and records the growth of peak RSS; a SIGALRM guard turns a hang into a failure.
 """
@@ -20,12 +20,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).parent))
-import hostile  # noqa: E402
-
 from dropctl.cli import app  # noqa: E402
+from tests.support import ROOT, hostile  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = ROOT
 COMMANDS = ("inspect", "check", "convert", "mc-predict")
 MAX_RSS_GROWTH_MB = 300
 WARMUP = REPO / "sample_models" / "mlp.keras"
@@ -53,7 +51,7 @@ def results_for(command: str, corpus: Path, tmp_root: Path) -> dict:
         out = tmp_root / f"results_{command}.json"
         warm = [str(WARMUP)] if WARMUP.exists() else []
         proc = subprocess.run(
-            [sys.executable, str(Path(__file__).parent / "hostile.py"), "run", command,
+            [sys.executable, str(ROOT / "tests" / "support" / "hostile.py"), "run", command,
              str(corpus), str(out), *warm],
             capture_output=True, text=True, timeout=900, cwd=tmp_root,
             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},

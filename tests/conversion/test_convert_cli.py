@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import pytest
+
+from tests.support import SAMPLES  # noqa: I001
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -15,9 +16,9 @@ from typer.testing import CliRunner  # noqa: E402
 import dropctl  # noqa: E402
 import dropctl.conversion.build as build  # noqa: E402
 from dropctl.cli import app  # noqa: E402
+from tests.support import REAL_MODELS  # noqa: E402
 
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_models"
-REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "real_models"
+REAL = REAL_MODELS
 MLP = SAMPLES / "mlp.keras"
 
 

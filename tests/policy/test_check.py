@@ -17,8 +17,8 @@ from dropctl.cli import app
 from dropctl.errors import UsageError
 from dropctl.policy.config import Config, config_from_table
 from dropctl.policy.run import Status, expand_paths, run_check
+from tests.support import ROOT  # noqa: I001
 
-ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_models"
 
 

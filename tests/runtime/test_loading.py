@@ -12,7 +12,7 @@ import pytest
 from dropctl.errors import ArtifactError, UnsupportedModelError
 from dropctl.reader.report import SiteKind
 from dropctl.runtime.loader import load, load_model, model_sites, rescue_config
-from tests.conftest import sample_files
+from tests.support import sample_files
 
 LOADABLE = [p for p in sample_files() if p.suffix != ".json"]
 

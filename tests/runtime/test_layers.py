@@ -11,10 +11,12 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
+from tests.support import LazyModule  # noqa: E402
 
-import dropctl.layers as L  # noqa: E402
-from dropctl.reader.layer_names import (  # noqa: E402
+keras = LazyModule("keras")
+L = LazyModule("dropctl.layers")
+
+from dropctl.reader.layer_names import (  # noqa: E402, I001
     ALWAYS_ON_CLASSES,
     STOCK_TO_ALWAYS,
     always_on_class,

@@ -13,7 +13,7 @@ import pytest
 from dropctl.errors import ArtifactError
 from dropctl.reader.artifact import MAX_JSON_DEPTH, check_json_shape, read_artifact
 from dropctl.reader.report import ArtifactFormat
-from tests.conftest import SAMPLES
+from tests.support import SAMPLES
 
 
 def test_extension_must_match_content(tmp_path: Path) -> None:

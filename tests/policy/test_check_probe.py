@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).parent))
-import hostile  # noqa: E402
-
 from dropctl.cli import app  # noqa: E402
+from tests.support import (
+    SAMPLES,  # noqa: I001
+    hostile,  # noqa: E402
+)
 
-SAMPLES = Path(__file__).resolve().parents[1] / "sample_models"
 pytest.importorskip("dropctl.runtime.loader")
 
 

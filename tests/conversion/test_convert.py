@@ -12,18 +12,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.support import SAMPLES  # noqa: I001
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-
 import dropctl  # noqa: E402
-import dropctl.layers  # noqa: E402, F401
+from tests.support import LazyModule  # noqa: E402
+
+keras = LazyModule("keras")  # dropctl's always-on layers are registered on first use
 from dropctl.conversion.plan import Action, ConvertMode  # noqa: E402
 from dropctl.errors import UnsupportedModelError  # noqa: E402
 from dropctl.reader.report import Phase  # noqa: E402
 from dropctl.runtime.loader import load_model  # noqa: E402
 
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_models"
 CONVERTIBLE = sorted(p.name for p in SAMPLES.iterdir()
                      if p.suffix in (".keras", ".h5"))
 # OUT's format: .h5 <-> .keras across modes, so every direction is exercised.

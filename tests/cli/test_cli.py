@@ -13,7 +13,7 @@ import pytest
 
 from dropctl import __version__
 from dropctl.cli import app
-from tests.conftest import ROOT, SAMPLES
+from tests.support import ROOT, SAMPLES
 
 README = (ROOT / "README.md").read_text()
 
@@ -86,3 +86,80 @@ def test_debug_flag_shows_traceback(flag: str, tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "dropctl", flag, "inspect", str(tmp_path / "x.h5")],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "ArtifactError" in out.stderr
+
+
+def test_debug_is_per_invocation(cli_runner, tmp_path: Path) -> None:
+    """A --debug call must not leak into the next invocation of the same app in one process."""
+    missing = str(tmp_path / "x.h5")
+    first = cli_runner.invoke(app, ["--debug", "inspect", missing])
+    assert first.exit_code != 0 and first.exception is not None  # traceback mode: it raised
+    assert type(first.exception).__name__ == "ArtifactError"
+    second = cli_runner.invoke(app, ["inspect", missing])
+    assert second.exit_code == 2 and second.stderr == f"Error: {missing}: no such file\n"
+
+
+def test_short_version_flag(cli_runner) -> None:
+    result = cli_runner.invoke(app, ["-V"])
+    assert result.exit_code == 0 and result.stdout.strip() == f"dropctl {__version__}"
+
+
+_WITHOUT_KERAS = (
+    "import sys\n"
+    "for name in ('keras', 'tensorflow', 'tf_keras'):\n"
+    "    sys.modules[name] = None  # as in a core-only install: `import keras` fails\n"
+    "from dropctl.cli import main\n"
+    "main(sys.argv[1:])\n"
+)
+
+
+@pytest.mark.parametrize("argv", [
+    ["mc-predict", "sample_models/cnn.keras", "--synthetic", "2"],
+    ["diff", "sample_models/cnn.keras"],
+    ["convert", "sample_models/cnn.keras", "OUT.keras", "--perma"],
+    ["check", "sample_models/cnn.keras", "--probe"],
+])
+def test_runtime_commands_without_keras_name_the_extra(argv: list[str], tmp_path: Path) -> None:
+    argv = [str(tmp_path / a) if a == "OUT.keras" else a for a in argv]
+    out = subprocess.run([sys.executable, "-c", _WITHOUT_KERAS, *argv], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("Error:")]
+    assert errors and all("pip install 'dropctl[tensorflow]'" in e for e in errors), out.stderr
+    assert "internal error" not in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "OUT.keras").exists()
+
+
+def test_static_commands_work_without_keras() -> None:
+    out = subprocess.run([sys.executable, "-c", _WITHOUT_KERAS, "check", "sample_models",
+                          "--format", "json", "--no-config"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode in (0, 1), out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["schema"] == "dropctl.check" and doc["summary"]["errors"] == 0
+
+
+def test_every_json_document_carries_its_schema(cli_runner, tmp_path: Path) -> None:
+    docs = {
+        "inspect": cli_runner.invoke(app, ["inspect", str(SAMPLES / "mlp.keras"), "--json"]),
+        "check": cli_runner.invoke(app, ["check", str(SAMPLES / "mlp.keras"), "--format", "json",
+                                         "--no-config"]),
+        "convert": cli_runner.invoke(app, ["convert", str(SAMPLES / "mlp.keras"),
+                                           str(tmp_path / "o.keras"), "--strip", "--dry-run",
+                                           "--json"]),
+    }
+    for kind, result in docs.items():
+        doc = json.loads(result.stdout)
+        assert doc["schema"] == f"dropctl.{kind}" and doc["schema_version"] == 1, kind
+        assert doc["dropctl_version"] == __version__
+    assert f"`dropctl.{'inspect'}`" in README and "schema_version" in README
+
+
+def test_readme_reference_tables_match_the_rule_catalogue() -> None:
+    """README's finding-code and check-rule tables are generated from dropctl/rules.py."""
+    from dropctl.render.catalogue import findings_table, policy_table
+    from dropctl.rules import FINDINGS, POLICY_RULES
+
+    assert f"<!-- generated:findings -->\n{findings_table()}\n<!-- /generated -->" in README
+    assert f"<!-- generated:policy -->\n{policy_table()}\n<!-- /generated -->" in README
+    assert all(f"| {code} |" in README for code in FINDINGS)
+    assert all(f"| {r.id} |" in README for r in POLICY_RULES)

@@ -1,0 +1,57 @@
+"""The rule catalogue as Markdown tables, for the README (``scripts/readme_tables.py`` writes them).
+
+A test compares the README's generated blocks with these functions' output, so the
+documentation cannot drift from :mod:`dropctl.rules`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from dropctl.policy.config import Policy
+from dropctl.rules import FINDINGS, POLICY_RULES
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def findings_table() -> str:
+    """Every ``inspect`` finding code: name, severity, meaning, what to do, owning check rule."""
+    rows = ["| code | name | default severity | meaning | what to do | `check` setting |",
+            "|---|---|---|---|---|---|"]
+    for r in FINDINGS.values():
+        owner = f"`{r.policy}`" if r.policy else "`findings` (DCK011)"
+        rows.append(f"| {r.code} | {r.slug} | {r.severity.value} | {_cell(r.title)} | "
+                    f"{_cell(r.hint)} | {owner} |")
+    return "\n".join(rows)
+
+
+def _default(name: str) -> str:
+    fields = {f.name: f for f in dataclasses.fields(Policy)}
+    if name not in fields:
+        return "(always)" if name == "readable" else "(with `--probe`)" if name == "probe" else "-"
+    value = getattr(Policy(), name)
+    if name == "findings":
+        return "`[tool.dropctl.findings]` CODE = level"
+    if isinstance(value, bool):
+        return f"`{name} = {str(value).lower()}`"
+    if value is None:
+        return f"`{name}` (none)"
+    if isinstance(value, str):  # StrEnum levels and inference
+        return f'`{name} = "{value}"`'
+    return f"`{name} = {value}`"
+
+
+def policy_table() -> str:
+    """Every ``check`` rule: id, the setting that controls it with its default, what it demands."""
+    rows = ["| rule | setting (default) | demands | default severity | tag |",
+            "|---|---|---|---|---|"]
+    for r in POLICY_RULES:
+        rows.append(f"| {r.id} | {_default(r.name)} | {_cell(r.summary)} | "
+                    f"{r.default_severity.value} | {'security' if r.security else 'behaviour'} |")
+    return "\n".join(rows)
+
+
+TABLES = {"findings": findings_table, "policy": policy_table}
+"""Marker name in the README (``<!-- generated:NAME -->``) -> table function."""

@@ -1,0 +1,56 @@
+"""Shared test and benchmark helpers: sample paths, the hostile corpus builder, fuzz strategies.
+
+Tests import ``tests.support``; the bench scripts are run from the project root as modules
+(``python -m bench.hostile_limits``), so they import the same helpers without touching
+``sys.path``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+"""The project checkout."""
+SAMPLES = ROOT / "sample_models"
+"""The committed sample artifacts (made by sample_models/make_samples.py)."""
+REAL_MODELS = ROOT.parent / "shared" / "real_models"
+"""The read-only corpus of real published Keras files (absent on some machines)."""
+
+
+def sample_files() -> list[Path]:
+    """Every model artifact in sample_models/ (for parametrisation at collection time)."""
+    return sorted(
+        p for p in SAMPLES.iterdir()
+        if p.suffix in (".keras", ".h5", ".hdf5") or (p.suffix == ".json" and p.name != "MANIFEST.json")
+    )
+
+
+def real_model_files() -> list[Path]:
+    """Every file of the real corpus, or [] when it is absent."""
+    if not REAL_MODELS.is_dir():
+        return []
+    return sorted(p for p in REAL_MODELS.iterdir() if p.suffix in (".keras", ".h5", ".hdf5"))
+
+
+class LazyModule:
+    """A module imported on first attribute access (Keras through dropctl's quiet import).
+
+    Test modules that use Keras bind ``keras = LazyModule("keras")`` at module level, so
+    collecting the suite never imports TensorFlow; the first test that touches ``keras.``
+    pays the import.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> object:
+        import importlib
+
+        if attr.startswith("_") or attr == "pytestmark":  # pytest's collection probes
+            raise AttributeError(attr)
+
+        if self._name in ("keras", "dropctl.layers"):
+            from dropctl.runtime import keras_module
+
+            keras_module()  # quiet import, always-on layers registered
+        return getattr(importlib.import_module(self._name), attr)
