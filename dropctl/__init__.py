@@ -3,6 +3,7 @@
 Public API (TensorFlow is imported only by the functions that run a model)::
 
     dropctl.inspect(path)            -> InspectReport   (static, never imports TensorFlow)
+    dropctl.evaluate(mc_result, y)   -> Evaluation      (selective, OOD, intervals; numpy)
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from dropctl._version import __version__
 if TYPE_CHECKING:
     from dropctl.conversion.plan import ConvertReport
     from dropctl.mc.engine import MCResult
+    from dropctl.mc.evaluation import Evaluation
     from dropctl.policy.run import CheckReport
     from dropctl.reader.report import InspectReport
 
-__all__ = ["__version__", "check", "convert", "inspect", "load_model", "mc_predict"]
+__all__ = ["__version__", "check", "convert", "evaluate", "inspect", "load_model", "mc_predict"]
 
 
 def inspect(path: Any, *, include_layers: bool = True) -> InspectReport:
@@ -80,3 +82,24 @@ def mc_predict(model_or_path: Any, inputs: Any = None, *, samples: int = 50, see
     from dropctl.mc.engine import mc_predict as _mc
 
     return _mc(model_or_path, inputs, samples=samples, seed=seed, **options)
+
+
+def evaluate(result: MCResult, labels: Any = None, *, ood: MCResult | None = None,
+             rank_by: str | None = None, top: int = 10, std_floor: float = 1e-6) -> Evaluation:
+    """Is the uncertainty of an :func:`mc_predict` result worth anything? Pure numpy.
+
+    ``labels``: class ids (classifier) or targets shaped like the output (regressor), as one
+    array for a single-output model or a dict by output name. ``ood``: :func:`mc_predict` of the
+    same model on out-of-distribution inputs. ``rank_by``: ``[OUTPUT:]SCORE`` for the ``top``
+    most uncertain inputs. Returns selective prediction (AURC, accuracy at coverage), OOD
+    (AUROC, AUPR, FPR95), regression (RMSE, NLL, PICP/MPIW, interval calibration) and the
+    ranking; definitions in :mod:`dropctl.mc.evaluation`.
+    """
+    from dropctl.errors import UsageError
+    from dropctl.mc.evaluation import evaluate as _evaluate
+
+    if labels is not None and not isinstance(labels, dict):
+        if len(result.outputs) != 1:
+            raise UsageError("labels for a multi-output model must be a dict by output name")
+        labels = {result.outputs[0].name: labels}
+    return _evaluate(result, labels, ood, rank_by, top, std_floor)

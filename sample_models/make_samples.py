@@ -9,6 +9,9 @@ What it does, in order:
 1. ``--keras3`` subprocess: builds the Keras 3 models and saves each as ``.keras`` and, where the
    artifact list says so, as legacy ``.h5`` (Keras 3's own h5 writer, ``model.save("x.h5")``).
 2. ``--tfkeras`` subprocess: builds the tf-keras (Keras 2 API) models and saves them as ``.h5``.
+   ``--trained`` subprocess: trains the two small models with MEANING for the uncertainty
+   evaluation (``mc-predict --labels --ood``) on data sets that ship inside scikit-learn, and
+   writes their held-out inputs, labels and OOD inputs as small ``.npy`` files (see TRAINED).
 3. In this (parent) process, with h5py only: writes the hand-made Keras 1-style ``.json``/``.h5``
    (no Keras 1 exists to produce them; they are for the static reader).
 4. Checks that every expected site path resolves in the saved config with the expected class and
@@ -19,11 +22,15 @@ What it does, in order:
 6. Writes ``MANIFEST.json`` and ``README.md`` next to this script.
 
 Keras 3 and tf-keras are never imported in the same process (mixing them is fragile), and the
-parent imports neither. Models are not trained: weights come from seeded initialisers. Layer and
-model names are all given explicitly so configs do not depend on Keras' global name counters.
+parent imports neither. Models are not trained (weights come from seeded initialisers),
+except ``digits`` and ``diabetes``, trained with fixed seeds and TensorFlow op determinism.
+Layer and model names are all given explicitly so configs do not depend on Keras' global name counters.
 Running the script twice gives identical configs and weights, with one exception Keras itself
 introduces: ``.keras`` config.json stores ``shared_object_id`` (a Python ``id()`` of the shared
 dtype policy), and ``metadata.json`` a save date. The ``.h5`` files came out byte-identical.
+
+``--only STEM[,STEM...]`` rebuilds just those artifacts and re-measures everything; the other
+files are left as they are (their build facts are read back from the existing manifest).
 
 Site paths in the manifest are layer names below the outermost model, "/"-joined, with wrappers
 and nested models included (``time_distributed/dropout``, ``bidirectional/forward_lstm``,
@@ -100,6 +107,30 @@ LAMBDA_SITES = {
     "lambda": {"class_name": "Lambda", "params": {"function_type": "lambda"}, "closure": [0.3]},
 }
 KERAS1_SITES = {"dropout_1": {"class_name": "Dropout", "params": {"p": 0.5}}}
+DIGITS_SITES = {
+    "dropout": {"class_name": "Dropout", "params": {"rate": 0.3}},
+    "dropout_1": {"class_name": "Dropout", "params": {"rate": 0.3}},
+}
+DIABETES_SITES = {
+    "dropout": {"class_name": "Dropout", "params": {"rate": 0.2}},
+    "dropout_1": {"class_name": "Dropout", "params": {"rate": 0.2}},
+}
+
+# The trained samples: scikit-learn's bundled 8x8 digits (classes 0-7 in distribution, 8 and 9
+# held back as out-of-distribution) and its bundled diabetes regression set.
+DIGITS_IN_CLASSES = 8
+# Digits is easy (98% held-out accuracy from 70% of the data): a model trained on a quarter of
+# it makes enough mistakes for the risk-coverage curves to say something.
+DIGITS_TEST_SHARE = 0.75
+DIABETES_TEST_SHARE = 0.3
+TRAINED = {
+    "digits": {
+        "inputs": "digits_inputs.npy",
+        "labels": "digits_labels.npy",
+        "ood": "digits_ood.npy",
+    },
+    "diabetes": {"inputs": "diabetes_inputs.npy", "labels": "diabetes_labels.npy"},
+}
 
 # One entry per artifact stem. ``files`` lists the files written for it; ``shows`` is the
 # short README line, ``description`` the longer manifest text.
@@ -199,6 +230,32 @@ ARTIFACTS: list[dict[str, Any]] = [
         "sites": {},
     },
     {
+        "stem": "digits",
+        "shows": "trained 8x8-digit classifier (classes 0-7; 8 and 9 are OOD)",
+        "files": ["digits.keras"],
+        "saved_by": "keras3_trained",
+        "model_name": "digits",
+        "description": "scikit-learn's bundled 8x8 digits, trained on classes 0-7 (25% of them, "
+        "seeded split): Input(64) raw pixel values 0..16 -> Rescaling(1/16) -> Dense(64, relu) -> "
+        "Dropout(0.3) -> Dense(32, relu) -> Dropout(0.3) -> Dense(8, softmax). Held-out inputs "
+        "and labels in digits_inputs.npy / digits_labels.npy (uint8 pixels, int64 labels); "
+        "every 8 and 9 in digits_ood.npy.",
+        "sites": DIGITS_SITES,
+    },
+    {
+        "stem": "diabetes",
+        "shows": "trained regressor on scikit-learn's diabetes data (10 features)",
+        "files": ["diabetes.keras"],
+        "saved_by": "keras3_trained",
+        "model_name": "diabetes",
+        "description": "scikit-learn's bundled diabetes regression set (442 patients, 10 "
+        "standardised features, disease progression 25..346), trained on 70% (seeded split): "
+        "Input(10) -> Dense(64, relu) -> Dropout(0.2) -> Dense(64, relu) -> Dropout(0.2) -> "
+        "Dense(1) -> Rescaling back to the target's units. Held-out inputs and targets in "
+        "diabetes_inputs.npy / diabetes_labels.npy (float32).",
+        "sites": DIABETES_SITES,
+    },
+    {
         "stem": "keras1_style",
         "shows": "hand-written Keras 1 config (`p`, `output_dim`, list-form Sequential)",
         "files": ["keras1_style.json", "keras1_style.h5"],
@@ -217,7 +274,7 @@ ARTIFACTS: list[dict[str, Any]] = [
 # =============================================================================================
 
 
-def _build_keras3() -> dict[str, Any]:
+def _build_keras3(only: set[str] | None = None) -> dict[str, Any]:
     import keras
     from keras import layers
 
@@ -330,6 +387,8 @@ def _build_keras3() -> dict[str, Any]:
     wanted = {a["stem"]: a["files"] for a in ARTIFACTS if a["saved_by"] == "keras3"}
     out: dict[str, Any] = {}
     for stem, (build, loss) in builders.items():
+        if only is not None and stem not in only:
+            continue
         seeded()
         model = build()
         # Compiled (never fitted) so compile_config / training_config are in the files.
@@ -344,6 +403,104 @@ def _build_keras3() -> dict[str, Any]:
             except Exception as exc:  # recorded, not fatal: "can Keras 3 save it" is a fact
                 info["save_errors"][fname] = _first_line(exc)
         out[stem] = info
+    return out
+
+
+def _split(n: int, rng: Any, test_share: float) -> tuple[Any, Any]:
+    """Seeded train/test index split (``test_share`` held out)."""
+    order = rng.permutation(n)
+    cut = int(round(n * test_share))
+    return order[cut:], order[:cut]
+
+
+def _build_trained(only: set[str] | None) -> dict[str, Any]:
+    """Train ``digits`` and ``diabetes`` (fixed seeds, op determinism) and save their data."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+    from keras import layers
+    from sklearn.datasets import load_diabetes, load_digits
+
+    tf.config.experimental.enable_op_determinism()
+    out: dict[str, Any] = {}
+
+    if only is None or "digits" in only:
+        keras.utils.set_random_seed(SEED)
+        digits = load_digits()
+        x_all = digits.data.astype(np.uint8)  # pixel counts 0..16
+        y_all = digits.target.astype(np.int64)
+        inside = y_all < DIGITS_IN_CLASSES
+        x_in, y_in = x_all[inside], y_all[inside]
+        train, test = _split(len(y_in), np.random.default_rng(SEED), DIGITS_TEST_SHARE)
+        model = keras.Sequential(
+            [
+                keras.Input((64,), name="pixels"),
+                layers.Rescaling(1 / 16, name="rescaling"),
+                layers.Dense(64, activation="relu", name="dense"),
+                layers.Dropout(0.3, name="dropout"),
+                layers.Dense(32, activation="relu", name="dense_1"),
+                layers.Dropout(0.3, name="dropout_1"),
+                layers.Dense(DIGITS_IN_CLASSES, activation="softmax", name="probabilities"),
+            ],
+            name="digits",
+        )
+        model.compile(optimizer=keras.optimizers.Adam(1e-3, name="adam"),
+                      loss="sparse_categorical_crossentropy")
+        model.fit(x_in[train].astype(np.float32), y_in[train], epochs=60, batch_size=32,
+                  shuffle=True, verbose=0)
+        model.save(str(HERE / "digits.keras"))
+        np.save(HERE / TRAINED["digits"]["inputs"], x_in[test])
+        np.save(HERE / TRAINED["digits"]["labels"], y_in[test])
+        np.save(HERE / TRAINED["digits"]["ood"], x_all[~inside])
+        p = model.predict(x_in[test].astype(np.float32), verbose=0)
+        out["digits"] = {
+            "inputs": _inputs_of(model), "model_name": model.name, "save_errors": {},
+            "training": {
+                "data": "sklearn.datasets.load_digits",
+                "train": int(len(train)), "test": int(len(test)), "ood": int((~inside).sum()),
+                "epochs": 60,
+                "test_accuracy_deterministic": round(float(np.mean(p.argmax(1) == y_in[test])), 4),
+            },
+        }
+
+    if only is None or "diabetes" in only:
+        keras.utils.set_random_seed(SEED)
+        data = load_diabetes()
+        x = data.data.astype(np.float32)
+        y = data.target.astype(np.float32)
+        train, test = _split(len(y), np.random.default_rng(SEED + 1), DIABETES_TEST_SHARE)
+        mu, sd = float(y[train].mean()), float(y[train].std())
+        model = keras.Sequential(
+            [
+                keras.Input((10,), name="features"),
+                layers.Dense(64, activation="relu", name="dense"),
+                layers.Dropout(0.2, name="dropout"),
+                layers.Dense(64, activation="relu", name="dense_1"),
+                layers.Dropout(0.2, name="dropout_1"),
+                layers.Dense(1, name="dense_2"),
+                # Trained on the standardised target; this puts predictions back in its units.
+                layers.Rescaling(round(sd, 4), offset=round(mu, 4), name="progression"),
+            ],
+            name="diabetes",
+        )
+        model.compile(optimizer=keras.optimizers.Adam(3e-3, name="adam"),
+                      loss="mean_squared_error")
+        # Targets stay in their own units: with the Rescaling last, the loss is sd^2 times the
+        # standardised one, which Adam's per-parameter scaling does not notice.
+        model.fit(x[train], y[train], epochs=50, batch_size=32, shuffle=True, verbose=0)
+        model.save(str(HERE / "diabetes.keras"))
+        np.save(HERE / TRAINED["diabetes"]["inputs"], x[test])
+        np.save(HERE / TRAINED["diabetes"]["labels"], y[test])
+        pred = model.predict(x[test], verbose=0)[:, 0]
+        out["diabetes"] = {
+            "inputs": _inputs_of(model), "model_name": model.name, "save_errors": {},
+            "training": {
+                "data": "sklearn.datasets.load_diabetes",
+                "train": int(len(train)), "test": int(len(test)), "epochs": 50,
+                "test_rmse_deterministic": round(float(np.sqrt(np.mean((pred - y[test]) ** 2))), 3),
+                "target_std_train": round(sd, 3),
+            },
+        }
     return out
 
 
@@ -740,19 +897,39 @@ def _readme(manifest: dict[str, Any]) -> str:
             f"| {cell(m, 'keras3', 'predict')} | {cell(m, 'keras3', 'call')} "
             f"| {cell(m, 'tfkeras', 'predict')} |"
         )
+    trained = []
+    for a in manifest["artifacts"]:
+        t = a.get("training")
+        if t is None:
+            continue
+        stem = a["file"].split(".")[0]
+        files = ", ".join(f"`{f}`" for f in TRAINED[stem].values())
+        score = (f"held-out accuracy {t['test_accuracy_deterministic']:.1%}"
+                 if "test_accuracy_deterministic" in t
+                 else f"held-out RMSE {t['test_rmse_deterministic']:g} (target std "
+                      f"{t['target_std_train']:g})")
+        trained.append(f"- `{a['file']}`: {a['description']} Trained {t['epochs']} epochs on "
+                       f"{t['train']} inputs; {score} without dropout. Data: {files}.")
     return (
         "# Sample models\n\n"
-        "Small untrained models (seeded initialisers) for dropctl's tests and docs. Do not edit\n"
+        "Small models for dropctl's tests and docs: untrained (seeded initialisers) except\n"
+        "the two trained ones below. Do not edit\n"
         "by hand: regenerate with `python sample_models/make_samples.py` from the repo root.\n"
         "`MANIFEST.json` holds the ground truth: expected stochastic sites (paths below the\n"
-        "outermost model) and facts MEASURED by loading and running each file with\n"
+        "outermost model; dropctl prefixes them with the model's name) and facts MEASURED by "
+        "loading and running each file with\n"
         f"Keras {manifest['versions']['keras']} and tf-keras {manifest['versions']['tf_keras']}"
         " (predict twice on a fixed batch of 16 and compare bitwise).\n\n"
         + "\n".join(rows)
         + "\n\n`keras1_style.*` and the tf-keras Lambda file are meant for the static reader;\n"
         "the tf-keras Lambda file was only ever loaded by this script (our own file) with\n"
         "`safe_mode=False` to measure the Keras 2 behaviour. Never do that with files you did\n"
-        "not make.\n"
+        "not make.\n\n"
+        "## Trained samples (for `mc-predict --labels --ood`)\n\n"
+        "Trained by `make_samples.py --only digits,diabetes` on data sets that ship inside\n"
+        "scikit-learn (no download), fixed seeds and TensorFlow op determinism (a rerun\n"
+        "reproduces the weights bit for bit on the same machine):\n\n"
+        + "\n".join(trained) + "\n"
     )
 
 
@@ -762,12 +939,32 @@ def _versions() -> dict[str, str]:
     return {p: version(p) for p in ("keras", "tf_keras", "tensorflow", "h5py", "numpy")}
 
 
-def main_parent() -> None:
-    # 1-3: build everything.
+def main_parent(only: set[str] | None = None) -> None:
+    # 1-3: build everything (or only the stems asked for; the rest keep their files and their
+    # build facts are read back from the existing manifest).
+    stems = {a["stem"] for a in ARTIFACTS}
+    if only is not None and only - stems:
+        raise SystemExit(f"--only: unknown stem(s) {sorted(only - stems)}; known: {sorted(stems)}")
+    by = {a["stem"]: a["saved_by"] for a in ARTIFACTS}
+    wanted = stems if only is None else only
     info: dict[str, Any] = {}
-    info.update(_run_child("--keras3"))
-    info.update(_run_child("--tfkeras"))
-    info.update(_write_keras1())
+    if only is not None:
+        old = json.loads((HERE / "MANIFEST.json").read_text())
+        for a in ARTIFACTS:
+            entry = next((e for e in old["artifacts"] if e["file"] in a["files"]), None)
+            if a["stem"] not in only and entry is not None:
+                info[a["stem"]] = {"inputs": entry["inputs"], "model_name": entry["model_name"],
+                                   **({"training": entry["training"]} if "training" in entry
+                                      else {})}
+    only_arg = ["--only", ",".join(sorted(wanted))]
+    if any(by[s] == "keras3" for s in wanted):
+        info.update(_run_child("--keras3", *only_arg))
+    if any(by[s] == "keras3_trained" for s in wanted):
+        info.update(_run_child("--trained", *only_arg))
+    if any(by[s] == "tf_keras" for s in wanted):
+        info.update(_run_child("--tfkeras"))
+    if "keras1_style" in wanted:
+        info.update(_write_keras1())
 
     # 4: per file, static facts + checked ground truth.
     per_file: dict[str, dict[str, Any]] = {}
@@ -787,6 +984,7 @@ def main_parent() -> None:
                 "inputs": built["inputs"],
                 "expected_sites": _check_sites(art, fname),
                 "site_details": art["sites"],
+                **({"training": built["training"]} if "training" in built else {}),
             }
 
     # 5: measure by running.
@@ -824,16 +1022,22 @@ def main() -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--keras3", action="store_true", help="(internal) build Keras 3 models")
     group.add_argument("--tfkeras", action="store_true", help="(internal) build tf-keras models")
+    group.add_argument("--trained", action="store_true", help="(internal) train digits/diabetes")
     group.add_argument("--measure", choices=["keras3", "tfkeras"], help="(internal) load+run every artifact")
+    parser.add_argument("--only", metavar="STEM[,STEM...]",
+                        help="rebuild only these artifacts (re-measure all, rewrite the manifest)")
     args = parser.parse_args()
+    only = set(args.only.split(",")) if args.only else None
     if args.keras3:
-        result = _build_keras3()
+        result = _build_keras3(only)
+    elif args.trained:
+        result = _build_trained(only)
     elif args.tfkeras:
         result = _build_tfkeras()
     elif args.measure:
         result = _measure(args.measure, json.loads(sys.stdin.read()))
     else:
-        main_parent()
+        main_parent(only)
         return
     print(RESULT_MARKER + json.dumps(result), flush=True)
 

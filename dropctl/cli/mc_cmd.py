@@ -20,6 +20,7 @@ from dropctl.cli._app import (
     progress_bar,
 )
 from dropctl.errors import ExitCode, InputDataError, UsageError
+from dropctl.mc.evaluation import DEFAULT_STD_FLOOR
 
 ModelArg = Annotated[Path, typer.Argument(help="A .keras or .h5/.hdf5 model file.",
                                           show_default=False)]
@@ -64,19 +65,42 @@ def mc_predict_command(
     save_samples: Annotated[bool, typer.Option(
         "--save-samples", help="Keep all T outputs (in the .npz/.json --output).")] = False,
     labels: Annotated[Path | None, typer.Option(
-        "--labels", help="Class ids (.npy/.csv): accuracy, NLL, Brier, ECE, det vs MC.")] = None,
+        "--labels", help="Labels (.npy/.csv): class ids for a classifier (accuracy, NLL, Brier, "
+                         "ECE, selective prediction), targets for a regressor (RMSE, NLL, "
+                         "interval coverage).")] = None,
+    ood: Annotated[Path | None, typer.Option(
+        "--ood", metavar="FILE", help="Out-of-distribution inputs (formats as --input): AUROC, "
+                                      "AUPR, FPR95 of every uncertainty score.")] = None,
+    synthetic_ood: Annotated[int | None, typer.Option(
+        "--synthetic-ood", metavar="N",
+        help="Use N seeded standard-normal draws as OOD inputs (a smoke test).")] = None,
+    rank_by: Annotated[str | None, typer.Option(
+        "--rank-by", metavar="[OUTPUT:]SCORE",
+        help="Active learning: list the --top inputs with the highest uncertainty under SCORE "
+             "(max_prob, entropy, mutual_information, variation_ratio, max_prob_deterministic, "
+             "entropy_deterministic; std for regression).")] = None,
+    top: Annotated[int | None, typer.Option(
+        "--top", metavar="K", help="How many inputs --rank-by lists [default: 10].")] = None,
+    std_floor: Annotated[float, typer.Option(
+        "--interval-std-floor", metavar="S",
+        help="Floor on the MC std for regression NLL and intervals.")] = DEFAULT_STD_FLOOR,
     plot: Annotated[Path | None, typer.Option(
-        "--plot", help="Uncertainty histogram and reliability diagram to FILE.png.")] = None,
+        "--plot", help="Uncertainty histogram and reliability diagram to FILE.png; with "
+                       "--labels/--ood also FILE-risk-coverage.png, FILE-ood-roc.png, "
+                       "FILE-intervals.png.")] = None,
     per_sample: Annotated[bool, typer.Option("--per-sample", help="One row per input.")] = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Monte Carlo dropout: T passes with only the stochastic layers on (BatchNorm in inference mode).
 
-    Example: dropctl mc-predict sample_models/cnn.keras --synthetic 8 --samples 100 -o mc.npz
+    Example: dropctl mc-predict sample_models/digits.keras -i sample_models/digits_inputs.npy
+    --labels sample_models/digits_labels.npy --ood sample_models/digits_ood.npy
     """
     from dropctl.mc.engine import mc_predict
-    from dropctl.mc.metrics import calibrations, read_class_labels
+    from dropctl.mc.evaluation import evaluate, read_output_labels
+    from dropctl.mc.metrics import calibrations
+    from dropctl.render.evaluation import evaluation_arrays, evaluation_json, evaluation_tables
     from dropctl.render.mc import mc_json, mc_tables, write_mc_file
     from dropctl.runtime.loader import load
 
@@ -85,25 +109,48 @@ def mc_predict_command(
                              "(use .npz, .json or .csv)")
     if plot is not None and plot.suffix.lower() != ".png":
         raise InputDataError("--plot writes a .png file")
+    if ood is not None and synthetic_ood is not None:
+        raise UsageError("give either --ood or --synthetic-ood, not both")
+    if top is not None and rank_by is None:
+        raise UsageError("--top needs --rank-by SCORE")
+    if not std_floor > 0:
+        raise UsageError(f"--interval-std-floor must be a positive number, got {std_floor:g}")
     loaded = load(model)
     arrays = _inputs(loaded.model, input_path, synthetic, seed)
+    ood_arrays = _ood_inputs(loaded.model, ood, synthetic_ood, seed)
     with progress_bar("passes", enabled=not quiet and not json_out) as callback:
-        result = mc_predict(loaded, arrays, samples=samples, seed=seed, sites=sites,
-                            batch_size=batch_size, until_stable=until_stable,
-                            save_samples=save_samples, synthetic=synthetic, progress=callback)
-    label_arrays = read_class_labels(result, labels) if labels is not None else None
-    calib = calibrations(result, label_arrays) if label_arrays is not None else None
+        options: dict[str, Any] = {"samples": samples, "seed": seed, "sites": sites,
+                                   "batch_size": batch_size, "until_stable": until_stable,
+                                   "progress": callback}
+        result = mc_predict(loaded, arrays, save_samples=save_samples, synthetic=synthetic,
+                            **options)
+        ood_result = (mc_predict(loaded, ood_arrays, **options)
+                      if ood_arrays is not None else None)
+    label_arrays = read_output_labels(result, labels) if labels is not None else {}
+    calib = calibrations(result, label_arrays) if label_arrays else None
+    calib = calib or None  # labels but no classifier output: no calibration table
+    ev = None
+    if labels is not None or ood_result is not None or rank_by is not None:
+        ev = evaluate(result, label_arrays, ood_result, rank_by, top if top is not None else 10,
+                      std_floor)
     if output is not None:
-        write_mc_file(result, output, calib)
+        per_input, other = evaluation_arrays(result, ood_result, ev)
+        write_mc_file(result, output, calib, per_input=per_input, other=other,
+                      extra_doc=evaluation_json(ev),
+                      rows=ev.ranking.index if ev is not None and ev.ranking is not None else None)
+    written = []
     if plot is not None:
-        from dropctl.render.plots import mc_figure
+        from dropctl.render.plots import write_plots
 
-        mc_figure(result, plot, label_arrays)
+        written = write_plots(result, plot, label_arrays, ev)
     if json_out:
-        print(json.dumps(mc_json(result, calib, per_sample), indent=2))
+        doc = mc_json(result, calib, per_sample)
+        doc.update(evaluation_json(ev))
+        print(json.dumps(doc, indent=2))
     else:
         console = out_console()
-        for part in mc_tables(result, calib, per_sample):
+        for part in [*mc_tables(result, calib, per_sample),
+                     *(evaluation_tables(ev) if ev is not None else [])]:
             console.print(part)
     if not quiet and not json_out:
         hint = err_console()
@@ -111,6 +158,19 @@ def mc_predict_command(
             hint.print(f"loaded with a rescue: {r}", style="dim")
         if output is not None:
             hint.print(f"wrote {output}", style="dim")
+        for p in written:
+            hint.print(f"wrote {p}", style="dim")
+
+
+def _ood_inputs(model: Any, path: Path | None, synthetic: int | None, seed: int) -> Any:
+    from dropctl.mc.inputs import model_input_specs, read_inputs, synthetic_inputs
+
+    if path is not None:
+        return read_inputs(path, model_input_specs(model))
+    if synthetic is not None:
+        return synthetic_inputs(model_input_specs(model), synthetic, seed, stream=0x00D,
+                                option="--synthetic-ood")
+    return None
 
 
 @app.command("diff")

@@ -482,7 +482,8 @@ def mc_predict(model_or_path: Any, inputs: Any = None, *, samples: int = 50, see
     arrays = resolve_inputs(model, inputs, synthetic, seed)
     n = arrays[0].shape[0]
     start = time.perf_counter()
-    with Engine(model, sites=sites, rows=batch_size) as engine:
+    # A model that outputs inf/NaN must not print numpy warnings; evaluation names the problem.
+    with Engine(model, sites=sites, rows=batch_size) as engine, np.errstate(invalid="ignore", over="ignore"):
         engine.reset_keras_seeds(seed)
         rows = engine.rows
         det_fn = engine.deterministic_fn()

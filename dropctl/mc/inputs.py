@@ -15,7 +15,8 @@ import numpy as np
 
 from dropctl.errors import InputDataError, UnsupportedModelError
 
-__all__ = ["InputSpec", "check_inputs", "read_inputs", "read_labels", "synthetic_inputs"]
+__all__ = ["InputSpec", "check_inputs", "read_inputs", "read_labels", "read_targets",
+           "synthetic_inputs"]
 
 MAX_INPUT_BYTES = 4 * 2**30
 
@@ -116,16 +117,18 @@ def check_inputs(arrays: list[np.ndarray], specs: list[InputSpec], source: str) 
     return out
 
 
-def synthetic_inputs(specs: list[InputSpec], n: int, seed: int) -> list[np.ndarray]:
+def synthetic_inputs(specs: list[InputSpec], n: int, seed: int, *, stream: int = 0x5EED,
+                     option: str = "--synthetic") -> list[np.ndarray]:
     """``n`` seeded inputs per spec: standard normal floats, integer ids in [0, 2) (any vocab).
 
     The one generator of made-up inputs: ``--synthetic``, ``check --probe`` and ``convert``'s
     verification batch all use it. Unknown dimensions become 8; ids 0 and 1 are valid for any
-    Embedding or lookup.
+    Embedding or lookup. ``stream`` separates independent draws with the same seed
+    (``--synthetic-ood`` uses its own).
     """
     if n < 1:
-        raise InputDataError("--synthetic needs N >= 1")
-    rng = np.random.default_rng([seed, 0x5EED])
+        raise InputDataError(f"{option} needs N >= 1")
+    rng = np.random.default_rng([seed, stream])
     out = []
     for spec in specs:
         shape = (n, *(8 if d is None else d for d in spec.shape[1:]))
@@ -187,3 +190,31 @@ def model_input_specs(model: Any) -> list[InputSpec]:
                       tuple(None if d is None else int(d) for d in t.shape),
                       str(getattr(t.dtype, "name", t.dtype)))
             for i, t in enumerate(tensors)]
+
+
+def read_targets(path: str | Path, shape: tuple[int, ...]) -> np.ndarray:
+    """Regression targets (.npy/.csv) shaped like an output ``shape`` = (N, ...), as float64.
+
+    A flat file of N values fits an output of shape (N, 1) too.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputDataError(f"labels file {p} does not exist")
+    if p.suffix.lower() == ".csv":
+        try:
+            y = np.loadtxt(p, delimiter=",", ndmin=1)
+        except ValueError as exc:
+            raise InputDataError(f"cannot parse {p} as numeric CSV: {exc}") from None
+    else:
+        y = _load_npy(p)
+    if y.dtype.kind not in "biuf":
+        raise InputDataError(f"{p}: labels have dtype {y.dtype}; expected numbers")
+    if y.ndim == 0 or y.shape[0] != shape[0]:
+        raise InputDataError(f"{p}: {y.shape[0] if y.ndim else 1} labels for {shape[0]} inputs")
+    if y.size != int(np.prod(shape)):
+        raise InputDataError(f"{p}: labels have shape {y.shape}; the output has shape {shape}")
+    y = y.astype(np.float64).reshape(shape)
+    if not np.all(np.isfinite(y)):
+        raise InputDataError(f"{p}: labels contain {int(np.count_nonzero(~np.isfinite(y)))} "
+                             "NaN/inf value(s)")
+    return y

@@ -162,27 +162,40 @@ def _arrays(result: Any) -> dict[str, np.ndarray]:
 
 
 def write_mc_file(result: Any, path: str | Path,
-                  calib: dict[str, tuple[Calibration, Calibration]] | None = None) -> None:
-    """``--output``: .npz (arrays), .json (summary + arrays as lists) or .csv (per sample)."""
+                  calib: dict[str, tuple[Calibration, Calibration]] | None = None, *,
+                  per_input: dict[str, np.ndarray] | None = None,
+                  other: dict[str, np.ndarray] | None = None,
+                  extra_doc: dict[str, Any] | None = None,
+                  rows: np.ndarray | None = None) -> None:
+    """``--output``: .npz (arrays), .json (summary + arrays as lists) or .csv (per sample).
+
+    ``per_input`` arrays ([N, ...]) join every format; ``other`` arrays (OOD scores, ranking)
+    go to .npz/.json only; ``extra_doc`` keys join the .json summary. ``rows``: the CSV lists
+    only these inputs, in this order, with a 1-based ``rank`` column (``--rank-by``).
+    """
     suffix = Path(path).suffix.lower()
-    arrays = _arrays(result)
+    arrays = {**_arrays(result), **(per_input or {})}
     if suffix == ".npz":
+        everything = {**arrays, **(other or {})}
         # allow_pickle is savez's default, spelled out so the ** keys can only be array names
         # (mypy rejects **dict[str, ndarray] where a keyword-only bool could receive it).
-        write_atomic(path, lambda fh: np.savez(fh, allow_pickle=True, **arrays))
+        write_atomic(path, lambda fh: np.savez(fh, allow_pickle=True, **everything))
     elif suffix == ".json":
         doc = mc_json(result, calib)
-        doc["arrays"] = {k: v.tolist() for k, v in arrays.items()}
+        doc.update(extra_doc or {})
+        doc["arrays"] = {k: v.tolist() for k, v in {**arrays, **(other or {})}.items()}
         write_atomic(path, lambda fh: fh.write(json.dumps(doc).encode()))
     elif suffix == ".csv":
         buf = io.StringIO()
         w = csv.writer(buf)
         cols = [(k, v.reshape(v.shape[0], -1)) for k, v in arrays.items() if k.split("/")[-1]
                 != "samples"]
-        w.writerow(["index"] + [k if a.shape[1] == 1 else f"{k}[{j}]"
-                                for k, a in cols for j in range(a.shape[1])])
-        for i in range(result.n_inputs):
-            w.writerow([i] + [repr(float(x)) for _, a in cols for x in a[i]])
+        head = [k if a.shape[1] == 1 else f"{k}[{j}]" for k, a in cols for j in range(a.shape[1])]
+        order = range(result.n_inputs) if rows is None else [int(i) for i in rows]
+        w.writerow((["rank"] if rows is not None else []) + ["index"] + head)
+        for r, i in enumerate(order, start=1):
+            w.writerow(([r] if rows is not None else []) + [i]
+                       + [repr(float(x)) for _, a in cols for x in a[i]])
         write_atomic(path, lambda fh: fh.write(buf.getvalue().encode()))
     else:
         raise InputDataError(f"unsupported --output format '{suffix}' (use .npz, .json or .csv)")

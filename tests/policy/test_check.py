@@ -318,7 +318,7 @@ def test_cli_output_file(runner: CliRunner, tmp_path: Path) -> None:
     r = runner.invoke(app, ["check", "--no-config", "-f", "sarif", "-o", str(out), str(SAMPLES)])
     assert r.exit_code == 1
     assert r.stdout == ""
-    assert r.stderr.startswith("16 artifacts checked, 15 passed, 1 failed, 0 unreadable")
+    assert r.stderr.startswith("18 artifacts checked, 17 passed, 1 failed, 0 unreadable")
     assert f"report written to {out}" in r.stderr
     assert json.loads(out.read_text())["version"] == "2.1.0"
     assert [p.name for p in tmp_path.iterdir()] == ["report.sarif"]  # no temp file left

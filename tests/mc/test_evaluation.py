@@ -1,4 +1,4 @@
-"""dropctl.evaluation against independent oracles: scikit-learn, brute force, hand-computed cases."""
+"""dropctl.mc.evaluation against independent oracles: scikit-learn, brute force, hand-computed cases."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from dropctl import evaluation as ev
 from dropctl.errors import InputDataError, UsageError
+from dropctl.mc import evaluation as ev
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 
@@ -245,3 +245,44 @@ def test_rank_highest_uncertainty_first() -> None:
     assert r.index.tolist() == [1, 2, 0]  # lowest confidence first; K > N keeps N
     with pytest.raises(UsageError, match="--top must be at least 1"):
         ev.rank("out", "entropy", np.zeros(2), top=0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_rank_matches_a_full_sort(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 5, size=50) / 4  # many ties
+    for top in (1, 7, 49, 50, 80):
+        want = sorted(range(50), key=lambda i: (-values[i], i))[:top]
+        assert ev.rank("o", "entropy", values, top).index.tolist() == want
+        want = sorted(range(50), key=lambda i: (values[i], i))[:top]
+        assert ev.rank("o", "max_prob", values, top).index.tolist() == want
+
+
+# ---- properties (hypothesis) ---------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_scores = st.lists(st.integers(0, 6).map(lambda i: i / 6), min_size=1, max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(u_in=_scores, u_ood=_scores)
+def test_ood_matches_sklearn_property(u_in: list[float], u_ood: list[float]) -> None:
+    a, b = np.array(u_in), np.array(u_ood)
+    y = np.r_[np.zeros(a.size), np.ones(b.size)]
+    u = np.r_[a, b]
+    assert ev.ood_auroc(a, b) == pytest.approx(sklearn_metrics.roc_auc_score(y, u))
+    assert ev.ood_average_precision(a, b) == pytest.approx(
+        sklearn_metrics.average_precision_score(y, u))
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.lists(st.tuples(st.integers(0, 4), st.booleans()), min_size=1, max_size=30),
+       seed=st.integers(0, 2**16))
+def test_aurc_ignores_input_order(data: list[tuple[int, bool]], seed: int) -> None:
+    u = np.array([d[0] for d in data], float)
+    e = np.array([d[1] for d in data], float)
+    perm = np.random.default_rng(seed).permutation(u.size)
+    assert ev.aurc(u[perm], e[perm]) == pytest.approx(ev.aurc(u, e))
+    assert 0.0 <= ev.aurc(u, e) <= 1.0

@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -42,7 +43,7 @@ import numpy as np
 from dropctl.errors import InputDataError, UsageError
 
 if TYPE_CHECKING:
-    from dropctl.mc import MCResult, OutputStats
+    from dropctl.mc.engine import MCResult, OutputStats
 
 __all__ = [
     "CLASSIFIER_SCORES",
@@ -70,6 +71,7 @@ __all__ = [
     "ood_score",
     "output_scores",
     "parse_rank_by",
+    "read_output_labels",
     "rank",
     "regression",
     "risk_coverage",
@@ -134,14 +136,16 @@ def risk_coverage(uncertainty: np.ndarray, errors: np.ndarray) -> tuple[np.ndarr
         raise InputDataError("selective prediction needs at least one input")
     if e.shape[0] != n:
         raise InputDataError(f"{e.shape[0]} error flags for {n} scores")
-    order = np.argsort(u, kind="stable")
+    order = np.argsort(u)  # any order within a tie: ties are grouped below
     su, se = u[order], e[order]
+    k = np.arange(1, n + 1, dtype=np.float64)
+    if not np.any(su[1:] == su[:-1]):  # no ties: plain running error rate
+        return k / n, np.cumsum(se) / k
     starts, ends = _tie_groups(su)
     sizes = ends - starts
     cum = np.concatenate(([0.0], np.cumsum(se)))
     before = cum[starts]  # errors of every input strictly more confident than the tie
     rate = (cum[ends] - before) / sizes  # the tie's error rate, spread over its positions
-    k = np.arange(1, n + 1, dtype=np.float64)
     group_start = np.repeat(starts, sizes).astype(np.float64)
     expected = np.repeat(before, sizes) + (k - group_start) * np.repeat(rate, sizes)
     return k / n, expected / k
@@ -194,55 +198,70 @@ def _split(u_in: np.ndarray, u_ood: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return a, b
 
 
-def _sorted_joint(u_in: np.ndarray, u_ood: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Ascending tie groups of the pooled scores: (values, start, end, OOD count per group)."""
-    pooled = np.concatenate((u_in, u_ood))
-    is_ood = np.concatenate((np.zeros(u_in.size), np.ones(u_ood.size)))
-    order = np.argsort(pooled, kind="stable")
-    sv = pooled[order]
-    starts, ends = _tie_groups(sv)
-    cum = np.concatenate(([0.0], np.cumsum(is_ood[order])))
-    return sv[starts], starts, ends, cum[ends] - cum[starts]
+def _roc_sorted(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(flagged in-dist, flagged OOD) counts per distinct threshold t, descending, ``u >= t``.
+
+    ``a`` and ``b`` are ascending. A stable argsort of their concatenation only has to merge
+    two sorted runs (timsort: linear), which labels every pooled value in- or out-of-dist.
+    """
+    order = np.argsort(np.concatenate((a, b)), kind="stable")
+    pooled = np.concatenate((a, b))[order]
+    ood_cum = np.cumsum(order >= a.size)
+    last = np.empty(pooled.size, dtype=bool)  # last position of each run of equal values
+    last[-1] = True
+    np.not_equal(pooled[1:], pooled[:-1], out=last[:-1])
+    at_or_below = np.flatnonzero(last) + 1  # pooled values <= each distinct value
+    ood_at_or_below = ood_cum[last]
+    # Flagged at threshold t_j (u >= t_j) = everything above the previous distinct value.
+    below = np.concatenate(([0], at_or_below[:-1]))
+    ood_below = np.concatenate(([0], ood_at_or_below[:-1]))
+    tp = (b.size - ood_below)[::-1]
+    fp = (a.size - (below - ood_below))[::-1]
+    return fp, tp
+
+
+def _auroc_sorted(fp: np.ndarray, tp: np.ndarray) -> float:
+    # Trapezoids under the ROC steps: exactly P(u_ood > u_in) + 1/2 P(u_ood == u_in).
+    d_fp = np.diff(fp, prepend=0)
+    tp_prev = np.concatenate(([0], tp[:-1]))
+    return float(np.dot(d_fp, tp + tp_prev) / (2.0 * fp[-1] * tp[-1]))
+
+
+def _ap_sorted(fp: np.ndarray, tp: np.ndarray) -> float:
+    recall_step = np.diff(tp, prepend=0) / tp[-1]
+    return float(np.dot(recall_step, tp / (tp + fp)))
+
+
+def _fpr95_sorted(a: np.ndarray, b: np.ndarray, tpr: float) -> float:
+    threshold = a[_kept(tpr, a.size) - 1]
+    return float(np.searchsorted(b, threshold, side="right") / b.size)
+
+
+def _sorted_pair(u_in: np.ndarray, u_ood: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a, b = _split(u_in, u_ood)
+    return np.sort(a), np.sort(b)
 
 
 def ood_auroc(u_in: np.ndarray, u_ood: np.ndarray) -> float:
-    """P(u_ood > u_in) + 1/2 P(u_ood == u_in), via midranks (Mann-Whitney U)."""
-    a, b = _split(u_in, u_ood)
-    _, starts, ends, ood = _sorted_joint(a, b)
-    midrank = (starts + 1 + ends) / 2.0  # 1-based ranks start+1..end, averaged over the tie
-    rank_sum = float(np.dot(midrank, ood))
-    return (rank_sum - b.size * (b.size + 1) / 2.0) / (a.size * b.size)
+    """P(u_ood > u_in) + 1/2 P(u_ood == u_in) (Mann-Whitney U over N_in * N_ood)."""
+    return _auroc_sorted(*_roc_sorted(*_sorted_pair(u_in, u_ood)))
 
 
 def ood_roc_curve(u_in: np.ndarray, u_ood: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(FPR, TPR) with OOD positive, flagging ``u >= t`` for each distinct t, from (0, 0)."""
-    a, b = _split(u_in, u_ood)
-    _, starts, ends, ood = _sorted_joint(a, b)
-    ood_desc = np.cumsum(ood[::-1])  # OOD inputs with u >= each threshold, highest first
-    all_desc = np.cumsum((ends - starts)[::-1])
-    tpr = np.concatenate(([0.0], ood_desc / b.size))
-    fpr = np.concatenate(([0.0], (all_desc - ood_desc) / a.size))
-    return fpr, tpr
+    a, b = _sorted_pair(u_in, u_ood)
+    fp, tp = _roc_sorted(a, b)
+    return np.concatenate(([0.0], fp / a.size)), np.concatenate(([0.0], tp / b.size))
 
 
 def ood_average_precision(u_in: np.ndarray, u_ood: np.ndarray) -> float:
     """Average precision with OOD positive: sum over thresholds of (R_i - R_{i-1}) * P_i."""
-    a, b = _split(u_in, u_ood)
-    _, starts, ends, ood = _sorted_joint(a, b)
-    tp = np.cumsum(ood[::-1])
-    flagged = np.cumsum((ends - starts)[::-1])
-    precision = tp / flagged
-    recall_step = ood[::-1] / b.size
-    return float(np.dot(recall_step, precision))
+    return _ap_sorted(*_roc_sorted(*_sorted_pair(u_in, u_ood)))
 
 
 def fpr_at_95(u_in: np.ndarray, u_ood: np.ndarray, tpr: float = FPR_TPR) -> float:
     """Share of OOD inputs with ``u <= t``, t the ``ceil(tpr*N_in)``-th smallest in-dist ``u``."""
-    a, b = _split(u_in, u_ood)
-    m = _kept(tpr, a.size)
-    threshold = np.partition(a, m - 1)[m - 1]
-    return float(np.count_nonzero(b <= threshold) / b.size)
+    return _fpr95_sorted(*_sorted_pair(u_in, u_ood), tpr)
 
 
 @dataclass(frozen=True)
@@ -265,10 +284,11 @@ class OODScore:
 
 def ood_score(score: str, values_in: np.ndarray, values_ood: np.ndarray) -> OODScore:
     """:class:`OODScore` of one named score (confidences are turned into ``1 - score``)."""
-    u_in, u_ood = to_uncertainty(score, values_in), to_uncertainty(score, values_ood)
-    a, b = _split(u_in, u_ood)
-    fpr, tpr = ood_roc_curve(a, b)
-    return OODScore(score, ood_auroc(a, b), ood_average_precision(a, b), fpr_at_95(a, b), fpr, tpr)
+    a, b = _sorted_pair(to_uncertainty(score, values_in), to_uncertainty(score, values_ood))
+    fp, tp = _roc_sorted(a, b)
+    return OODScore(score, _auroc_sorted(fp, tp), _ap_sorted(fp, tp),
+                    _fpr95_sorted(a, b, FPR_TPR), np.concatenate(([0.0], fp / a.size)),
+                    np.concatenate(([0.0], tp / b.size)))
 
 
 # ---- regression --------------------------------------------------------------------------------
@@ -315,16 +335,19 @@ def gaussian_nll(mean: np.ndarray, std: np.ndarray, labels: np.ndarray,
     return float(np.mean(0.5 * np.log(2.0 * np.pi * s * s) + (y - mu) ** 2 / (2.0 * s * s)))
 
 
+def _coverage(r_sorted: np.ndarray, s: np.ndarray, levels: Sequence[float]
+              ) -> tuple[np.ndarray, np.ndarray]:
+    z = np.array([_z(float(a)) for a in levels])
+    picp = np.searchsorted(r_sorted, z, side="right") / r_sorted.size  # inside <=> r <= z_a
+    return picp, 2.0 * z * float(np.mean(s))
+
+
 def interval_coverage(mean: np.ndarray, std: np.ndarray, labels: np.ndarray,
                       levels: Sequence[float], floor: float = DEFAULT_STD_FLOOR
                       ) -> tuple[np.ndarray, np.ndarray]:
     """(PICP, MPIW) per level: share of labels in ``mu +- z s`` (bounds in) and mean width."""
     mu, s, y = _regression_arrays(mean, std, labels, floor)
-    z = np.array([_z(float(a)) for a in levels])
-    r = np.sort(np.abs(y - mu) / s)  # inside at level a  <=>  r <= z_a
-    picp = np.searchsorted(r, z, side="right") / r.size
-    mpiw = 2.0 * z * float(np.mean(s))
-    return picp, mpiw
+    return _coverage(np.sort(np.abs(y - mu) / s), s, levels)
 
 
 @dataclass(frozen=True)
@@ -354,11 +377,13 @@ def regression(mean: np.ndarray, std: np.ndarray, labels: np.ndarray,
     """:class:`Regression` metrics of MC ``mean``/``std`` against ``labels`` (same shape)."""
     mu, s, y = _regression_arrays(mean, std, labels, std_floor)
     levels = np.array(INTERVAL_LEVELS)
-    picp, mpiw = interval_coverage(mu, s, y, PICP_LEVELS, std_floor)
-    observed, _ = interval_coverage(mu, s, y, INTERVAL_LEVELS, std_floor)
+    resid = y - mu
+    r_sorted = np.sort(np.abs(resid) / s)
+    picp, mpiw = _coverage(r_sorted, s, PICP_LEVELS)
+    observed, _ = _coverage(r_sorted, s, INTERVAL_LEVELS)
     return Regression(
-        rmse=float(np.sqrt(np.mean((y - mu) ** 2))),
-        nll=gaussian_nll(mu, s, y, std_floor),
+        rmse=float(np.sqrt(np.mean(resid**2))),
+        nll=float(np.mean(0.5 * np.log(2.0 * np.pi * s * s) + resid**2 / (2.0 * s * s))),
         std_floor=float(std_floor),
         picp={float(a): float(v) for a, v in zip(PICP_LEVELS, picp, strict=True)},
         mpiw={float(a): float(v) for a, v in zip(PICP_LEVELS, mpiw, strict=True)},
@@ -391,7 +416,14 @@ def rank(output: str, score: str, values: np.ndarray, top: int) -> Ranking:
     if top < 1:
         raise UsageError("--top must be at least 1")
     u = to_uncertainty(score, v)
-    order = np.argsort(-u, kind="stable")[:top]
+    if top >= u.size:
+        order = np.lexsort((np.arange(u.size), -u))
+    else:  # O(N): the top-th largest value, everything above it, then the tie by index
+        cut = np.partition(u, u.size - top)[u.size - top]
+        above = np.flatnonzero(u > cut)
+        tied = np.flatnonzero(u == cut)[: top - above.size]
+        chosen = np.concatenate((above, tied))
+        order = chosen[np.lexsort((chosen, -u[chosen]))]
     return Ranking(output, score, order, v[order])
 
 
@@ -416,7 +448,7 @@ class Evaluation:
 
 def output_scores(o: OutputStats) -> dict[str, np.ndarray]:
     """Per-input scores of one output: :data:`CLASSIFIER_SCORES` or :data:`REGRESSION_SCORES`."""
-    from dropctl.metrics import entropy
+    from dropctl.mc.metrics import entropy
 
     n = o.mean.shape[0]
     if o.classifier:
@@ -461,6 +493,28 @@ def parse_rank_by(result: MCResult, rank_by: str) -> tuple[OutputStats, str]:
                      f"{', '.join(known)})")
 
 
+def _checked_labels(o: OutputStats, labels: np.ndarray) -> np.ndarray:
+    """Class ids [N] for a classifier, float targets shaped like the output for a regressor."""
+    y = np.asarray(labels)
+    n = o.mean.shape[0]
+    if y.dtype.kind not in "biuf":
+        raise InputDataError(f"labels of output '{o.name}' have dtype {y.dtype}; expected numbers")
+    if y.ndim == 0 or y.shape[0] != n:
+        raise InputDataError(f"{y.shape[0] if y.ndim else 1} labels for {n} inputs "
+                             f"(output '{o.name}')")
+    if not o.classifier:
+        if y.size != o.mean.size:
+            raise InputDataError(f"labels have shape {y.shape}; output '{o.name}' has shape "
+                                 f"{o.mean.shape}")
+        return y.astype(np.float64).reshape(o.mean.shape)
+    classes = o.mean.shape[-1]
+    y = y.reshape(n, -1)
+    if y.shape[1] != 1 or not np.all(np.isfinite(y)) or not np.all(y == np.round(y)) or (
+            y.min() < 0 or y.max() >= classes):
+        raise InputDataError(f"labels of output '{o.name}' must be class ids in [0, {classes})")
+    return y[:, 0].astype(np.int64)
+
+
 def evaluate(result: MCResult, labels: Mapping[str, np.ndarray] | None = None,
              ood: MCResult | None = None, rank_by: str | None = None, top: int = 10,
              std_floor: float = DEFAULT_STD_FLOOR) -> Evaluation:
@@ -470,6 +524,10 @@ def evaluate(result: MCResult, labels: Mapping[str, np.ndarray] | None = None,
         raise UsageError(f"--interval-std-floor must be a positive number, got {std_floor:g}")
     labels = labels or {}
     check_finite(result)
+    unknown = set(labels) - {o.name for o in result.outputs}
+    if unknown:
+        raise UsageError(f"labels for unknown output(s) {sorted(unknown)} (outputs: "
+                         f"{', '.join(o.name for o in result.outputs)})")
     if ood is not None:
         check_finite(ood, "OOD inputs")
     sel: dict[str, tuple[Selective, ...]] = {}
@@ -478,6 +536,8 @@ def evaluate(result: MCResult, labels: Mapping[str, np.ndarray] | None = None,
     for k, o in enumerate(result.outputs):
         scores = output_scores(o)
         y = labels.get(o.name)
+        if y is not None:
+            y = _checked_labels(o, y)
         if y is not None and o.classifier:
             wrong_mc = (np.argmax(o.mean, axis=-1) != y).astype(np.float64)
             wrong_det = (np.argmax(o.deterministic, axis=-1) != y).astype(np.float64)
@@ -494,3 +554,20 @@ def evaluate(result: MCResult, labels: Mapping[str, np.ndarray] | None = None,
         o, score = parse_rank_by(result, rank_by)
         ranking = rank(o.name, score, output_scores(o)[score], top)
     return Evaluation(sel, det, reg, ranking, ood.n_inputs if ood is not None else 0)
+
+
+def read_output_labels(result: MCResult, path: str | Path) -> dict[str, np.ndarray]:
+    """``--labels FILE`` per output: class ids for a classifier, targets for a regressor.
+
+    Outputs holding NaN/inf are refused first (a NaN output would otherwise look like a regressor).
+    """
+    from dropctl.mc.inputs import read_labels, read_targets
+
+    check_finite(result)
+    out = {}
+    for o in result.outputs:
+        if o.classifier:
+            out[o.name] = read_labels(path, result.n_inputs, o.mean.shape[-1])
+        else:
+            out[o.name] = read_targets(path, tuple(o.mean.shape))
+    return out
