@@ -127,8 +127,9 @@ def mc_predict_command(
         ood_result = (mc_predict(loaded, ood_arrays, **options)
                       if ood_arrays is not None else None)
     label_arrays = read_output_labels(result, labels) if labels is not None else {}
-    calib = calibrations(result, label_arrays) if label_arrays else None
-    calib = calib or None  # labels but no classifier output: no calibration table
+    class_labels = {o.name: label_arrays[o.name] for o in result.outputs
+                    if o.classifier and o.name in label_arrays}
+    calib = calibrations(result, class_labels) if class_labels else None
     ev = None
     if labels is not None or ood_result is not None or rank_by is not None:
         ev = evaluate(result, label_arrays, ood_result, rank_by, top if top is not None else 10,

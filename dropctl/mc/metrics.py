@@ -13,7 +13,6 @@ Definitions (natural logarithms, nats):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -106,22 +105,6 @@ def calibration(p: np.ndarray, labels: np.ndarray) -> Calibration:
         brier=float(np.mean(np.sum((p - onehot) ** 2, axis=1))),
         ece=expected_calibration_error(p, labels),
     )
-
-
-def read_class_labels(result: Any, labels_path: str | Path) -> dict[str, np.ndarray]:
-    """Class ids per classifier output of ``result`` (an :class:`~dropctl.mc.engine.MCResult`).
-
-    Raises :class:`~dropctl.errors.InputDataError` when no output is a classifier or the labels
-    do not fit (count, range, shape).
-    """
-    from dropctl.errors import InputDataError
-    from dropctl.mc.inputs import read_labels
-
-    classifiers = [o for o in result.outputs if o.classifier]
-    if not classifiers:
-        raise InputDataError("--labels needs a classifier output (rows of probabilities)")
-    return {o.name: read_labels(labels_path, result.n_inputs, o.mean.shape[-1])
-            for o in classifiers}
 
 
 def calibrations(result: Any, labels: dict[str, np.ndarray]) -> dict[str, tuple[Calibration,
