@@ -1,6 +1,6 @@
 """Uncertainty-evaluation metrics over N = 1,000,000 inputs: ours vs naive vs the sorting floor.
 
-Run from the repository root: ``python bench/eval_speed.py [N]``.
+Run from the repository root: ``python -m bench.eval_speed [N]`` (imports the dropctl beside it).
 
 Workload (seeded): N in-distribution inputs with a continuous score (10% wrong predictions),
 N OOD inputs, and N regression values. For each metric family it prints
@@ -23,13 +23,10 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from dropctl.mc import evaluation as ev  # noqa: E402
+from dropctl.mc import evaluation as ev
 
 TARGET_SECONDS = 2.0
 TOP = 100
