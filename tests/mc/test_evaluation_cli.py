@@ -177,6 +177,13 @@ def test_rank_by_writes_the_top_k(cli_runner, samples_dir: Path, tmp_path: Path)
     rows = list(csv.DictReader((tmp_path / "pick.csv").open()))
     assert [int(row["index"]) for row in rows] == want and [row["rank"] for row in rows] == [
         "1", "2", "3", "4"]
+    # .json --output: the summary with the evaluation keys, and the arrays.
+    r = run(cli_runner, *args, "-o", tmp_path / "all.json", "--quiet")
+    assert r.exit_code == 0 and r.stderr == ""
+    doc = json.loads((tmp_path / "all.json").read_text())
+    assert doc["ranking"] == ranking and doc["selective"] is None
+    assert doc["arrays"]["scores/mutual_information"] == pytest.approx(mi.tolist())
+    assert doc["arrays"]["ranking/index"] == want
     # max_prob ranks the LEAST confident first.
     r = run(cli_runner, *args[:-4], "--rank-by", "max_prob", "--top", "3", "--json")
     top = [row["score"] for row in json.loads(r.stdout)["ranking"]["top"]]
