@@ -22,15 +22,17 @@ if TYPE_CHECKING:
 __all__ = ["__version__", "check", "convert", "evaluate", "inspect", "load_model", "mc_predict"]
 
 
-def inspect(path: Any, *, include_layers: bool = True) -> InspectReport:
+def inspect(path: Any, *, include_layers: bool = True, config: Any = None) -> InspectReport:
     """Read ``path`` statically and report every stochastic site and finding.
 
-    Never imports TensorFlow or Keras and never executes anything from the file.
-    Raises :class:`dropctl.errors.ArtifactError` for unreadable artifacts.
+    ``path`` may be a SavedModel or preset directory; ``config`` names the architecture
+    JSON of a weights-only ``*.weights.h5``. Never imports TensorFlow or Keras and never
+    executes anything from the file. Raises :class:`dropctl.errors.ArtifactError` for
+    unreadable artifacts.
     """
     from dropctl.reader.inspection import inspect_path
 
-    return inspect_path(path, include_layers=include_layers)
+    return inspect_path(path, include_layers=include_layers, config=config)
 
 
 def check(paths: Any, *, config: Any = None, probe: bool | None = None, jobs: int | None = None,
@@ -47,7 +49,8 @@ def check(paths: Any, *, config: Any = None, probe: bool | None = None, jobs: in
 
 
 def convert(src: Any, dst: Any, *, mode: str, rate: float | None = None, sites: str | None = None,
-            dry_run: bool = False, force: bool = False, verify: bool = True) -> ConvertReport:
+            dry_run: bool = False, force: bool = False, verify: bool = True,
+            config: Any = None) -> ConvertReport:
     """Rewrite ``src`` into ``dst`` with dropout ``mode`` "perma", "standard" or "strip".
 
     Returns a :class:`dropctl.conversion.plan.ConvertReport` (site, before, after, verification).
@@ -56,7 +59,7 @@ def convert(src: Any, dst: Any, *, mode: str, rate: float | None = None, sites: 
     from dropctl.conversion.run import convert as _convert
 
     return _convert(src, dst, mode, rate=rate, sites=sites, dry_run=dry_run, force=force,
-                    verify=verify)
+                    verify=verify, config=config)
 
 
 def load_model(path: Any) -> Any:

@@ -7,6 +7,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
 import typer
@@ -132,6 +133,14 @@ SitesOpt = Annotated[
         "--sites",
         metavar="GLOB",
         help="Only sites whose path matches this glob (e.g. '*dropout_2', 'encoder/*').",
+    ),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        metavar="MODEL.json",
+        help="Architecture for a weights-only MODEL (*.weights.h5): a model JSON (or .keras/.h5).",
     ),
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same machine: same bytes).")]

@@ -9,15 +9,25 @@ from typing import Annotated
 
 import typer
 
-from dropctl.cli._app import JsonOpt, QuietOpt, SitesOpt, app, err_console, handle_errors, out_console
+from dropctl.cli._app import (
+    ConfigOpt,
+    JsonOpt,
+    QuietOpt,
+    SitesOpt,
+    app,
+    err_console,
+    handle_errors,
+    out_console,
+)
 from dropctl.errors import UsageError
 
 
 @app.command("convert")
 @handle_errors
 def convert_command(
-    src: Annotated[Path, typer.Argument(metavar="IN", help="A .keras or .h5/.hdf5 model.",
-                                        show_default=False)],
+    src: Annotated[Path, typer.Argument(
+        metavar="IN", help="A .keras or .h5/.hdf5 model, a SavedModel or preset directory, or a "
+        "*.weights.h5 with --config.", show_default=False)],
     dst: Annotated[Path, typer.Argument(
         metavar="OUT", help="Where to write; .keras or .h5 picks the format.", show_default=False)],
     perma: Annotated[bool, typer.Option(
@@ -39,6 +49,7 @@ def convert_command(
         "--no-verify", help="Skip reloading OUT and checking its predictions.")] = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
+    config: ConfigOpt = None,
 ) -> None:
     """Rewrite IN to OUT with inference-time dropout switched on, back to standard, or removed.
 
@@ -59,7 +70,7 @@ def convert_command(
         err_console().print(f"converting {src} -> {dst} (loads TensorFlow)...", style="dim",
                             soft_wrap=True)
     report = dropctl.convert(src, dst, mode=modes[0], rate=rate, sites=sites, dry_run=dry_run,
-                             force=force, verify=not no_verify)
+                             force=force, verify=not no_verify, config=config)
     if json_out:
         print(json.dumps(convert_dict(report), indent=2))
         return

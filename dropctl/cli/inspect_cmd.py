@@ -8,20 +8,30 @@ from typing import Annotated
 
 import typer
 
-from dropctl.cli._app import FailOnOpt, JsonOpt, app, err_console, handle_errors, out_console
+from dropctl.cli._app import (
+    ConfigOpt,
+    FailOnOpt,
+    JsonOpt,
+    app,
+    err_console,
+    handle_errors,
+    out_console,
+)
 from dropctl.errors import DropctlError, ExitCode
 
 
 @app.command("inspect")
 @handle_errors
 def inspect_command(
-    model: Annotated[Path, typer.Argument(help="A .keras, .h5/.hdf5 or model .json file.",
-                                          show_default=False)],
+    model: Annotated[Path, typer.Argument(
+        help="A .keras, .h5/.hdf5 or model .json file, a SavedModel or preset directory, "
+        "or a *.weights.h5 with --config.", show_default=False)],
     json_out: JsonOpt = False,
     show_all: Annotated[
         bool, typer.Option("--all", help="Also list non-stochastic layers, as a tree.")
     ] = False,
     fail_on: FailOnOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """List every stochastic layer and say when it acts: fit, predict(), bare model(x).
 
@@ -34,7 +44,7 @@ def inspect_command(
     from dropctl.render.inspect_json import error_dict, inspect_dict
 
     try:
-        report = dropctl.inspect(model)
+        report = dropctl.inspect(model, config=config)
     except DropctlError as exc:
         if json_out:
             print(json.dumps(error_dict(str(model), " ".join(str(exc).split()))))

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from dropctl.cli._app import (
+    ConfigOpt,
     JsonOpt,
     QuietOpt,
     SeedOpt,
@@ -22,8 +23,9 @@ from dropctl.cli._app import (
 from dropctl.errors import ExitCode, InputDataError, UsageError
 from dropctl.mc.evaluation import DEFAULT_STD_FLOOR
 
-ModelArg = Annotated[Path, typer.Argument(help="A .keras or .h5/.hdf5 model file.",
-                                          show_default=False)]
+ModelArg = Annotated[Path, typer.Argument(
+    help="A .keras or .h5/.hdf5 model file, a SavedModel or preset directory, or a "
+    "*.weights.h5 with --config.", show_default=False)]
 InputOpt = Annotated[Path | None, typer.Option(
     "--input", "-i", help="Inputs: .npy, .npz (arrays named after the model inputs) or .csv.")]
 SyntheticOpt = Annotated[int | None, typer.Option(
@@ -91,6 +93,7 @@ def mc_predict_command(
     per_sample: Annotated[bool, typer.Option("--per-sample", help="One row per input.")] = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
+    config: ConfigOpt = None,
 ) -> None:
     """Monte Carlo dropout: T passes with only the stochastic layers on (BatchNorm in inference mode).
 
@@ -115,7 +118,7 @@ def mc_predict_command(
         raise UsageError("--top needs --rank-by SCORE")
     if not std_floor > 0:
         raise UsageError(f"--interval-std-floor must be a positive number, got {std_floor:g}")
-    loaded = load(model)
+    loaded = load(model, config=config)
     arrays = _inputs(loaded.model, input_path, synthetic, seed)
     ood_arrays = _ood_inputs(loaded.model, ood, synthetic_ood, seed)
     with progress_bar("passes", enabled=not quiet and not json_out) as callback:
@@ -191,6 +194,7 @@ def diff_command(
         "--fail-if-deterministic",
         help="Exit 1 when predict() is deterministic (an MC model lost its dropout).")] = False,
     json_out: JsonOpt = False,
+    config: ConfigOpt = None,
 ) -> None:
     """Deterministic vs stochastic: predict() twice, model(x) twice, then T MC passes.
 
@@ -202,7 +206,7 @@ def diff_command(
 
     if fail_if_stochastic and fail_if_deterministic:
         raise UsageError("--fail-if-stochastic and --fail-if-deterministic contradict each other")
-    loaded = load(model)
+    loaded = load(model, config=config)
     if input_path is None and synthetic is None:
         synthetic = 16
     arrays = _inputs(loaded.model, input_path, synthetic, seed)

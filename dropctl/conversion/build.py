@@ -28,10 +28,10 @@ from dropctl.errors import (
     VerificationError,
 )
 from dropctl.mc.inputs import flat_outputs, model_input_specs, synthetic_inputs
-from dropctl.reader.report import ArtifactFormat
+from dropctl.reader.formats import is_keras3_config
 from dropctl.reader.rescue import rescue_config
 from dropctl.runtime import compat, keras_module
-from dropctl.runtime.loader import build_from_config, load_model, one_line
+from dropctl.runtime.loader import build_from_config, load_artifact, one_line
 
 TOLERANCE = 1e-6
 """Allowed |OUT - IN| on the probe batch, relative to max(1, max|IN|)."""
@@ -44,16 +44,17 @@ def _keras() -> Any:
     return keras_module("dropctl convert")
 
 
-def build_model(config: dict[str, Any], fmt: ArtifactFormat) -> Any:
+def build_model(config: dict[str, Any], artifact: Any) -> Any:
     """A Keras model from a (rewritten) config: the runtime's one build path, rescues applied."""
-    cfg, _ = rescue_config(config, keras3=fmt is ArtifactFormat.KERAS)
-    return build_from_config(cfg, fmt is ArtifactFormat.KERAS)
+    keras3 = is_keras3_config(artifact)
+    cfg, _ = rescue_config(config, keras3=keras3)
+    return build_from_config(cfg, keras3)
 
 
 def load_source(artifact: Any) -> Any:
     """IN as a Keras model through the shared loader: safe mode, Lambda dropout rebuilt as
     AlwaysDropout, weights checked complete; nothing stored in the file is executed."""
-    return load_model(artifact.path)
+    return load_artifact(artifact).model
 
 
 # ---- weights ----------------------------------------------------------------------------------
@@ -111,7 +112,7 @@ def first_weight_mismatch(a: Any, b: Any) -> str | None:
 def _compile_like(model: Any, artifact: Any) -> tuple[bool | None, str | None]:
     """Carry IN's compile config over; (compiled?, warning)."""
     try:
-        if artifact.format is ArtifactFormat.KERAS:
+        if is_keras3_config(artifact):
             cc = artifact.model_config.get("compile_config")
             if not cc:
                 return None, None
@@ -262,7 +263,7 @@ def build_and_write(plan: Any, report: Any, dst: Path, *, verify: bool,
                     probe_seed: int) -> Any:
     """Build OUT from ``plan``, copy weights, save to a temporary file, verify, rename."""
     source = load_source(plan.artifact)
-    model = build_model(plan.config, plan.artifact.format)
+    model = build_model(plan.config, plan.artifact)
     transfer_weights(source, model)
     compiled, warning = _compile_like(model, plan.artifact)
     warnings = report.warnings + ((warning,) if warning else ())

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from dropctl.conversion.plan import OUT_EXTENSIONS, ConvertMode, ConvertReport, plan_conversion
 from dropctl.errors import InputDataError, UnsupportedModelError, UsageError
-from dropctl.reader.artifact import read_artifact
+from dropctl.reader.formats import read_model
 from dropctl.reader.report import ArtifactFormat
 
 
@@ -39,12 +39,13 @@ def _check_paths(src: Path, dst: Path, *, force: bool, dry_run: bool) -> Artifac
 def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
             mode: ConvertMode | str, *, rate: float | None = None, sites: str | None = None,
             dry_run: bool = False, force: bool = False, verify: bool = True,
-            probe_seed: int = 0) -> ConvertReport:
+            probe_seed: int = 0, config: str | os.PathLike[str] | None = None) -> ConvertReport:
     """Rewrite ``src`` into ``dst`` with every selected site in ``mode``; see the module doc.
 
     Raises :class:`~dropctl.errors.DropctlError` subclasses: ``UsageError`` / ``InputDataError``
     / ``ArtifactError`` / ``UnsupportedModelError`` (nothing written) and
-    ``VerificationError`` (OUT failed verification and was deleted).
+    ``VerificationError`` (OUT failed verification and was deleted). ``src`` may be a
+    SavedModel or preset directory; ``config`` pairs a ``*.weights.h5`` with its architecture.
     """
     try:
         mode = ConvertMode(mode)
@@ -57,7 +58,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
             raise UsageError(f"--rate must be in [0, 1), got {rate}")
     src_p, dst_p = Path(src), Path(dst)
     dst_fmt = _check_paths(src_p, dst_p, force=force, dry_run=dry_run)
-    artifact = read_artifact(src_p)
+    artifact = read_model(src_p, config=config)
     if not artifact.has_weights and not dry_run:
         raise UnsupportedModelError(f"{src_p} holds no weights (architecture only); "
                                     "nothing to convert")

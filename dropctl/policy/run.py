@@ -23,6 +23,7 @@ from typing import Any
 from dropctl.errors import ArtifactError, DropctlError, UsageError
 from dropctl.policy.config import Config, Inference, Policy, glob_to_regex
 from dropctl.policy.probe import ProbeResult, probe_model
+from dropctl.reader.formats import artifact_dir
 from dropctl.reader.report import InspectReport, Phase, Severity
 from dropctl.rules import POLICY_BY_NAME, PolicyRule, finding_owner
 
@@ -97,8 +98,9 @@ def expand_paths(args: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], li
     """Files to check, and the arguments that matched nothing (missing files, empty globs).
 
     Files named explicitly are checked whatever their extension; directories are searched
-    recursively for .keras/.h5/.hdf5 (hidden directories and symlinked directories are
-    skipped, so a symlink loop cannot hang the search); globs support ``**``.
+    recursively for .keras/.h5/.hdf5 and for artifact directories (SavedModel, preset,
+    model.json + model.weights.h5), which are checked whole (hidden directories and symlinked
+    directories are skipped, so a symlink loop cannot hang the search); globs support ``**``.
     """
     files: list[Path] = []
     unmatched: list[str] = []
@@ -106,7 +108,7 @@ def expand_paths(args: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], li
         text = os.fspath(arg)
         p = Path(text)
         if p.is_dir():
-            found = _walk(p)
+            found = [p] if artifact_dir(p) else _walk(p)
         elif p.exists() or p.is_symlink():
             found = [p]
         elif _GLOB_CHARS & set(text):
@@ -150,6 +152,10 @@ def _walk(root: Path, extra_suffix: str = "") -> list[Path]:
     out: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):  # followlinks=False: no loops
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__pycache__")
+        # SavedModel / preset directories are artifacts themselves: checked whole, not entered.
+        models = [d for d in dirnames if artifact_dir(Path(dirpath) / d)]
+        out.extend(Path(dirpath) / d for d in models)
+        dirnames[:] = [d for d in dirnames if d not in models]
         out.extend(
             Path(dirpath) / name
             for name in sorted(filenames)
@@ -284,7 +290,7 @@ def check_one(path: str, policy: Policy, fail_on: Severity, probe: bool = False)
 
     start = time.perf_counter()
     try:
-        if Path(path).exists() and not Path(path).is_file():
+        if Path(path).exists() and not Path(path).is_file() and not Path(path).is_dir():
             # A FIFO or device found by a directory walk would block or stream forever.
             raise ArtifactError(f"{path}: is not a regular file (pipe, socket or device)")
         report = inspect_path(path, include_layers=False)

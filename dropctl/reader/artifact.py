@@ -68,6 +68,8 @@ class Artifact:
     """Compile/training config if the model was saved compiled (legacy HDF5)."""
     has_weights: bool
     """Whether weights are present (``model_weights`` group or ``model.weights.*`` member)."""
+    weights_path: Path | None = None
+    """A separate weights file (presets, weights + config pairs); None when they live in ``path``."""
 
     @property
     def keras_major(self) -> int | None:

@@ -5,19 +5,48 @@ Pure Python over the static reader: never imports TensorFlow or Keras.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
-from dropctl.reader.artifact import Artifact, read_artifact
+from dropctl.reader.artifact import Artifact
 from dropctl.reader.findings import layer_findings, site_findings
+from dropctl.reader.formats import read_model
 from dropctl.reader.report import Finding, InspectReport, LayerEntry, ModelInfo, Site
-from dropctl.reader.sites import classify, phases
+from dropctl.reader.hub import HubSite, hub_sites, unknown_hub_site
+from dropctl.reader.sites import SiteSpec, classify, phases
 from dropctl.reader.walker import Layer, walk
+
+
+def _hub_site_pairs(layer: Layer, found: list[HubSite]) -> list[tuple[Site, Layer]]:
+    """Sites a keras_hub model's code creates, placed below the model's own path."""
+    out = []
+    for hub in found:
+        note = (f"keras_hub {layer.class_name}: {hub.param}={hub.rate:g}" if hub.known else
+                f"keras_hub {layer.class_name}: dropout built in code dropctl does not model")
+        spec = SiteSpec(hub.kind, hub.rate, None, None, False, not hub.known, note)
+        ph = phases(layer, spec)
+        path = f"{layer.path}/{hub.rel_path}" if hub.rel_path else layer.path
+        out.append((Site(path=path, class_name=hub.class_name, kind=spec.kind, rate=spec.rate,
+                         recurrent_rate=None, stddev=None, trainable=layer.trainable,
+                         effective_trainable=layer.effective_trainable,
+                         training_pinned=layer.pin, in_fit=ph.in_fit, in_predict=ph.in_predict,
+                         in_predict_keras2=ph.in_predict_keras2, in_call=ph.in_call,
+                         module=layer.module, note=ph.note), layer))
+    return out
 
 
 def build_sites(layers: list[Layer]) -> list[tuple[Site, Layer]]:
     """Every stochastic site with the layer it belongs to, in walk order."""
     out: list[tuple[Site, Layer]] = []
     for layer in layers:
+        hub = hub_sites(layer)
+        if hub is not None:
+            out.extend(_hub_site_pairs(layer, hub))
+            continue
+        unknown = unknown_hub_site(layer)
+        if unknown is not None:
+            out.extend(_hub_site_pairs(layer, [unknown]))
+            continue
         if layer.depth == 0:
             continue
         spec = classify(layer)
@@ -47,8 +76,10 @@ def build_sites(layers: list[Layer]) -> list[tuple[Site, Layer]]:
 
 def report_from_artifact(artifact: Artifact, *, display_path: str | None = None,
                          include_layers: bool = True) -> InspectReport:
-    """Build the inspect report of an artifact already read by :func:`read_artifact`."""
-    layers = walk(artifact.model_config)
+    """Build the inspect report of an artifact already read by :func:`read_model`."""
+    # keras_hub models dropctl understands are not opaque: their sites are listed.
+    layers = [dataclasses.replace(layer, opaque=False) if hub_sites(layer) is not None else layer
+              for layer in walk(artifact.model_config)]
     root = layers[0]
     pairs = build_sites(layers)
     site_paths = {s.path for s, _ in pairs}
@@ -89,7 +120,12 @@ def report_from_artifact(artifact: Artifact, *, display_path: str | None = None,
     )
 
 
-def inspect_path(path: str | Path, *, include_layers: bool = True) -> InspectReport:
-    """Read ``path`` statically and return its :class:`InspectReport`."""
-    artifact = read_artifact(path)
+def inspect_path(path: str | Path, *, include_layers: bool = True,
+                 config: str | Path | None = None) -> InspectReport:
+    """Read ``path`` statically and return its :class:`InspectReport`.
+
+    ``path`` is a model file or an artifact directory (SavedModel, preset); ``config`` pairs
+    a ``*.weights.h5`` with its architecture JSON.
+    """
+    artifact = read_model(path, config=config)
     return report_from_artifact(artifact, display_path=str(path), include_layers=include_layers)

@@ -51,6 +51,12 @@ class ArtifactFormat(StrEnum):
     KERAS = "keras"
     H5 = "h5"
     JSON = "json"
+    SAVEDMODEL = "savedmodel"
+    """A TensorFlow SavedModel directory written by tf.keras (``keras_metadata.pb``)."""
+    PRESET = "preset"
+    """A Keras / keras_hub preset directory (config.json, metadata.json, model.weights.h5)."""
+    WEIGHTS = "weights+config"
+    """A ``*.weights.h5`` file with its architecture JSON (``--config`` or side by side)."""
 
 
 class Verdict(StrEnum):

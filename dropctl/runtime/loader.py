@@ -44,6 +44,7 @@ __all__ = [
     "Rescue",
     "build_from_config",
     "load",
+    "load_artifact",
     "load_model",
     "model_sites",
     "one_line",
@@ -141,28 +142,39 @@ def _load_h5_weights(model: Any, path: Path) -> None:
         compat.load_h5_weights_by_name(group, model)
 
 
-def load(path: str | Path, *, require_weights: bool = True) -> LoadedModel:
+def load(path: str | Path, *, require_weights: bool = True,
+         config: str | Path | None = None) -> LoadedModel:
     """Load ``path`` (.keras, .h5/.hdf5, or a model JSON) into Keras 3 without running its code.
 
     Raises :class:`ArtifactError` (unreadable/hostile file, no architecture) or
     :class:`UnsupportedModelError` (unknown Lambda, a config Keras 3 cannot build, weights that
     do not fit). With ``require_weights`` (the default) a file without weights is refused.
     """
-    from dropctl.reader.artifact import read_artifact
+    from dropctl.reader.formats import read_model
 
-    art = read_artifact(path)
+    return load_artifact(read_model(path, config=config), require_weights=require_weights)
+
+
+def load_artifact(art: Any, *, require_weights: bool = True) -> LoadedModel:
+    """:func:`load` for an artifact already read statically (``dropctl.reader.formats``)."""
+    from dropctl.reader.formats import is_keras3_config
+
     if require_weights and not art.has_weights:
         raise UnsupportedModelError(
             f"{art.path}: the file holds an architecture but no weights; nothing to run")
-    keras3 = art.format is ArtifactFormat.KERAS
-    config, rescues = rescue_config(art.model_config, keras3=keras3)
+    keras3 = is_keras3_config(art)
+    rescued, rescues = rescue_config(art.model_config, keras3=keras3)
     try:
-        model = build_from_config(config, keras3)
+        model = build_from_config(rescued, keras3)
     except UnsupportedModelError as exc:
         raise UnsupportedModelError(f"{art.path}: {exc}") from None
     if art.has_weights:
         try:
-            if keras3:
+            if art.format is ArtifactFormat.SAVEDMODEL or art.weights_path is not None:
+                from dropctl.runtime.formats import load_external_weights
+
+                load_external_weights(model, art)
+            elif keras3:
                 # Keras' own .keras weight loader: reads the zip member model.weights.h5 in
                 # place, matching variables by object path (layers/<class>[_N]/vars/<i>).
                 model.load_weights(str(art.path))

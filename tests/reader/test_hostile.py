@@ -108,7 +108,8 @@ def test_check_whole_corpus_directory(corpus: Path) -> None:
     assert result.exit_code == 2, result.output
     doc = json.loads(result.stdout)
     by_name = {Path(a["path"]).name: a for a in doc["artifacts"]}
-    walked = {n for n in hostile.CASE_NAMES if Path(n).suffix in (".keras", ".h5", ".hdf5")}
+    walked = {n for n in hostile.CASE_NAMES
+              if Path(n).suffix in (".keras", ".h5", ".hdf5") or n.startswith("sm_")}
     assert set(by_name) == walked
     for name, art in by_name.items():
         expected = "fail" if name in hostile.READABLE else "error"

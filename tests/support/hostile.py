@@ -39,9 +39,16 @@ CASE_NAMES = (
     "not_utf8.json", "h5_no_model_config.h5", "h5_weights_only.h5", "h5_model_config_array.h5",
     "h5_external_link.h5", "h5_external_dataset.h5", "polyglot.h5", "polyglot.keras", "fifo.h5",
     "lambda_writer.keras", "lambda_writer_nested.keras", "lambda_writer_tfkeras.h5",
+    *(
+        "sm_huge_metadata", "sm_declares_huge", "sm_deep_metadata", "sm_many_nodes",
+        "sm_deep_node_path", "sm_truncated", "sm_garbled", "sm_no_metadata_garbled_graph",
+        "sm_symlink_metadata", "sm_lambda_writer",
+    ),
 )
-"""Every case :func:`build_corpus` writes (tests parametrize over this; a test keeps it in step)."""
-READABLE = ("lambda_writer.keras", "lambda_writer_nested.keras", "lambda_writer_tfkeras.h5")
+"""Every case :func:`build_corpus` writes (tests parametrize over this; a test keeps it in step).
+The ``sm_*`` cases are TensorFlow SavedModel directories (check finds them as artifacts)."""
+READABLE = ("lambda_writer.keras", "lambda_writer_nested.keras", "lambda_writer_tfkeras.h5",
+            "sm_lambda_writer")
 """Cases the static reader reads (Lambda models): inspect reports them, check fails them (exit 1),
 commands that load the model refuse them (exit 2). In no case does the payload run."""
 
@@ -200,6 +207,53 @@ def write_h5(path: Path, attrs: dict[str, Any], build: Any = None, userblock: in
             build(f)
 
 
+# ---- protobuf (SavedModel keras_metadata.pb), written by hand so sizes can lie ------------------
+
+
+def pb_varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def pb_field(number: int, payload: bytes | int, *, declared: int | None = None) -> bytes:
+    """One field: a varint (int payload) or a length-delimited one (``declared`` may lie)."""
+    if isinstance(payload, int):
+        return pb_varint(number << 3) + pb_varint(payload)
+    length = len(payload) if declared is None else declared
+    return pb_varint(number << 3 | 2) + pb_varint(length) + payload
+
+
+def pb_node(path: str, identifier: str, metadata: str | bytes, node_id: int = 0) -> bytes:
+    """A ``SavedObject`` node of ``SavedMetadata`` (node_id 2, node_path 3, identifier 4,
+    metadata 5)."""
+    meta = metadata.encode() if isinstance(metadata, str) else metadata
+    return pb_field(1, pb_field(2, node_id) + pb_field(3, path.encode())
+                    + pb_field(4, identifier.encode()) + pb_field(5, meta))
+
+
+def keras_metadata(model_config: dict[str, Any], *, name: str = "m") -> bytes:
+    """A minimal keras_metadata.pb: the root node carrying ``model_config`` as tf.keras does."""
+    root = {"name": name, "class_name": model_config["class_name"], "keras_version": "2.15.0",
+            "backend": "tensorflow", "model_config": model_config}
+    return pb_node("root", "_tf_keras_network", json.dumps(root))
+
+
+def write_savedmodel(d: Path, metadata: bytes | None, *, graph: bytes = b"") -> Path:
+    """A SavedModel directory: saved_model.pb (``graph``) and optionally keras_metadata.pb."""
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "saved_model.pb").write_bytes(graph)
+    if metadata is not None:
+        (d / "keras_metadata.pb").write_bytes(metadata)
+    return d
+
+
 # ---- the corpus -----------------------------------------------------------------------------
 
 
@@ -351,6 +405,39 @@ def build_corpus(directory: Path) -> dict[str, HostileCase]:
                  "bytecode writes a file", readable=True),
              {"model_config": json.dumps(tfkeras_lambda_model(code)),
               "keras_version": "2.15.0", "backend": "tensorflow"})
+
+    # -- TensorFlow SavedModel directories (keras_metadata.pb written by hand)
+    tf_model = json.loads(tf_benign)
+    big = write_savedmodel(add("sm_huge_metadata", "keras_metadata.pb of 300 MB (sparse)"),
+                           None)
+    with (big / "keras_metadata.pb").open("wb") as fh:
+        fh.truncate(300 * 1024 * 1024)
+    write_savedmodel(add("sm_declares_huge", "a node's metadata field declares 3 GB"),
+                     pb_field(1, pb_field(3, b"root") + pb_field(5, b"{}", declared=3_000_000_000)))
+    deep = '{"class_name": "Sequential", "model_config": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    write_savedmodel(add("sm_deep_metadata", "root metadata JSON nested 100,000 deep"),
+                     pb_node("root", "_tf_keras_network", deep))
+    write_savedmodel(add("sm_many_nodes", "250,000 nodes in keras_metadata.pb"),
+                     keras_metadata(tf_model) + b"".join(
+                         pb_node(f"root.layer-{i}", "_tf_keras_layer", "{}", i)
+                         for i in range(1, 250_001)))
+    write_savedmodel(add("sm_deep_node_path", "a node path 10,000 attributes deep"),
+                     keras_metadata(tf_model) + pb_node("root" + ".a" * 10_000,
+                                                        "_tf_keras_layer", "{}", 1))
+    whole = keras_metadata(tf_model)
+    write_savedmodel(add("sm_truncated", "keras_metadata.pb cut in the middle"),
+                     whole[: len(whole) // 2])
+    write_savedmodel(add("sm_garbled", "keras_metadata.pb of random bytes"),
+                     bytes((i * 131 + 7) % 256 for i in range(4096)))
+    write_savedmodel(add("sm_no_metadata_garbled_graph", "no keras_metadata.pb, saved_model.pb "
+                         "of random bytes"), None,
+                     graph=bytes((i * 97 + 3) % 256 for i in range(4096)))
+    sym = write_savedmodel(add("sm_symlink_metadata", "keras_metadata.pb is a symlink to a "
+                               "file outside the directory"), None)
+    os.symlink("/etc/passwd", sym / "keras_metadata.pb")
+    write_savedmodel(add("sm_lambda_writer", "tf.keras SavedModel whose Lambda bytecode writes "
+                         "a file", readable=True),
+                     keras_metadata(tfkeras_lambda_model(code)))
     return {c.name: c for c in cases}
 
 
