@@ -562,6 +562,279 @@ def _build_tfkeras() -> dict[str, Any]:
     return out
 
 
+# =============================================================================================
+# Other artifact forms: SavedModel, keras_hub presets and classes, weights + config pairs.
+# Generated on their own (``--formats``) so the files above stay byte-identical.
+# =============================================================================================
+
+SEED_SM_SITES = {
+    "lambda": {"class_name": "Lambda", "params": {"function_type": "lambda"}, "closure": [0.3]},
+    "lambda_1": {"class_name": "Lambda", "params": {"function_type": "lambda"}, "closure": [0.3]},
+}
+def _transformer_sites(prefix: str, attention: str, attention_class: str, rate: float
+                       ) -> dict[str, Any]:
+    return {
+        f"{prefix}/{attention}": {"class_name": attention_class, "params": {"dropout": rate}},
+        f"{prefix}/self_attention_dropout": {"class_name": "Dropout", "params": {"rate": rate}},
+        f"{prefix}/feedforward_dropout": {"class_name": "Dropout", "params": {"rate": rate}},
+    }
+
+
+# keras_hub backbones: the Dropout layers their constructors create (paths as in
+# _flatten_layers(); the attention layers' own inner Dropout is the attention site).
+BERT_SITES = {"embeddings_dropout": {"class_name": "Dropout", "params": {"rate": 0.1}},
+              **_transformer_sites("transformer_layer_0", "self_attention_layer",
+                                   "MultiHeadAttention", 0.1),
+              **_transformer_sites("transformer_layer_1", "self_attention_layer",
+                                   "MultiHeadAttention", 0.1)}
+GPT2_SITES = {"embeddings_dropout": {"class_name": "Dropout", "params": {"rate": 0.1}},
+              **_transformer_sites("transformer_layer_0", "self_attention",
+                                   "CachedMultiHeadAttention", 0.1),
+              **_transformer_sites("transformer_layer_1", "self_attention",
+                                   "CachedMultiHeadAttention", 0.1)}
+VIT_SITES = {
+    **{k: v for i in (1, 2) for k, v in {
+        f"vit_encoder/transformer_block_{i}/mha": {"class_name": "MultiHeadAttention",
+                                                   "params": {"dropout": 0.05}},
+        f"vit_encoder/transformer_block_{i}/dropout": {"class_name": "Dropout",
+                                                       "params": {"rate": 0.1}},
+        f"vit_encoder/transformer_block_{i}/mlp/dropout": {"class_name": "Dropout",
+                                                           "params": {"rate": 0.1}},
+    }.items()},
+    "vit_encoder/dropout": {"class_name": "Dropout", "params": {"rate": 0.1}},
+}
+FORMAT_ARTIFACTS: list[dict[str, Any]] = [
+    {
+        "stem": "seed_lstm_savedmodel",
+        "shows": "the seed case as a TF SavedModel: two Lambda PermaDropout(0.3)",
+        "files": ["seed_lstm_savedmodel"],
+        "saved_by": "tf_keras",
+        "model_name": "seed_lstm",
+        "description": "tf-keras Sequential text model saved with model.save(dir) (SavedModel): "
+        "12 int tokens -> Embedding(200, 16) -> LSTM(16) -> Lambda PermaDropout(0.3) -> "
+        "Dense(8, relu) -> Lambda PermaDropout(0.3) -> Dense(1, sigmoid).",
+        "sites": SEED_SM_SITES,
+    },
+    {
+        "stem": "bert_tiny_preset",
+        "shows": "keras_hub preset directory: tiny BertBackbone(dropout=0.1)",
+        "files": ["bert_tiny_preset"],
+        "saved_by": "keras3",
+        "model_name": "bert_backbone",
+        "description": "keras_hub BertBackbone(vocabulary_size=100, num_layers=2, num_heads=2, "
+        "hidden_dim=8, intermediate_dim=16, dropout=0.1, max_sequence_length=16), "
+        "save_to_preset(dir): config.json, metadata.json, model.weights.h5.",
+        "sites": BERT_SITES,
+    },
+    {
+        "stem": "gpt2_tiny",
+        "shows": "keras_hub GPT2Backbone(dropout=0.1) inside a .keras file",
+        "files": ["gpt2_tiny.keras"],
+        "saved_by": "keras3",
+        "model_name": "gpt2_backbone",
+        "description": "keras_hub GPT2Backbone(vocabulary_size=100, num_layers=2, num_heads=2, "
+        "hidden_dim=8, intermediate_dim=16, dropout=0.1, max_sequence_length=16), model.save().",
+        "sites": GPT2_SITES,
+    },
+    {
+        "stem": "vit_tiny",
+        "shows": "keras_hub ViTBackbone (image) with dropout and attention dropout",
+        "files": ["vit_tiny.keras"],
+        "saved_by": "keras3",
+        "model_name": "vit_backbone",
+        "description": "keras_hub ViTBackbone(image_shape=(16, 16, 3), patch_size=8, "
+        "num_layers=2, num_heads=2, hidden_dim=8, mlp_dim=16, dropout_rate=0.1, "
+        "attention_dropout=0.05), model.save().",
+        "sites": VIT_SITES,
+    },
+    {
+        "stem": "mlp_pair",
+        "shows": "model.json + model.weights.h5 side by side (save_weights)",
+        "files": ["mlp_pair"],
+        "saved_by": "keras3",
+        "model_name": "mlp",
+        "description": "The mlp sample as a directory: model.to_json() in model.json and "
+        "model.save_weights() in model.weights.h5.",
+        "sites": MLP_SITES,
+    },
+]
+
+
+def _build_formats_tfkeras() -> dict[str, Any]:
+    global K
+    import shutil
+
+    import tensorflow as tf
+    import tf_keras as keras
+    from tf_keras import backend, layers
+
+    K = backend
+    keras.utils.set_random_seed(SEED)
+    tf.random.set_seed(SEED)
+    lambdas = [PermaDropout(0.3), PermaDropout(0.3)]
+    for perma in lambdas:
+        perma.function.__code__ = perma.function.__code__.replace(
+            co_filename="sample_models/make_samples.py")
+    model = keras.Sequential([
+        keras.Input((12,), dtype="int32", name="tokens"),
+        layers.Embedding(VOCAB, 16, name="embedding"),
+        layers.LSTM(16, name="lstm"),
+        lambdas[0],
+        layers.Dense(8, activation="relu", name="dense"),
+        lambdas[1],
+        layers.Dense(1, activation="sigmoid", name="dense_1"),
+    ], name="seed_lstm")
+    model.compile(optimizer=keras.optimizers.Adam(name="adam"), loss="binary_crossentropy")
+    target = HERE / "seed_lstm_savedmodel"
+    shutil.rmtree(target, ignore_errors=True)
+    model.save(str(target))  # no extension: tf.keras 2.x writes a SavedModel directory
+    return {"seed_lstm_savedmodel": {"inputs": _inputs_of(model), "model_name": model.name}}
+
+
+def _build_formats_keras3() -> dict[str, Any]:
+    import shutil
+
+    import keras
+    import keras_hub
+
+    out: dict[str, Any] = {}
+    keras.utils.set_random_seed(SEED)
+    bert = keras_hub.models.BertBackbone(
+        vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=8, intermediate_dim=16,
+        dropout=0.1, max_sequence_length=16, name="bert_backbone")
+    target = HERE / "bert_tiny_preset"
+    shutil.rmtree(target, ignore_errors=True)
+    bert.save_to_preset(str(target))
+    out["bert_tiny_preset"] = {"inputs": _inputs_of(bert), "model_name": bert.name}
+    keras.utils.set_random_seed(SEED)
+    gpt2 = keras_hub.models.GPT2Backbone(
+        vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=8, intermediate_dim=16,
+        dropout=0.1, max_sequence_length=16, name="gpt2_backbone")
+    gpt2.save(str(HERE / "gpt2_tiny.keras"))
+    out["gpt2_tiny"] = {"inputs": _inputs_of(gpt2), "model_name": gpt2.name}
+    keras.utils.set_random_seed(SEED)
+    vit = keras_hub.models.ViTBackbone(
+        image_shape=(16, 16, 3), patch_size=8, num_layers=2, num_heads=2, hidden_dim=8,
+        mlp_dim=16, dropout_rate=0.1, attention_dropout=0.05, name="vit_backbone")
+    vit.save(str(HERE / "vit_tiny.keras"))
+    out["vit_tiny"] = {"inputs": _inputs_of(vit), "model_name": vit.name}
+    mlp = keras.models.load_model(HERE / "mlp.keras")
+    target = HERE / "mlp_pair"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir()
+    (target / "model.json").write_text(mlp.to_json())
+    mlp.save_weights(str(target / "model.weights.h5"))
+    out["mlp_pair"] = {"inputs": _inputs_of(mlp), "model_name": mlp.name}
+    return out
+
+
+def _measure_formats(flavour: str, manifest_in: dict[str, Any]) -> dict[str, Any]:
+    """Run every new-format artifact the way its users would (the MANIFEST's measured facts)."""
+    import numpy as np
+
+    results: dict[str, Any] = {}
+    if flavour == "tfkeras":
+        import tensorflow as tf
+        import tf_keras as keras
+        from tf_keras import backend
+
+        keras.utils.set_random_seed(SEED)
+        tf.random.set_seed(SEED)
+        fname = "seed_lstm_savedmodel"
+        # OUR OWN directory: loading it runs the stored lambda (acceptable only here).
+        model = keras.models.load_model(str(HERE / fname), custom_objects={"K": backend},
+                                        safe_mode=False)
+        xs = _batch(manifest_in[fname]["inputs"])
+        a, b = (model.predict(xs[0], batch_size=BATCH, verbose=0) for _ in range(2))
+        results[fname] = {"tfkeras_loads": True,
+                          "tfkeras_predict_deterministic": bool(np.array_equal(a, b))}
+        return results
+    import keras
+    import keras_hub  # noqa: F401  registers the keras_hub classes
+
+    keras.utils.set_random_seed(SEED)
+    for fname, entry in manifest_in.items():
+        r: dict[str, Any] = {}
+        path = HERE / fname
+        try:
+            if fname.endswith("_preset"):
+                model = keras_hub.models.Backbone.from_preset(str(path))
+            elif fname == "mlp_pair":
+                model = keras.models.model_from_json((path / "model.json").read_text())
+                model.load_weights(str(path / "model.weights.h5"))
+            else:
+                model = keras.models.load_model(path)
+        except Exception as exc:
+            r["keras3_loads"] = False
+            r["keras3_load_error"] = _first_line(exc)
+            results[fname] = r
+            continue
+        r["keras3_loads"] = True
+        # Sequence models take any length: measure on 8 tokens.
+        xs = _batch([{**spec, "shape": [None, *(8 if d is None else d for d in spec["shape"][1:])]}
+                     for spec in entry["inputs"]])
+        if fname.startswith(("bert", "gpt2")):
+            xs = [np.ones_like(x) if "mask" in spec["name"] else
+                  (x % 2 if "segment" in spec["name"] else x % 100)
+                  for x, spec in zip(xs, entry["inputs"], strict=True)]
+        x = xs[0] if len(xs) == 1 else {s["name"]: v for s, v in zip(entry["inputs"], xs,
+                                                                       strict=True)}
+
+        def run(m: Any = model, x: Any = x) -> Any:
+            y = m.predict(x, batch_size=BATCH, verbose=0)
+            return y if not isinstance(y, dict) else np.concatenate(
+                [np.asarray(v).reshape(BATCH, -1) for _, v in sorted(y.items())], axis=1)
+
+        def call(m: Any = model, x: Any = x) -> Any:
+            y = m(x)
+            return np.concatenate([np.asarray(v).reshape(BATCH, -1) for _, v in sorted(
+                y.items())], axis=1) if isinstance(y, dict) else np.asarray(y)
+
+        r["keras3_predict_deterministic"] = bool(np.array_equal(run(), run()))
+        r["keras3_call_deterministic"] = bool(np.array_equal(call(), call()))
+        # Sites measured on the built model: the Dropout-family layers it really holds.
+        found = []
+        for layer in model._flatten_layers(include_self=False, recursive=True):
+            rate = getattr(layer, "rate", None)
+            if isinstance(layer, keras.layers.Dropout) and rate:
+                found.append(layer.name)
+        r["keras3_dropout_layers"] = len(found)
+        results[fname] = r
+    return results
+
+
+def main_formats() -> None:
+    """Build and measure only FORMAT_ARTIFACTS, then merge them into MANIFEST.json/README.md."""
+    info: dict[str, Any] = {}
+    info.update(_run_child("--formats-build", "tfkeras"))
+    info.update(_run_child("--formats-build", "keras3"))
+    per_file: dict[str, dict[str, Any]] = {}
+    for art in FORMAT_ARTIFACTS:
+        built = info[art["stem"]]
+        assert built["model_name"] == art["model_name"], (art["stem"], built["model_name"])
+        fname = art["files"][0]
+        per_file[fname] = {
+            "file": fname, "saved_by": art["saved_by"], "description": art["description"],
+            "shows": art["shows"], "model_name": art["model_name"], "inputs": built["inputs"],
+            "expected_sites": list(art["sites"]), "site_details": art["sites"],
+        }
+    stdin = json.dumps({f: {"inputs": e["inputs"]} for f, e in per_file.items()
+                        if e["saved_by"] == "keras3"})
+    measured = _run_child("--formats-measure", "keras3", stdin=stdin)
+    stdin = json.dumps({"seed_lstm_savedmodel": {
+        "inputs": per_file["seed_lstm_savedmodel"]["inputs"]}})
+    measured.update(_run_child("--formats-measure", "tfkeras", stdin=stdin))
+    for fname, entry in per_file.items():
+        entry["measured"] = measured.get(fname, {})
+    manifest = json.loads((HERE / "MANIFEST.json").read_text())
+    kept = [a for a in manifest["artifacts"] if a["file"] not in per_file]
+    manifest["artifacts"] = kept + list(per_file.values())
+    (HERE / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    (HERE / "README.md").write_text(_readme(manifest))
+    for fname in per_file:
+        print(f"{fname:34s} measured {per_file[fname]['measured']}")
+
+
 def _inputs_of(model: Any) -> list[dict[str, Any]]:
     """Name, shape (batch dim null) and dtype of each model input, in model.inputs order."""
     res = []
@@ -1024,11 +1297,23 @@ def main() -> None:
     group.add_argument("--tfkeras", action="store_true", help="(internal) build tf-keras models")
     group.add_argument("--trained", action="store_true", help="(internal) train digits/diabetes")
     group.add_argument("--measure", choices=["keras3", "tfkeras"], help="(internal) load+run every artifact")
+    group.add_argument("--formats", action="store_true",
+                       help="only (re)generate the SavedModel / keras_hub / weights+config samples")
+    group.add_argument("--formats-build", choices=["keras3", "tfkeras"], help="(internal)")
+    group.add_argument("--formats-measure", choices=["keras3", "tfkeras"], help="(internal)")
     parser.add_argument("--only", metavar="STEM[,STEM...]",
                         help="rebuild only these artifacts (re-measure all, rewrite the manifest)")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else None
-    if args.keras3:
+    if args.formats:
+        main_formats()
+        return
+    if args.formats_build:
+        result = (_build_formats_keras3() if args.formats_build == "keras3"
+                  else _build_formats_tfkeras())
+    elif args.formats_measure:
+        result = _measure_formats(args.formats_measure, json.loads(sys.stdin.read()))
+    elif args.keras3:
         result = _build_keras3(only)
     elif args.trained:
         result = _build_trained(only)

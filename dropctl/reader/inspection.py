@@ -11,8 +11,8 @@ from pathlib import Path
 from dropctl.reader.artifact import Artifact
 from dropctl.reader.findings import layer_findings, site_findings
 from dropctl.reader.formats import read_model
-from dropctl.reader.report import Finding, InspectReport, LayerEntry, ModelInfo, Site
 from dropctl.reader.hub import HubSite, hub_sites, unknown_hub_site
+from dropctl.reader.report import Finding, InspectReport, LayerEntry, ModelInfo, Site
 from dropctl.reader.sites import SiteSpec, classify, phases
 from dropctl.reader.walker import Layer, walk
 
