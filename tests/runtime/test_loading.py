@@ -14,7 +14,12 @@ from dropctl.reader.report import SiteKind
 from dropctl.runtime.loader import load, load_model, model_sites, rescue_config
 from tests.support import sample_files
 
-LOADABLE = [p for p in sample_files() if p.suffix != ".json"]
+# keras_hub backbones build their Dropout layers inside TransformerEncoder/Decoder layers; the
+# runtime site walk (model_sites) does not descend into those yet (issue 9), while inspect and
+# the manifest list them. strict: this turns into a failure (remove the mark) once it does.
+_HUB_INSIDE = pytest.mark.xfail(strict=True, reason="issue 9: model_sites and keras_hub layers")
+LOADABLE = [pytest.param(p, marks=_HUB_INSIDE) if p.name in ("gpt2_tiny.keras", "vit_tiny.keras")
+            else p for p in sample_files() if p.suffix != ".json"]
 
 
 @pytest.mark.parametrize("path", LOADABLE, ids=lambda p: p.name)

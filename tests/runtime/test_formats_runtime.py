@@ -1,0 +1,138 @@
+"""Running the new artifact forms: SavedModel weights from the checkpoint, SavedModel -> .keras
+migration, keras_hub presets, weights + config pairs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dropctl
+from dropctl.cli import app
+from dropctl.errors import UnsupportedModelError
+from dropctl.reader.savedmodel import read_metadata
+from dropctl.runtime.loader import load
+from tests.support import SAMPLES, LazyModule
+from tests.support.hostile import keras_metadata, pb_node
+
+keras = LazyModule("keras")
+dropctl_layers = LazyModule("dropctl.layers")
+tf = LazyModule("tensorflow")
+
+SEED_SM = SAMPLES / "seed_lstm_savedmodel"
+TOKENS = (np.arange(4 * 12).reshape(4, 12) * 7) % 200
+
+
+@pytest.fixture(scope="module")
+def seed_loaded():
+    return load(SEED_SM)
+
+
+def _checkpoint_values(directory: Path) -> list[np.ndarray]:
+    reader = tf.train.load_checkpoint(str(directory / "variables" / "variables"))
+    keys = [k for k in reader.get_variable_to_shape_map()
+            if k.endswith("VARIABLE_VALUE") and not k.startswith(("optimizer", "keras_api"))]
+    return [np.asarray(reader.get_tensor(k)) for k in keys]
+
+
+def _same_multiset(have: list[np.ndarray], want: list[np.ndarray]) -> bool:
+    left = sorted(a.tobytes() for a in have)
+    return left == sorted(b.tobytes() for b in want)
+
+
+def test_savedmodel_weights_are_the_checkpoint_values_bit_for_bit(seed_loaded) -> None:
+    model = seed_loaded.model
+    weights = [np.asarray(w) for w in model.get_weights()]
+    assert len(weights) == 8
+    assert _same_multiset(weights, _checkpoint_values(SEED_SM))
+    lstm = model.get_layer("lstm").get_weights()
+    assert [w.shape for w in lstm] == [(16, 64), (16, 64), (64,)]
+    actions = [r.action for r in seed_loaded.rescues]
+    assert actions.count("Lambda dropout replaced by AlwaysDropout(rate=0.3)") == 2
+    assert "Keras 2 leftover 'time_major' dropped" in actions
+
+
+def test_savedmodel_predict_is_stochastic_like_tf_keras(seed_loaded) -> None:
+    a = seed_loaded.model.predict(TOKENS, verbose=0)
+    b = seed_loaded.model.predict(TOKENS, verbose=0)
+    assert not np.array_equal(a, b)
+
+
+def test_mc_predict_on_savedmodel_has_spread() -> None:
+    result = dropctl.mc_predict(SEED_SM, TOKENS, samples=16, seed=0)
+    assert float(np.max(result.outputs[0].std)) > 0
+    assert [s.path for s in result.sites if s.selected] == ["seed_lstm/lambda", "seed_lstm/lambda_1"]
+
+
+@pytest.mark.parametrize("mode", ["standard", "perma", "strip"])
+def test_convert_savedmodel_to_keras(mode: str, tmp_path: Path, seed_loaded) -> None:
+    out = tmp_path / f"seed_{mode}.keras"
+    report = dropctl.convert(SEED_SM, out, mode=mode)
+    assert report.written and report.verification is not None and report.verification.passed
+    if mode == "perma":
+        dropctl_layers.AlwaysDropout  # noqa: B018  registers AlwaysDropout for stock loading
+    migrated = keras.models.load_model(out, safe_mode=True)
+    assert _same_multiset([np.asarray(w) for w in migrated.get_weights()],
+                          _checkpoint_values(SEED_SM))
+    a = migrated.predict(TOKENS, verbose=0)
+    b = migrated.predict(TOKENS, verbose=0)
+    assert np.array_equal(a, b) is (mode != "perma")
+
+
+def test_convert_cli_savedmodel_standard_json(tmp_path: Path, cli_runner) -> None:
+    out = tmp_path / "seed.keras"
+    result = cli_runner.invoke(app, ["convert", str(SEED_SM), str(out), "--standard", "--json"])
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["src_format"] == "savedmodel" and doc["dst_format"] == "keras"
+    assert [c["path"] for c in doc["changes"]] == ["seed_lstm/lambda", "seed_lstm/lambda_1"]
+
+
+def test_savedmodel_weights_that_do_not_fit_are_refused(tmp_path: Path) -> None:
+    """Metadata says Dense(3) where the checkpoint holds Dense(8): refused, never random."""
+    d = tmp_path / "sm"
+    shutil.copytree(SEED_SM, d)
+    meta = read_metadata(SEED_SM)
+    cfg = json.loads(json.dumps(meta.root["model_config"]).replace('"units": 8', '"units": 3'))
+    nodes = [n for n in meta.nodes if n.node_path != "root"]
+    data = keras_metadata(cfg, name="seed_lstm") + b"".join(
+        pb_node(n.node_path, n.identifier, n.metadata, n.node_id) for n in nodes)
+    (d / "keras_metadata.pb").write_bytes(data)
+    with pytest.raises(UnsupportedModelError,
+                       match=r"stored dense/kernel is float32\[16, 8\].*float32\[16, 3\]"):
+        load(d)
+
+
+def test_savedmodel_without_variables_is_not_run(tmp_path: Path) -> None:
+    d = tmp_path / "sm"
+    shutil.copytree(SEED_SM, d)
+    shutil.rmtree(d / "variables")
+    with pytest.raises(UnsupportedModelError, match="no weights"):
+        load(d)
+
+
+def test_bert_preset_loads_with_its_weights() -> None:
+    import h5py
+
+    loaded = load(SAMPLES / "bert_tiny_preset")
+    model = loaded.model
+    assert type(model).__name__ == "BertBackbone"
+    with h5py.File(SAMPLES / "bert_tiny_preset" / "model.weights.h5", "r") as f:
+        stored: list[np.ndarray] = []
+        f.visititems(lambda _n, o: stored.append(np.asarray(o)) if isinstance(o, h5py.Dataset)
+                     else None)
+    assert _same_multiset([np.asarray(w) for w in model.get_weights()],
+                          [s for s in stored if s.dtype.kind == "f"])
+
+
+def test_weights_with_config_pair_loads_like_the_keras_file(tmp_path: Path) -> None:
+    ref = load(SAMPLES / "mlp.keras").model
+    pair = load(SAMPLES / "mlp_pair").model
+    flag = load(SAMPLES / "mlp_pair" / "model.weights.h5",
+                config=SAMPLES / "mlp_pair" / "model.json").model
+    for m in (pair, flag):
+        for a, b in zip(ref.get_weights(), m.get_weights(), strict=True):
+            assert np.array_equal(a, b)
