@@ -13,10 +13,18 @@ from pathlib import Path
 import pytest
 
 from dropctl.cli import app
-from tests.support import sample_files
+from tests.support import SAMPLES, sample_files
+
+# keras_hub backbones: mc-predict's runtime site walk does not descend into keras_hub layers
+# yet (issue 9); strict, so this turns into a failure (remove the mark) once it does.
+_HUB = pytest.mark.xfail(strict=True, reason="issue 9: model_sites and keras_hub layers")
+PATHS = [pytest.param(p, marks=_HUB) if p.name in ("gpt2_tiny.keras", "vit_tiny.keras") else p
+         for p in sample_files()]
+PATHS += [SAMPLES / "seed_lstm_savedmodel", SAMPLES / "mlp_pair",
+          pytest.param(SAMPLES / "bert_tiny_preset", marks=_HUB)]
 
 
-@pytest.mark.parametrize("path", sample_files(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.name)
 def test_site_paths_agree_across_commands(cli_runner, path: Path, tmp_path: Path) -> None:
     inspected = cli_runner.invoke(app, ["inspect", str(path), "--json"])
     assert inspected.exit_code == 0, inspected.stderr

@@ -175,7 +175,7 @@ def probe_inputs(model: Any, seed: int, batch: int = PROBE_BATCH) -> list[np.nda
 
 def _predict(model: Any, x: list[np.ndarray]) -> np.ndarray:
     batch = int(x[0].shape[0])
-    out = model.predict(x if len(x) > 1 else x[0], batch_size=batch, verbose=0)
+    out = model.predict(compat.as_model_inputs(model, x), batch_size=batch, verbose=0)
     return np.concatenate([o.astype(np.float64).reshape(batch, -1)
                            for o in flat_outputs(out)], axis=1)
 

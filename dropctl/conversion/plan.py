@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from dropctl.conversion.hub import plan_hub
 from dropctl.errors import UnsupportedModelError
 from dropctl.reader.artifact import Artifact
 from dropctl.reader.classes import ATTENTION_CLASSES, RECURRENT_CLASSES
@@ -351,6 +352,14 @@ def plan_conversion(artifact: Artifact, mode: ConvertMode, *, rate: float | None
     removals: list[_Node] = []
     by_path = {node.layer.path: node for node in nodes}
     unpinned_calls: set[str] = set()
+    for node in nodes:
+        hub = plan_hub(node.layer, node.entry, mode.value, rate,
+                       lambda p: sites is None or _matches(p, sites))
+        if hub is not None:  # a keras_hub model: its dropout is a constructor parameter
+            changes += [SiteChange(c.path, Action(c.action), c.class_name, c.class_name,
+                                   c.rate_before, c.rate_after, node.layer.pin, node.layer.pin,
+                                   c.note) for c in hub[0]]
+            warnings += hub[1]
     for node in nodes[1:]:
         layer = node.layer
         spec = classify(layer)

@@ -12,6 +12,7 @@ from pathlib import Path
 from dropctl.conversion.plan import OUT_EXTENSIONS, ConvertMode, ConvertReport, plan_conversion
 from dropctl.errors import InputDataError, UnsupportedModelError, UsageError
 from dropctl.reader.formats import read_model
+from dropctl.reader.hub import uses_keras_hub
 from dropctl.reader.report import ArtifactFormat
 
 
@@ -62,6 +63,10 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     if not artifact.has_weights and not dry_run:
         raise UnsupportedModelError(f"{src_p} holds no weights (architecture only); "
                                     "nothing to convert")
+    if dst_fmt is ArtifactFormat.H5 and uses_keras_hub(artifact.model_config):
+        raise UnsupportedModelError(
+            f"{src_p} is a keras_hub model: legacy .h5 cannot name keras_hub classes, so it "
+            "would not reload; write OUT as .keras")
     plan = plan_conversion(artifact, mode, rate=rate, sites=sites)
     if sites is not None and not plan.changes:
         raise UsageError(f"--sites {sites!r} matches no stochastic site of {src_p}")

@@ -18,7 +18,7 @@ import numpy as np
 
 from dropctl.mc.engine import Engine, MCResult, SiteUse, mc_predict, resolve_inputs, resolve_model
 from dropctl.mc.inputs import flat_outputs
-from dropctl.runtime import keras_module
+from dropctl.runtime import compat, keras_module
 
 __all__ = ["DiffResult", "diff"]
 
@@ -82,7 +82,7 @@ def diff(model_or_path: Any, inputs: Any = None, *, samples: int = 50, seed: int
     keras = keras_module("dropctl diff")
     model, rescues = resolve_model(model_or_path)
     arrays = resolve_inputs(model, inputs, synthetic, seed)
-    x = arrays if len(arrays) > 1 else arrays[0]
+    x = compat.as_model_inputs(model, arrays)
     keras.utils.set_random_seed(seed)
     with warnings.catch_warnings():  # Keras warns when a 1-input model gets a bare array
         warnings.simplefilter("ignore")

@@ -251,7 +251,7 @@ class Engine:
 
         functional = self._functional()
         if functional is None:  # subclassed model: replicate at the inputs
-            out = self.model([tile(t) for t in inputs] if len(inputs) > 1 else tile(inputs[0]),
+            out = self.model(compat.as_model_inputs(self.model, [tile(t) for t in inputs]),
                              training=False)
             return keras.tree.flatten(out)
         replicated: dict[int, Any] = {}
@@ -291,7 +291,7 @@ class Engine:
                 self._ctx.modes = dict.fromkeys(ids, "off")
                 with warnings.catch_warnings():  # list for a dict-input model: Keras warns
                     warnings.simplefilter("ignore")
-                    out = self.model(list(xs) if len(xs) > 1 else xs[0], training=False)
+                    out = self.model(compat.as_model_inputs(self.model, list(xs)), training=False)
                 return tuple(self._keras.tree.flatten(out))
 
             self._fns["det"] = tf.function(det, input_signature=self._signature(tf),

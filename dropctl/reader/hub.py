@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dropctl.reader.report import SiteKind
-from dropctl.reader.walker import Layer
+from dropctl.reader.walker import Layer, walk
 
 HUB_ROOTS = ("keras_hub", "keras_nlp")
 _RATE_PARAMS = ("dropout", "dropout_rate", "attention_dropout", "drop_rate", "drop_path_rate",
@@ -47,6 +47,9 @@ class HubSite:
     """False for a keras_hub class dropctl does not model (a ``custom`` site)."""
     param: str = "dropout"
     """The config parameter that sets the rate (what ``convert --rate`` changes)."""
+    owner: tuple[str, ...] = ()
+    """Config keys from the model's config to the dict holding ``param`` (``("backbone",
+    "config")`` for a task's backbone)."""
 
 
 def _num(cfg: dict[str, Any], key: str) -> float:
@@ -129,8 +132,8 @@ def _sites_of(cls: str, cfg: dict[str, Any], depth: int = 0) -> list[HubSite] | 
         inner = _sites_of(backbone["class_name"], inner_cfg, depth + 1)
         name = inner_cfg.get("name")
         prefix = name if isinstance(name, str) and name else "backbone"
-        out = [HubSite(f"{prefix}/{s.rel_path}", s.class_name, s.kind, s.rate, s.known, s.param)
-               for s in inner or []]
+        out = [HubSite(f"{prefix}/{s.rel_path}", s.class_name, s.kind, s.rate, s.known, s.param,
+                       ("backbone", "config", *s.owner)) for s in inner or []]
         own = [k for k in _RATE_PARAMS if _num(cfg, k) > 0]
         if own:  # the task's own head dropout: built in code dropctl does not model
             out.append(HubSite("", cls, SiteKind.CUSTOM, _num(cfg, own[0]), False, own[0]))
@@ -144,6 +147,11 @@ def hub_sites(layer: Layer) -> list[HubSite] | None:
     if not is_hub(layer) or not (layer.depth == 0 or layer.opaque):
         return None
     return _sites_of(layer.class_name, layer.config)
+
+
+def uses_keras_hub(model_config: dict[str, Any]) -> bool:
+    """Whether any layer of the model comes from keras_hub (or keras_nlp)."""
+    return any(is_hub(layer) for layer in walk(model_config))
 
 
 def unknown_hub_site(layer: Layer) -> HubSite | None:

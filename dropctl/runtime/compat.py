@@ -120,9 +120,26 @@ def functional_of(model: Any) -> Any:
     return inner if isinstance(inner, Functional) else None
 
 
+def as_model_inputs(model: Any, inputs: list[Any]) -> Any:
+    """``inputs`` (in ``model.inputs`` order) in the structure the model was built with.
+
+    A model built on a dict of inputs (keras_hub backbones: ``{"token_ids", "padding_mask"}``)
+    refuses a list in Keras 3.15; ``model.inputs`` is the flattened ``_inputs_struct``.
+    """
+    struct = getattr(compat_functional(model), "_inputs_struct", None)
+    if isinstance(struct, dict) and len(inputs) == len(_keras().tree.flatten(struct)):
+        return _keras().tree.pack_sequence_as(struct, list(inputs))
+    return list(inputs) if len(inputs) > 1 else inputs[0]
+
+
+def compat_functional(model: Any) -> Any:
+    """The model itself, or a Sequential's inner Functional (the object holding the graph)."""
+    return functional_of(model) or model
+
+
 def run_graph(functional: Any, inputs: list[Any], operation_fn: Callable[[Any], Any]) -> Any:
     """Run ``functional``'s graph with every operation routed through ``operation_fn(op)``."""
-    std = functional._standardize_inputs(inputs if len(inputs) > 1 else inputs[0])
+    std = functional._standardize_inputs(as_model_inputs(functional, inputs))
     return functional._run_through_graph(std, operation_fn=operation_fn)
 
 

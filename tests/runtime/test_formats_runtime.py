@@ -136,3 +136,46 @@ def test_weights_with_config_pair_loads_like_the_keras_file(tmp_path: Path) -> N
     for m in (pair, flag):
         for a, b in zip(ref.get_weights(), m.get_weights(), strict=True):
             assert np.array_equal(a, b)
+
+
+# ---- keras_hub: convert changes the constructor parameter, mc-predict runs dict-input models -----
+
+
+def test_convert_preset_rate_rewrites_the_parameter(tmp_path: Path) -> None:
+    out = tmp_path / "bert.keras"
+    report = dropctl.convert(SAMPLES / "bert_tiny_preset", out, mode="standard", rate=0.2)
+    assert report.verification is not None and report.verification.passed
+    assert len(report.changed) == 7
+    assert {c.rate_after for c in report.changes} == {0.2}
+    migrated = keras.models.load_model(out, safe_mode=True)
+    assert migrated.get_config()["dropout"] == pytest.approx(0.2)
+    source = load(SAMPLES / "bert_tiny_preset").model
+    for a, b in zip(source.get_weights(), migrated.get_weights(), strict=True):
+        assert a.tobytes() == np.asarray(b).tobytes()
+    assert {s.rate for s in dropctl.inspect(out).sites} == {0.2}
+
+
+def test_convert_strip_zeroes_vit_parameters(tmp_path: Path) -> None:
+    out = tmp_path / "vit.keras"
+    report = dropctl.convert(SAMPLES / "vit_tiny.keras", out, mode="strip")
+    assert {c.action.value for c in report.changes} == {"zeroed"}
+    assert dropctl.inspect(out).sites == ()
+
+
+def test_convert_perma_on_keras_hub_says_why_nothing_changes(tmp_path: Path) -> None:
+    report = dropctl.convert(SAMPLES / "gpt2_tiny.keras", tmp_path / "g.keras", mode="perma",
+                             dry_run=True)
+    assert {c.action.value for c in report.changes} == {"skipped"}
+    assert any("no always-on form" in w for w in report.warnings)
+
+
+def test_convert_keras_hub_to_h5_is_refused_before_building(tmp_path: Path) -> None:
+    with pytest.raises(UnsupportedModelError, match="write OUT as .keras"):
+        dropctl.convert(SAMPLES / "gpt2_tiny.keras", tmp_path / "g.h5", mode="standard")
+    assert not (tmp_path / "g.h5").exists()
+
+
+def test_mc_predict_on_dict_input_keras_hub_model() -> None:
+    result = dropctl.mc_predict(SAMPLES / "gpt2_tiny.keras", samples=8, seed=0, synthetic=2)
+    assert float(np.max(result.outputs[0].std)) > 0
+    assert "gpt2_backbone/embeddings_dropout" in [s.path for s in result.sites if s.selected]
