@@ -17,6 +17,23 @@ from dropctl.reader.report import ArtifactFormat
 from dropctl.runtime import compat
 
 
+def require_hub(art: Artifact) -> None:
+    """A keras_hub model needs keras_hub to be built: name the extra instead of a Keras error."""
+    import importlib.util
+
+    from dropctl.reader.hub import uses_keras_hub
+    from dropctl.runtime.imports import missing
+
+    if not uses_keras_hub(art.model_config):
+        return
+    try:
+        found = importlib.util.find_spec("keras_hub") is not None
+    except (ImportError, ValueError):  # a broken or blocked installation
+        found = False
+    if not found:
+        raise missing("keras_hub", f"running the keras_hub model {art.path}")
+
+
 def load_external_weights(model: Any, art: Artifact) -> None:
     """Load the weights of ``art`` (SavedModel, preset or weights + config) into ``model``."""
     if art.format is ArtifactFormat.SAVEDMODEL:

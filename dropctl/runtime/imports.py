@@ -19,7 +19,8 @@ from typing import Any
 from dropctl.errors import MissingDependencyError
 
 EXTRAS = {"keras": "tensorflow", "tensorflow": "tensorflow", "jax": "jax", "jaxlib": "jax",
-          "torch": "torch", "ray": "ray", "pyarrow": "parquet", "matplotlib": "plot"}
+          "torch": "torch", "ray": "ray", "pyarrow": "parquet", "matplotlib": "plot",
+          "keras_hub": "hub", "keras_nlp": "hub"}
 """Top-level module -> the dropctl extra that installs it."""
 
 

@@ -158,11 +158,13 @@ def load(path: str | Path, *, require_weights: bool = True,
 def load_artifact(art: Any, *, require_weights: bool = True) -> LoadedModel:
     """:func:`load` for an artifact already read statically (``dropctl.reader.formats``)."""
     from dropctl.reader.formats import is_keras3_config
+    from dropctl.runtime.formats import require_hub
 
     if require_weights and not art.has_weights:
         raise UnsupportedModelError(
             f"{art.path}: the file holds an architecture but no weights; nothing to run")
     keras3 = is_keras3_config(art)
+    require_hub(art)
     rescued, rescues = rescue_config(art.model_config, keras3=keras3)
     try:
         model = build_from_config(rescued, keras3)

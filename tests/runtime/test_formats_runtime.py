@@ -179,3 +179,36 @@ def test_mc_predict_on_dict_input_keras_hub_model() -> None:
     result = dropctl.mc_predict(SAMPLES / "gpt2_tiny.keras", samples=8, seed=0, synthetic=2)
     assert float(np.max(result.outputs[0].std)) > 0
     assert "gpt2_backbone/embeddings_dropout" in [s.path for s in result.sites if s.selected]
+
+
+@pytest.mark.parametrize("name", ["bert_tiny_preset", "gpt2_tiny.keras", "vit_tiny.keras"])
+def test_static_keras_hub_sites_are_the_built_models_dropout_layers(name: str) -> None:
+    """inspect's keras_hub sites (from the config alone) name the layers the built model holds:
+    every Dropout with a positive rate, an attention layer's inner Dropout counted as the
+    attention layer itself."""
+    model = load(SAMPLES / name).model
+    attention = (keras.layers.MultiHeadAttention,)
+    built: set[str] = set()
+    stack = [(model, model.name)]
+    while stack:
+        layer, path = stack.pop()
+        for sub in layer._flatten_layers(include_self=False, recursive=False):
+            sub_path = f"{path}/{sub.name}"
+            if isinstance(sub, attention) and float(sub._dropout) > 0:
+                built.add(sub_path)
+                continue  # its inner Dropout is this site
+            if isinstance(sub, keras.layers.Dropout) and sub.rate > 0:
+                built.add(sub_path)
+            stack.append((sub, sub_path))
+    static = {s.path: s.rate for s in dropctl.inspect(SAMPLES / name).sites}
+    assert set(static) == built
+
+
+def test_keras_hub_model_without_keras_hub_names_the_extra(monkeypatch, cli_runner) -> None:
+    monkeypatch.setitem(__import__("sys").modules, "keras_hub", None)  # as if not installed
+    result = cli_runner.invoke(app, ["mc-predict", str(SAMPLES / "bert_tiny_preset"),
+                                     "--synthetic", "1", "-T", "2"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"Error: running the keras_hub model {SAMPLES / 'bert_tiny_preset'} needs keras_hub, "
+        "which is not installed: pip install 'dropctl[hub]'")
