@@ -753,9 +753,10 @@ def _measure_formats(flavour: str, manifest_in: dict[str, Any]) -> dict[str, Any
     import keras_hub  # noqa: F401  registers the keras_hub classes
 
     keras.utils.set_random_seed(SEED)
+    os.chdir(HERE)  # bare names keep error messages free of absolute paths
     for fname, entry in manifest_in.items():
         r: dict[str, Any] = {}
-        path = HERE / fname
+        path = Path(fname)
         try:
             if fname.endswith("_preset"):
                 model = keras_hub.models.Backbone.from_preset(str(path))
@@ -818,14 +819,14 @@ def main_formats() -> None:
             "shows": art["shows"], "model_name": art["model_name"], "inputs": built["inputs"],
             "expected_sites": list(art["sites"]), "site_details": art["sites"],
         }
-    stdin = json.dumps({f: {"inputs": e["inputs"]} for f, e in per_file.items()
-                        if e["saved_by"] == "keras3"})
+    # Keras 3 is measured on every one (it cannot load a SavedModel: recorded as measured).
+    stdin = json.dumps({f: {"inputs": e["inputs"]} for f, e in per_file.items()})
     measured = _run_child("--formats-measure", "keras3", stdin=stdin)
     stdin = json.dumps({"seed_lstm_savedmodel": {
         "inputs": per_file["seed_lstm_savedmodel"]["inputs"]}})
-    measured.update(_run_child("--formats-measure", "tfkeras", stdin=stdin))
+    measured_tk = _run_child("--formats-measure", "tfkeras", stdin=stdin)
     for fname, entry in per_file.items():
-        entry["measured"] = measured.get(fname, {})
+        entry["measured"] = {**measured.get(fname, {}), **measured_tk.get(fname, {})}
     manifest = json.loads((HERE / "MANIFEST.json").read_text())
     kept = [a for a in manifest["artifacts"] if a["file"] not in per_file]
     manifest["artifacts"] = kept + list(per_file.values())
@@ -1284,6 +1285,13 @@ def main_parent(only: set[str] | None = None) -> None:
         "with safe_mode=False and custom_objects={'K': tf_keras.backend} (our own file).",
         "artifacts": list(per_file.values()),
     }
+    # The --formats samples (SavedModel, keras_hub, weights + config) are made and measured by
+    # main_formats(); a run of this function keeps their entries as they are.
+    formats = {a["files"][0] for a in FORMAT_ARTIFACTS}
+    old = HERE / "MANIFEST.json"
+    if old.exists():
+        manifest["artifacts"] += [a for a in json.loads(old.read_text())["artifacts"]
+                                  if a["file"] in formats]
     (HERE / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n")
     (HERE / "README.md").write_text(_readme(manifest))
     for fname in per_file:

@@ -45,6 +45,8 @@ class Budget:
 
 
 def _varint(buf: bytes | memoryview, pos: int, end: int, what: str) -> tuple[int, int]:
+    if pos < end and buf[pos] < 0x80:  # one-byte numbers (keys, short lengths): most of them
+        return buf[pos], pos + 1
     result = 0
     shift = 0
     for _ in range(10):
@@ -92,6 +94,32 @@ def fields(buf: bytes | memoryview, start: int, end: int, what: str,
             pos += 4
         else:
             raise ArtifactError(f"{what} is corrupt (wire type {wire}): not a protobuf file")
+
+
+def count_top_level(buf: bytes | memoryview, what: str, limit: int) -> int:
+    """How many fields the outermost message has, stopping past ``limit`` (a cheap pre-scan
+    that rejects a huge node count before any node is parsed)."""
+    pos, end, count = 0, len(buf), 0
+    while pos < end:
+        count += 1
+        if count > limit:
+            return count
+        key, pos = _varint(buf, pos, end, what)
+        wire = key & 7
+        if wire == LEN:
+            length, pos = _varint(buf, pos, end, what)
+            pos += length
+        elif wire == VARINT:
+            _, pos = _varint(buf, pos, end, what)
+        elif wire == FIXED64:
+            pos += 8
+        elif wire == FIXED32:
+            pos += 4
+        else:
+            raise ArtifactError(f"{what} is corrupt (wire type {wire}): not a protobuf file")
+    if pos > end:
+        raise ArtifactError(f"{what} is truncated (its last field runs past the end)")
+    return count
 
 
 def text(buf: bytes | memoryview, span: tuple[int, int], what: str, limit: int) -> str:

@@ -28,14 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from dropctl.errors import ArtifactError
-from dropctl.reader.protowire import LEN, Budget, fields, text
+from dropctl.reader.protowire import LEN, Budget, count_top_level, fields, text
 
 MAX_METADATA_BYTES = 256 * 1024 * 1024
 """Largest keras_metadata.pb accepted (EfficientNetB7's is ~20 MB)."""
 MAX_GRAPH_BYTES = 2 * 1024 * 1024 * 1024
 """Largest saved_model.pb scanned for dropout-like ops (protobuf's own 2 GB limit)."""
-MAX_NODES = 200_000
-"""Most SavedObject nodes in one keras_metadata.pb."""
+MAX_NODES = 50_000
+"""Most SavedObject nodes in one keras_metadata.pb (one per Keras layer, cell or metric:
+a 150-layer ResNet has a few hundred)."""
 MAX_FIELDS = 20_000_000
 """Most protobuf fields visited in one file."""
 MAX_NODE_PATH_PARTS = 256
@@ -149,6 +150,8 @@ def untuple(value: Any) -> Any:
 
 def parse_metadata(data: bytes, what: str) -> list[MetaNode]:
     """The nodes of a ``SavedMetadata`` message (see the module docstring for the fields)."""
+    if count_top_level(data, what, MAX_NODES) > MAX_NODES:
+        raise ArtifactError(f"{what} has more than {MAX_NODES:,} nodes (hostile or corrupt)")
     budget = Budget(MAX_FIELDS, what)
     nodes: list[MetaNode] = []
     for number, wire, value in fields(data, 0, len(data), what, budget):
