@@ -52,7 +52,11 @@ def k3_layer(cls: str, module: str = "keras.layers", **config) -> dict:
 def test_all_samples_default_policy() -> None:
     report = dropctl.check([SAMPLES], config=False)
     by_name = {Path(r.path).name: r for r in report.results}
-    assert set(by_name) == {p.name for p in SAMPLES.iterdir() if p.suffix in (".keras", ".h5")}
+    # Files, plus the artifact directories (SavedModel, keras_hub preset, model.json + weights).
+    assert set(by_name) == {p.name for p in SAMPLES.iterdir() if p.suffix in (".keras", ".h5")} | {
+        "seed_lstm_savedmodel", "bert_tiny_preset", "mlp_pair"}
+    assert by_name["seed_lstm_savedmodel"].status is Status.FAIL
+    assert by_name["bert_tiny_preset"].status is Status.PASS
     perma = by_name["lstm_permadropout_tfkeras.h5"]
     assert perma.status is Status.FAIL
     assert {("DCK001", "error"), ("DCK004", "error")} <= rules(perma)
@@ -318,7 +322,8 @@ def test_cli_output_file(runner: CliRunner, tmp_path: Path) -> None:
     r = runner.invoke(app, ["check", "--no-config", "-f", "sarif", "-o", str(out), str(SAMPLES)])
     assert r.exit_code == 1
     assert r.stdout == ""
-    assert r.stderr.startswith("18 artifacts checked, 17 passed, 1 failed, 0 unreadable")
+    # 18 files + gpt2/vit .keras + 3 artifact directories; the two PermaDropout models fail.
+    assert r.stderr.startswith("23 artifacts checked, 21 passed, 2 failed, 0 unreadable")
     assert f"report written to {out}" in r.stderr
     assert json.loads(out.read_text())["version"] == "2.1.0"
     assert [p.name for p in tmp_path.iterdir()] == ["report.sarif"]  # no temp file left
