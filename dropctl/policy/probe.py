@@ -41,7 +41,9 @@ def probe_model(path: str, batch: int = PROBE_BATCH) -> ProbeResult:
     except UnsupportedModelError:
         raise UnsupportedModelError(f"{path}: cannot probe: the model declares no inputs") from None
     arrays = synthetic_inputs(specs, batch, 0)
-    x = arrays[0] if len(arrays) == 1 else arrays
+    from dropctl.runtime import compat
+
+    x = compat.as_model_inputs(model, arrays)  # dict-input models (keras_hub) take a dict
     try:
         first = flat_outputs(model.predict(x, verbose=0))
         second = flat_outputs(model.predict(x, verbose=0))

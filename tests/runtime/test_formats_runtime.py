@@ -212,3 +212,11 @@ def test_keras_hub_model_without_keras_hub_names_the_extra(monkeypatch, cli_runn
     assert result.stderr.strip() == (
         f"Error: running the keras_hub model {SAMPLES / 'bert_tiny_preset'} needs keras_hub, "
         "which is not installed: pip install 'dropctl[hub]'")
+
+
+def test_check_probe_runs_savedmodel_and_preset(cli_runner) -> None:
+    result = cli_runner.invoke(app, ["check", "--no-config", "--probe", "--json",
+                                     str(SEED_SM), str(SAMPLES / "bert_tiny_preset")])
+    doc = json.loads(result.stdout)
+    probes = {Path(a["path"]).name: a["probe"]["predict_deterministic"] for a in doc["artifacts"]}
+    assert probes == {"seed_lstm_savedmodel": False, "bert_tiny_preset": True}
