@@ -220,3 +220,29 @@ def test_check_probe_runs_savedmodel_and_preset(cli_runner) -> None:
     doc = json.loads(result.stdout)
     probes = {Path(a["path"]).name: a["probe"]["predict_deterministic"] for a in doc["artifacts"]}
     assert probes == {"seed_lstm_savedmodel": False, "bert_tiny_preset": True}
+
+
+def test_legacy_save_weights_file_with_config(tmp_path: Path) -> None:
+    """A tf.keras-style ``save_weights`` .h5 (layer groups at the root) + its architecture JSON:
+    matched by layer name, every layer accounted for."""
+    import h5py
+
+    weights, arch = tmp_path / "w.h5", tmp_path / "model.json"
+    with h5py.File(SAMPLES / "mlp.h5", "r") as src, h5py.File(weights, "w") as dst:
+        group = src["model_weights"]
+        for key, value in group.attrs.items():
+            dst.attrs[key] = value
+        for name in group:
+            src.copy(group[name], dst, name=name)
+        config = src.attrs["model_config"]
+        arch.write_text(config.decode() if isinstance(config, bytes) else config)
+    loaded = load(weights, config=arch).model
+    for a, b in zip(load(SAMPLES / "mlp.h5").model.get_weights(), loaded.get_weights(),
+                    strict=True):
+        assert np.array_equal(a, b)
+    with h5py.File(weights, "a") as f:  # a layer's weights missing: refused, never random
+        names = [n for n in f.attrs["layer_names"] if (n.decode() if isinstance(n, bytes)
+                                                       else n) != "dense"]
+        f.attrs["layer_names"] = names
+    with pytest.raises(UnsupportedModelError, match="no stored weights for layer"):
+        load(weights, config=arch)
