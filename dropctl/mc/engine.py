@@ -16,6 +16,9 @@ How a pass is made stochastic (everything verified against Keras 3.15.1, see tes
   are used when ``round(rate*256)/256`` is within 1e-5 of the rate (0.25, 0.5, 0.125...),
   otherwise 16 bits, whose effective rate is within 2^-17 ≈ 7.6e-6 of the requested one.
   Kept units are scaled by ``1/(1 - effective rate)``, so the expectation is exact.
+  Masks are addressed by global row: replicated row (input ``g``, pass ``p``) draws from Philox
+  counters starting at ``(g*T + p) * stride`` under a key from the seed alone, so a row's mask
+  does not depend on which other rows share its batch (see :func:`_mask_words`).
   Other sites (GaussianDropout/Noise, AlphaDropout, RNN and attention dropout) use Keras' own
   random ops with their seed generators reset from ``seed`` at the start of a run.
 * Batching: inputs are replicated inside the batch sample-major (rows ``i*Tc .. i*Tc+Tc-1``
@@ -93,14 +96,45 @@ class _Context:
     def __init__(self) -> None:
         self.modes: dict[int, str] = {}  # id(layer) -> "on" | "off" | "native"
         self.seed: Any = None  # symbolic [2] int64 tensor while tracing a stochastic pass
+        self.row0: Any = 0  # symbolic int64: global address of the call's first replicated row
 
 
 def _tf() -> Any:
     return tf_module("Monte Carlo prediction")
 
 
-def _fast_dropout(tf: Any, x: Any, layer: Any, rate: float, seed: Any) -> Any:
-    """Dropout with masks from packed random words (see the module docstring)."""
+def _mask_words(tf: Any, rows: Any, per_row: Any, lanes: int, seed: Any, row0: Any) -> Any:
+    """[rows, ceil(per_row/lanes)] uint32 random words; row ``r`` uses Philox counters
+    ``(row0 + r) * stride ...``, so a row's mask depends on its global address, not on the batch.
+
+    Philox is counter based: TF's stateless op fills element ``e`` from block ``counter + e // 4``.
+    Each row starts on a block boundary (``stride`` = blocks per row, padded up), the key is folded
+    with the stride so rows of differently shaped calls never share blocks, and one op still
+    generates the whole call's masks (no per-row loop, no extra pass over the data).
+    """
+    if isinstance(per_row, int):
+        words = -(-per_row // lanes)
+        stride = -(-words // 4)
+    else:
+        words = (per_row + lanes - 1) // lanes
+        stride = (words + 3) // 4
+    key, _ = tf.raw_ops.StatelessRandomGetKeyCounter(
+        seed=tf.random.experimental.stateless_fold_in(seed, stride))
+    start = tf.bitcast(tf.cast(row0, tf.int64) * tf.cast(stride, tf.int64), tf.uint64)
+    counter = tf.stack([start, tf.constant(0, tf.uint64)])
+    out = tf.raw_ops.StatelessRandomUniformFullIntV2(
+        shape=tf.stack([tf.cast(rows, tf.int32), tf.cast(stride * 4, tf.int32)]), key=key,
+        counter=counter, alg=1, dtype=tf.uint32)  # alg 1: Philox (what CPU and GPU use)
+    if isinstance(words, int) and words == stride * 4:
+        return out
+    return out[:, :words]
+
+
+def _fast_dropout(tf: Any, x: Any, layer: Any, rate: float, seed: Any, row0: Any = 0) -> Any:
+    """Dropout with masks from packed random words (see the module docstring).
+
+    Row ``r`` of ``x`` draws from global address ``row0 + r`` (see :func:`_mask_words`).
+    """
     noise_shape = compat.noise_shape(layer, x) or [None] * len(x.shape)
     dyn = tf.shape(x)
     static = [x.shape[i] if d is None else d for i, d in enumerate(noise_shape)]
@@ -111,16 +145,15 @@ def _fast_dropout(tf: Any, x: Any, layer: Any, rate: float, seed: Any) -> Any:
     scale = 1.0 / (1.0 - thr / 2**bits)
     udtype = tf.uint8 if bits == 8 else tf.uint16
     inner = static[1:]
-    if all(isinstance(d, int) for d in inner) and int(np.prod(inner, dtype=np.int64)) % lanes == 0:
-        per_row = int(np.prod(inner, dtype=np.int64))
-        words = tf.random.stateless_uniform([full[0], per_row // lanes], seed, minval=None,
-                                            maxval=None, dtype=tf.uint32)
-        u = tf.reshape(tf.bitcast(words, udtype), full)
+    if all(isinstance(d, int) for d in inner):
+        per_row: Any = int(np.prod(inner, dtype=np.int64))
     else:
-        n = tf.reduce_prod(tf.stack([tf.cast(d, tf.int32) for d in full]))
-        words = tf.random.stateless_uniform([(n + lanes - 1) // lanes], seed, minval=None,
-                                            maxval=None, dtype=tf.uint32)
-        u = tf.reshape(tf.reshape(tf.bitcast(words, udtype), [-1])[:n], full)
+        per_row = tf.reduce_prod(tf.stack([tf.cast(d, tf.int32) for d in full[1:]]))
+    words = _mask_words(tf, full[0], per_row, lanes, seed, row0)
+    u = tf.reshape(tf.bitcast(words, udtype), [full[0], -1])
+    if not (isinstance(per_row, int) and per_row % lanes == 0):
+        u = u[:, :per_row]
+    u = tf.reshape(u, full)
     keep = u >= tf.constant(thr, udtype)
     return tf.where(keep, x * tf.constant(scale, x.dtype), tf.zeros((), x.dtype))
 
@@ -193,7 +226,7 @@ class Engine:
                     return type(_layer).call(_layer, *args, training=training, **kwargs)
                 if mode == "on" and _fast:
                     seed = tf.random.experimental.stateless_fold_in(ctx.seed, _index)
-                    return _fast_dropout(tf, args[0], _layer, _rate, seed)
+                    return _fast_dropout(tf, args[0], _layer, _rate, seed, ctx.row0)
                 return _stock(*args, training=(mode == "on"), **kwargs)
 
             object.__setattr__(layer, "call", call)
@@ -299,7 +332,11 @@ class Engine:
         return self._fns["det"]
 
     def mc_fn(self, classifier: Sequence[bool]) -> Any:
-        """Compiled chunk: (inputs, reps, seed) -> per-input streaming sums for each output."""
+        """Compiled chunk: (reps, seed, row0, *inputs) -> per-input streaming sums per output.
+
+        Replicated row ``i*reps + t`` draws its engine masks from global address ``row0 + i*reps + t``
+        (callers make that ``global input index * T + pass`` when the call is contiguous in it).
+        """
         key = ("mc", tuple(classifier), tuple(sorted(
             i for i, s in enumerate(self._all) if id(s.layer) in self._selected_ids)))
         if key not in self._fns:
@@ -307,9 +344,10 @@ class Engine:
             modes = {id(s.layer): ("on" if id(s.layer) in self._selected_ids else "off")
                      for s in self._all}
 
-            def chunk(reps: Any, seed: Any, *xs: Any) -> Any:
+            def chunk(reps: Any, seed: Any, row0: Any, *xs: Any) -> Any:
                 self._ctx.modes = dict(modes)
                 self._ctx.seed = seed
+                self._ctx.row0 = row0
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     outs = self._replicated_call(tf, list(xs), reps)
@@ -330,7 +368,8 @@ class Engine:
                     result.append(tuple(parts))
                 return tuple(result)
 
-            sig = [tf.TensorSpec([], tf.int32), tf.TensorSpec([2], tf.int64), *self._signature(tf)]
+            sig = [tf.TensorSpec([], tf.int32), tf.TensorSpec([2], tf.int64),
+                   tf.TensorSpec([], tf.int64), *self._signature(tf)]
             self._fns[key] = tf.function(chunk, input_signature=sig, autograph=False)
         return self._fns[key]
 
@@ -504,12 +543,17 @@ def mc_predict(model_or_path: Any, inputs: Any = None, *, samples: int = 50, see
                  for c, d in zip(classifier, det, strict=True)]
         kept = [np.zeros((samples, *d.shape), np.float32) for d in det] if save_samples else None
         done, chunk, stable, max_se = 0, 0, None, 0.0
+        key = run_key(seed)
         while done < samples:
             tc = min(t_chunk, samples - done)
             for block, lo in enumerate(range(0, n, per_block)):
                 hi = min(n, lo + per_block)
-                state = np.random.SeedSequence([seed & 0xFFFFFFFF, chunk, block]).generate_state(2)
-                res = fn(np.int32(tc), state.astype(np.int64), *[a[lo:hi] for a in arrays])
+                if until_stable is None:  # contiguous: input i's passes at i*T + pass
+                    state, row0 = key, lo * samples + done
+                else:  # chunks of passes over many inputs: one independent stream per call
+                    state = run_key([seed & 0xFFFFFFFF, chunk, block])
+                    row0 = 0
+                res = fn(np.int32(tc), state, np.int64(row0), *[a[lo:hi] for a in arrays])
                 for k, parts in enumerate(res):
                     c_mean, c_m2 = np.asarray(parts[0]), np.asarray(parts[1])
                     delta = c_mean - mean[k][lo:hi]
@@ -554,6 +598,12 @@ def mc_predict(model_or_path: Any, inputs: Any = None, *, samples: int = 50, see
             samples=kept[k][:done] if kept is not None else None, **extra))
     return MCResult(str(model.name), n, samples, done, seed, engine.sites, tuple(outputs),
                     until_stable, stable, max_se, rows, seconds, rescues)
+
+
+def run_key(seed: int | list[int]) -> np.ndarray:
+    """The [2] int64 Philox seed of a run (engine masks are then addressed by global row)."""
+    entropy = [seed & 0xFFFFFFFF] if isinstance(seed, int) else seed
+    return np.random.SeedSequence(entropy).generate_state(2).astype(np.int64)
 
 
 def _entropy(p: np.ndarray) -> np.ndarray:
