@@ -509,7 +509,7 @@ def mc_predict(model_or_path: Any, inputs: Any = None, *, samples: int = 50, see
     Carlo standard error is below it. ``progress(done, total)`` is called after each chunk.
     Same seed, same machine, same arguments: byte-identical results.
     """
-    from dropctl.mc.metrics import looks_like_probabilities, mutual_information, variation_ratio
+    from dropctl.mc.metrics import looks_like_probabilities
 
     if samples < 1:
         raise UsageError("--samples must be at least 1")
@@ -579,25 +579,31 @@ def mc_predict(model_or_path: Any, inputs: Any = None, *, samples: int = 50, see
                 if stable:
                     break
     seconds = time.perf_counter() - start
-    outputs = []
-    for k, name in enumerate(names):
-        std = np.sqrt(m2[k] / done)
-        stderr = np.sqrt(m2[k] / (done - 1) / done) if done > 1 else np.zeros_like(std)
-        extra: dict[str, Any] = {}
-        if classifier[k]:
-            ent_k, votes_k = ent[k], votes[k]
-            assert ent_k is not None and votes_k is not None  # set for classifiers
-            extra = {
-                "entropy": _entropy(mean[k]),
-                "mutual_information": mutual_information(mean[k], ent_k / done),
-                "variation_ratio": variation_ratio(votes_k),
-                "flipped": np.count_nonzero(votes_k, axis=1) > 1,
-            }
-        outputs.append(OutputStats(
-            name, det[k], mean[k], std, stderr, classifier[k],
-            samples=kept[k][:done] if kept is not None else None, **extra))
+    outputs = [finish_output(name, det[k], mean[k], m2[k], ent[k], votes[k], classifier[k], done,
+                             kept[k][:done] if kept is not None else None)
+               for k, name in enumerate(names)]
     return MCResult(str(model.name), n, samples, done, seed, engine.sites, tuple(outputs),
                     until_stable, stable, max_se, rows, seconds, rescues)
+
+
+def finish_output(name: str, det: np.ndarray, mean: np.ndarray, m2: np.ndarray,
+                  ent_sum: np.ndarray | None, votes: np.ndarray | None, classifier: bool,
+                  passes: int, samples: np.ndarray | None = None) -> OutputStats:
+    """:class:`OutputStats` from streamed sums (row by row: no statistic mixes rows)."""
+    from dropctl.metrics import mutual_information, variation_ratio
+
+    std = np.sqrt(m2 / passes)
+    stderr = np.sqrt(m2 / (passes - 1) / passes) if passes > 1 else np.zeros_like(std)
+    extra: dict[str, Any] = {}
+    if classifier:
+        assert ent_sum is not None and votes is not None  # set for classifiers
+        extra = {
+            "entropy": _entropy(mean),
+            "mutual_information": mutual_information(mean, ent_sum / passes),
+            "variation_ratio": variation_ratio(votes),
+            "flipped": np.count_nonzero(votes, axis=1) > 1,
+        }
+    return OutputStats(name, det, mean, std, stderr, classifier, samples=samples, **extra)
 
 
 def run_key(seed: int | list[int]) -> np.ndarray:
