@@ -20,6 +20,7 @@ The price is the padding of partial blocks: at most ``2*B - 2`` extra inputs per
 from __future__ import annotations
 
 from dataclasses import dataclass
+from os import PathLike
 from typing import Any
 
 import numpy as np
@@ -66,6 +67,8 @@ class Scorer:
         if batch_size is not None and batch_size < 1:
             raise UsageError("--batch-size must be at least 1")
         self.model, self.rescues = resolve_model(model_or_path)
+        self.model_path: str | None = (str(model_or_path) if isinstance(model_or_path, str | PathLike)
+                                       else None)
         self.specs = model_input_specs(self.model)
         self._engine = Engine(self.model, sites=sites, rows=batch_size).__enter__()
         rows = self._engine.rows

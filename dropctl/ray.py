@@ -1,0 +1,239 @@
+"""Monte Carlo dropout on Ray Data (``pip install 'dropctl[ray]'``); Ray is imported only here.
+
+Two ways in:
+
+* :class:`MCDropout`, a class UDF for your own pipeline::
+
+      ds.map_batches(MCDropout, fn_constructor_kwargs={"model": "/models/cnn.keras",
+                     "samples": 20}, concurrency=4, num_cpus=1, batch_size=4096)
+
+  The model is loaded once per actor. Each batch needs an integer ``row`` column (any stable,
+  unique index: the result of a row depends only on the model, seed, T, that index and the
+  row's data, so retries, re-partitioning and worker count never change a byte). It returns
+  ``row`` plus ``mean``/``std``/``stderr``/``deterministic`` and, for classifiers,
+  ``entropy``/``mutual_information`` (BALD)/``variation_ratio`` columns.
+* :func:`ray_runner`, behind ``mc-predict --output-dir OUT --ray``: the shard work units of
+  :mod:`dropctl.shards` scored by an actor pool; this process writes the files, so they are
+  the same bytes as without ``--ray``. A dead actor is restarted and its unit retried by Ray.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dropctl.errors import DropctlError, InputDataError, UsageError
+
+__all__ = ["MCDropout", "ray_runner"]
+
+INSTALL_HINT = "pip install 'dropctl[ray]'"
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise UsageError(f"--ray needs Ray: {INSTALL_HINT}") from None
+    return ray
+
+
+def _quiet_tf(threads: int | None) -> None:
+    """Quiet TensorFlow start-up; ``threads`` intra-op threads (the actor's CPUs)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from dropctl.runtime import tf_module
+
+    tf = tf_module()
+    if threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # TensorFlow already ran something in this process
+            pass
+
+
+def _actor_cpus() -> int | None:
+    try:
+        import ray
+
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+    except Exception:  # not inside a Ray worker
+        return None
+    return max(1, int(cpus)) if cpus else None
+
+
+class MCDropout:
+    """Class UDF for ``ray.data.Dataset.map_batches``: MC dropout columns for each row.
+
+    ``model``: path of a .keras/.h5 file readable by every worker. ``samples`` (T), ``seed``,
+    ``sites`` and ``batch_size`` as for ``mc-predict``. ``input_columns``: the column of each
+    model input (default: columns named after the inputs, or the only non-index column).
+    ``index_column``: the row index column (kept in the output). ``threads``: TensorFlow
+    threads (default: the CPUs Ray gave the actor).
+    """
+
+    def __init__(self, model: str, *, samples: int = 50, seed: int = 0, sites: str | None = None,
+                 batch_size: int | None = None, input_columns: list[str] | None = None,
+                 index_column: str = "row", threads: int | None = None) -> None:
+        from dropctl.scoring import Scorer
+
+        _quiet_tf(threads or _actor_cpus())
+        self.scorer = Scorer(model, samples=samples, seed=seed, sites=sites,
+                             batch_size=batch_size)
+        self.input_columns = input_columns
+        self.index_column = index_column
+
+    def _inputs(self, batch: dict[str, Any]) -> list[np.ndarray]:
+        specs = self.scorer.specs
+        names = [c for c in batch if c != self.index_column]
+        if self.input_columns is not None:
+            cols = list(self.input_columns)
+        elif all(s.name in batch for s in specs):
+            cols = [s.name for s in specs]
+        elif len(specs) == 1 and len(names) == 1:
+            cols = names
+        else:
+            raise InputDataError(f"batch columns {names}; pass input_columns= for the model "
+                                 f"inputs {[s.name for s in specs]}")
+        out = []
+        for col, spec in zip(cols, specs, strict=True):
+            if col not in batch:
+                raise InputDataError(f"batch has no column '{col}' (columns: {names})")
+            a = batch[col]
+            if a.dtype == object:  # list column: one array per row
+                a = np.stack([np.asarray(v) for v in a])
+            inner = spec.shape[1:]
+            if None not in inner and a.ndim != len(spec.shape) and (
+                    a[0].size == int(np.prod(inner, dtype=np.int64))):
+                a = a.reshape((a.shape[0], *inner))
+            out.append(a)
+        return out
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, np.ndarray]:
+        """Score a numpy batch; rows with consecutive indices share compiled calls."""
+        from dropctl.scoring import result_arrays
+
+        if self.index_column not in batch:
+            raise InputDataError(f"batch has no '{self.index_column}' column: add a stable "
+                                 "integer row index (results are addressed by it)")
+        index = np.asarray(batch[self.index_column]).astype(np.int64)
+        arrays = self._inputs(batch)
+        breaks = np.flatnonzero(np.diff(index) != 1) + 1
+        pieces = []
+        for lo, hi in zip(np.r_[0, breaks], np.r_[breaks, len(index)], strict=True):
+            rows = [a[lo:hi] for a in arrays]
+            pieces.append(result_arrays(self.scorer.score(rows, int(index[lo]))))
+        out = {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]} if pieces else {}
+        return {self.index_column: index, **out}
+
+
+class _UnitScorer:
+    """Actor behind ``--ray``: scores work units of the shard list it was given."""
+
+    def __init__(self, model: str, samples: int, seed: int, sites: str | None,
+                 batch_size: int, shards: list[tuple[str, int, int]]) -> None:
+        from dropctl.scoring import Scorer
+        from dropctl.shards import Shard
+
+        _quiet_tf(_actor_cpus())
+        self.scorer = Scorer(model, samples=samples, seed=seed, sites=sites,
+                             batch_size=batch_size)
+        self.shards = [Shard(Path(p), n, r0) for p, n, r0 in shards]
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from dropctl.shards import Unit, score_unit
+
+        payloads = []
+        for i, lo, hi in zip(batch["shard"], batch["lo"], batch["hi"], strict=True):
+            unit = Unit(int(i), int(lo), int(hi))
+            buf = io.BytesIO()
+            np.savez(buf, allow_pickle=False, **score_unit(self.scorer, self.shards[unit.shard],
+                                                           unit))
+            payloads.append(buf.getvalue())
+        return {"shard": batch["shard"], "lo": batch["lo"], "hi": batch["hi"],
+                "payload": np.array(payloads, dtype=object)}
+
+
+def _dropctl_cause(exc: BaseException) -> DropctlError | None:
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, DropctlError):
+            return e
+        stack += [getattr(e, "cause", None), e.__cause__, e.__context__]
+    return None
+
+
+def ray_runner(address: str | None = None, workers: int = 2, cpus_per_worker: int = 1) -> Any:
+    """A ``runner`` for :func:`dropctl.shards.run_shards` that scores units on Ray actors.
+
+    ``address``: an existing cluster (``ray://host:10001``, ``auto``); None starts a local one
+    with ``workers * cpus_per_worker`` CPUs and stops it afterwards.
+    """
+    ray = _ray()
+    if workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if cpus_per_worker < 1:
+        raise UsageError("--cpus-per-worker must be at least 1")
+
+    def run(scorer: Any, shards: list[Any], units: list[Any]) -> Iterator[tuple[Any, Any]]:
+        if not units:
+            return
+        import ray.data
+
+        for name in ("ray", "ray.data"):  # after ray.data's import, which sets its levels
+            logging.getLogger(name).setLevel(logging.ERROR)
+        started = False
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"log_to_driver": False, "include_dashboard": False,
+                                      "logging_level": logging.ERROR}
+            if address:
+                kwargs["address"] = address
+            else:
+                kwargs["num_cpus"] = workers * cpus_per_worker
+            try:
+                ray.init(**kwargs)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise UsageError(f"cannot connect to Ray at {address or 'a local cluster'}: "
+                                 f"{' '.join(str(exc).split())}") from None
+            started = True
+        try:
+            ctx = ray.data.DataContext.get_current()
+            ctx.execution_options.preserve_order = True
+            ctx.enable_progress_bars = False
+            ctx.print_on_execution_start = False
+            cfg = scorer.config
+            items = [{"shard": u.shard, "lo": u.lo, "hi": u.hi} for u in units]
+            ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+                _UnitScorer, batch_size=1, batch_format="numpy",
+                compute=ray.data.ActorPoolStrategy(size=workers),
+                num_cpus=cpus_per_worker,
+                fn_constructor_kwargs={
+                    "model": str(Path(scorer.model_path).resolve()), "samples": cfg.samples,
+                    "seed": cfg.seed, "sites": cfg.sites, "batch_size": cfg.rows_per_pass,
+                    "shards": [(str(s.path.resolve()), s.rows, s.row0) for s in shards]})
+            by_key = {(u.shard, u.lo): u for u in units}
+            try:
+                for row in ds.iter_rows():
+                    with np.load(io.BytesIO(row["payload"]), allow_pickle=False) as z:
+                        arrays = {k: z[k] for k in z.files}
+                    yield by_key[(int(row["shard"]), int(row["lo"]))], arrays
+            except Exception as exc:  # Ray wraps a worker's exception in its own types
+                cause = _dropctl_cause(exc)
+                if cause is not None:
+                    raise cause from None
+                raise
+        finally:
+            if started:
+                ray.shutdown()
+
+    return run
