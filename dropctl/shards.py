@@ -98,7 +98,9 @@ class ShardRun:
     shards: tuple[ShardOutcome, ...]
     """One entry per shard, in global order."""
     seconds: float
-    """Wall time of the run (model loading included)."""
+    """Wall time of the run (model loading and hashing included)."""
+    scoring_seconds: float
+    """Wall time from the first work unit to the last result written."""
     workers: int
     """Ray workers (0: this process)."""
 
@@ -466,7 +468,7 @@ def run_shards(model_path: str | Path, input_spec: str | Path, output_dir: str |
         total = sum(u.hi - u.lo for u in units)
         left = {i: sum(u.hi - u.lo for u in units if u.shard == i) for i in pending}
         parts: dict[int, list[tuple[int, dict[str, np.ndarray]]]] = {i: [] for i in pending}
-        last = time.perf_counter()
+        last = first = time.perf_counter()
         done = 0
         stream = (runner(scorer, shards, units) if runner is not None
                   else _local(scorer, shards, units))
@@ -492,7 +494,7 @@ def run_shards(model_path: str | Path, input_spec: str | Path, output_dir: str |
                     on_shard(outcomes[i])
     return ShardRun(str(out), str(model_file), samples, seed,
                     tuple(outcomes[i] for i in sorted(outcomes)), time.perf_counter() - began,
-                    workers)
+                    last - first, workers)
 
 
 def score_unit(scorer: Any, shard: Shard, unit: Unit) -> dict[str, np.ndarray]:

@@ -27,7 +27,8 @@ ModelArg = Annotated[Path, typer.Argument(
     help="A .keras or .h5/.hdf5 model file, a SavedModel or preset directory, or a "
     "*.weights.h5 with --config.", show_default=False)]
 InputOpt = Annotated[Path | None, typer.Option(
-    "--input", "-i", help="Inputs: .npy, .npz (arrays named after the model inputs) or .csv.")]
+    "--input", "-i", help="Inputs: .npy, .npz (arrays named after the model inputs) or .csv; with "
+                          "--output-dir also a directory or glob of .npy/.npz/.parquet shards.")]
 SyntheticOpt = Annotated[int | None, typer.Option(
     "--synthetic", metavar="N", help="Draw N seeded inputs from the model's input spec.")]
 SamplesOpt = Annotated[int, typer.Option("--samples", "-T", help="Stochastic passes T.")]
@@ -91,6 +92,18 @@ def mc_predict_command(
                        "--labels/--ood also FILE-risk-coverage.png, FILE-ood-roc.png, "
                        "FILE-intervals.png.")] = None,
     per_sample: Annotated[bool, typer.Option("--per-sample", help="One row per input.")] = False,
+    output_dir: Annotated[Path | None, typer.Option(
+        "--output-dir", help="Score every shard of --input into DIR: one result per shard plus "
+                             "manifest.json; re-runs skip finished shards.")] = None,
+    use_ray: Annotated[bool, typer.Option(
+        "--ray", help="Run --output-dir on a Ray cluster (pip install 'dropctl[ray]').")] = False,
+    address: Annotated[str | None, typer.Option(
+        "--address", help="Ray cluster address (ray://HOST:10001, auto) [default: a local "
+                          "cluster].")] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", help="Ray actors, each loading the model once [default: 2].")] = None,
+    cpus_per_worker: Annotated[int, typer.Option(
+        "--cpus-per-worker", help="CPUs (TensorFlow threads) per Ray actor.")] = 1,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
@@ -99,6 +112,7 @@ def mc_predict_command(
 
     Example: dropctl mc-predict sample_models/digits.keras -i sample_models/digits_inputs.npy
     --labels sample_models/digits_labels.npy --ood sample_models/digits_ood.npy
+    Example: dropctl mc-predict model.keras --input 'shards/*.npy' --output-dir scores --ray
     """
     from dropctl.mc.engine import mc_predict
     from dropctl.mc.evaluation import evaluate, read_output_labels
@@ -106,6 +120,22 @@ def mc_predict_command(
     from dropctl.render.evaluation import evaluation_arrays, evaluation_json, evaluation_tables
     from dropctl.render.mc import mc_json, mc_tables, write_mc_file
     from dropctl.runtime.loader import load
+
+    if output_dir is not None:
+        from dropctl.cli.mc_shards import run_shards_command
+
+        run_shards_command(model, input_path, output_dir, samples=samples, seed=seed, sites=sites,
+                           batch_size=batch_size, use_ray=use_ray, address=address,
+                           workers=workers, cpus_per_worker=cpus_per_worker, json_out=json_out,
+                           quiet=quiet, conflicts={
+                               "--synthetic": synthetic is not None, "--output": output is not None,
+                               "--until-stable (it stops on the whole input)":
+                                   until_stable is not None,
+                               "--save-samples": save_samples, "--labels": labels is not None,
+                               "--plot": plot is not None, "--per-sample": per_sample})
+        return
+    if use_ray or address is not None or workers is not None:
+        raise UsageError("--ray, --address and --workers need --output-dir")
 
     if output is not None and output.suffix.lower() not in (".npz", ".json", ".csv"):
         raise InputDataError(f"unsupported --output format '{output.suffix}' "

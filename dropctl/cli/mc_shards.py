@@ -1,0 +1,77 @@
+"""``mc-predict --output-dir``: shards in, one result per shard out (here or on Ray)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from dropctl.cli._app import err_console, out_console
+from dropctl.errors import UsageError
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    # SIGTERM unwinds like Ctrl-C: the atomic writer removes its temporary file, a local Ray
+    # cluster is shut down, and every shard already in the manifest stays.
+    raise SystemExit(128 + signum)
+
+
+def run_shards_command(model: Path, input_path: Path | None, output_dir: Path, *, samples: int,
+                       seed: int, sites: str | None, batch_size: int | None, use_ray: bool,
+                       address: str | None, workers: int | None, cpus_per_worker: int,
+                       json_out: bool, quiet: bool, conflicts: dict[str, bool]) -> None:
+    """Validate the options, run :func:`dropctl.shards.run_shards`, print the report."""
+    from dropctl.render.shards import shards_json, shards_tables
+    from dropctl.shards import run_shards
+
+    if input_path is None:
+        raise UsageError("--output-dir needs --input (a directory, a glob or a shard file)")
+    given = [name for name, on in conflicts.items() if on]
+    if given:
+        raise UsageError(f"{', '.join(given)} cannot be combined with --output-dir")
+    if not use_ray and (address is not None or workers is not None):
+        raise UsageError("--address and --workers need --ray")
+    runner = None
+    if use_ray:
+        from dropctl.ray import ray_runner
+
+        runner = ray_runner(address, workers or 2, cpus_per_worker)
+    show = not quiet and not json_out
+    hint = err_console()
+    bar: Any = None
+    if show and sys.stderr.isatty():
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        bar = Progress("rows", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       console=hint, transient=True)
+        task = bar.add_task("rows", total=None)
+        bar.start()
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None:
+            bar.update(task, completed=done, total=total)
+
+    def on_shard(outcome: Any) -> None:
+        if show:
+            note = (f"{outcome.seconds:.1f} s" if outcome.status == "scored"
+                    else "complete, hashes verified")
+            hint.print(f"{outcome.status} {outcome.shard} ({outcome.rows} rows, {note})",
+                       style="dim", highlight=False, soft_wrap=True)
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        run = run_shards(model, input_path, output_dir, samples=samples, seed=seed, sites=sites,
+                         batch_size=batch_size, progress=progress, on_shard=on_shard,
+                         runner=runner, workers=(workers or 2) if use_ray else 0)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if bar is not None:
+            bar.stop()
+    if json_out:
+        print(json.dumps(shards_json(run), indent=2))
+    else:
+        console = out_console()
+        for part in shards_tables(run):
+            console.print(part)
