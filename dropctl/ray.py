@@ -179,7 +179,7 @@ def ray_runner(address: str | None = None, workers: int = 2, cpus_per_worker: in
     ``address``: an existing cluster (``ray://host:10001``, ``auto``); None starts a local one
     with ``workers * cpus_per_worker`` CPUs and stops it afterwards.
     """
-    ray = _ray()
+    _ray()  # a missing Ray is a usage error before anything runs
     if workers < 1:
         raise UsageError("--workers must be at least 1")
     if cpus_per_worker < 1:
@@ -188,6 +188,7 @@ def ray_runner(address: str | None = None, workers: int = 2, cpus_per_worker: in
     def run(scorer: Any, shards: list[Any], units: list[Any]) -> Iterator[tuple[Any, Any]]:
         if not units:
             return
+        import ray
         import ray.data
 
         for name in ("ray", "ray.data"):  # after ray.data's import, which sets its levels

@@ -410,8 +410,8 @@ def _remove_stale_temporaries(out: Path, names: Iterable[str]) -> None:
             tmp.unlink(missing_ok=True)
 
 
-UnitRunner = Callable[[list[Unit]], Iterator[tuple[Unit, dict[str, np.ndarray]]]]
-"""Scores units and yields (unit, result arrays), in any order (this process or Ray)."""
+UnitRunner = Callable[[Any, list[Shard], list[Unit]], Iterator[tuple[Unit, dict[str, np.ndarray]]]]
+"""``runner(scorer, shards, units)`` yields (unit, result arrays) in any order (this process or Ray)."""
 
 
 def run_shards(model_path: str | Path, input_spec: str | Path, output_dir: str | Path, *,
@@ -419,8 +419,7 @@ def run_shards(model_path: str | Path, input_spec: str | Path, output_dir: str |
                batch_size: int | None = None,
                progress: Callable[[int, int], None] | None = None,
                on_shard: Callable[[ShardOutcome], None] | None = None,
-               runner: Callable[[Any, list[Shard], list[Unit]], Iterator[
-                   tuple[Unit, dict[str, np.ndarray]]]] | None = None,
+               runner: UnitRunner | None = None,
                workers: int = 0, unit_rows: int = UNIT_ROWS) -> ShardRun:
     """Score every shard of ``input_spec`` into ``output_dir`` (see the module docstring).
 
@@ -472,26 +471,31 @@ def run_shards(model_path: str | Path, input_spec: str | Path, output_dir: str |
         done = 0
         stream = (runner(scorer, shards, units) if runner is not None
                   else _local(scorer, shards, units))
-        for unit, arrays in stream:
-            parts[unit.shard].append((unit.lo, arrays))
-            left[unit.shard] -= unit.hi - unit.lo
-            done += unit.hi - unit.lo
-            if progress is not None:
-                progress(done, total)
-            if left[unit.shard] == 0:
-                i = unit.shard
-                s = shards[i]
-                pieces = [a for _, a in sorted(parts.pop(i), key=lambda t: t[0])]
-                merged = {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]}
-                target = out / s.output_name
-                write_result(target, merged)
-                manifest.record(s, input_sha[i], sha256_file(target), order)
-                now = time.perf_counter()
-                outcomes[i] = ShardOutcome(str(s.path), s.rows, s.row0, s.output_name, "scored",
-                                           now - last)
-                last = now
-                if on_shard is not None:
-                    on_shard(outcomes[i])
+        try:
+            for unit, arrays in stream:
+                parts[unit.shard].append((unit.lo, arrays))
+                left[unit.shard] -= unit.hi - unit.lo
+                done += unit.hi - unit.lo
+                if progress is not None:
+                    progress(done, total)
+                if left[unit.shard] == 0:
+                    i = unit.shard
+                    s = shards[i]
+                    pieces = [a for _, a in sorted(parts.pop(i), key=lambda t: t[0])]
+                    merged = {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]}
+                    target = out / s.output_name
+                    write_result(target, merged)
+                    manifest.record(s, input_sha[i], sha256_file(target), order)
+                    now = time.perf_counter()
+                    outcomes[i] = ShardOutcome(str(s.path), s.rows, s.row0, s.output_name,
+                                               "scored", now - last)
+                    last = now
+                    if on_shard is not None:
+                        on_shard(outcomes[i])
+        finally:  # stops Ray's executor too when a write or Ctrl-C ends the run early
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
     return ShardRun(str(out), str(model_file), samples, seed,
                     tuple(outcomes[i] for i in sorted(outcomes)), time.perf_counter() - began,
                     last - first, workers)
@@ -509,6 +513,7 @@ def score_unit(scorer: Any, shard: Shard, unit: Unit) -> dict[str, np.ndarray]:
         raise InputDataError(f"{shard.path} rows {unit.lo}..{unit.hi - 1}: {detail}") from None
 
 
-def _local(scorer: Any, shards: list[Shard], units: list[Unit]) -> Iterator[tuple[Unit, dict[str, np.ndarray]]]:
+def _local(scorer: Any, shards: list[Shard],
+           units: list[Unit]) -> Iterator[tuple[Unit, dict[str, np.ndarray]]]:
     for u in units:
         yield u, score_unit(scorer, shards[u.shard], u)

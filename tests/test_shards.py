@@ -163,7 +163,7 @@ def _run(inp, out, **kw):
 def test_shards_equal_one_file_any_format_any_unit_size(tmp_path, data) -> None:
     _write_shards(tmp_path / "one", data, [], ["npy"])
     _write_shards(tmp_path / "many", data, [13, 40, 41, 77], ["npz", "parquet", "npy"])
-    whole = _run(tmp_path / "one", tmp_path / "o1")
+    _run(tmp_path / "one", tmp_path / "o1")
     many = _run(str(tmp_path / "many" / "part-*"), tmp_path / "o2", unit_rows=16)
     assert [s.status for s in many.shards] == ["scored"] * 5
     assert [(s.rows, s.row0) for s in many.shards] == [(13, 0), (27, 13), (1, 40), (36, 41),
