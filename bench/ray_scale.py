@@ -6,7 +6,8 @@ Run: ``.venv/bin/python bench/ray_scale.py [--rows 2500] [--quick]``. Needs ``dr
    each of: this process (TensorFlow on every core), a local Ray cluster with 1 actor and with
    2 actors (1 CPU and 1 TensorFlow thread each). Rates are steady state: the second half of
    the rows divided by the time it took (actor start-up excluded; time to the first result is
-   printed).
+   printed). Also printed: the CPU time the scoring processes actually got in that window, so
+   a loaded machine shows up as such (rows per CPU-second is the efficiency).
    Target: 2 actors >= 1.6x 1 actor (the physical limit on this 2-core machine is 2x).
    Every Ray run must also reproduce the single-process files byte for byte.
 2. peak RSS of a fresh single-process run over N shards vs 10x as many shards of the same size
@@ -53,18 +54,38 @@ def _build_model(path: Path) -> None:
     model.save(path)
 
 
+def _cpu_seconds(ray_workers: bool) -> float:
+    """CPU time used so far by this process, or by the Ray actors scoring the units."""
+    import psutil
+
+    if not ray_workers:
+        t = os.times()
+        return t.user + t.system
+    total = 0.0
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if " ".join(p.info["cmdline"] or []).startswith("ray::MapWorker"):
+                c = p.cpu_times()
+                total += c.user + c.system
+        except psutil.Error:
+            continue
+    return total
+
+
 def _timed(model: Path, shards: Path, out: Path, runner=None, workers: int = 0) -> dict:
     from dropctl.shards import run_shards
 
-    marks: list[tuple[float, int]] = []
+    marks: list[tuple[float, int, float]] = []
     began = time.perf_counter()
     run = run_shards(model, shards, out, samples=T, seed=0, runner=runner, workers=workers,
-                     unit_rows=UNIT, progress=lambda done, total: marks.append((time.perf_counter(), done)))
+                     unit_rows=UNIT, progress=lambda done, total: marks.append(
+                         (time.perf_counter(), done, _cpu_seconds(bool(workers)))))
     # steady state: the second half of the rows (every actor is up by then)
-    t0, r0 = next((t, r) for t, r in marks if r >= marks[-1][1] // 2)
-    t1, r1 = marks[-1]
+    t0, r0, c0 = next(m for m in marks if m[1] >= marks[-1][1] // 2)
+    t1, r1, c1 = marks[-1]
     return {"rate": (r1 - r0) / (t1 - t0), "first": marks[0][0] - began, "wall": run.seconds,
-            "rows": run.rows_scored}
+            "rows": run.rows_scored, "cpus": (c1 - c0) / (t1 - t0),
+            "per_cpu_s": (r1 - r0) / max(c1 - c0, 1e-9)}
 
 
 def _peak_rss(shards: Path, out: Path) -> float:
@@ -138,11 +159,14 @@ def main() -> None:
     print(f"model: bench_cnn (conv 64/64/128 + dense 256, 3 dropouts), T={T}, 4 shards x "
           f"{args.rows} rows = {total} rows; {os.cpu_count()} CPUs; load average "
           f"{os.getloadavg()[0]:.1f} at the end")
-    print(f"{'path':34} {'rows/s':>9} {'first result':>13} {'wall':>8}  vs 1 Ray worker")
+    print(f"{'path':30} {'rows/s':>8} {'vs 1 worker':>11} {'CPUs got':>9} {'rows/CPU-s':>11} "
+          f"{'1st result':>10} {'wall':>7}")
     for name, r in (("single process (all cores)", single), ("Ray, 1 worker (1 CPU)", one),
                     ("Ray, 2 workers (1 CPU each)", two)):
-        print(f"{name:34} {r['rate']:9.1f} {r['first']:12.1f}s {r['wall']:7.1f}s  "
-              f"{r['rate'] / one['rate']:6.2f}x")
+        print(f"{name:30} {r['rate']:8.1f} {r['rate'] / one['rate']:10.2f}x {r['cpus']:9.2f} "
+              f"{r['per_cpu_s']:11.1f} {r['first']:9.1f}s {r['wall']:6.1f}s")
+    print("(CPUs got: CPU time of the scoring processes / wall time in the steady state; below "
+          "the CPUs asked for, other load on the machine took the rest)")
     scale = two["rate"] / one["rate"]
     print(f"2 workers / 1 worker: {scale:.2f}x  (target >= 1.6x; physical limit 2.0x)")
     print(f"Ray files == single-process files, byte for byte: {same}")

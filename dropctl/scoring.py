@@ -59,9 +59,6 @@ class Scorer:
 
     def __init__(self, model_or_path: Any, *, samples: int = 50, seed: int = 0,
                  sites: str | None = None, batch_size: int | None = None) -> None:
-        from dropctl.inputs import synthetic_inputs
-        from dropctl.metrics import looks_like_probabilities
-
         if samples < 1:
             raise UsageError("--samples must be at least 1")
         if batch_size is not None and batch_size < 1:
@@ -71,6 +68,17 @@ class Scorer:
                                        else None)
         self.specs = model_input_specs(self.model)
         self._engine = Engine(self.model, sites=sites, rows=batch_size).__enter__()
+        try:
+            self._prepare(samples, seed, sites)
+        except BaseException:
+            self.close()
+            raise
+
+    def _prepare(self, samples: int, seed: int, sites: str | None) -> None:
+        from dropctl.inputs import synthetic_inputs
+        from dropctl.mc import _output_names
+        from dropctl.metrics import looks_like_probabilities
+
         rows = self._engine.rows
         tc = min(samples, rows)
         self.config = ScoreConfig(samples, seed, sites, rows, max(1, rows // tc), tc)
@@ -83,8 +91,6 @@ class Scorer:
         # (deciding it per chunk could flip between shards).
         probe = self._det(*synthetic_inputs(self.specs, self.config.block, 0))
         self.classifier = [looks_like_probabilities(np.asarray(p)) for p in probe]
-        from dropctl.mc import _output_names
-
         self.names = _output_names(self.model, len(self.classifier))
         self._mc = self._engine.mc_fn(self.classifier)
 
