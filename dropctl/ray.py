@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -202,7 +203,9 @@ def ray_runner(address: str | None = None, workers: int = 2, cpus_per_worker: in
             else:
                 kwargs["num_cpus"] = workers * cpus_per_worker
             try:
-                ray.init(**kwargs)
+                with warnings.catch_warnings():  # the error below says it in one line
+                    warnings.simplefilter("ignore")
+                    ray.init(**kwargs)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise UsageError(f"cannot connect to Ray at {address or 'a local cluster'}: "
                                  f"{' '.join(str(exc).split())}") from None
