@@ -33,7 +33,7 @@ UNIT = 256  # rows per work unit: fine-grained progress marks for the steady-sta
 
 
 def _build_model(path: Path) -> None:
-    from dropctl.runtime import tf_module
+    from dropctl.runtime.imports import tf_module
 
     tf_module()  # quietly: TF 2.21's C++ start-up lines would bury the table
     import keras
@@ -73,7 +73,7 @@ def _cpu_seconds(ray_workers: bool) -> float:
 
 
 def _timed(model: Path, shards: Path, out: Path, runner=None, workers: int = 0) -> dict:
-    from dropctl.shards import run_shards
+    from dropctl.mc.shards import run_shards
 
     marks: list[tuple[float, int, float]] = []
     began = time.perf_counter()
@@ -91,7 +91,7 @@ def _timed(model: Path, shards: Path, out: Path, runner=None, workers: int = 0) 
 def _peak_rss(shards: Path, out: Path) -> float:
     code = (
         "import resource, sys\n"
-        "from dropctl.shards import run_shards\n"
+        "from dropctl.mc.shards import run_shards\n"
         f"run_shards({str(CNN)!r}, {str(shards)!r}, {str(out)!r}, samples=5, seed=0)\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
     )

@@ -13,7 +13,7 @@ Two ways in:
   ``row`` plus ``mean``/``std``/``stderr``/``deterministic`` and, for classifiers,
   ``entropy``/``mutual_information`` (BALD)/``variation_ratio`` columns.
 * :func:`ray_runner`, behind ``mc-predict --output-dir OUT --ray``: the shard work units of
-  :mod:`dropctl.shards` scored by an actor pool; this process writes the files, so they are
+  :mod:`dropctl.mc.shards` scored by an actor pool; this process writes the files, so they are
   the same bytes as without ``--ray``. A dead actor is restarted and its unit retried by Ray.
 """
 
@@ -33,21 +33,20 @@ from dropctl.errors import DropctlError, InputDataError, UsageError
 
 __all__ = ["MCDropout", "ray_runner"]
 
-INSTALL_HINT = "pip install 'dropctl[ray]'"
-
-
 def _ray() -> Any:
+    from dropctl.runtime.imports import missing
+
     try:
         import ray
     except ImportError:
-        raise UsageError(f"--ray needs Ray: {INSTALL_HINT}") from None
+        raise missing("ray", "--ray") from None
     return ray
 
 
 def _quiet_tf(threads: int | None) -> None:
     """Quiet TensorFlow start-up; ``threads`` intra-op threads (the actor's CPUs)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from dropctl.runtime import tf_module
+    from dropctl.runtime.imports import tf_module
 
     tf = tf_module()
     if threads:
@@ -81,7 +80,7 @@ class MCDropout:
     def __init__(self, model: str, *, samples: int = 50, seed: int = 0, sites: str | None = None,
                  batch_size: int | None = None, input_columns: list[str] | None = None,
                  index_column: str = "row", threads: int | None = None) -> None:
-        from dropctl.scoring import Scorer
+        from dropctl.mc.scoring import Scorer
 
         _quiet_tf(threads or _actor_cpus())
         self.scorer = Scorer(model, samples=samples, seed=seed, sites=sites,
@@ -108,8 +107,8 @@ class MCDropout:
             a = batch[col]
             if a.dtype == object:  # list column: one array per row
                 a = np.stack([np.asarray(v) for v in a])
-            inner = spec.shape[1:]
-            if None not in inner and a.ndim != len(spec.shape) and (
+            inner = [d for d in spec.shape[1:] if d is not None]
+            if len(inner) == len(spec.shape) - 1 and a.ndim != len(spec.shape) and (
                     a[0].size == int(np.prod(inner, dtype=np.int64))):
                 a = a.reshape((a.shape[0], *inner))
             out.append(a)
@@ -117,7 +116,7 @@ class MCDropout:
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, np.ndarray]:
         """Score a numpy batch; rows with consecutive indices share compiled calls."""
-        from dropctl.scoring import result_arrays
+        from dropctl.mc.scoring import result_arrays
 
         if self.index_column not in batch:
             raise InputDataError(f"batch has no '{self.index_column}' column: add a stable "
@@ -138,8 +137,8 @@ class _UnitScorer:
 
     def __init__(self, model: str, samples: int, seed: int, sites: str | None,
                  batch_size: int, shards: list[tuple[str, int, int]]) -> None:
-        from dropctl.scoring import Scorer
-        from dropctl.shards import Shard
+        from dropctl.mc.scoring import Scorer
+        from dropctl.mc.shards import Shard
 
         _quiet_tf(_actor_cpus())
         self.scorer = Scorer(model, samples=samples, seed=seed, sites=sites,
@@ -147,7 +146,7 @@ class _UnitScorer:
         self.shards = [Shard(Path(p), n, r0) for p, n, r0 in shards]
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from dropctl.shards import Unit, score_unit
+        from dropctl.mc.shards import Unit, score_unit
 
         payloads = []
         for i, lo, hi in zip(batch["shard"], batch["lo"], batch["hi"], strict=True):
@@ -175,12 +174,12 @@ def _dropctl_cause(exc: BaseException) -> DropctlError | None:
 
 
 def ray_runner(address: str | None = None, workers: int = 2, cpus_per_worker: int = 1) -> Any:
-    """A ``runner`` for :func:`dropctl.shards.run_shards` that scores units on Ray actors.
+    """A ``runner`` for :func:`dropctl.mc.shards.run_shards` that scores units on Ray actors.
 
     ``address``: an existing cluster (``ray://host:10001``, ``auto``); None starts a local one
     with ``workers * cpus_per_worker`` CPUs and stops it afterwards.
     """
-    _ray()  # a missing Ray is a usage error before anything runs
+    _ray()  # a missing Ray stops the command before anything runs
     if workers < 1:
         raise UsageError("--workers must be at least 1")
     if cpus_per_worker < 1:

@@ -132,7 +132,10 @@ def mc_predict_command(
                                "--until-stable (it stops on the whole input)":
                                    until_stable is not None,
                                "--save-samples": save_samples, "--labels": labels is not None,
-                               "--plot": plot is not None, "--per-sample": per_sample})
+                               "--plot": plot is not None, "--per-sample": per_sample,
+                               "--ood": ood is not None,
+                               "--synthetic-ood": synthetic_ood is not None,
+                               "--rank-by": rank_by is not None, "--top": top is not None})
         return
     if use_ray or address is not None or workers is not None:
         raise UsageError("--ray, --address and --workers need --output-dir")

@@ -22,9 +22,9 @@ def run_shards_command(model: Path, input_path: Path | None, output_dir: Path, *
                        seed: int, sites: str | None, batch_size: int | None, use_ray: bool,
                        address: str | None, workers: int | None, cpus_per_worker: int,
                        json_out: bool, quiet: bool, conflicts: dict[str, bool]) -> None:
-    """Validate the options, run :func:`dropctl.shards.run_shards`, print the report."""
+    """Validate the options, run :func:`dropctl.mc.shards.run_shards`, print the report."""
+    from dropctl.mc.shards import run_shards
     from dropctl.render.shards import shards_json, shards_tables
-    from dropctl.shards import run_shards
 
     if input_path is None:
         raise UsageError("--output-dir needs --input (a directory, a glob or a shard file)")

@@ -590,7 +590,7 @@ def finish_output(name: str, det: np.ndarray, mean: np.ndarray, m2: np.ndarray,
                   ent_sum: np.ndarray | None, votes: np.ndarray | None, classifier: bool,
                   passes: int, samples: np.ndarray | None = None) -> OutputStats:
     """:class:`OutputStats` from streamed sums (row by row: no statistic mixes rows)."""
-    from dropctl.metrics import mutual_information, variation_ratio
+    from dropctl.mc.metrics import mutual_information, variation_ratio
 
     std = np.sqrt(m2 / passes)
     stderr = np.sqrt(m2 / (passes - 1) / passes) if passes > 1 else np.zeros_like(std)

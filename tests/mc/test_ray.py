@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.support import ROOT
+
 ray = pytest.importorskip("ray", reason="needs dropctl[ray]")
 
-ROOT = Path(__file__).resolve().parent.parent
 CNN = ROOT / "sample_models" / "cnn.keras"
 T = 4
 ROWS = 64  # blocks of 16 inputs
@@ -42,7 +43,7 @@ def shards(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def reference(shards, tmp_path_factory) -> Path:
     """The single-process run every Ray run must reproduce byte for byte."""
-    from dropctl.shards import run_shards
+    from dropctl.mc.shards import run_shards
 
     out = tmp_path_factory.mktemp("ref")
     run_shards(CNN, shards, out, samples=T, seed=3, batch_size=ROWS, unit_rows=UNIT)
@@ -50,8 +51,8 @@ def reference(shards, tmp_path_factory) -> Path:
 
 
 def _ray_run(shards: Path, out: Path, **kw):
+    from dropctl.mc.shards import run_shards
     from dropctl.ray import ray_runner
-    from dropctl.shards import run_shards
 
     return run_shards(CNN, shards, out, samples=T, seed=3, batch_size=ROWS, unit_rows=UNIT,
                       runner=ray_runner(workers=2), workers=2, **kw)
@@ -123,8 +124,8 @@ def test_resume_after_an_interrupted_ray_run(cluster, shards, reference, tmp_pat
 
 
 def test_udf_in_a_ray_data_pipeline(cluster) -> None:
+    from dropctl.mc.scoring import Scorer, result_arrays
     from dropctl.ray import MCDropout
-    from dropctl.scoring import Scorer, result_arrays
 
     x = np.random.default_rng(5).standard_normal((90, 784)).astype("float32")  # flat rows
     ds = ray.data.from_items([{"row": 1000 + i, "pixels": x[i]} for i in range(90)],

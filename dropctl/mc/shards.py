@@ -1,7 +1,7 @@
 """``mc-predict --output-dir``: Monte Carlo over a directory or glob of shards, resumable.
 
 Shards (.npy, .npz, or Parquet with ``pyarrow``) are sorted by path; shard ``i``'s rows get the
-global indices after those of shards ``0..i-1``, and :class:`dropctl.scoring.Scorer` makes every
+global indices after those of shards ``0..i-1``, and :class:`dropctl.mc.scoring.Scorer` makes every
 row's result depend only on that index and its data. Each shard is read in work units of about
 2,000 rows aligned to the scorer's blocks (memory stays bounded by a unit, not by the shard or
 the data set) and its result is written atomically to ``OUT/<stem>.npz`` (``.parquet`` for
@@ -26,7 +26,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from dropctl.errors import InputDataError, UsageError
+from dropctl.errors import InputDataError
 from dropctl.fileio import write_atomic, write_text_atomic
 
 __all__ = ["SHARD_SUFFIXES", "Shard", "ShardOutcome", "ShardRun", "Unit", "find_shards",
@@ -179,7 +179,9 @@ def _parquet() -> Any:
     try:
         import pyarrow.parquet as pq
     except ImportError:
-        raise UsageError("Parquet shards need pyarrow: pip install 'dropctl[parquet]'") from None
+        from dropctl.runtime.imports import missing
+
+        raise missing("pyarrow", "reading Parquet shards") from None
     return pq
 
 
@@ -427,7 +429,7 @@ def run_shards(model_path: str | Path, input_spec: str | Path, output_dir: str |
     ``runner(scorer, shards, units)`` scores the units elsewhere (``dropctl.ray``); by default
     this process does it.
     """
-    from dropctl.scoring import Scorer
+    from dropctl.mc.scoring import Scorer
 
     began = time.perf_counter()
     paths = find_shards(input_spec)
@@ -503,7 +505,7 @@ def run_shards(model_path: str | Path, input_spec: str | Path, output_dir: str |
 
 def score_unit(scorer: Any, shard: Shard, unit: Unit) -> dict[str, np.ndarray]:
     """One unit's result arrays; bad rows name the shard."""
-    from dropctl.scoring import result_arrays
+    from dropctl.mc.scoring import result_arrays
 
     arrays = read_rows(shard.path, scorer.specs, unit.lo, unit.hi)
     try:

@@ -1,6 +1,6 @@
 """Partition-independent scoring and ``mc-predict --output-dir`` (shards, manifest, resume).
 
-Real Keras models and real files; no Ray here (tests/test_ray.py runs the cluster).
+Real Keras models and real files; no Ray here (tests/mc/test_ray.py runs the cluster).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from dropctl.errors import InputDataError
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 CNN = ROOT / "sample_models" / "cnn.keras"
 FAMILY = ROOT / "sample_models" / "family.keras"
 T = 4
@@ -38,7 +38,7 @@ def data() -> np.ndarray:
 
 
 def _arrays(outputs) -> dict[str, np.ndarray]:
-    from dropctl.scoring import result_arrays
+    from dropctl.mc.scoring import result_arrays
 
     return result_arrays(outputs)
 
@@ -51,7 +51,7 @@ def _assert_same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
 
 @pytest.mark.parametrize("cuts", [[1], [15, 16, 17], [3, 50, 51, 99]])
 def test_row_result_independent_of_chunking(cnn, data, cuts) -> None:
-    from dropctl.scoring import Scorer
+    from dropctl.mc.scoring import Scorer
 
     with Scorer(cnn, samples=T, seed=5, batch_size=ROWS) as s:
         assert s.config.block == 16
@@ -70,7 +70,7 @@ def test_batch_dependent_kernels_do_not_leak_into_results() -> None:
     engine's last bits depend on the batch, the scorer's never do."""
     import keras
 
-    from dropctl.scoring import Scorer
+    from dropctl.mc.scoring import Scorer
 
     keras.utils.set_random_seed(3)
     x_in = keras.Input((1024,))
@@ -86,8 +86,8 @@ def test_batch_dependent_kernels_do_not_leak_into_results() -> None:
 
 def test_keras_drawn_noise_and_rnn_dropout_independent_of_chunking() -> None:
     """family.keras: GaussianDropout/Noise, AlphaDropout, LSTM/GRU and attention dropout."""
-    from dropctl.inputs import synthetic_inputs
-    from dropctl.scoring import Scorer
+    from dropctl.mc.inputs import synthetic_inputs
+    from dropctl.mc.scoring import Scorer
 
     with Scorer(FAMILY, samples=3, seed=2, batch_size=24) as s:
         xs = synthetic_inputs(s.specs, 20, 1)
@@ -100,7 +100,7 @@ def test_keras_drawn_noise_and_rnn_dropout_independent_of_chunking() -> None:
 def test_scorer_matches_mc_predict_arrays(cnn, data) -> None:
     """Same statistics as mc_predict on the CNN (whose kernels are batch independent above 1)."""
     import dropctl
-    from dropctl.scoring import Scorer
+    from dropctl.mc.scoring import Scorer
 
     with Scorer(cnn, samples=T, seed=5, batch_size=ROWS) as s:
         ours = _arrays(s.score([data[:40]], 0))
@@ -152,7 +152,7 @@ def _load(path: Path) -> dict[str, np.ndarray]:
 
 
 def _run(inp, out, **kw):
-    from dropctl.shards import run_shards
+    from dropctl.mc.shards import run_shards
 
     kw.setdefault("samples", T)
     kw.setdefault("seed", 5)
@@ -183,7 +183,7 @@ def test_shards_equal_one_file_any_format_any_unit_size(tmp_path, data) -> None:
     assert set(_load(tmp_path / "plain.npz")) == set(ref)
     manifest = json.loads((tmp_path / "o2" / "manifest.json").read_text())
     assert manifest["samples"] == T and manifest["seed"] == 5 and len(manifest["shards"]) == 5
-    from dropctl.shards import sha256_file
+    from dropctl.mc.shards import sha256_file
 
     for e in manifest["shards"]:
         assert e["output_sha256"] == sha256_file(tmp_path / "o2" / e["output"])
@@ -334,4 +334,5 @@ def test_cli_ray_missing_names_the_extra(cli_runner, tmp_path, data, monkeypatch
     res = cli_runner.invoke(app, ["mc-predict", str(CNN), "--input", str(tmp_path / "a.npy"),
                                   "--output-dir", str(tmp_path / "out"), "--ray"])
     assert res.exit_code == 2
-    assert res.stderr.strip() == "Error: --ray needs Ray: pip install 'dropctl[ray]'"
+    assert res.stderr.strip() == ("Error: --ray needs ray, which is not installed: "
+                                  "pip install 'dropctl[ray]'")

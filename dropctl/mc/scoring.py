@@ -1,7 +1,7 @@
 """Partition-independent Monte Carlo scoring: a row's result depends only on (model, seed, T,
 its global row index, its data), whatever chunk, shard, process or Ray worker computes it.
 
-:func:`dropctl.mc.mc_predict` is fastest on one in-memory array, but the bytes of a row may
+:func:`dropctl.mc.engine.mc_predict` is fastest on one in-memory array, but the bytes of a row may
 change with the batch it shares: CPU matrix kernels pick their blocking from the batch size (a
 Dense(2048) layer on TF 2.21 gives different last bits for batches of 40 and 600; the sample CNN
 differs for a batch of one). :class:`Scorer` removes every such dependence:
@@ -9,7 +9,7 @@ differs for a batch of one). :class:`Scorer` removes every such dependence:
 * inputs are grouped in blocks aligned to the global index (block ``k`` holds rows
   ``k*B .. k*B+B-1``, ``B`` inputs per compiled call); a partial block is padded to ``B`` rows,
   so every call has the same shape and a row always sits at the same position in it;
-* the engine's Dropout/SpatialDropout masks are addressed by global row (``dropctl.mc``), and
+* the engine's Dropout/SpatialDropout masks are addressed by global row (``dropctl.mc.engine``), and
   Keras-drawn noise (Gaussian, AlphaDropout, RNN/attention dropout) is re-seeded per block;
 * passes are split the same way for every row, and the float64 merge runs row by row.
 
@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from dropctl.errors import InputDataError, UsageError
-from dropctl.mc import Engine, OutputStats, finish_output, model_input_specs, resolve_model, run_key
+from dropctl.mc.engine import Engine, OutputStats, finish_output, resolve_model, run_key
+from dropctl.mc.inputs import model_input_specs
 
 __all__ = ["ScoreConfig", "Scorer", "result_arrays"]
 
@@ -53,7 +54,7 @@ class Scorer:
     """A patched model ready to score rows at their global index (use as a context manager).
 
     ``Scorer(model, samples=20, seed=0)``; ``scorer.score(arrays, row0)`` scores rows
-    ``row0 .. row0+n-1`` and returns one :class:`~dropctl.mc.OutputStats` per model output.
+    ``row0 .. row0+n-1`` and returns one :class:`~dropctl.mc.engine.OutputStats` per model output.
     The engine keeps the model patched until :meth:`close`.
     """
 
@@ -75,9 +76,9 @@ class Scorer:
             raise
 
     def _prepare(self, samples: int, seed: int, sites: str | None) -> None:
-        from dropctl.inputs import synthetic_inputs
-        from dropctl.mc import _output_names
-        from dropctl.metrics import looks_like_probabilities
+        from dropctl.mc.engine import _output_names
+        from dropctl.mc.inputs import synthetic_inputs
+        from dropctl.mc.metrics import looks_like_probabilities
 
         rows = self._engine.rows
         tc = min(samples, rows)
@@ -106,7 +107,7 @@ class Scorer:
 
     def score(self, arrays: list[np.ndarray], row0: int) -> tuple[OutputStats, ...]:
         """Statistics of rows ``row0 .. row0 + n - 1`` (``arrays``: one per model input)."""
-        from dropctl.inputs import check_inputs
+        from dropctl.mc.inputs import check_inputs
 
         if row0 < 0:
             raise InputDataError(f"row index {row0} is negative")
