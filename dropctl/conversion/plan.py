@@ -325,6 +325,15 @@ def _lambda_as_layer(entry: dict[str, Any], class_name: str, rate: float) -> Non
 _KERAS1_KEYS = {"p": "rate", "dropout_W": "dropout", "dropout_U": "recurrent_dropout"}
 
 
+_BLOCK_RATE_KEYS = ("drop_path_rate", "dropout", "dropout_rate", "attention_dropout",
+                    "drop_rate")
+
+
+def _hub_block(layer: Layer) -> bool:
+    """A keras_hub/keras_nlp/keras_cv layer whose dropout lives inside it (never removed)."""
+    return (layer.module or "").split(".", 1)[0] in ("keras_hub", "keras_nlp", "keras_cv")
+
+
 def _matches(path: str, pattern: str, in_bidirectional: bool = False) -> bool:
     """``--sites`` glob against the path as inspect prints it, or without the model's name
     (inside a Bidirectional also under its other-format names, see bidirectional_aliases)."""
@@ -450,7 +459,15 @@ def plan_conversion(artifact: Artifact, mode: ConvertMode, *, rate: float | None
                     if key in cfg:
                         cfg[key] = 0.0
                 record(Action.ZEROED, stock, 0.0, pin_after)
-            elif stock == "StochasticDepth" or (spec is not None and spec.unknown):
+            elif stock == "StochasticDepth" or _hub_block(layer):
+                # Not a pass-through to unhook: a residual branch (StochasticDepth) or a whole
+                # keras_hub block (TransformerEncoder...) whose weights must stay. Rate 0
+                # makes it deterministic in every phase, exactly its inference behaviour.
+                for key in _BLOCK_RATE_KEYS:
+                    if isinstance(cfg.get(key), int | float) and cfg[key]:
+                        cfg[key] = 0.0
+                record(Action.ZEROED, cls_before, 0.0, pin_after)
+            elif spec is not None and spec.unknown:
                 warnings.append(f"{layer.path}: {stock} cannot be stripped; left as it is")
                 record(Action.SKIPPED, cls_before, before, pin_after, "cannot be stripped")
             else:

@@ -19,7 +19,7 @@ rescue names a layer by the same path ``dropctl inspect`` prints:
   Functional model configuration" (measured on tf.keras 2.21 files).
 
 A ``.keras`` zip written by tf.keras 2.13+ holds a Keras 2 style config (list-form nodes,
-``batch_input_shape``, ``module`` ``tf_keras.src.engine.functional``); :func:`keras3_form`
+``batch_input_shape``, ``module`` names from tf_keras' engine package); :func:`keras3_form`
 tells the build path to read it as the legacy form it is.
 
 The runtime loader (:mod:`dropctl.runtime.loader`) builds the result in safe mode; ``convert``
@@ -197,7 +197,7 @@ def _rescue_lambda(layer: Layer, keras3: bool, rescues: list[Rescue]) -> None:
 def _legacy_entry(layer: Layer) -> bool:
     """A tf.keras ``.keras`` layer entry read in the legacy form: Keras 3 deserializes an entry
     that has a ``module`` with its new-form loader (which cannot find ``Functional`` in
-    ``tf_keras.src.engine.functional``), so the Keras 2 module names go; dropctl's own
+    tf_keras' engine module), so the Keras 2 module names go; dropctl's own
     classes take their legacy ``dropctl>Name`` spelling. True when the entry changed."""
     entry = layer.entry
     module = entry.get("module")

@@ -55,24 +55,24 @@ def fitted_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *,
                  wrap: Iterable[str] = ("site",), right: Iterable[str] = (),
                  **table_options: Any) -> FittedTable:
     """A Rich table whose ``wrap`` columns fold and whose other columns are never cut."""
-    rows = [list(r) for r in rows]
+    cells: list[list[Any]] = [list(r) for r in rows]
     wrapped, righted = set(wrap), set(right)
     table = Table(**table_options)
     needed = 1  # the left border; each column adds its width, padding (2) and a border (1)
     for i, head in enumerate(headers):
         if head in wrapped:
-            widest = max([len(head), *(_width(r[i]) for r in rows)])
+            widest = max([len(head), *(_width(r[i]) for r in cells)])
             table.add_column(head, overflow="fold", min_width=min(widest, MIN_WRAP))
             needed += min(widest, MIN_WRAP) + 3
         else:
             # As wide as its widest cell, so no value is ever cut; a long header wraps
             # between words ("predict() / Keras 2") instead of being truncated.
-            widest = max([*(len(w) for w in head.split()), *(_width(r[i]) for r in rows)])
+            widest = max([*(len(w) for w in head.split()), *(_width(r[i]) for r in cells)])
             table.add_column(head, overflow="fold", min_width=widest,
                              justify="right" if head in righted else "left")
             needed += widest + 3
     needed -= 2 * (table_options.get("show_edge") is False) + 2 * (
         table_options.get("pad_edge") is False)
-    for r in rows:
+    for r in cells:
         table.add_row(*r)
-    return FittedTable(table, headers, rows, needed, table_options.get("title"))
+    return FittedTable(table, headers, cells, needed, table_options.get("title"))

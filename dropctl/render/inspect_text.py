@@ -8,7 +8,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from dropctl.reader.report import InspectReport, Phase, Severity, Site, Verdict
-from dropctl.render.fit import fitted_table
+from dropctl.render.fit import FittedTable, fitted_table
 
 _PHASE_STYLE = {Phase.NEVER: "green", Phase.ALWAYS: "bold red", Phase.UNKNOWN: "yellow"}
 _SEV_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -48,7 +48,7 @@ def header(report: InspectReport) -> Text:
     return text
 
 
-def sites_table(report: InspectReport) -> Table:
+def sites_table(report: InspectReport) -> FittedTable:
     rows = []
     for s in report.sites:
         trainable = _yes(s.trainable)

@@ -102,15 +102,15 @@ def mc_tables(result: Any, calib: dict[str, tuple[Calibration, Calibration]] | N
     """Rich renderables for the human ``mc-predict`` report (printed on stdout)."""
     numbers = ("mean std", "max std", "max stderr", "max |det-mean|", "entropy", "BALD",
                "var. ratio", "flips")
-    rows = []
+    head_rows = []
     for o in result.outputs:
         s = _output_summary(o)
-        rows.append([o.name, "x".join(map(str, s["shape"])), _f(s["mean_std"]), _f(s["max_std"]),
+        head_rows.append([o.name, "x".join(map(str, s["shape"])), _f(s["mean_std"]), _f(s["max_std"]),
                      _f(s["max_stderr"]), _f(s["max_abs_det_vs_mean"]),
                      _f(s.get("mean_entropy")), _f(s.get("mean_mutual_information")),
                      _f(s.get("mean_variation_ratio")),
                      f"{s['flip_share']:.0%}" if o.classifier else "-"])
-    head = fitted_table(("output", "shape", *numbers), rows, wrap=("output",), right=numbers,
+    head = fitted_table(("output", "shape", *numbers), head_rows, wrap=("output",), right=numbers,
                         title=f"mc-predict {result.model_name}: {result.n_inputs} input(s), "
                               f"{result.passes} pass(es), seed {result.seed}",
                         title_justify="left")

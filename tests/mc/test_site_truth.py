@@ -155,3 +155,21 @@ def test_a_site_that_cannot_be_switched_is_named_not_called_deterministic(
     r = cli_runner.invoke(app, ["diff", str(hub_file), "--synthetic", "2", "--samples", "4",
                                 "--json"])
     assert r.exit_code == 0, r.stderr
+
+
+@pytest.mark.parametrize("fixture", ["convnext_file", "hub_file"])
+def test_convert_acts_on_the_same_sites_or_refuses_by_name(fixture: str, request,
+                                                           tmp_path: Path) -> None:
+    from dropctl.errors import VerificationError
+
+    src = request.getfixturevalue(fixture)
+    static = {s.path for s in dropctl.inspect(src).sites}
+    with pytest.raises(VerificationError, match="would change nothing.*no always-on version"):
+        dropctl.convert(src, tmp_path / "p.keras", mode="perma")
+    assert not (tmp_path / "p.keras").exists()
+    std = dropctl.convert(src, tmp_path / "s.keras", mode="standard")
+    assert std.verification is not None and std.verification.passed
+    strip = dropctl.convert(src, tmp_path / "x.keras", mode="strip")
+    assert {c.path for c in strip.changes if c.action.value == "zeroed"} == static
+    assert strip.verification is not None and strip.verification.passed
+    assert all(not s.in_fit for s in dropctl.inspect(tmp_path / "x.keras").sites)  # rate 0

@@ -108,10 +108,25 @@ def test_mc_predict_and_diff_run_every_site(name: str) -> None:
     assert report.mc_stochastic
 
 
-@pytest.mark.parametrize("name", sorted(CORPUS))
+def _convert_cases() -> list:
+    """Every corpus file; by default one file per pattern (the .h5), the .keras twins and the
+    MobileNet base (the slowest, ~10 s a conversion on 2 cores) run with ``-m slow``."""
+    cases = []
+    for name in sorted(CORPUS):
+        heavy = name.endswith(".keras") or "transfer" in name
+        cases.append(pytest.param(name, marks=pytest.mark.slow) if heavy else name)
+    return cases
+
+
+@pytest.mark.parametrize("name", _convert_cases())
 @pytest.mark.parametrize("mode", ["perma", "standard", "strip"])
 def test_convert_every_mode_verified(name: str, mode: str, tmp_path: Path) -> None:
-    out = tmp_path / f"out{Path(name).suffix}"
+    # Named exception: Keras 3 records a masked model's mask computations (Embedding
+    # mask_zero, Masking) as NotEqual/Any op nodes, which its own .h5 writer saves and its .h5
+    # reader then refuses ("Unknown layer: 'NotEqual'"); convert's verification catches that
+    # (exit 1, nothing written), so the masked text model is written as .keras.
+    suffix = ".keras" if Path(name).stem == "text" else Path(name).suffix
+    out = tmp_path / f"out{suffix}"
     report = dropctl.convert(SAMPLES / name, out, mode=mode)
     assert report.written and report.verification is not None and report.verification.passed
     assert out.is_file()
@@ -125,8 +140,8 @@ def test_cli_mc_predict_on_a_tfkeras_keras_zip(cli_runner) -> None:
                                   "--synthetic", "3", "--samples", "5", "--json"])
     assert res.exit_code == 0, res.stderr
     doc = json.loads(res.stdout)
-    assert doc is not None
-    assert "loaded with a rescue" in res.stderr
+    assert doc["stochastic"] is True and doc["unswitched"] == []
+    assert any("Keras 2 form" in r for r in doc["rescues"]), doc["rescues"]
 
 
 def test_keras_errors_are_one_line_with_layer_and_reason() -> None:
