@@ -13,6 +13,14 @@ from pathlib import Path
 from typing import IO
 
 
+def umask_mode() -> int:
+    """The mode a newly created file gets (0o666 minus the umask): ``mkstemp`` makes its
+    temporary files 0600, which a rename would otherwise carry over to the target."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_atomic(path: str | Path, writer: Callable[[IO[bytes]], object], *,
                  label: str = "") -> None:
     """Write ``path`` through ``writer(binary file)``; its return value is ignored.
@@ -33,6 +41,7 @@ def write_atomic(path: str | Path, writer: Callable[[IO[bytes]], object], *,
     try:
         with os.fdopen(fd, "wb") as fh:
             writer(fh)
+        os.chmod(tmp, umask_mode())
         os.replace(tmp, p)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)

@@ -269,6 +269,83 @@ ARTIFACTS: list[dict[str, Any]] = [
 ]
 
 
+# ---- the tf.keras corpus (sample_models/tfkeras/): legacy patterns the loader must rebuild ----
+# Each is saved by tf.keras 2.x twice, as .h5 and as tf.keras' own .keras zip. The builder also
+# records what tf.keras computed (``reference``: a digest of every weight tensor and predict()
+# on the fixed measurement batch), so tests can prove Keras 3 rebuilt the same model bit for bit.
+TFKERAS_DIR = "tfkeras"
+TFK_NESTED_SITES = {
+    "encoder/dropout": {"class_name": "Dropout", "params": {"rate": 0.2}},
+    "model_B/dropout": {"class_name": "Dropout", "params": {"rate": 0.3}},
+    "head_dropout": {"class_name": "Dropout", "params": {"rate": 0.5}},
+}
+TFK_TRANSFER_SITES = {"dropout": {"class_name": "Dropout", "params": {"rate": 0.3}}}
+TFK_LSTM_SITES = {
+    "lstm": {"class_name": "LSTM", "params": {"dropout": 0.2, "recurrent_dropout": 0.1}},
+    "dropout": {"class_name": "Dropout", "params": {"rate": 0.2}},
+}
+TFK_CONVS_SITES = {
+    "spatial_dropout1d": {"class_name": "SpatialDropout1D", "params": {"rate": 0.2}},
+    "spatial_dropout2d": {"class_name": "SpatialDropout2D", "params": {"rate": 0.2}},
+    "gaussian_noise": {"class_name": "GaussianNoise", "params": {"stddev": 0.1}},
+    "gaussian_dropout": {"class_name": "GaussianDropout", "params": {"rate": 0.1}},
+    "alpha_dropout": {"class_name": "AlphaDropout", "params": {"rate": 0.1}},
+}
+TFK_TEXT_SITES = {
+    "bidirectional/lstm": {"class_name": "LSTM", "params": {"dropout": 0.2, "recurrent_dropout": 0.1}},
+    "time_distributed/dropout": {"class_name": "Dropout", "params": {"rate": 0.2}},
+    "multi_head_attention": {"class_name": "MultiHeadAttention", "params": {"dropout": 0.1}},
+    "gru": {"class_name": "GRU", "params": {"dropout": 0.2}},
+    "simple_rnn": {"class_name": "SimpleRNN", "params": {"dropout": 0.1}},
+}
+
+
+def _tfk(stem: str, model_name: str, shows: str, description: str, sites: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "stem": f"tfk_{stem}",
+        "shows": shows,
+        "files": [f"{TFKERAS_DIR}/{stem}.h5", f"{TFKERAS_DIR}/{stem}.keras"],
+        "saved_by": "tf_keras",
+        "model_name": model_name,
+        "description": description,
+        "sites": sites,
+    }
+
+
+TFKERAS_CORPUS: list[dict[str, Any]] = [
+    _tfk("nested", "nested",
+         "tf.keras nested models: shared Sequential, frozen sub-model called with training=False",
+         "Two inputs a, b (8) -> one Sequential 'encoder' (Dense(8, input_shape) -> Dropout(0.2)) "
+         "shared by both; a frozen functional 'model_B' (Dense -> BatchNormalization -> "
+         "Dropout(0.3)) called with training=False; Concatenate -> Dropout(0.5) -> Dense(2, softmax).",
+         TFK_NESTED_SITES),
+    _tfk("transfer", "transfer", "tf.keras frozen keras.applications base (MobileNet) + Dropout head",
+         "keras.applications.MobileNet(alpha=0.25, 32x32x3, include_top=False, weights=None), "
+         "trainable=False, called with training=False (DepthwiseConv2D, BatchNormalization), "
+         "GlobalAveragePooling2D -> Dropout(0.3) -> Dense(5, softmax).",
+         TFK_TRANSFER_SITES),
+    _tfk("lstm", "lstm_seq", "tf.keras Sequential LSTM with input_shape= (batch_input_shape, time_major)",
+         "Sequential LSTM(8, input_shape=(10, 4), dropout=0.2, recurrent_dropout=0.1) -> "
+         "Dropout(0.2) -> Dense(1): the config carries batch_input_shape and time_major.",
+         TFK_LSTM_SITES),
+    _tfk("convs", "convs",
+         "tf.keras Conv1D/Conv2D/SeparableConv2D/DepthwiseConv2D, BN, SpatialDropout, noise",
+         "Two inputs: signal (16x3) -> Conv1D -> SpatialDropout1D(0.2) -> BatchNormalization -> "
+         "GlobalMaxPooling1D; image (12x12x3) -> Conv2D -> SeparableConv2D -> DepthwiseConv2D -> "
+         "BatchNormalization -> SpatialDropout2D(0.2) -> GlobalAveragePooling2D; Add -> "
+         "GaussianNoise(0.1) -> GaussianDropout(0.1) -> AlphaDropout(0.1) -> Dense(3, softmax).",
+         TFK_CONVS_SITES),
+    _tfk("text", "text",
+         "tf.keras Embedding(mask_zero), Bidirectional/TimeDistributed, attention, GRU, Masking",
+         "Two inputs: tokens (10 ints) -> Embedding(200, 8, mask_zero=True) -> "
+         "Bidirectional(LSTM(4, dropout=0.2, recurrent_dropout=0.1)) -> TimeDistributed(Dropout(0.2)) "
+         "-> TimeDistributed(Dense(4)) -> MultiHeadAttention(2, 4, dropout=0.1) -> GRU(4, dropout=0.2); "
+         "series (5x3) -> Masking -> SimpleRNN(4, dropout=0.1); Concatenate -> Dense(2, softmax).",
+         TFK_TEXT_SITES),
+]
+ARTIFACTS.extend(TFKERAS_CORPUS)
+
+
 # =============================================================================================
 # Keras 3 builders (run only inside the ``--keras3`` subprocess)
 # =============================================================================================
@@ -834,6 +911,131 @@ def main_formats() -> None:
     (HERE / "README.md").write_text(_readme(manifest))
     for fname in per_file:
         print(f"{fname:34s} measured {per_file[fname]['measured']}")
+def _weights_digest(weights: list[Any]) -> str:
+    """Order-free digest of every weight tensor (dtype, shape and bytes): equal digests mean the
+    same tensors, bit for bit, whatever order a Keras version lists them in."""
+    import hashlib
+
+    import numpy as np
+
+    parts = sorted(
+        hashlib.sha256(f"{a.dtype.str}{a.shape}".encode() + a.tobytes()).hexdigest()
+        for a in (np.ascontiguousarray(np.asarray(w)) for w in weights)
+    )
+    return hashlib.sha256("".join(parts).encode()).hexdigest()
+
+
+def _build_tfkeras_corpus() -> dict[str, Any]:
+    import numpy as np
+    import tensorflow as tf
+    import tf_keras as keras
+    from tf_keras import layers
+
+    out_dir = HERE / TFKERAS_DIR
+    out_dir.mkdir(exist_ok=True)
+
+    def nested() -> Any:
+        a = keras.Input((8,), name="a")
+        b = keras.Input((8,), name="b")
+        encoder = keras.Sequential([layers.Dense(8, input_shape=(8,), name="dense"),
+                                    layers.Dropout(0.2, name="dropout")], name="encoder")
+        inner = keras.Input((8,), name="model_B_input")
+        x = layers.Dense(8, name="dense")(inner)
+        x = layers.BatchNormalization(name="batch_normalization")(x)
+        x = layers.Dropout(0.3, name="dropout")(x)
+        model_b = keras.Model(inner, x, name="model_B")
+        model_b.trainable = False
+        x = layers.Concatenate(name="concatenate")([encoder(a), encoder(b), model_b(a, training=False)])
+        x = layers.Dropout(0.5, name="head_dropout")(x)
+        y = layers.Dense(2, activation="softmax", name="head")(x)
+        return keras.Model([a, b], y, name="nested")
+
+    def transfer() -> Any:
+        base = keras.applications.MobileNet(input_shape=(32, 32, 3), alpha=0.25, include_top=False,
+                                            weights=None)
+        base.trainable = False
+        # Untrained BatchNormalization (mean 0, variance 1, beta 0) drives every feature of
+        # this tiny base to 0 after ReLU6, which would make the head see only zeros. Seeded
+        # statistics give it non-trivial features (and BN in inference mode something to do).
+        rng = np.random.default_rng(SEED)
+        for layer in base.layers:
+            if isinstance(layer, layers.BatchNormalization):
+                gamma, beta, mean, var = layer.get_weights()
+                layer.set_weights([gamma, rng.uniform(0.05, 0.3, beta.shape).astype("float32"),
+                                   rng.normal(0.0, 0.1, mean.shape).astype("float32"),
+                                   rng.uniform(0.5, 1.5, var.shape).astype("float32")])
+        image = keras.Input((32, 32, 3), name="image")
+        x = base(image, training=False)
+        x = layers.GlobalAveragePooling2D(name="global_average_pooling2d")(x)
+        x = layers.Dropout(0.3, name="dropout")(x)
+        y = layers.Dense(5, activation="softmax", name="head")(x)
+        return keras.Model(image, y, name="transfer")
+
+    def lstm() -> Any:
+        return keras.Sequential([
+            layers.LSTM(8, input_shape=(10, 4), dropout=0.2, recurrent_dropout=0.1, name="lstm"),
+            layers.Dropout(0.2, name="dropout"),
+            layers.Dense(1, name="dense"),
+        ], name="lstm_seq")
+
+    def convs() -> Any:
+        signal = keras.Input((16, 3), name="signal")
+        x = layers.Conv1D(4, 3, name="conv1d")(signal)
+        x = layers.SpatialDropout1D(0.2, name="spatial_dropout1d")(x)
+        x = layers.BatchNormalization(name="batch_normalization")(x)
+        x = layers.GlobalMaxPooling1D(name="global_max_pooling1d")(x)
+        image = keras.Input((12, 12, 3), name="image")
+        z = layers.Conv2D(4, 3, name="conv2d")(image)
+        z = layers.SeparableConv2D(4, 3, name="separable_conv2d")(z)
+        z = layers.DepthwiseConv2D(3, name="depthwise_conv2d")(z)
+        z = layers.BatchNormalization(name="batch_normalization_1")(z)
+        z = layers.SpatialDropout2D(0.2, name="spatial_dropout2d")(z)
+        z = layers.GlobalAveragePooling2D(name="global_average_pooling2d")(z)
+        x = layers.Add(name="add")([x, z])
+        x = layers.GaussianNoise(0.1, name="gaussian_noise")(x)
+        x = layers.GaussianDropout(0.1, name="gaussian_dropout")(x)
+        x = layers.AlphaDropout(0.1, name="alpha_dropout")(x)
+        y = layers.Dense(3, activation="softmax", name="head")(x)
+        return keras.Model([signal, image], y, name="convs")
+
+    def text() -> Any:
+        tokens = keras.Input((10,), dtype="int32", name="tokens")
+        x = layers.Embedding(VOCAB, 8, mask_zero=True, name="embedding")(tokens)
+        x = layers.Bidirectional(layers.LSTM(4, dropout=0.2, recurrent_dropout=0.1,
+                                             return_sequences=True, name="lstm"),
+                                 name="bidirectional")(x)
+        x = layers.TimeDistributed(layers.Dropout(0.2, name="dropout"), name="time_distributed")(x)
+        x = layers.TimeDistributed(layers.Dense(4, name="dense"), name="time_distributed_1")(x)
+        x = layers.MultiHeadAttention(2, 4, dropout=0.1, name="multi_head_attention")(x, x)
+        x = layers.GRU(4, dropout=0.2, name="gru")(x)
+        series = keras.Input((5, 3), name="series")
+        w = layers.Masking(0.0, name="masking")(series)
+        w = layers.SimpleRNN(4, dropout=0.1, name="simple_rnn")(w)
+        x = layers.Concatenate(name="concatenate")([x, w])
+        y = layers.Dense(2, activation="softmax", name="head")(x)
+        return keras.Model([tokens, series], y, name="text")
+
+    builders = {"tfk_nested": nested, "tfk_transfer": transfer, "tfk_lstm": lstm,
+                "tfk_convs": convs, "tfk_text": text}
+    out: dict[str, Any] = {}
+    for art in TFKERAS_CORPUS:
+        keras.utils.set_random_seed(SEED)
+        tf.random.set_seed(SEED)
+        model = builders[art["stem"]]()
+        model.compile(optimizer=keras.optimizers.Adam(name="adam"), loss="categorical_crossentropy")
+        for fname in art["files"]:
+            model.save(str(HERE / fname))
+        inputs = _inputs_of(model)
+        xs = _batch(inputs)
+        y = model.predict(xs[0] if len(xs) == 1 else xs, batch_size=BATCH, verbose=0)
+        out[art["stem"]] = {
+            "inputs": inputs,
+            "model_name": model.name,
+            "reference": {"weights_sha256": _weights_digest(model.weights),
+                          "weight_tensors": len(model.weights),
+                          "predict": [[float(v) for v in row] for row in y.reshape(BATCH, -1)]},
+        }
+    return out
 
 
 def _inputs_of(model: Any) -> list[dict[str, Any]]:
@@ -1235,14 +1437,19 @@ def main_parent(only: set[str] | None = None) -> None:
         info.update(_run_child("--keras3", *only_arg))
     if any(by[s] == "keras3_trained" for s in wanted):
         info.update(_run_child("--trained", *only_arg))
-    if any(by[s] == "tf_keras" for s in wanted):
+    corpus = {a["stem"] for a in TFKERAS_CORPUS}  # sample_models/tfkeras/, built on its own
+    if any(by[s] == "tf_keras" for s in wanted - corpus):
         info.update(_run_child("--tfkeras"))
+    if wanted & corpus:
+        info.update(_run_child("--tfkeras-corpus"))
     if "keras1_style" in wanted:
         info.update(_write_keras1())
 
     # 4: per file, static facts + checked ground truth.
     per_file: dict[str, dict[str, Any]] = {}
     for art in ARTIFACTS:
+        if art["stem"] not in info:
+            continue
         built = info[art["stem"]]
         assert built["model_name"] == art["model_name"], (art["stem"], built["model_name"])
         for fname in art["files"]:
@@ -1260,6 +1467,8 @@ def main_parent(only: set[str] | None = None) -> None:
                 "site_details": art["sites"],
                 **({"training": built["training"]} if "training" in built else {}),
             }
+            if "reference" in built:
+                per_file[fname]["reference"] = built["reference"]
 
     # 5: measure by running.
     stdin = json.dumps({f: {"inputs": e["inputs"]} for f, e in per_file.items()})
@@ -1304,6 +1513,10 @@ def main() -> None:
     group.add_argument("--keras3", action="store_true", help="(internal) build Keras 3 models")
     group.add_argument("--tfkeras", action="store_true", help="(internal) build tf-keras models")
     group.add_argument("--trained", action="store_true", help="(internal) train digits/diabetes")
+    group.add_argument("--tfkeras-corpus", action="store_true",
+                       help="(internal) build the tf.keras corpus in sample_models/tfkeras/")
+    group.add_argument("--only-tfkeras-corpus", action="store_true",
+                       help="regenerate only the tf.keras corpus and merge it into MANIFEST.json")
     group.add_argument("--measure", choices=["keras3", "tfkeras"], help="(internal) load+run every artifact")
     group.add_argument("--formats", action="store_true",
                        help="only (re)generate the SavedModel / keras_hub / weights+config samples")
@@ -1327,9 +1540,13 @@ def main() -> None:
         result = _build_trained(only)
     elif args.tfkeras:
         result = _build_tfkeras()
+    elif args.tfkeras_corpus:
+        result = _build_tfkeras_corpus()
     elif args.measure:
         result = _measure(args.measure, json.loads(sys.stdin.read()))
     else:
+        if args.only_tfkeras_corpus:
+            only = {a["stem"] for a in TFKERAS_CORPUS}
         main_parent(only)
         return
     print(RESULT_MARKER + json.dumps(result), flush=True)

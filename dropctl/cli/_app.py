@@ -147,11 +147,17 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, sa
 
 
 def out_console() -> Console:
-    """Console for the report on stdout; wide when piped so tables never wrap mid-path."""
+    """Console for the report on stdout: ``COLUMNS`` when set, else the terminal's width,
+    else (piped) 160; tables wrap their path columns to fit and never cut a number."""
+    import os
     import shutil
 
-    tty = sys.stdout.isatty()
-    width = shutil.get_terminal_size((140, 24)).columns if tty else 160
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) >= 40:
+        width = int(columns)
+    else:
+        tty = sys.stdout.isatty()
+        width = shutil.get_terminal_size((140, 24)).columns if tty else 160
     return Console(file=sys.stdout, width=width, soft_wrap=False, highlight=False)
 
 

@@ -27,6 +27,7 @@ from dropctl.errors import (
     UnsupportedModelError,
     VerificationError,
 )
+from dropctl.fileio import umask_mode
 from dropctl.mc.inputs import flat_outputs, model_input_specs, synthetic_inputs
 from dropctl.reader.formats import is_keras3_config
 from dropctl.reader.rescue import rescue_config
@@ -262,6 +263,14 @@ def _sample(model: Any, x: list[np.ndarray], passes: int) -> np.ndarray:
 def build_and_write(plan: Any, report: Any, dst: Path, *, verify: bool,
                     probe_seed: int) -> Any:
     """Build OUT from ``plan``, copy weights, save to a temporary file, verify, rename."""
+    expected = any(c.action is Action.ALWAYS_ON and (c.rate_after or 0) > 0
+                   for c in report.changes)
+    if report.mode is ConvertMode.PERMA and not expected:
+        left = "; ".join(report.warnings)
+        raise VerificationError(
+            "--perma would change nothing: no selected site becomes always-on with a rate "
+            "above 0, so OUT's predict() would stay deterministic; nothing written"
+            + (f" ({left})" if left else ""))
     source = load_source(plan.artifact)
     model = build_model(plan.config, plan.artifact)
     transfer_weights(source, model)
@@ -280,13 +289,12 @@ def build_and_write(plan: Any, report: Any, dst: Path, *, verify: bool,
         if verify:
             x = probe_inputs(source, probe_seed)
             ref = reference_prediction(source, x)
-            expected = any(c.action is Action.ALWAYS_ON and (c.rate_after or 0) > 0
-                           for c in report.changes)
             verification = verify_file(tmp, source, x, ref, stochastic_expected=expected,
                                        perma=report.mode is ConvertMode.PERMA)
             if not verification.passed:
                 raise VerificationError(
                     f"verification of {dst} failed, nothing written: {verification.message}")
+        os.chmod(tmp, umask_mode())  # mkstemp made it 0600; Keras itself writes 0666 & ~umask
         os.replace(tmp, dst)
     except DropctlError:
         tmp.unlink(missing_ok=True)

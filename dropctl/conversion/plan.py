@@ -28,7 +28,7 @@ from dropctl.reader.lambdas import analyze_lambda
 from dropctl.reader.layer_names import ALWAYS_ON_CLASSES, MODULE, STOCK_TO_ALWAYS, registered_name
 from dropctl.reader.report import ArtifactFormat, SiteKind
 from dropctl.reader.sites import classify
-from dropctl.reader.walker import Layer, always_on_stock, walk
+from dropctl.reader.walker import Layer, always_on_stock, bidirectional_aliases, walk
 
 OUT_EXTENSIONS = {".keras": ArtifactFormat.KERAS, ".h5": ArtifactFormat.H5,
                   ".hdf5": ArtifactFormat.H5}
@@ -326,10 +326,24 @@ def _lambda_as_layer(entry: dict[str, Any], class_name: str, rate: float) -> Non
 _KERAS1_KEYS = {"p": "rate", "dropout_W": "dropout", "dropout_U": "recurrent_dropout"}
 
 
-def _matches(path: str, pattern: str) -> bool:
-    """``--sites`` glob against the path as inspect prints it, or without the model's name."""
-    below_root = path.split("/", 1)[1] if "/" in path else path
-    return fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(below_root, pattern)
+_BLOCK_RATE_KEYS = ("drop_path_rate", "dropout", "dropout_rate", "attention_dropout",
+                    "drop_rate")
+
+
+def _hub_block(layer: Layer) -> bool:
+    """A keras_hub/keras_nlp/keras_cv layer whose dropout lives inside it (never removed)."""
+    return (layer.module or "").split(".", 1)[0] in ("keras_hub", "keras_nlp", "keras_cv")
+
+
+def _matches(path: str, pattern: str, in_bidirectional: bool = False) -> bool:
+    """``--sites`` glob against the path as inspect prints it, or without the model's name
+    (inside a Bidirectional also under its other-format names, see bidirectional_aliases)."""
+    paths = (path, *bidirectional_aliases(path)) if in_bidirectional else (path,)
+    for p in paths:
+        below_root = p.split("/", 1)[1] if "/" in p else p
+        if fnmatch.fnmatchcase(p, pattern) or fnmatch.fnmatchcase(below_root, pattern):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -366,7 +380,8 @@ def plan_conversion(artifact: Artifact, mode: ConvertMode, *, rate: float | None
         ours_stock = always_on_stock(layer)
         if spec is None and ours_stock is None:
             continue
-        selected = sites is None or _matches(layer.path, sites)
+        in_bidi = node.parent is not None and node.parent.layer.class_name == "Bidirectional"
+        selected = sites is None or _matches(layer.path, sites, in_bidi)
         cfg = _config_of(node.entry)
         cls_before = layer.class_name
         is_lambda = spec is not None and spec.kind is SiteKind.LAMBDA
@@ -453,7 +468,15 @@ def plan_conversion(artifact: Artifact, mode: ConvertMode, *, rate: float | None
                     if key in cfg:
                         cfg[key] = 0.0
                 record(Action.ZEROED, stock, 0.0, pin_after)
-            elif stock == "StochasticDepth" or (spec is not None and spec.unknown):
+            elif stock == "StochasticDepth" or _hub_block(layer):
+                # Not a pass-through to unhook: a residual branch (StochasticDepth) or a whole
+                # keras_hub block (TransformerEncoder...) whose weights must stay. Rate 0
+                # makes it deterministic in every phase, exactly its inference behaviour.
+                for key in _BLOCK_RATE_KEYS:
+                    if isinstance(cfg.get(key), int | float) and cfg[key]:
+                        cfg[key] = 0.0
+                record(Action.ZEROED, cls_before, 0.0, pin_after)
+            elif spec is not None and spec.unknown:
                 warnings.append(f"{layer.path}: {stock} cannot be stripped; left as it is")
                 record(Action.SKIPPED, cls_before, before, pin_after, "cannot be stripped")
             else:

@@ -10,13 +10,22 @@ off, and ``predict()`` is run twice again: the sites that still make it differ a
 from __future__ import annotations
 
 import dataclasses
+import os
 import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from dropctl.mc.engine import Engine, MCResult, SiteUse, mc_predict, resolve_inputs, resolve_model
+from dropctl.mc.engine import (
+    Engine,
+    MCResult,
+    SiteUse,
+    mc_predict,
+    resolve_inputs,
+    resolve_model,
+    static_gaps,
+)
 from dropctl.mc.inputs import flat_outputs
 from dropctl.runtime import compat, keras_module
 
@@ -90,9 +99,11 @@ def diff(model_or_path: Any, inputs: Any = None, *, samples: int = 50, seed: int
         c1, c2 = flat_outputs(model(x)), flat_outputs(model(x))
     predict_same, predict_diff = _compare(p1, p2)
     call_same, call_diff = _compare(c1, c2)
-    mc = dataclasses.replace(
-        mc_predict(model, arrays, samples=samples, seed=seed, sites=sites, batch_size=batch_size),
-        rescues=rescues)
+    mc = mc_predict(model, arrays, samples=samples, seed=seed, sites=sites, batch_size=batch_size)
+    source = getattr(model_or_path, "path", model_or_path)
+    missing = (static_gaps(source, [s.path for s in mc.sites if s.switched])
+               if isinstance(source, str | os.PathLike) and sites is None else ())
+    mc = dataclasses.replace(mc, rescues=rescues, missing_sites=missing)
     culprits: list[str] = []
     if not predict_same:
         with Engine(model) as engine:

@@ -85,6 +85,13 @@ class SiteUse:
     """Switched on in the Monte Carlo passes (``--sites``)."""
     always_on: bool
     """A dropctl always-on layer (acts under ``predict()`` too)."""
+    note: str | None = None
+    """Why a site listed by ``inspect`` is not switched on although selected (None: it is)."""
+
+    @property
+    def switched(self) -> bool:
+        """Selected and really switched on in the Monte Carlo passes."""
+        return self.selected and self.note is None
 
 
 _TRACED: weakref.WeakKeyDictionary[Any, dict[Any, Any]] = weakref.WeakKeyDictionary()
@@ -173,19 +180,30 @@ class Engine:
         self.model = model
         self._keras = keras_module("Monte Carlo prediction")
         all_sites = model_sites(model)
-        chosen = {id(s.layer) for s in model_sites(model, sites)} if sites else {
-            id(s.layer) for s in all_sites}
-        if sites and not chosen:
+        picked = model_sites(model, sites) if sites else all_sites
+        if sites and not picked:
             known = ", ".join(s.path for s in all_sites) or "none"
             raise UsageError(f"--sites '{sites}' matches no stochastic site (sites: {known})")
+        picked_ids = {id(s.layer) for s in picked}
+        # Every layer the engine switches ("part"): the site's own layer, or the dropout
+        # leaves inside a keras_hub block (model_sites decides; the engine only switches).
+        self._parts: list[tuple[Any, Any, float]] = []  # (site, part layer, its rate)
+        for s in all_sites:
+            for part in s.parts:
+                rate = s.rate if part is s.layer else float(
+                    getattr(part, "rate", None) or getattr(part, "stddev", 0.0) or 0.0)
+                self._parts.append((s, part, rate))
+        chosen = {id(p) for s, p, _ in self._parts if id(s.layer) in picked_ids} | {
+            id(s.layer) for s in picked if s.parts}
         self._all = all_sites
         self._ctx = _Context()
         self._patched: list[Any] = []
         self.sites: tuple[SiteUse, ...] = tuple(
             SiteUse(
                 s.path, type(s.layer).__name__, s.kind, s.rate,
-                effective_rate(s.rate) if self._fast(s.layer) else None,
-                id(s.layer) in chosen, s.always_on,
+                effective_rate(s.rate) if s.parts == (s.layer,) and self._fast(s.layer) else None,
+                id(s.layer) in picked_ids, s.always_on,
+                None if s.parts else "cannot be switched: no dropout layer reachable inside it",
             )
             for s in all_sites
         )
@@ -201,7 +219,8 @@ class Engine:
     def _fast(self, layer: Any) -> bool:
         layers = self._keras.layers
         return isinstance(layer, layers.Dropout | layers.SpatialDropout1D
-                          | layers.SpatialDropout2D | layers.SpatialDropout3D)
+                          | layers.SpatialDropout2D | layers.SpatialDropout3D
+                          ) or compat.is_stochastic_depth(layer)
 
     def _stock_call(self, layer: Any) -> Callable[..., Any]:
         cls = type(layer)
@@ -213,11 +232,9 @@ class Engine:
     def __enter__(self) -> Engine:
         tf = _tf()
         ctx = self._ctx
-        for index, site in enumerate(self._all):
-            layer = site.layer
+        for index, (_site, layer, rate) in enumerate(self._parts):
             stock = self._stock_call(layer)
             fast = self._fast(layer)
-            rate = float(site.rate)
 
             def call(*args: Any, _layer=layer, _stock=stock, _fast=fast, _rate=rate,
                      _index=index, training: Any = None, **kwargs: Any) -> Any:
@@ -244,7 +261,7 @@ class Engine:
     def set_modes(self, default: str, overrides: dict[str, str] | None = None) -> None:
         """Mode of every site for :meth:`predict` (``native``/``on``/``off``), by site path."""
         overrides = overrides or {}
-        self._ctx.modes = {id(s.layer): overrides.get(s.path, default) for s in self._all}
+        self._ctx.modes = {id(p): overrides.get(s.path, default) for s, p, _ in self._parts}
         self.model.predict_function = None  # retrace predict() with the new modes
 
     # ---- compiled passes -----------------------------------------------------------------
@@ -318,7 +335,7 @@ class Engine:
         """Compiled forward pass with every site off (the model's deterministic prediction)."""
         if "det" not in self._fns:
             tf = _tf()
-            ids = [id(s.layer) for s in self._all]
+            ids = [id(p) for _, p, _ in self._parts]
 
             def det(*xs: Any) -> Any:
                 self._ctx.modes = dict.fromkeys(ids, "off")
@@ -338,11 +355,11 @@ class Engine:
         (callers make that ``global input index * T + pass`` when the call is contiguous in it).
         """
         key = ("mc", tuple(classifier), tuple(sorted(
-            i for i, s in enumerate(self._all) if id(s.layer) in self._selected_ids)))
+            i for i, (_, p, _) in enumerate(self._parts) if id(p) in self._selected_ids)))
         if key not in self._fns:
             tf = _tf()
-            modes = {id(s.layer): ("on" if id(s.layer) in self._selected_ids else "off")
-                     for s in self._all}
+            modes = {id(p): ("on" if id(p) in self._selected_ids else "off")
+                     for _, p, _ in self._parts}
 
             def chunk(reps: Any, seed: Any, row0: Any, *xs: Any) -> Any:
                 self._ctx.modes = dict(modes)
@@ -448,11 +465,47 @@ class MCResult:
     """Wall time of the passes (deterministic pass included, loading excluded)."""
     rescues: tuple[str, ...] = ()
     """What the loader rewrote to make the file loadable (empty for a clean file)."""
+    missing_sites: tuple[str, ...] = ()
+    """Sites ``dropctl inspect`` lists in the file that the loaded model has no switchable
+    layer for: their randomness is not in these statistics (empty for a ``keras.Model``)."""
 
     @property
     def stochastic(self) -> bool:
         """At least one site was switched on."""
-        return any(s.selected for s in self.sites)
+        return any(s.switched for s in self.sites)
+
+    @property
+    def unswitched(self) -> tuple[str, ...]:
+        """Paths of sites that could not be switched on (their randomness is unmeasured):
+        runtime sites with nothing to switch and sites inspect lists that the model lacks."""
+        return tuple(dict.fromkeys(
+            [s.path for s in self.sites if s.selected and not s.switched]
+            + list(self.missing_sites)))
+
+    @property
+    def complete(self) -> bool:
+        """Every stochastic site the file declares was switched on (or deselected)."""
+        return not self.unswitched
+
+
+def static_gaps(path: Any, runtime_paths: Sequence[str]) -> tuple[str, ...]:
+    """Sites ``dropctl inspect`` lists in ``path`` without a runtime site of the same path.
+
+    One named correspondence: a Keras 2 ``Bidirectional`` config holds only its forward
+    ``layer`` (``bidirectional/lstm``); Keras 3 builds ``forward_lstm`` and ``backward_lstm``.
+    Static reading cannot see inside subclassed/opaque models, so the runtime may list more
+    sites than inspect; that is not a gap.
+    """
+    from dropctl.reader.inspection import inspect_path
+
+    have = set(runtime_paths)
+    gaps = []
+    for site in inspect_path(path, include_layers=False).sites:
+        head, _, leaf = site.path.rpartition("/")
+        twins = {f"{head}/forward_{leaf}", f"{head}/backward_{leaf}"}
+        if site.path not in have and not twins <= have:
+            gaps.append(site.path)
+    return tuple(gaps)
 
 
 def resolve_model(model_or_path: Any) -> tuple[Any, tuple[str, ...]]:
@@ -517,6 +570,11 @@ def mc_predict(model_or_path: Any, inputs: Any = None, *, samples: int = 50, see
         raise UsageError("--batch-size must be at least 1")
     if until_stable is not None and not until_stable > 0:
         raise UsageError("--until-stable must be a positive tolerance")
+    from dropctl.runtime.loader import LoadedModel, load
+
+    if isinstance(model_or_path, str | os.PathLike):
+        model_or_path = load(os.fspath(model_or_path))
+    source = model_or_path.path if isinstance(model_or_path, LoadedModel) else None
     model, rescues = resolve_model(model_or_path)
     arrays = resolve_inputs(model, inputs, synthetic, seed)
     n = arrays[0].shape[0]
@@ -582,8 +640,10 @@ def mc_predict(model_or_path: Any, inputs: Any = None, *, samples: int = 50, see
     outputs = [finish_output(name, det[k], mean[k], m2[k], ent[k], votes[k], classifier[k], done,
                              kept[k][:done] if kept is not None else None)
                for k, name in enumerate(names)]
+    gaps = (static_gaps(source, [s.path for s in engine.sites if s.note is None])
+            if source is not None and sites is None else ())
     return MCResult(str(model.name), n, samples, done, seed, engine.sites, tuple(outputs),
-                    until_stable, stable, max_se, rows, seconds, rescues)
+                    until_stable, stable, max_se, rows, seconds, rescues, gaps)
 
 
 def finish_output(name: str, det: np.ndarray, mean: np.ndarray, m2: np.ndarray,

@@ -386,6 +386,8 @@ def _read_h5(p: Path) -> Artifact:
         has_weights = isinstance(link, h5py.HardLink)
         weights_only = raw_config is None and (
             "layer_names" in f.attrs or any(k.startswith("layer_names") for k in f.attrs)
+            # Keras 3 model.save_weights("x.weights.h5"): /layers/<name>/vars/<i>, no attributes
+            or p.name.endswith(".weights.h5") or "layers" in f or "vars" in f
         )
     if raw_config is None:
         if weights_only or has_weights:

@@ -37,7 +37,7 @@ def site_findings(site: Site, layer: Layer) -> list[Finding]:
         out.append(make("DC102", site.path, where))
     if layer.pin is False and site.in_fit and site.in_predict is Phase.NEVER:
         out.append(make("DC103", site.path, where))
-    if site.kind is SiteKind.LAMBDA:
+    if site.kind is SiteKind.LAMBDA and site.in_predict_keras2 is Phase.ALWAYS:
         out.append(make("DC202", site.path, f"rate {_fmt(site.rate)}"))
     if site.in_predict is Phase.ALWAYS:
         out.append(make("DC203", site.path, f"{site.class_name} rate {_fmt(site.rate)}"))

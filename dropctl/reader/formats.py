@@ -28,6 +28,7 @@ from dropctl.reader.artifact import (
     read_artifact,
 )
 from dropctl.reader.report import ArtifactFormat
+from dropctl.reader.rescue import keras3_form
 from dropctl.reader.savedmodel import (
     is_savedmodel_dir,
     member,
@@ -53,7 +54,13 @@ def artifact_dir(p: Path) -> bool:
 
 
 def is_keras3_config(artifact: Artifact) -> bool:
-    """Whether ``artifact``'s config is in the Keras 3 form (``module``/``registered_name``)."""
+    """Whether ``artifact``'s config is in the Keras 3 form (``module``/``registered_name``).
+
+    A ``.keras`` zip written by tf.keras 2.13+ holds a Keras 2 style config
+    (:func:`dropctl.reader.rescue.keras3_form`): it is built like a legacy ``.h5`` config.
+    """
+    if artifact.format is ArtifactFormat.KERAS:
+        return keras3_form(artifact.format, artifact.keras_major)
     if artifact.format in KERAS3_FORMATS:
         return True
     if artifact.format is ArtifactFormat.WEIGHTS:

@@ -25,6 +25,13 @@ from typing import Any
 
 _DROPOUT_NAMES = frozenset({"dropout", "random_binomial", "binomial", "bernoulli"})
 _NOISE_NAMES = frozenset({"random_normal", "normal", "gaussian_noise", "randn"})
+# A phase switch around the draw: the Lambda acts only while training (K.in_train_phase(
+# K.dropout(x, r), x), K.in_test_phase(x, ...), tf.cond/K.switch on K.learning_phase(), or a
+# `training` argument the function reads).
+_PHASE_NAMES = frozenset({"in_train_phase", "in_test_phase", "learning_phase", "training",
+                          "is_training"})
+# Control flow whose condition cannot be read from the bytes: the phase is unknown.
+_BRANCH_NAMES = frozenset({"cond", "switch", "where", "case", "while_loop", "select"})
 _RATE_KEYS = ("rate", "level", "p", "dropout", "drop_rate", "dropout_rate")
 _KEEP_KEYS = ("keep_prob",)
 _IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
@@ -55,6 +62,11 @@ class LambdaInfo:
     """Identifiers seen in the payload that explain the verdict (e.g. ``("K", "dropout")``)."""
     function_name: str | None = None
     """For ``function_type == "function"``: the named function (no bytecode stored)."""
+    phase: str | None = None
+    """For a dropout/noise payload, when it acts: ``"always"`` (a draw outside any phase
+    switch: PermaDropout), ``"training"`` (inside ``K.in_train_phase``/``in_test_phase``, a
+    ``tf.cond``/``K.switch`` on ``K.learning_phase()``, or reading a ``training`` argument),
+    ``"unknown"`` (other control flow, or no bytecode to read). None for other Lambdas."""
 
 
 @dataclass(frozen=True)
@@ -210,11 +222,22 @@ def analyze_lambda(layer: dict[str, Any]) -> LambdaInfo:
     is_noise = not is_dropout and bool(lowered & _NOISE_NAMES)
     names = tuple(sorted(
         t for t in tokens
-        if any(k in t.lower() for k in ("dropout", "random", "noise", "binomial", "normal", "bernoulli"))
+        if any(k in t.lower() for k in ("dropout", "random", "noise", "binomial", "normal",
+                                        "bernoulli", "phase", "training"))
     ))
     rate, source = (None, None)
     if main is not None and (is_dropout or is_noise):
         rate, source = _rate_from(config, main)
+    phase = None
+    if is_dropout or is_noise:
+        if not code:
+            phase = "unknown"
+        elif tokens & _PHASE_NAMES:
+            phase = "training"
+        elif lowered & _BRANCH_NAMES:
+            phase = "unknown"
+        else:
+            phase = "always"
     function_name = function if isinstance(function, str) and function_type == "function" else None
     if isinstance(function, dict) and function.get("class_name") == "function":
         function_name = str(function.get("config"))
@@ -228,4 +251,5 @@ def analyze_lambda(layer: dict[str, Any]) -> LambdaInfo:
         rate_source=source,
         names=names,
         function_name=function_name,
+        phase=phase,
     )

@@ -9,7 +9,18 @@ rescue names a layer by the same path ``dropctl inspect`` prints:
 * Keras 1 list-form Sequential configs become dict form, and a first layer's
   ``batch_input_shape`` becomes an explicit InputLayer;
 * Keras 1/2 keys Keras 3 rejects are renamed (:data:`RENAMED_KEYS`) or dropped
-  (:data:`DROPPED_KEYS`).
+  (:data:`DROPPED_KEYS`, :data:`DROPPED_IF_DEFAULT`), looked up by the stock class (so
+  dropctl's ``AlwaysLSTM`` sheds ``time_major`` like ``LSTM``);
+* ``batch_input_shape`` on a layer that is not the first of its model (tf.keras writes it on
+  the first layer after an explicit InputLayer) is dropped: the InputLayer carries the shape;
+* references to a tf.keras / Keras 2 nested model's calls are renumbered: Keras 2 gives a
+  built model a node of its own at index 0 (its first call is node 1), Keras 3 reads the
+  list-form references literally, so they are one too high and Keras 3 reports "Invalid
+  Functional model configuration" (measured on tf.keras 2.21 files).
+
+A ``.keras`` zip written by tf.keras 2.13+ holds a Keras 2 style config (list-form nodes,
+``batch_input_shape``, ``module`` names from tf_keras' engine package); :func:`keras3_form`
+tells the build path to read it as the legacy form it is.
 
 The runtime loader (:mod:`dropctl.runtime.loader`) builds the result in safe mode; ``convert``
 builds its rewritten config through the same function.
@@ -22,9 +33,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from dropctl.errors import UnsupportedModelError
+from dropctl.reader.classes import BUILTIN_CLASSES
 from dropctl.reader.lambdas import analyze_lambda
 from dropctl.reader.layer_names import MODULE, registered_name
-from dropctl.reader.walker import Layer, layer_name, walk
+from dropctl.reader.report import ArtifactFormat
+from dropctl.reader.walker import Layer, always_on_stock, layer_name, walk
 
 RENAMED_KEYS: dict[str, dict[str, str]] = {
     # Keras 1 spellings with the same meaning in Keras 3.
@@ -48,6 +61,8 @@ RENAMED_KEYS: dict[str, dict[str, str]] = {
 }
 """class name -> {old config key: Keras 3 key}, applied only when the new key is absent."""
 
+_SPATIAL_DROPOUT_LEFTOVERS = frozenset({"trainable", "noise_shape"})
+
 DROPPED_KEYS: dict[str, frozenset[str]] = {
     # tf.keras RNN layers save `time_major`; Keras 3's constructors reject it (measured).
     "LSTM": frozenset({"time_major"}),
@@ -55,6 +70,17 @@ DROPPED_KEYS: dict[str, frozenset[str]] = {
     "SimpleRNN": frozenset({"time_major"}),
     "RNN": frozenset({"time_major"}),
     "Bidirectional": frozenset({"time_major"}),
+    "ConvLSTM1D": frozenset({"time_major"}),
+    "ConvLSTM2D": frozenset({"time_major"}),
+    "ConvLSTM3D": frozenset({"time_major"}),
+    # Keras 3's SpatialDropout*D.__init__ takes no **kwargs: tf.keras' `trainable` (a dropout
+    # has no weights, so it changes nothing) and `noise_shape` (always derived) are refused.
+    "SpatialDropout1D": _SPATIAL_DROPOUT_LEFTOVERS,
+    "SpatialDropout2D": _SPATIAL_DROPOUT_LEFTOVERS,
+    "SpatialDropout3D": _SPATIAL_DROPOUT_LEFTOVERS,
+    # tf.keras' MultiHeadAttention records the shapes it was built with and a masking flag
+    # that Keras 3 does not take; Keras 3 builds from the first call instead.
+    "MultiHeadAttention": frozenset({"query_shape", "key_shape", "value_shape"}),
     # Keras 1 leftovers without a Keras 3 meaning (the input shape comes from batch_input_shape).
     "Dense": frozenset({"input_dtype", "input_dim"}),
     "Dropout": frozenset({"input_dtype"}),
@@ -62,6 +88,23 @@ DROPPED_KEYS: dict[str, frozenset[str]] = {
     "Embedding": frozenset({"input_length"}),
 }
 """class name -> config keys Keras 3 refuses and whose value is implied elsewhere."""
+
+DROPPED_IF_DEFAULT: dict[str, dict[str, Any]] = {
+    # tf.keras' convolution base class writes `groups` (and SeparableConv the unused
+    # `kernel_*` arguments) for every subclass; Keras 3 takes them only on Conv1D/2D/3D.
+    # Any other value would change the layer: it is left for Keras to refuse by name.
+    "DepthwiseConv1D": {"groups": 1},
+    "DepthwiseConv2D": {"groups": 1},
+    "Conv1DTranspose": {"groups": 1},
+    "Conv2DTranspose": {"groups": 1},
+    "Conv3DTranspose": {"groups": 1},
+    "SeparableConv1D": {"groups": 1, "kernel_initializer": ..., "kernel_regularizer": None,
+                        "kernel_constraint": None},
+    "SeparableConv2D": {"groups": 1, "kernel_initializer": ..., "kernel_regularizer": None,
+                        "kernel_constraint": None},
+    "MultiHeadAttention": {"softmax_robust_masking": False},
+}
+"""class name -> {config key: the only value dropped} (``...``: any value; the key is unused)."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +119,9 @@ class Rescue:
 
 
 
-def _always_dropout_entry(entry: dict[str, Any], rate: float, keras3: bool) -> dict[str, Any]:
+def _dropout_entry(entry: dict[str, Any], rate: float, keras3: bool,
+                   class_name: str = "AlwaysDropout") -> dict[str, Any]:
+    """A Dropout-family layer entry replacing a Lambda (same name, inbound nodes, trainable)."""
     old = entry.get("config") or {}
     cfg: dict[str, Any] = {"name": layer_name(entry), "rate": float(rate),
                            "trainable": bool(old.get("trainable", True))}
@@ -84,11 +129,12 @@ def _always_dropout_entry(entry: dict[str, Any], rate: float, keras3: bool) -> d
         cfg["dtype"] = old["dtype"]
     new = {k: v for k, v in entry.items() if k not in ("config", "class_name", "module",
                                                      "registered_name", "build_config")}
+    ours = class_name != "Dropout"
     if keras3:
-        new.update(module=MODULE, class_name="AlwaysDropout",
-                   registered_name=registered_name("AlwaysDropout"))
+        new.update(module=MODULE if ours else "keras.layers", class_name=class_name,
+                   registered_name=registered_name(class_name) if ours else None)
     else:  # legacy .h5 configs name registered classes by their registered name
-        new["class_name"] = registered_name("AlwaysDropout")
+        new["class_name"] = registered_name(class_name) if ours else class_name
     new["config"] = cfg
     return new
 
@@ -125,6 +171,11 @@ def _normalize_sequential(entry: dict[str, Any], path: str, rescues: list[Rescue
 
 def _rescue_lambda(layer: Layer, keras3: bool, rescues: list[Rescue]) -> None:
     info = analyze_lambda(layer.entry)
+    if info.is_dropout and info.phase == "unknown":
+        raise UnsupportedModelError(
+            f"Lambda layer '{layer.path}' draws dropout behind control flow dropctl cannot "
+            "read, so whether it acts at inference is unknown; dropctl never runs bytecode "
+            "from a file (rewrite the Lambda as a real layer)")
     if not (info.is_dropout and info.rate is not None and 0.0 <= info.rate < 1.0):
         what = ("recognised as dropout but its rate cannot be recovered" if info.is_dropout
                 else "is not recognisably dropout")
@@ -134,23 +185,235 @@ def _rescue_lambda(layer: Layer, keras3: bool, rescues: list[Rescue]) -> None:
         )
     if layer.holder is None or layer.key is None:
         raise UnsupportedModelError(f"the whole model '{layer.path}' is a Lambda layer")
-    layer.holder[layer.key] = _always_dropout_entry(layer.entry, info.rate, keras3)  # type: ignore[index]
+    if info.phase == "training":  # K.in_train_phase(K.dropout(x, r), x): a standard Dropout
+        layer.holder[layer.key] = _dropout_entry(layer.entry, info.rate, keras3, "Dropout")  # type: ignore[index]
+        rescues.append(Rescue(layer.path, f"training-only Lambda dropout replaced by "
+                                          f"Dropout(rate={info.rate:g})"))
+        return
+    layer.holder[layer.key] = _dropout_entry(layer.entry, info.rate, keras3)  # type: ignore[index]
     rescues.append(Rescue(layer.path, f"Lambda dropout replaced by AlwaysDropout(rate={info.rate:g})"))
+
+
+def _legacy_entry(layer: Layer) -> bool:
+    """A tf.keras ``.keras`` layer entry read in the legacy form: Keras 3 deserializes an entry
+    that has a ``module`` with its new-form loader (which cannot find ``Functional`` in
+    tf_keras' engine module), so the Keras 2 module names go; dropctl's own
+    classes take their legacy ``dropctl>Name`` spelling. True when the entry changed."""
+    entry = layer.entry
+    module = entry.get("module")
+    if "module" not in entry and "registered_name" not in entry:
+        return False
+    ours = always_on_stock(layer) is not None
+    if isinstance(module, str) and not ours and module.split(".", 1)[0] not in _KERAS2_ROOTS:
+        return False  # a foreign module: left for the build to refuse by name
+    entry.pop("module", None)
+    entry.pop("registered_name", None)
+    if ours and not layer.class_name.startswith("dropctl>"):
+        entry["class_name"] = registered_name(layer.class_name)
+    return True
+
+
+def _wrapped_entry(layer: Layer) -> None:
+    """A layer inside a wrapper (Bidirectional, TimeDistributed, RNN ``cell``) in its new form.
+
+    Keras 3's wrappers deserialize their inner layer with the new-form loader even inside a
+    legacy config, which cannot find a bare ``"class_name": "LSTM"`` (measured on a tf.keras
+    ``.h5``: "Could not locate class 'LSTM'"), so the entry gets the ``module`` Keras 3 writes.
+    """
+    entry = layer.entry
+    ours = always_on_stock(layer)
+    if ours is not None:
+        name = layer.class_name.split(">", 1)[-1]
+        entry.update(class_name=name, module=MODULE, registered_name=registered_name(name))
+        return
+    module = entry.get("module")
+    if layer.class_name in BUILTIN_CLASSES and (
+            not isinstance(module, str) or module.split(".", 1)[0] == "tf_keras"):
+        entry["module"] = "keras.layers"
+        entry["registered_name"] = None
 
 
 def _rescue_keys(layer: Layer, rescues: list[Rescue]) -> None:
     cfg = layer.entry.get("config")
     if not isinstance(cfg, dict):
         return
-    for old, new_key in RENAMED_KEYS.get(layer.class_name, {}).items():
+    cls = always_on_stock(layer) or layer.class_name
+    for old, new_key in RENAMED_KEYS.get(cls, {}).items():
         if old in cfg and new_key not in cfg:
             cfg[new_key] = cfg.pop(old)
             rescues.append(Rescue(layer.path, f"Keras 1 key '{old}' renamed to '{new_key}'"))
         elif old in cfg:
             cfg.pop(old)
-    for dropped in sorted(DROPPED_KEYS.get(layer.class_name, frozenset()) & cfg.keys()):
+    for dropped in sorted(DROPPED_KEYS.get(cls, frozenset()) & cfg.keys()):
         cfg.pop(dropped)
         rescues.append(Rescue(layer.path, f"Keras 2 leftover '{dropped}' dropped"))
+    for key, default in DROPPED_IF_DEFAULT.get(cls, {}).items():
+        if key in cfg and (default is ... or cfg[key] == default):
+            cfg.pop(key)
+            rescues.append(Rescue(layer.path, f"Keras 2 leftover '{key}' dropped"))
+
+
+def _drop_inner_input_shapes(container: Layer, rescues: list[Rescue]) -> None:
+    """``batch_input_shape`` on any layer but a Sequential's first: the InputLayer holds it.
+
+    tf.keras writes the first layer's ``input_shape=`` as ``batch_input_shape`` on that layer
+    even after an explicit InputLayer (``.keras`` files) and on layers inside functional
+    models; Keras 3 refuses the keyword on RNNs (measured: "Unrecognized keyword arguments
+    passed to LSTM: {'batch_input_shape': ...}").
+    """
+    cfg = container.entry.get("config")
+    layers = cfg.get("layers") if isinstance(cfg, dict) else None
+    if not isinstance(layers, list):
+        return
+    functional = isinstance(cfg, dict) and "input_layers" in cfg
+    for i, entry in enumerate(layers):
+        if not isinstance(entry, dict) or entry.get("class_name") == "InputLayer":
+            continue
+        if i == 0 and not functional:
+            continue  # a Sequential's own input shape (moved to an InputLayer before this)
+        lcfg = entry.get("config")
+        if isinstance(lcfg, dict) and "batch_input_shape" in lcfg:
+            lcfg.pop("batch_input_shape")
+            rescues.append(Rescue(f"{container.path}/{layer_name(entry)}",
+                                  "Keras 2 leftover 'batch_input_shape' dropped "
+                                  "(the model's InputLayer holds the shape)"))
+
+
+_KERAS2_ROOTS = frozenset({"keras", "tf_keras"})
+
+_MODEL_CLASSES = frozenset({"Functional", "Model", "Sequential"})
+
+
+def _ref(item: Any) -> list[Any] | None:
+    if (isinstance(item, list) and len(item) >= 3 and isinstance(item[0], str)
+            and isinstance(item[1], int) and not isinstance(item[1], bool)):
+        return item
+    return None
+
+
+def _layer_names(cfg: dict[str, Any]) -> set[str]:
+    return {layer_name(e) for e in cfg.get("layers") or [] if isinstance(e, dict)}
+
+
+def _kwarg_refs(kwargs: Any, names: set[str]) -> list[list[Any]]:
+    """Tensor references Keras 2 stored inside call kwargs (``value``, ``mask``,
+    ``initial_state``...) as ``[layer, node, tensor]`` lists naming a layer of the model."""
+    found: list[list[Any]] = []
+    stack = list(kwargs.values()) if isinstance(kwargs, dict) else []
+    while stack:
+        item = stack.pop()
+        ref = _ref(item)
+        if ref is not None and len(ref) == 3 and ref[0] in names:
+            found.append(ref)
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
+def _keras_tensor(ref: list[Any]) -> dict[str, Any]:
+    # The shape and dtype only seed a placeholder: Keras 3 replaces it by the output of the
+    # referenced node (functional.deserialize_node's convert_revived_tensor).
+    return {"class_name": "__keras_tensor__",
+            "config": {"shape": [None], "dtype": "float32", "keras_history": list(ref[:3])}}
+
+
+def _revive_kwarg_tensors(container: Layer, rescues: list[Rescue]) -> None:
+    """Keras 2 nodes with tensors in their kwargs -> the Keras 3 node form.
+
+    Keras 3 passes a list-form node's kwargs through untouched, so ``MultiHeadAttention``
+    would get ``value=["dense", 0, 0]`` (measured: "build() missing ... 'value_shape'");
+    in the dict form each reference becomes the tensor it names.
+    """
+    cfg = container.entry.get("config")
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("layers"), list):
+        return
+    names = _layer_names(cfg)
+    for entry in cfg["layers"]:
+        nodes = entry.get("inbound_nodes") if isinstance(entry, dict) else None
+        if not isinstance(nodes, list):
+            continue
+        for i, node in enumerate(nodes):
+            if not (isinstance(node, list) and node and all(_ref(t) is not None for t in node)):
+                continue
+            kwargs = node[-1][3] if len(node[-1]) >= 4 and isinstance(node[-1][3], dict) else {}
+            if not _kwarg_refs(kwargs, names):
+                continue
+
+            def revive(value: Any) -> Any:
+                ref = _ref(value)
+                if ref is not None and len(ref) == 3 and ref[0] in names:
+                    return _keras_tensor(ref)
+                return [revive(v) for v in value] if isinstance(value, list) else value
+
+            tensors = [_keras_tensor(t) for t in node]
+            nodes[i] = {"args": [tensors[0] if len(tensors) == 1 else tensors],
+                        "kwargs": {k: revive(v) for k, v in kwargs.items()}}
+            rescues.append(Rescue(f"{container.path}/{layer_name(entry)}",
+                                  "Keras 2 tensor arguments in a call rewritten in the Keras 3 form"))
+
+
+def _tensor_refs(cfg: dict[str, Any]) -> tuple[list[list[Any]], list[list[Any]]]:
+    """Keras 1/2 list-form ``[layer, node, tensor(, kwargs)]`` references of a functional
+    config: (inbound nodes of its layers, its ``input_layers``/``output_layers``)."""
+    inbound: list[list[Any]] = []
+    ends: list[list[Any]] = []
+    names = _layer_names(cfg)
+    for entry in cfg.get("layers") or []:
+        if not isinstance(entry, dict):
+            continue
+        for node in entry.get("inbound_nodes") or []:
+            if isinstance(node, list):
+                inbound.extend(r for r in map(_ref, node) if r is not None)
+                for tensor in node:
+                    if isinstance(tensor, list) and len(tensor) >= 4:
+                        inbound.extend(_kwarg_refs(tensor[3], names))
+    for key in ("output_layers", "input_layers"):
+        value = cfg.get(key)
+        single = _ref(value)
+        if single is not None:
+            ends.append(single)
+        elif isinstance(value, list):
+            ends.extend(r for r in map(_ref, value) if r is not None)
+    return inbound, ends
+
+
+def _renumber_submodel_calls(container: Layer, rescues: list[Rescue]) -> None:
+    """tf.keras / Keras 2 nested models: call references one lower (see the module docstring).
+
+    Keras 2 gives every built model a node of its own at index 0, so a nested model's first
+    call is node 1. Keras 3 reads list-form inbound references literally and creates no such
+    node (it subtracts one itself only for a Functional named in ``output_layers``). Applied
+    only when every reference to the sub-model is >= 1.
+    """
+    cfg = container.entry.get("config")
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("layers"), list):
+        return
+    models = {layer_name(e): e.get("class_name") for e in cfg["layers"]
+              if isinstance(e, dict) and e.get("class_name") in _MODEL_CLASSES}
+    if not models:
+        return
+    inbound, ends = _tensor_refs(cfg)
+    for name in sorted(models):
+        calls = [r for r in inbound if r[0] == name]
+        outs = [r for r in ends if r[0] == name]
+        if not calls and not outs:
+            continue
+        if min(r[1] for r in calls + outs) < 1:
+            continue
+        for r in calls if models[name] != "Sequential" else calls + outs:
+            r[1] -= 1
+        rescues.append(Rescue(f"{container.path}/{name}",
+                              "Keras 2 nested-model call indices renumbered from 0"))
+
+
+def keras3_form(fmt: ArtifactFormat, keras_major: int | None) -> bool:
+    """Whether a config is in Keras 3's serialization form: a ``.keras`` zip saved by Keras 3.
+
+    tf.keras 2.13+ writes ``.keras`` zips too, but with a Keras 2 style config, which is
+    built like a legacy ``.h5`` config (weights still come from the zip). Unknown version:
+    Keras 3.
+    """
+    return fmt is ArtifactFormat.KERAS and (keras_major is None or keras_major >= 3)
 
 
 def rescue_config(model_config: dict[str, Any], *, keras3: bool) -> tuple[dict, list[Rescue]]:
@@ -171,6 +434,15 @@ def rescue_config(model_config: dict[str, Any], *, keras3: bool) -> tuple[dict, 
             continue
         if layer.class_name == "Sequential":
             _normalize_sequential(layer.entry, layer.path, rescues)
+        if not keras3 and layer.wrapper_role is not None:
+            _wrapped_entry(layer)
+        elif not keras3 and _legacy_entry(layer) and layer.depth == 0:
+            rescues.append(Rescue(layer.path, "tf.keras .keras config read in its Keras 2 "
+                                              "form (module names dropped)"))
+        if not keras3:
+            _drop_inner_input_shapes(layer, rescues)
+            _renumber_submodel_calls(layer, rescues)
+            _revive_kwarg_tensors(layer, rescues)
         _rescue_keys(layer, rescues)
     rescues.reverse()  # report in walk order
     return config, rescues

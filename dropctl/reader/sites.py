@@ -107,13 +107,21 @@ def classify(layer: Layer) -> SiteSpec | None:
                         "dropctl always-on layer: acts in every phase")
     if cls == "Lambda":
         info = analyze_lambda({"class_name": cls, "config": cfg})
-        if info.is_dropout:
-            return SiteSpec(SiteKind.LAMBDA, info.rate, None, None, True, False,
-                            f"Lambda dropout (rate from {info.rate_source or 'nowhere'})")
-        if info.is_noise:
-            return SiteSpec(SiteKind.LAMBDA, None, None, info.rate, True, False,
-                            "Lambda Gaussian noise")
-        return None
+        if not (info.is_dropout or info.is_noise):
+            return None
+        what = "dropout" if info.is_dropout else "Gaussian noise"
+        rate, stddev = (info.rate, None) if info.is_dropout else (None, info.rate)
+        if info.phase == "training":
+            return SiteSpec(SiteKind.LAMBDA, rate, None, stddev, False, False,
+                            f"Lambda {what} inside a training-phase switch: acts only in "
+                            f"training (rate from {info.rate_source or 'nowhere'})")
+        if info.phase == "unknown":
+            return SiteSpec(SiteKind.LAMBDA, rate, None, stddev, False, True,
+                            f"Lambda {what} behind control flow dropctl cannot read: "
+                            "when it acts is unknown")
+        return SiteSpec(SiteKind.LAMBDA, rate, None, stddev, True, False,
+                        f"Lambda {what} (rate from {info.rate_source or 'nowhere'})"
+                        if info.is_dropout else "Lambda Gaussian noise")
     if layer.trusted:
         spec = _stock_spec(cls, cfg)
         if spec is not None:

@@ -80,6 +80,21 @@ def always_on_stock(layer: Layer) -> str | None:
     return ALWAYS_ON_CLASSES[ours] if ours else None
 
 
+def bidirectional_aliases(path: str) -> tuple[str, ...]:
+    """The other names of a site inside a ``Bidirectional`` wrapper, for ``--sites`` globs.
+
+    One scheme across formats: Keras 3 builds (and a Keras 3 ``.keras`` config lists) the two
+    directions as ``<wrapper>/forward_<name>`` and ``<wrapper>/backward_<name>``; a Keras 2 /
+    tf.keras config stores only the wrapped ``<wrapper>/<name>``. A glob written for either
+    form selects the same layers in both.
+    """
+    head, _, leaf = path.rpartition("/")
+    for prefix in ("forward_", "backward_"):
+        if leaf.startswith(prefix):
+            return (f"{head}/{leaf[len(prefix):]}",)
+    return (f"{head}/forward_{leaf}", f"{head}/backward_{leaf}")
+
+
 # ---- reading configs of every vintage --------------------------------------------------------
 def layer_name(entry: dict[str, Any]) -> str:
     """The layer's name; list-form Sequential (Keras 1 / 2.0) stored none: "sequential"."""

@@ -8,6 +8,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from dropctl.reader.report import InspectReport, Phase, Severity, Site, Verdict
+from dropctl.render.fit import FittedTable, fitted_table
 
 _PHASE_STYLE = {Phase.NEVER: "green", Phase.ALWAYS: "bold red", Phase.UNKNOWN: "yellow"}
 _SEV_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -47,23 +48,22 @@ def header(report: InspectReport) -> Text:
     return text
 
 
-def sites_table(report: InspectReport) -> Table:
-    table = Table(show_edge=False, pad_edge=False, header_style="bold")
-    for col in ("site", "class", "kind", "rate", "trainable", "pinned", "fit", "predict()",
-                "predict() Keras 2", "model(x)"):
-        table.add_column(col, no_wrap=col in ("site", "class"))
+def sites_table(report: InspectReport) -> FittedTable:
+    rows = []
     for s in report.sites:
         trainable = _yes(s.trainable)
         if s.trainable and not s.effective_trainable:
             trainable = "frozen parent"
         elif not s.trainable:
             trainable = "no"
-        table.add_row(
+        rows.append([
             s.path, s.class_name, s.kind.value, _rate(s), trainable, _yes(s.training_pinned),
             Text("yes" if s.in_fit else "no", style="" if s.in_fit else "dim"),
             _phase(s.in_predict), _phase(s.in_predict_keras2), _phase(s.in_call),
-        )
-    return table
+        ])
+    return fitted_table(("site", "class", "kind", "rate", "trainable", "pinned", "fit",
+                         "predict()", "predict() Keras 2", "model(x)"), rows, wrap=("site",),
+                        show_edge=False, pad_edge=False, header_style="bold")
 
 
 def layer_tree(report: InspectReport) -> Tree:

@@ -19,6 +19,7 @@ from rich.table import Table
 from dropctl.errors import InputDataError
 from dropctl.fileio import write_atomic  # re-exported: the CLI writes --plot with it
 from dropctl.mc.metrics import Calibration
+from dropctl.render.fit import fitted_table
 from dropctl.render.schema import header
 
 __all__ = ["diff_json", "diff_tables", "mc_json", "mc_tables", "write_atomic", "write_mc_file"]
@@ -31,6 +32,7 @@ def _f(x: Any, digits: int = 4) -> str:
 def _sites_rows(result: Any) -> list[dict[str, Any]]:
     return [{"path": s.path, "class_name": s.class_name, "kind": s.kind.value, "rate": s.rate,
              "effective_rate": s.effective_rate, "selected": s.selected,
+             "switched": s.switched, "note": s.note,
              "always_on": s.always_on} for s in result.sites]
 
 
@@ -67,6 +69,7 @@ def mc_json(result: Any, calib: dict[str, tuple[Calibration, Calibration]] | Non
         "model": result.model_name, "inputs": result.n_inputs,
         "samples_requested": result.samples_requested, "passes": result.passes,
         "seed": result.seed, "stochastic": result.stochastic,
+        "unswitched": list(result.unswitched),
         "until_stable": result.until_stable, "stable": result.stable,
         "max_stderr": result.max_stderr, "rows_per_chunk": result.rows_per_chunk,
         "seconds": round(result.seconds, 4), "rescues": list(result.rescues),
@@ -97,25 +100,28 @@ def _per_sample_rows(o: Any) -> list[dict[str, Any]]:
 def mc_tables(result: Any, calib: dict[str, tuple[Calibration, Calibration]] | None = None,
               per_sample: bool = False) -> list[Any]:
     """Rich renderables for the human ``mc-predict`` report (printed on stdout)."""
-    head = Table(title=f"mc-predict {result.model_name}: {result.n_inputs} input(s), "
-                       f"{result.passes} pass(es), seed {result.seed}", title_justify="left")
-    for col in ("output", "shape", "mean std", "max std", "max stderr", "max |det-mean|",
-                "entropy", "BALD", "var. ratio", "flips"):
-        head.add_column(col, justify="left" if col in ("output", "shape") else "right")
+    numbers = ("mean std", "max std", "max stderr", "max |det-mean|", "entropy", "BALD",
+               "var. ratio", "flips")
+    head_rows = []
     for o in result.outputs:
         s = _output_summary(o)
-        head.add_row(o.name, "x".join(map(str, s["shape"])), _f(s["mean_std"]), _f(s["max_std"]),
+        head_rows.append([o.name, "x".join(map(str, s["shape"])), _f(s["mean_std"]), _f(s["max_std"]),
                      _f(s["max_stderr"]), _f(s["max_abs_det_vs_mean"]),
                      _f(s.get("mean_entropy")), _f(s.get("mean_mutual_information")),
                      _f(s.get("mean_variation_ratio")),
-                     f"{s['flip_share']:.0%}" if o.classifier else "-")
+                     f"{s['flip_share']:.0%}" if o.classifier else "-"])
+    head = fitted_table(("output", "shape", *numbers), head_rows, wrap=("output",), right=numbers,
+                        title=f"mc-predict {result.model_name}: {result.n_inputs} input(s), "
+                              f"{result.passes} pass(es), seed {result.seed}",
+                        title_justify="left")
     out: list[Any] = [head]
-    sites = Table(title="sites", title_justify="left")
-    for col in ("site", "class", "rate", "effective", "on"):
-        sites.add_column(col)
-    for st in result.sites:
-        sites.add_row(st.path, st.class_name + (" (always on)" if st.always_on else ""),
-                      _f(st.rate), _f(st.effective_rate, 6), "yes" if st.selected else "no")
+    sites = fitted_table(
+        ("site", "class", "rate", "effective", "on"),
+        ([st.path, st.class_name + (" (always on)" if st.always_on else ""),
+          _f(st.rate), _f(st.effective_rate, 6),
+          "yes" if st.switched else "NOT SWITCHED" if st.selected else "no"]
+         for st in result.sites),
+        wrap=("site",), title="sites", title_justify="left")
     if result.sites:
         out.append(sites)
     if calib:
@@ -136,7 +142,11 @@ def mc_tables(result: Any, calib: dict[str, tuple[Calibration, Calibration]] | N
                 t.add_row(*(_f(v) if isinstance(v, float) else str(v) for v in r.values()))
             out.append(t)
     notes = []
-    if not result.stochastic:
+    if result.unswitched:
+        notes.append(f"{len(result.unswitched)} stochastic site(s) could not be switched on, so "
+                     "their randomness is NOT in these statistics: "
+                     + ", ".join(result.unswitched))
+    elif not result.stochastic:
         notes.append("no stochastic site is switched on: every pass is identical (std is 0)")
     if result.until_stable is not None:
         notes.append(f"until-stable {result.until_stable:g}: "
@@ -211,7 +221,8 @@ def diff_json(d: Any) -> dict[str, Any]:
         "call": {"deterministic": d.call_deterministic, "max_diff": d.call_max_diff},
         "mc": {"stochastic": d.mc_stochastic, "max_abs_det_vs_mean": d.max_abs_det_vs_mean,
                "mean_abs_det_vs_mean": d.mean_abs_det_vs_mean, "mean_std": d.mean_std,
-               "argmax_agreement": d.argmax_agreement, "flip_share": d.flip_share},
+               "argmax_agreement": d.argmax_agreement, "flip_share": d.flip_share,
+               "unswitched": list(d.mc.unswitched)},
         "predict_culprits": list(d.predict_culprits),
         "sites": _sites_rows(d),
         "rescues": list(d.mc.rescues),
@@ -229,7 +240,11 @@ def diff_tables(d: Any) -> list[Any]:
               + ("" if d.predict_deterministic else f" (max diff {d.predict_max_diff:.3g})"))
     t.add_row("model(x) twice", f"{yes_no[d.call_deterministic]}"
               + ("" if d.call_deterministic else f" (max diff {d.call_max_diff:.3g})"))
-    t.add_row("MC passes", "stochastic" if d.mc_stochastic else "identical (no site acts)")
+    if d.mc.unswitched:  # never "identical" on the basis of sites it could not switch on
+        t.add_row("MC passes", ("stochastic" if d.mc_stochastic else "identical")
+                  + f", INCOMPLETE: not switched on: {', '.join(d.mc.unswitched)}")
+    else:
+        t.add_row("MC passes", "stochastic" if d.mc_stochastic else "identical (no site acts)")
     t.add_row("max |det - MC mean|", _f(d.max_abs_det_vs_mean))
     t.add_row("mean |det - MC mean|", _f(d.mean_abs_det_vs_mean))
     t.add_row("mean std", _f(d.mean_std))

@@ -98,9 +98,17 @@ def noise_shape(layer: Any, x: Any) -> list[Any] | None:
     """The noise shape a Dropout-family layer would use for ``x`` (None: same as ``x``)."""
     if hasattr(layer, "_get_noise_shape"):  # SpatialDropout*: computed from the input
         return list(layer._get_noise_shape(x))
+    if is_stochastic_depth(layer):  # one draw per example: the whole residual branch
+        return [None] + [1] * (len(x.shape) - 1)
     if getattr(layer, "noise_shape", None) is not None:
         return list(layer.noise_shape)
     return None
+
+
+def is_stochastic_depth(layer: Any) -> bool:
+    """keras.applications' ``StochasticDepth`` (ConvNeXt ``drop_path_rate``): a private class
+    (``keras.src.applications.convnext``), recognised by name and its ``drop_path_rate``."""
+    return type(layer).__name__ == "StochasticDepth" and hasattr(layer, "drop_path_rate")
 
 
 def attention_dropout(layer: Any) -> float:

@@ -26,6 +26,7 @@ forward_lstm``, ``model_AB/model_A/dropout``).
 from __future__ import annotations
 
 import fnmatch
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,11 @@ class ModelSite:
     """Drop probability (or recurrent dropout when only that is set; noise stddev for noise)."""
     always_on: bool
     """A dropctl always-on layer: it acts even under ``predict()``."""
+    parts: tuple[Any, ...] = ()
+    """The layers the Monte Carlo engine switches for this site: ``(layer,)`` for a stock
+    layer; for a block whose dropout lives in sub-layers (keras_hub ``TransformerEncoder``,
+    ``CachedMultiHeadAttention``...) its dropout-family leaves, so BatchNormalization and
+    everything else in the block stay in inference mode. Empty: nothing can be switched."""
 
 
 # ---- building and weights (Keras) ---------------------------------------------------------------
@@ -90,10 +96,48 @@ def _keras() -> Any:
     return keras_module("running a model")
 
 
+_DESERIALIZING = re.compile(r"deserializing class '([^']+)' using config=\{'name': '([^']*)'")
+_CALLING = re.compile(r"Exception encountered when calling (?:layer )?['\"]?([\w.]+)")
+_LOCATE = re.compile(r"Could not locate (?:class|function) '([^']+)'")
+_KERAS_ADVICE = re.compile(r"\s*(Make sure custom classes|Full object config|Arguments received"
+                           r"|If they are already decorated).*$", re.S)
+MAX_ERROR = 240
+
+
+def _shorten(text: str, limit: int = MAX_ERROR) -> str:
+    """``text`` cut at a word boundary with an ellipsis, never mid-word."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0].rstrip(",;:({[")
+    return cut + " ..."
+
+
 def one_line(exc: BaseException) -> str:
-    """A Keras exception as one line: its type and its first 300 characters, whitespace folded."""
-    text = " ".join(str(exc).split())[:300]
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    """A Keras exception summarised to one line that keeps the layer and the reason.
+
+    Keras wraps a layer's constructor error as "Error when deserializing class 'X' using
+    config={...<the whole config>...}. Exception encountered: <reason>"; the summary is
+    "layer 'name' (X): <reason>". Keras' advice paragraphs and config dumps are dropped and
+    the rest is shortened at a word boundary.
+    """
+    raw = str(exc)
+    text = " ".join(raw.split())
+    found = _DESERIALIZING.search(text)
+    reason = text.split("Exception encountered:", 1)[-1].strip() if (
+        "Exception encountered:" in text) else None
+    if found and reason:
+        head = f"layer '{found.group(2)}' ({found.group(1)})"
+        return f"{head}: {_shorten(_KERAS_ADVICE.sub('', reason))}"
+    located = _LOCATE.search(text)
+    if located:
+        where = re.search(r"'name': '([^']+)'", text)
+        extra = f" (layer '{where.group(1)}')" if where else ""
+        return f"{type(exc).__name__}: unknown class '{located.group(1)}'{extra}"
+    called = _CALLING.search(text)
+    if called and reason:
+        return f"layer {called.group(1)}: {_shorten(_KERAS_ADVICE.sub('', reason))}"
+    text = _KERAS_ADVICE.sub("", text).strip()
+    return f"{type(exc).__name__}: {_shorten(text)}" if text else type(exc).__name__
 
 
 def build_from_config(config: dict[str, Any], keras3: bool) -> Any:
@@ -176,7 +220,7 @@ def load_artifact(art: Any, *, require_weights: bool = True) -> LoadedModel:
                 from dropctl.runtime.formats import load_external_weights
 
                 load_external_weights(model, art)
-            elif keras3:
+            elif keras3 or art.format is ArtifactFormat.KERAS:  # tf.keras .keras zips too
                 # Keras' own .keras weight loader: reads the zip member model.weights.h5 in
                 # place, matching variables by object path (layers/<class>[_N]/vars/<i>).
                 model.load_weights(str(art.path))
@@ -198,7 +242,13 @@ def load_model(path: str | Path) -> Any:
 # ---- stochastic sites of a loaded model ---------------------------------------------------------
 
 
-def _site_of(layer: Any, keras: Any) -> tuple[SiteKind, float] | None:
+_HUB_ROOTS = ("keras_hub", "keras_nlp", "keras_cv")
+_HUB_RATE_ATTRS = ("dropout", "dropout_rate", "attention_dropout", "drop_rate", "drop_path_rate",
+                   "_dropout", "_dropout_rate")
+
+
+def _leaf_site(layer: Any, keras: Any) -> tuple[SiteKind, float] | None:
+    """A stock stochastic layer (Dropout family, RNN, attention, StochasticDepth)."""
     layers = keras.layers
     if isinstance(layer, layers.SpatialDropout1D | layers.SpatialDropout2D
                   | layers.SpatialDropout3D):
@@ -222,7 +272,45 @@ def _site_of(layer: Any, keras: Any) -> tuple[SiteKind, float] | None:
     if isinstance(layer, layers.GroupQueryAttention | layers.Attention):
         rate = float(getattr(layer, "dropout", 0.0) or 0.0)
         return (SiteKind.ATTENTION, rate) if rate > 0 else None
+    if compat.is_stochastic_depth(layer):
+        rate = float(layer.drop_path_rate or 0.0)
+        return (SiteKind.STOCHASTIC_DEPTH, rate) if rate > 0 else None
     return None
+
+
+def _hub_block(layer: Any, keras: Any) -> tuple[SiteKind, float, tuple[Any, ...]] | None:
+    """A keras_hub/keras_nlp/keras_cv layer whose dropout lives inside it (not a model).
+
+    ``inspect`` reads it as one site (its config's ``dropout``); the engine switches the
+    Dropout-family leaves inside it, never the whole block (which would also switch any
+    normalization inside to training mode).
+    """
+    if isinstance(layer, keras.Model):
+        return None
+    if type(layer).__module__.split(".", 1)[0] not in _HUB_ROOTS:
+        return None
+    rates = [float(v) for v in (getattr(layer, a, None) for a in _HUB_RATE_ATTRS)
+             if isinstance(v, int | float) and not isinstance(v, bool)]
+    leaves = tuple(sub for sub in compat.sublayers(layer)
+                   if isinstance(sub, keras.layers.Dropout | keras.layers.GaussianDropout
+                                 | keras.layers.AlphaDropout | keras.layers.GaussianNoise)
+                   and _leaf_site(sub, keras) is not None)
+    leaf_rates = [_leaf_site(sub, keras)[1] for sub in leaves]  # type: ignore[index]
+    rate = max(rates + leaf_rates, default=0.0)
+    if rate <= 0:
+        return None
+    name = type(layer).__name__.lower()
+    kind = (SiteKind.ATTENTION if any(w in name for w in ("attention", "transformer"))
+            else SiteKind.DROPOUT)
+    return kind, rate, leaves
+
+
+def _site_of(layer: Any, keras: Any) -> tuple[SiteKind, float, tuple[Any, ...]] | None:
+    """(kind, rate, the layers the engine switches) for a stochastic layer, else None."""
+    leaf = _leaf_site(layer, keras)
+    if leaf is not None:
+        return leaf[0], leaf[1], (layer,)
+    return _hub_block(layer, keras)
 
 
 def _children(layer: Any, keras: Any) -> list[Any]:
@@ -244,8 +332,10 @@ def model_sites(model: Any, sites: str | None = None) -> list[ModelSite]:
     """
     keras = _keras()
     from dropctl.reader.layer_names import always_on_class
+    from dropctl.reader.walker import bidirectional_aliases
 
     out: list[ModelSite] = []
+    aliases: dict[str, tuple[str, ...]] = {}
     seen: set[int] = set()
     stack: list[tuple[Any, str]] = [(model, "")]
     while stack:
@@ -254,11 +344,18 @@ def model_sites(model: Any, sites: str | None = None) -> list[ModelSite]:
         found = _site_of(layer, keras)
         if found is not None and id(layer) not in seen:
             seen.add(id(layer))
-            kind, rate = found
+            kind, rate, parts = found
             registered = keras.saving.get_registered_name(type(layer))
             out.append(ModelSite(path, layer, kind, rate,
-                                 always_on_class(type(layer).__name__, registered) is not None))
-        stack.extend((child, path) for child in reversed(_children(layer, keras)))
+                                 always_on_class(type(layer).__name__, registered) is not None,
+                                 parts))
+            continue  # a site's inside (a keras_hub block's leaves) is the site itself
+        children = _children(layer, keras)
+        if isinstance(layer, keras.layers.Bidirectional):
+            for child in children:
+                aliases[f"{path}/{child.name}"] = bidirectional_aliases(f"{path}/{child.name}")
+        stack.extend((child, path) for child in reversed(children))
     if sites is not None:
-        out = [s for s in out if fnmatch.fnmatchcase(s.path, sites)]
+        out = [s for s in out
+               if any(fnmatch.fnmatchcase(p, sites) for p in (s.path, *aliases.get(s.path, ())))]
     return out

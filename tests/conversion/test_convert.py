@@ -71,6 +71,8 @@ def converted(tmp_path_factory) -> dict[tuple[str, str], tuple[Path, object]]:
         before = digest(src)
         for mode, ext in OUT_EXT.items():
             dst = out_dir / f"{Path(name).stem}_{Path(name).suffix[1:]}_{mode}{ext}"
+            if mode == "perma" and name.startswith("no_dropout"):
+                continue  # a no-op --perma fails (tests/conversion/test_convert_contracts.py)
             results[(name, mode)] = (dst, dropctl.convert(src, dst, mode=mode))
         assert digest(src) == before, f"IN {name} was modified"
     return results
@@ -79,6 +81,9 @@ def converted(tmp_path_factory) -> dict[tuple[str, str], tuple[Path, object]]:
 @pytest.mark.parametrize("mode", list(OUT_EXT))
 @pytest.mark.parametrize("name", CONVERTIBLE)
 def test_every_sample_every_mode(converted, name: str, mode: str) -> None:
+    if (name, mode) not in converted:
+        assert mode == "perma" and name.startswith("no_dropout")
+        return
     dst, report = converted[(name, mode)]
     assert report.written and dst.is_file()
     assert report.verification is not None and report.verification.passed, report.verification

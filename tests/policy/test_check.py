@@ -49,14 +49,29 @@ def k3_layer(cls: str, module: str = "keras.layers", **config) -> dict:
 # ---- policies on the bundled samples -----------------------------------------------------------
 
 
+ARTIFACT_DIRS = {"seed_lstm_savedmodel", "bert_tiny_preset", "mlp_pair"}
+
+
+def sample_artifacts() -> set[str]:
+    """What `check sample_models` must find: model files outside artifact directories, and those
+    directories themselves."""
+    files = {p.relative_to(SAMPLES).as_posix() for p in SAMPLES.rglob("*")
+             if p.suffix in (".keras", ".h5")
+             and not set(p.relative_to(SAMPLES).parts[:-1]) & ARTIFACT_DIRS}
+    return files | ARTIFACT_DIRS
+
+
 def test_all_samples_default_policy() -> None:
     report = dropctl.check([SAMPLES], config=False)
-    by_name = {Path(r.path).name: r for r in report.results}
-    # Files, plus the artifact directories (SavedModel, keras_hub preset, model.json + weights).
-    assert set(by_name) == {p.name for p in SAMPLES.iterdir() if p.suffix in (".keras", ".h5")} | {
-        "seed_lstm_savedmodel", "bert_tiny_preset", "mlp_pair"}
+    by_name = {Path(r.path).relative_to(SAMPLES).as_posix(): r for r in report.results}
+    # Files (the tf.keras corpus in sample_models/tfkeras/ included), plus the artifact
+    # directories (SavedModel, keras_hub preset, model.json + weights) as single artifacts.
+    assert set(by_name) == sample_artifacts()
     assert by_name["seed_lstm_savedmodel"].status is Status.FAIL
     assert by_name["bert_tiny_preset"].status is Status.PASS
+    for name in by_name:  # the tf.keras corpus (sample_models/tfkeras/): plain dropout
+        if name.startswith("tfkeras/"):
+            assert by_name[name].status is Status.PASS, name
     perma = by_name["lstm_permadropout_tfkeras.h5"]
     assert perma.status is Status.FAIL
     assert {("DCK001", "error"), ("DCK004", "error")} <= rules(perma)
@@ -322,8 +337,9 @@ def test_cli_output_file(runner: CliRunner, tmp_path: Path) -> None:
     r = runner.invoke(app, ["check", "--no-config", "-f", "sarif", "-o", str(out), str(SAMPLES)])
     assert r.exit_code == 1
     assert r.stdout == ""
-    # 18 files + gpt2/vit .keras + 3 artifact directories; the two PermaDropout models fail.
-    assert r.stderr.startswith("23 artifacts checked, 21 passed, 2 failed, 0 unreadable")
+    # Every sample artifact; the two PermaDropout models (h5 and SavedModel) fail.
+    n = len(sample_artifacts())
+    assert r.stderr.startswith(f"{n} artifacts checked, {n - 2} passed, 2 failed, 0 unreadable")
     assert f"report written to {out}" in r.stderr
     assert json.loads(out.read_text())["version"] == "2.1.0"
     assert [p.name for p in tmp_path.iterdir()] == ["report.sarif"]  # no temp file left
