@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from rich.table import Table
+from rich.text import Text
 
 from dropctl.errors import InputDataError
 from dropctl.fileio import write_atomic  # re-exported: the CLI writes --plot with it
@@ -104,7 +105,7 @@ def mc_tables(result: Any, calib: dict[str, tuple[Calibration, Calibration]] | N
         head.add_column(col, justify="left" if col in ("output", "shape") else "right")
     for o in result.outputs:
         s = _output_summary(o)
-        head.add_row(o.name, "x".join(map(str, s["shape"])), _f(s["mean_std"]), _f(s["max_std"]),
+        head.add_row(Text(o.name), "x".join(map(str, s["shape"])), _f(s["mean_std"]), _f(s["max_std"]),
                      _f(s["max_stderr"]), _f(s["max_abs_det_vs_mean"]),
                      _f(s.get("mean_entropy")), _f(s.get("mean_mutual_information")),
                      _f(s.get("mean_variation_ratio")),
@@ -114,7 +115,7 @@ def mc_tables(result: Any, calib: dict[str, tuple[Calibration, Calibration]] | N
     for col in ("site", "class", "rate", "effective", "on"):
         sites.add_column(col)
     for st in result.sites:
-        sites.add_row(st.path, st.class_name + (" (always on)" if st.always_on else ""),
+        sites.add_row(Text(st.path), Text(st.class_name + (" (always on)" if st.always_on else "")),
                       _f(st.rate), _f(st.effective_rate, 6), "yes" if st.selected else "no")
     if result.sites:
         out.append(sites)
