@@ -96,15 +96,20 @@ def check_json_shape(text: str, what: str) -> None:
 
 
 def check_json_depth(doc: Any, what: str) -> None:
-    """Reject a parsed document nested deeper than :data:`MAX_JSON_DEPTH` (iterative walk)."""
-    stack: list[tuple[Any, int]] = [(doc, 1)]
-    while stack:
-        item, depth = stack.pop()
+    """Reject a parsed document nested deeper than :data:`MAX_JSON_DEPTH` (level by level,
+    iterative: one list comprehension per container, no per-node tuples)."""
+    level = [doc]
+    depth = 1
+    while level:
         if depth > MAX_JSON_DEPTH:
             raise ArtifactError(
                 f"{what} nests deeper than {MAX_JSON_DEPTH} levels (hostile or corrupt config)")
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+        nxt: list[Any] = []
+        for item in level:
+            values = item.values() if type(item) is dict else item
+            nxt += [v for v in values if type(v) is dict or type(v) is list]
+        level = nxt
+        depth += 1
 
 
 def parse_json(data: bytes | str, what: str) -> Any:

@@ -215,11 +215,31 @@ def _is_opaque(entry: dict[str, Any], has_children: bool, depth: int) -> bool:
     )
 
 
+def _refuse_too_many_layers(model_config: dict[str, Any]) -> None:
+    """Count layers cheaply before the real walk does its per-layer work (a flat list of
+    199,990 layers is refused at once instead of after 50,000 expensive steps)."""
+    count = 0
+    stack = [model_config]
+    while stack:
+        entry = stack.pop()
+        count += 1
+        if count > MAX_LAYERS:
+            raise ArtifactError(f"model has more than {MAX_LAYERS:,} layers (hostile config?)")
+        cfg = entry.get("config")
+        layers = cfg.get("layers") if isinstance(cfg, dict) else cfg
+        if isinstance(layers, list):
+            if count + len(layers) > MAX_LAYERS and all(isinstance(c, dict) for c in layers):
+                raise ArtifactError(
+                    f"model has more than {MAX_LAYERS:,} layers (hostile config?)")
+            stack.extend(c for c in layers if isinstance(c, dict))
+
+
 def walk(model_config: dict[str, Any]) -> list[Layer]:
     """Every layer under the root model, pre-order, with paths qualified from the root.
 
     The root model itself is returned first (depth 0), so its name starts every path.
     """
+    _refuse_too_many_layers(model_config)
     out: list[Layer] = []
     # (entry, parent path, depth, parent effective trainable, frozen_by, pin, pin_from, role,
     #  holder, key, parent index)
