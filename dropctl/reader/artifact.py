@@ -125,6 +125,10 @@ def parse_json(data: bytes | str, what: str) -> Any:
     else:
         text = data
     check_json_shape(text, what)
+    import gc
+
+    frozen = gc.isenabled()
+    gc.disable()  # JSON makes no cycles; collecting during a 4M-node parse costs up to a third
     try:
         doc = json.loads(text)
     except RecursionError:
@@ -133,6 +137,9 @@ def parse_json(data: bytes | str, what: str) -> Any:
         ) from None
     except ValueError as exc:  # JSONDecodeError, and int() over 4,300 digits
         raise ArtifactError(f"{what} is not valid JSON ({_first_line(exc)})") from None
+    finally:
+        if frozen:
+            gc.enable()
     if isinstance(doc, dict | list):
         check_json_depth(doc, what)
     return doc
