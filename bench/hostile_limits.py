@@ -7,7 +7,10 @@ and prints per case the time, the peak-RSS growth and the exit code, next to the
 time to read the case's bytes. Exits 1 when a case takes 2 s or more, grows memory by
 300 MB or more, or the Lambda payload ran.
 
-    .venv/bin/python -m bench.hostile_limits [--commands inspect,check,convert,mc-predict]
+    .venv/bin/python -m bench.hostile_limits [--commands inspect,check,convert,mc-predict] [--big]
+
+``--big`` adds the cases too large for the unit suite (a 600 MB variable-length attribute, a
+3,000,000-entry zip directory, a bzip2 bomb, 199,990 Dropout layers; about 1.3 GB of disk).
 """
 
 from __future__ import annotations
@@ -39,12 +42,20 @@ def floor_seconds(path: Path) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--commands", default="inspect,check,convert,mc-predict")
+    ap.add_argument("--big", action="store_true", help="also the large cases (about 1.3 GB)")
     args = ap.parse_args()
     failures: list[str] = []
     with tempfile.TemporaryDirectory() as d:
         corpus = Path(d) / "corpus"
         corpus.mkdir()
-        hostile.write_index(corpus, hostile.build_corpus(corpus))
+        cases = hostile.build_corpus(corpus)
+        names = list(hostile.CASE_NAMES)
+        index = {n: c.what for n, c in cases.items()}
+        if args.big:
+            big = hostile.build_big_cases(corpus)
+            index.update(big)
+            names += list(big)
+        (corpus / "INDEX.json").write_text(json.dumps(index))
         print(f"{'command':11} {'case':32} {'exit':>5} {'seconds':>8} {'floor':>7} {'+MB':>6}")
         for command in args.commands.split(","):
             out = Path(d) / f"{command}.json"
@@ -58,7 +69,7 @@ def main() -> None:
                 raise SystemExit(2)
             results = json.loads(out.read_text())
             worst = 0.0
-            for case in hostile.CASE_NAMES:
+            for case in names:
                 r = results[case]
                 worst = max(worst, r["seconds"])
                 floor = floor_seconds(corpus / case) if not case.startswith("fifo") else 0.0

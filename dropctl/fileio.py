@@ -35,7 +35,8 @@ def write_atomic(path: str | Path, writer: Callable[[IO[bytes]], object], *,
     if not directory.is_dir():
         raise InputDataError(f"{where}: directory {directory} does not exist")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.{os.getpid()}.",
+                                   suffix=f"{TEMP_MARK}{p.suffix}", dir=directory)
     except OSError as exc:
         raise InputDataError(_cannot(where, label, exc)) from None
     try:
@@ -59,3 +60,93 @@ def _cannot(where: str, label: str, exc: OSError) -> str:
 def write_text_atomic(path: str | Path, text: str, *, label: str = "") -> None:
     """:func:`write_atomic` for UTF-8 text."""
     write_atomic(path, lambda fh: fh.write(text.encode("utf-8")), label=label)
+
+
+# ---- creating OUT files race-free (convert) -------------------------------------------------------
+TEMP_MARK = ".dropctl-tmp"
+"""Every temporary file dropctl writes has this in its name: ``.<name>.<pid>.<random>.dropctl-tmp<ext>``."""
+
+
+def temp_path(dst: Path) -> Path:
+    """A fresh temporary path beside ``dst`` (same filesystem, so the final rename is atomic).
+
+    The name carries this process's id, so :func:`clean_stale_temps` in a later run can tell a
+    leftover of a killed run (its process is gone) from one being written right now.
+    """
+    directory = dst.parent if str(dst.parent) else Path(".")
+    fd, name = tempfile.mkstemp(prefix=f".{dst.name}.{os.getpid()}.",
+                                suffix=f"{TEMP_MARK}{dst.suffix}", dir=directory)
+    os.close(fd)
+    return Path(name)
+
+
+def clean_stale_temps(dst: Path) -> list[Path]:
+    """Remove temporary files for ``dst`` left by runs whose process no longer exists
+    (kill -9, power loss); returns what was removed."""
+    directory = dst.parent if str(dst.parent) else Path(".")
+    removed: list[Path] = []
+    try:
+        candidates = list(directory.glob(f".{glob_escape(dst.name)}.*{TEMP_MARK}{dst.suffix}"))
+    except OSError:
+        return removed
+    for path in candidates:
+        parts = path.name[len(dst.name) + 2:].split(".", 1)
+        if not parts[0].isdigit() or _alive(int(parts[0])):
+            continue
+        try:
+            path.unlink()
+            removed.append(path)
+        except OSError:
+            pass
+    return removed
+
+
+def glob_escape(text: str) -> str:
+    import glob
+
+    return glob.escape(text)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    except OSError:
+        return True
+    return True
+
+
+def publish(tmp: Path, dst: Path, *, force: bool) -> None:
+    """Move the finished ``tmp`` to ``dst``. Without ``force``, never replace a file that exists:
+    a hard link creates ``dst`` atomically or fails, so of two runs racing to create the same
+    OUT exactly one wins; the other gets a UsageError (exit 2). ``tmp`` is gone afterwards.
+    """
+    from dropctl.errors import InputDataError, UsageError
+
+    try:
+        if force:
+            os.replace(tmp, dst)
+            return
+        try:
+            os.link(tmp, dst)
+        except FileExistsError:
+            raise UsageError(f"{dst} exists (created while converting?); pass --force to "
+                             "overwrite it") from None
+        except OSError:
+            # A filesystem without hard links: reserve the name with O_EXCL, then replace
+            # our own empty placeholder.
+            try:
+                os.close(os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            except FileExistsError:
+                raise UsageError(f"{dst} exists (created while converting?); pass --force to "
+                                 "overwrite it") from None
+            os.replace(tmp, dst)
+    except OSError as exc:
+        raise InputDataError(f"cannot write {dst}: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)

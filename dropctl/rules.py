@@ -56,6 +56,12 @@ FINDINGS: dict[str, FindingRule] = {
                     "never load it with safe_mode=False; `dropctl convert --standard` replaces a "
                     "dropout Lambda with a Dropout layer",
                     policy="forbid_lambda", security=True),
+        FindingRule("DC204", "dangerous-callable", Severity.ERROR,
+                    "A callable from a module that runs code or touches the system (builtins, os, "
+                    "subprocess...) is named in the file: loading or compiling it may call it",
+                    "never load the file outside a sandbox; remove the object or replace it with a "
+                    "Keras built-in",
+                    policy="unsafe_modules", security=True),
         FindingRule("DC202", "lambda-dropout", Severity.WARNING,
                     "Lambda looks like an always-on dropout (PermaDropout)",
                     "Keras 3 refuses to load it; `dropctl convert --perma` (keep MC dropout) or "
@@ -73,7 +79,7 @@ FINDINGS: dict[str, FindingRule] = {
                     "Stochastic layer with rate 0 is a no-op",
                     "remove it, or set the rate you meant"),
         FindingRule("DC303", "rate-out-of-range", Severity.ERROR,
-                    "Rate outside [0, 1): the layer fails or drops everything",
+                    "Rate outside [0, 1) or not a finite number: the layer fails or drops everything",
                     "set a rate in [0, 1)"),
         FindingRule("DC401", "custom-stochastic-unknown", Severity.WARNING,
                     "Custom layer looks stochastic (name or rate), but its behaviour is unknown statically",

@@ -66,7 +66,10 @@ def _root(
 
 def fail(exc: DropctlError) -> NoReturn:
     """Print ``Error: <message>`` as one line on stderr and exit with the error's code."""
-    message = " ".join(str(exc).split()) or type(exc).__name__
+    from dropctl.render.safe import escape
+
+    # Escape before collapsing whitespace, so a CR or LF in a file name shows as \r, \n.
+    message = " ".join(escape(str(exc)).split()) or type(exc).__name__
     print(f"Error: {message}", file=sys.stderr)
     raise typer.Exit(int(exc.exit_code))
 
@@ -111,8 +114,11 @@ def handle_errors(func: F) -> F:
         except Exception as exc:  # noqa: BLE001 - last line of defence, see docstring
             if _debug():
                 raise
+            from dropctl.render.safe import escape
+
             print(
-                f"Error: internal error {type(exc).__name__}: {' '.join(str(exc).split())[:300]} "
+                f"Error: internal error {type(exc).__name__}: "
+                f"{escape(' '.join(str(exc).split())[:300])} "
                 "(rerun with --debug for a traceback and please report it)",
                 file=sys.stderr,
             )
@@ -143,7 +149,8 @@ ConfigOpt = Annotated[
         help="Architecture for a weights-only MODEL (*.weights.h5): a model JSON (or .keras/.h5).",
     ),
 ]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same machine: same bytes).")]
+SeedOpt = Annotated[int, typer.Option(
+    "--seed", min=0, max=2**32 - 1, help="Random seed (same seed, same machine: same bytes).")]
 
 
 def out_console() -> Console:

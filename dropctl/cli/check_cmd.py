@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dropctl.cli._app import QuietOpt, app, handle_errors, out_console, progress_bar
+from dropctl.cli._app import QuietOpt, _debug, app, handle_errors, out_console, progress_bar
 from dropctl.errors import UsageError
 from dropctl.fileio import write_text_atomic
 from dropctl.render.formats import CHECK_FORMATS
@@ -98,8 +98,11 @@ def check_command(
         "--verbose", "-v", help="Also list info-level observations.")] = False,
     quiet: QuietOpt = False,
 ) -> None:
+    import dropctl.policy.run as engine
     from dropctl.policy.config import find_config, load_config, parse_severity
     from dropctl.policy.run import run_check
+
+    engine.DEBUG = _debug()  # --debug: a failure inside one artifact shows its traceback
 
     if json_:
         fmt = Format.JSON  # type: ignore[attr-defined]
@@ -127,16 +130,22 @@ def check_command(
             jobs=jobs, probe=probe, progress=progress,
         )
 
-    for r in report.results:
+    from dropctl.render.safe import escape_all
+
+    if fmt in ("json", "sarif"):
+        shown = report  # json.dumps escapes every control character and surrogate itself
+    else:
+        shown = escape_all(report)  # names from the file never drive the terminal or XML
+    for r in shown.results:
         if r.error:  # also in the report; stderr makes it visible when stdout goes to a file
-            print(f"Error: {r.error}", file=sys.stderr)
+            print(f"Error: {escape_all(r.error)}", file=sys.stderr)
 
     if fmt == "text" and output is None:
         from dropctl.render.check_text import print_text
 
-        print_text(report, out_console(), verbose=verbose)
+        print_text(shown, out_console(), verbose=verbose)
     else:
-        text = CHECK_FORMATS[str(fmt)].render(report, verbose=verbose)
+        text = CHECK_FORMATS[str(fmt)].render(shown, verbose=verbose)
         if output is None:
             sys.stdout.write(text)
             sys.stdout.flush()
@@ -145,5 +154,5 @@ def check_command(
             if not quiet:
                 from dropctl.render.check_common import summary
 
-                print(f"{summary(report)}; report written to {output}", file=sys.stderr)
+                print(f"{summary(shown)}; report written to {output}", file=sys.stderr)
     raise typer.Exit(report.exit_code)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -52,9 +53,15 @@ def inspect_command(
     if json_out:
         print(json.dumps(inspect_dict(report, include_layers=show_all), indent=2))
     else:
-        from dropctl.render.inspect_text import render_inspect
+        from dropctl.render.inspect_text import is_large, render_inspect, render_inspect_plain
+        from dropctl.render.safe import escape_all
 
-        out_console().print(render_inspect(report, show_all=show_all))
+        shown = escape_all(report)
+        if is_large(shown, show_all=show_all):
+            sys.stdout.write(render_inspect_plain(shown, show_all=show_all))
+            sys.stdout.flush()
+        else:
+            out_console().print(render_inspect(shown, show_all=show_all))
     if fail_on is not None:
         hits = report.findings_at_or_above(fail_on)
         if hits:

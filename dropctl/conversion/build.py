@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from dropctl.errors import (
     UnsupportedModelError,
     VerificationError,
 )
-from dropctl.fileio import umask_mode
+from dropctl.fileio import clean_stale_temps, publish, temp_path, umask_mode
 from dropctl.mc.inputs import flat_outputs, model_input_specs, synthetic_inputs
 from dropctl.reader.formats import is_keras3_config
 from dropctl.reader.rescue import rescue_config
@@ -260,9 +259,54 @@ def _sample(model: Any, x: list[np.ndarray], passes: int) -> np.ndarray:
 
 
 # ---- writing ----------------------------------------------------------------------------------
+FREE_SPACE_MARGIN = 16 * 1024 * 1024
+
+
+def _check_free_space(model: Any, dst: Path) -> None:
+    """Refuse before writing when the disk cannot hold OUT: libhdf5 handles a full disk badly
+    (measured: segfaults at 4 of 9 free-space levels), so we never let it get there."""
+    import shutil
+
+    need = sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize for w in model.weights)
+    need = need * 2 + FREE_SPACE_MARGIN  # the file plus HDF5/zip overhead, generously
+    try:
+        free = shutil.disk_usage(dst.parent if str(dst.parent) else ".").free
+    except OSError:
+        return
+    if free < need:
+        raise InputDataError(f"cannot write {dst}: {free:,} bytes free on its disk, about "
+                             f"{need:,} needed; nothing written")
+
+
+@contextlib.contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    """SIGTERM while writing raises SystemExit(143), so the temporary file is removed."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def build_and_write(plan: Any, report: Any, dst: Path, *, verify: bool,
-                    probe_seed: int) -> Any:
-    """Build OUT from ``plan``, copy weights, save to a temporary file, verify, rename."""
+                    probe_seed: int, force: bool = False) -> Any:
+    """Build OUT from ``plan``, copy weights, save to a temporary file, verify, publish.
+
+    Without ``force`` OUT is created atomically and never replaced (:func:`dropctl.fileio.publish`);
+    the temporary file is removed on every exit path Python sees (errors, Ctrl-C, SIGTERM), and
+    one left by a killed run is removed by the next run (:func:`dropctl.fileio.clean_stale_temps`).
+    A ``--perma`` that would leave ``predict()`` deterministic is refused before anything is built.
+    """
     expected = any(c.action is Action.ALWAYS_ON and (c.rate_after or 0) > 0
                    for c in report.changes)
     if report.mode is ConvertMode.PERMA and not expected:
@@ -276,26 +320,53 @@ def build_and_write(plan: Any, report: Any, dst: Path, *, verify: bool,
     transfer_weights(source, model)
     compiled, warning = _compile_like(model, plan.artifact)
     warnings = report.warnings + ((warning,) if warning else ())
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=f".dropctl-tmp{dst.suffix}",
-                                    dir=dst.parent if str(dst.parent) else ".")
-    os.close(fd)
-    tmp = Path(tmp_name)
+    clean_stale_temps(dst)
+    _check_free_space(model, dst)
+    with _sigterm_as_exit():
+        return _write_verify_publish(model, source, plan, report, dst, warnings, compiled,
+                                     verify=verify, probe_seed=probe_seed, force=force)
+
+
+def _saved_bytes(model: Any, suffix: str) -> bytes:
+    """The saved model as bytes, built in memory (:func:`dropctl.runtime.compat.saved_bytes`).
+
+    libhdf5 writing to a full disk leaves h5py objects that crash the interpreter when they
+    are freed (measured: segfaults at 4 of 9 free-space levels), so HDF5 never writes to disk
+    here: only our own plain write does, whose errors are ordinary OSErrors.
+    """
     try:
+        return compat.saved_bytes(model, suffix)
+    except Exception as exc:  # noqa: BLE001 - Keras refuses to serialize something
+        raise InputDataError(f"cannot save the converted model: {one_line(exc)}") from None
+
+
+def _write_verify_publish(model: Any, source: Any, plan: Any, report: Any, dst: Path,
+                          warnings: tuple[str, ...], compiled: bool | None, *, verify: bool,
+                          probe_seed: int, force: bool) -> Any:
+    tmp = temp_path(dst)
+    try:
+        data = _saved_bytes(model, dst.suffix.lower())
         try:
-            model.save(tmp)
-        except Exception as exc:  # noqa: BLE001
-            raise InputDataError(f"cannot write {dst}: {one_line(exc)}") from exc
+            with tmp.open("wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:  # disk full, quota, file-size limit: plain I/O, one clean error
+            raise InputDataError(f"cannot write {dst}: {exc.strerror or exc}") from None
+        del data
         verification = None
         if verify:
             x = probe_inputs(source, probe_seed)
             ref = reference_prediction(source, x)
+            expected = any(c.action is Action.ALWAYS_ON and (c.rate_after or 0) > 0
+                           for c in report.changes)
             verification = verify_file(tmp, source, x, ref, stochastic_expected=expected,
                                        perma=report.mode is ConvertMode.PERMA)
             if not verification.passed:
                 raise VerificationError(
                     f"verification of {dst} failed, nothing written: {verification.message}")
         os.chmod(tmp, umask_mode())  # mkstemp made it 0600; Keras itself writes 0666 & ~umask
-        os.replace(tmp, dst)
+        publish(tmp, dst, force=force)
     except DropctlError:
         tmp.unlink(missing_ok=True)
         raise

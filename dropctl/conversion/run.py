@@ -76,4 +76,5 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
         return report
     from dropctl.conversion.build import build_and_write  # imports Keras: only when writing
 
-    return build_and_write(plan, report, dst_p, verify=verify, probe_seed=probe_seed)
+    return build_and_write(plan, report, dst_p, verify=verify, probe_seed=probe_seed,
+                           force=force)

@@ -33,11 +33,72 @@ class InputSpec:
     """Keras dtype name (``float32``, ``int32``...)."""
 
 
+MAX_NPZ_RATIO = 64
+"""An .npz member over 1 MB expanding more than 64:1 is refused (a 2 MB file became 2 GB)."""
+MAX_NPZ_MEMBERS = 10_000
+
+
 def _load_npy(path: Path) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InputDataError(f"cannot read {path}: {' '.join(str(exc).split())}") from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise InputDataError(f"cannot read {path}: {' '.join(str(exc).split()) or 'empty file'}"
+                             ) from None
+
+
+def _load_npz(path: Path, wanted: list[str]) -> dict[str, np.ndarray]:
+    """The members of an .npz the model needs, each checked from the zip directory and its .npy
+    header before a byte is expanded; members the model does not need are never read."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            if len(infos) > MAX_NPZ_MEMBERS:
+                raise InputDataError(f"{path} has {len(infos):,} members; at most "
+                                     f"{MAX_NPZ_MEMBERS:,} are read")
+            members = {i.filename[:-4]: i for i in infos if i.filename.endswith(".npy")}
+            if not members:
+                raise InputDataError(f"{path} holds no arrays")
+            if len(wanted) == 1 and len(members) == 1:
+                chosen = dict(members)
+            else:
+                missing = [w for w in wanted if w not in members]
+                if missing:
+                    raise InputDataError(
+                        f"{path} has arrays {sorted(members)}; the model needs {wanted} "
+                        f"(missing {missing})")
+                chosen = {w: members[w] for w in wanted}
+            return {name: _read_member(path, zf, info) for name, info in chosen.items()}
+    except InputDataError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        raise InputDataError(f"cannot read {path}: {detail}") from None
+
+
+def _read_member(path: Path, zf: Any, info: Any) -> np.ndarray:
+    name = info.filename
+    if info.file_size > MAX_INPUT_BYTES:
+        raise InputDataError(f"{path}: {name} declares {info.file_size:,} bytes, over the "
+                             f"{MAX_INPUT_BYTES:,}-byte limit")
+    if info.file_size > 2**20 and info.file_size > max(info.compress_size, 1) * MAX_NPZ_RATIO:
+        raise InputDataError(f"{path}: {name} expands {info.file_size // max(info.compress_size, 1):,}"
+                             ":1 (a compression bomb?); refusing it")
+    with zf.open(info) as fh:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+        else:
+            shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+        declared = int(np.prod(shape, dtype=object)) * dtype.itemsize if dtype.itemsize else 0
+        if dtype.hasobject:
+            raise InputDataError(f"{path}: {name} holds Python objects; dropctl never unpickles")
+        if declared > info.file_size:
+            raise InputDataError(f"{path}: {name} declares a {list(shape)} {dtype} array "
+                                 f"({declared:,} bytes) in a {info.file_size:,}-byte member")
+    with zf.open(info) as fh:
+        return np.lib.format.read_array(fh, allow_pickle=False)
 
 
 def read_inputs(path: str | Path, specs: list[InputSpec]) -> list[np.ndarray]:
@@ -51,19 +112,10 @@ def read_inputs(path: str | Path, specs: list[InputSpec]) -> list[np.ndarray]:
     if suffix == ".npy":
         arrays = [_load_npy(p)]
     elif suffix == ".npz":
-        try:
-            with np.load(p, allow_pickle=False) as z:
-                stored = {k: z[k] for k in z.files}
-        except (OSError, ValueError) as exc:
-            raise InputDataError(f"cannot read {p}: {' '.join(str(exc).split())}") from None
+        stored = _load_npz(p, [s.name for s in specs])
         if len(specs) == 1 and len(stored) == 1:
             arrays = list(stored.values())
         else:
-            missing = [s.name for s in specs if s.name not in stored]
-            if missing:
-                raise InputDataError(
-                    f"{p} has arrays {sorted(stored)}; the model needs {[s.name for s in specs]} "
-                    f"(missing {missing})")
             arrays = [stored[s.name] for s in specs]
     elif suffix == ".csv":
         try:

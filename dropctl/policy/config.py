@@ -10,7 +10,6 @@ command-line options. Nothing here reads models; :mod:`dropctl.policy.run` appli
 from __future__ import annotations
 
 import dataclasses
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from dropctl.errors import UsageError
+from dropctl.policy.globs import Glob, compile_glob
 from dropctl.reader.report import Severity
 
 
@@ -82,7 +82,7 @@ class Override:
     patterns: tuple[str, ...]
     """Globs relative to the configuration file's directory (``**`` spans directories)."""
     settings: Mapping[str, Any]
-    regexes: tuple[re.Pattern[str], ...]
+    regexes: tuple[Glob, ...]
 
 
 @dataclass(frozen=True)
@@ -184,45 +184,9 @@ def parse_severity(value: str, where: str = "--fail-on") -> Severity:
 # ---- globs -----------------------------------------------------------------------------
 
 
-def glob_to_regex(pattern: str, *, anywhere: bool = True) -> re.Pattern[str]:
-    """Compile a path glob: ``*``/``?``/``[...]`` stay inside one directory, ``**`` spans any.
-
-    ``models/mc/**`` matches every file below ``models/mc``; ``**/*.h5`` every .h5 anywhere;
-    with ``anywhere``, a pattern without ``/`` (``*.h5``) matches the file name in any
-    directory, as in .gitignore.
-    """
-    pat = pattern.replace("\\", "/").strip()
-    while pat.startswith("./"):
-        pat = pat[2:]
-    if anywhere and "/" not in pat.rstrip("/"):
-        pat = "**/" + pat
-    if pat.endswith("/"):
-        pat += "**"
-    out, i, n = [], 0, len(pat)
-    while i < n:
-        c = pat[i]
-        if pat.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pat.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif c == "*":
-            out.append("[^/]*")
-            i += 1
-        elif c == "?":
-            out.append("[^/]")
-            i += 1
-        elif c == "[" and (j := pat.find("]", i + 2)) > 0:
-            body = pat[i + 1 : j].replace("\\", "\\\\")
-            if body.startswith("!"):
-                body = "^" + body[1:]
-            out.append(f"[{body}]")
-            i = j + 1
-        else:
-            out.append(re.escape(c))
-            i += 1
-    return re.compile("".join(out))
+def glob_to_regex(pattern: str, *, anywhere: bool = True) -> Glob:
+    """A compiled path glob with ``fullmatch`` (linear time; see :mod:`dropctl.globs`)."""
+    return compile_glob(pattern, anywhere=anywhere)
 
 
 def _relative_posix(path: Path, root: Path) -> str | None:

@@ -14,7 +14,6 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -23,10 +22,13 @@ from typing import Any
 from dropctl.errors import ArtifactError, DropctlError, UsageError
 from dropctl.policy.config import Config, Inference, Policy, glob_to_regex
 from dropctl.policy.probe import ProbeResult, probe_model
+from dropctl.policy.workers import WorkerDied, run_tasks
 from dropctl.reader.formats import artifact_dir
 from dropctl.reader.report import InspectReport, Phase, Severity
 from dropctl.rules import POLICY_BY_NAME, PolicyRule, finding_owner
 
+DEBUG = False
+"""Set by ``dropctl --debug``: an unexpected exception inside one artifact is raised, not reported."""
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 """Files a directory search picks up (bare .json models must be named explicitly)."""
 _GLOB_CHARS = set("*?[")
@@ -196,11 +198,12 @@ def evaluate(
         for label, rate in (("rate", s.rate), ("recurrent_dropout", s.recurrent_rate)):
             if rate is None:
                 continue
-            if policy.max_rate is not None and rate > policy.max_rate:
+            # `not <=`: a NaN rate fails both bounds instead of passing them.
+            if policy.max_rate is not None and not rate <= policy.max_rate:
                 out.append(_v("max_rate", Severity.ERROR, s.path,
                               f"{s.class_name} {label} {rate:g} is above max_rate "
                               f"{policy.max_rate:g}"))
-            if policy.min_rate is not None and rate < policy.min_rate:
+            if policy.min_rate is not None and not rate >= policy.min_rate:
                 out.append(_v("min_rate", Severity.ERROR, s.path,
                               f"{s.class_name} {label} {rate:g} is below min_rate "
                               f"{policy.min_rate:g}"))
@@ -285,27 +288,39 @@ def _from_findings(report: InspectReport, policy: Policy) -> list[Violation]:
 
 
 def check_one(path: str, policy: Policy, fail_on: Severity, probe: bool = False) -> ArtifactResult:
-    """Inspect one artifact (and probe it if asked) and judge it. Never raises DropctlError."""
-    from dropctl.reader.inspection import inspect_path
-
+    """Inspect one artifact (and probe it if asked) and judge it. Never raises an Exception:
+    whatever goes wrong with this artifact becomes its own ERROR result (fail closed per file)."""
     start = time.perf_counter()
     try:
-        if Path(path).exists() and not Path(path).is_file() and not Path(path).is_dir():
-            # A FIFO or device found by a directory walk would block or stream forever.
-            raise ArtifactError(f"{path}: is not a regular file (pipe, socket or device)")
-        report = inspect_path(path, include_layers=False)
-        probe_result = None
-        if probe:
-            probe_result = probe_model(path)
+        return _check_one(path, policy, fail_on, probe, start)
     except DropctlError as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
         if path not in message:  # one report covers many files: every error names its file
             message = f"{path}: {'--probe: ' if probe else ''}{message}"
-        return ArtifactResult(path, Status.ERROR, error=message,
-                              seconds=time.perf_counter() - start)
+        error = message
     except MemoryError:
-        return ArtifactResult(path, Status.ERROR, error=f"{path}: out of memory while reading",
-                              seconds=time.perf_counter() - start)
+        error = f"{path}: out of memory while reading"
+    except RecursionError:
+        error = f"{path}: nests too deeply to check (hostile or corrupt file)"
+    except Exception as exc:  # noqa: BLE001 - a bug or a library error: this file only
+        if DEBUG or os.environ.get("DROPCTL_DEBUG"):
+            raise
+        detail = " ".join(str(exc).split())[:200]
+        error = (f"{path}: could not be checked ({type(exc).__name__}: {detail}); "
+                 "rerun with --debug and please report it")
+    return ArtifactResult(path, Status.ERROR, error=error, seconds=time.perf_counter() - start)
+
+
+def _check_one(path: str, policy: Policy, fail_on: Severity, probe: bool,
+               start: float) -> ArtifactResult:
+    from dropctl.reader.inspection import inspect_path
+
+    if Path(path).exists() and not Path(path).is_file() and not Path(path).is_dir():
+        # A FIFO or device found by a directory walk would block or stream forever; a
+        # directory here is an artifact directory (SavedModel, preset, model + weights).
+        raise ArtifactError(f"{path}: is not a regular file (pipe, socket or device)")
+    report = inspect_path(path, include_layers=False)
+    probe_result = probe_model(path) if probe else None
     violations = sorted(
         evaluate(report, policy, probe_result),
         key=lambda v: (-v.severity.rank, v.rule.id, v.path),
@@ -361,17 +376,12 @@ def run_check(
         # themselves, and TensorFlow must never be forked after import, so they spawn.
         method = "spawn" if probe or "tensorflow" in sys.modules else "fork"
         ctx = multiprocessing.get_context(method)
-        with ProcessPoolExecutor(max_workers=min(jobs, total), mp_context=ctx) as pool:
-            futures = {pool.submit(_check_star, t): i for i, t in enumerate(tasks)}
-            for done, fut in enumerate(as_completed(futures), start=1):
-                i = futures[fut]
-                try:
-                    results[i] = fut.result()
-                except Exception as exc:  # a worker died (killed, out of memory)
-                    results[i] = ArtifactResult(tasks[i][0], Status.ERROR,
-                                                error=f"{tasks[i][0]}: worker failed ({exc!r})")
-                if progress:
-                    progress(done, total)
+        for i, value in enumerate(run_tasks(_check_star, tasks, min(jobs, total), ctx, progress)):
+            if isinstance(value, WorkerDied):  # died twice on this task: reported alone
+                value = ArtifactResult(tasks[i][0], Status.ERROR, error=(
+                    f"{tasks[i][0]}: the worker process checking it died "
+                    f"({value.describe()}, twice); hostile or corrupt file?"))
+            results[i] = value
     missing = [
         ArtifactResult(arg, Status.ERROR, error=f"{arg}: no such file, or no model files matched")
         for arg in unmatched

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -31,11 +32,11 @@ MAX_JSON_DEPTH = 256
 MAX_JSON_NODES = 4_000_000
 """Most containers + scalars in one JSON document."""
 MAX_ZIP_MEMBERS = 100_000
+"""Most entries in a .keras archive (Keras writes 3), read from the end record before parsing."""
+MAX_ZIP_DIRECTORY_BYTES = 16 * 1024 * 1024
+"""Largest zip central directory (100,000 entries with 100-byte names fit)."""
 MAX_ZIP_RATIO = 200
 """A JSON member compressing better than 200:1 (and over 1 MB) is treated as a bomb."""
-MAX_H5_ATTR_BYTES = 64 * 1024 * 1024
-MAX_H5_OBJECTS = 200_000
-"""Most groups + datasets walked when checking an HDF5 file for links to other files."""
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
@@ -80,29 +81,37 @@ class Artifact:
         return int(head) if head.isdigit() else None
 
 
-# ---- JSON, shape-checked before parsing -----------------------------------------------------
-_STRING_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
-_BRACKET_RE = re.compile(r"[\[\]{}]")
-
-
+# ---- JSON, shape-checked around parsing -----------------------------------------------------
 def check_json_shape(text: str, what: str) -> None:
-    """Reject JSON that is too large, too deep or has too many nodes, without recursion."""
+    """Reject JSON that is too large or has too many nodes, in linear time and no extra memory.
+
+    Counts every ``,``, ``[`` and ``{`` (inside strings too, which only errs on the safe
+    side) with ``str.count``: no regular expression, so no backtracking on hostile escapes.
+    Depth is checked after parsing (:func:`check_json_depth`); ``json.loads`` itself stops
+    at Python's recursion limit with a RecursionError.
+    """
     if len(text) > MAX_JSON_BYTES:
         raise ArtifactError(f"{what} is {len(text):,} bytes, over the {MAX_JSON_BYTES:,}-byte limit")
-    stripped = _STRING_RE.sub('""', text)
-    depth = 0
-    for match in _BRACKET_RE.finditer(stripped):
-        if match.group() in "[{":
-            depth += 1
-            if depth > MAX_JSON_DEPTH:
-                raise ArtifactError(
-                    f"{what} nests deeper than {MAX_JSON_DEPTH} levels (hostile or corrupt config)"
-                )
-        else:
-            depth -= 1
-    nodes = stripped.count(",") + stripped.count("[") + stripped.count("{")
+    nodes = text.count(",") + text.count("[") + text.count("{")
     if nodes > MAX_JSON_NODES:
         raise ArtifactError(f"{what} has more than {MAX_JSON_NODES:,} JSON nodes")
+
+
+def check_json_depth(doc: Any, what: str) -> None:
+    """Reject a parsed document nested deeper than :data:`MAX_JSON_DEPTH` (level by level,
+    iterative: one list comprehension per container, no per-node tuples)."""
+    level = [doc]
+    depth = 1
+    while level:
+        if depth > MAX_JSON_DEPTH:
+            raise ArtifactError(
+                f"{what} nests deeper than {MAX_JSON_DEPTH} levels (hostile or corrupt config)")
+        nxt: list[Any] = []
+        for item in level:
+            values = item.values() if type(item) is dict else item
+            nxt += [v for v in values if type(v) is dict or type(v) is list]
+        level = nxt
+        depth += 1
 
 
 def parse_json(data: bytes | str, what: str) -> Any:
@@ -118,10 +127,24 @@ def parse_json(data: bytes | str, what: str) -> Any:
     else:
         text = data
     check_json_shape(text, what)
+    import gc
+
+    frozen = gc.isenabled()
+    gc.disable()  # JSON makes no cycles; collecting during a 4M-node parse costs up to a third
     try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as exc:
+        doc = json.loads(text)
+    except RecursionError:
+        raise ArtifactError(
+            f"{what} nests deeper than {MAX_JSON_DEPTH} levels (hostile or corrupt config)"
+        ) from None
+    except ValueError as exc:  # JSONDecodeError, and int() over 4,300 digits
         raise ArtifactError(f"{what} is not valid JSON ({_first_line(exc)})") from None
+    finally:
+        if frozen:
+            gc.enable()
+    if isinstance(doc, dict | list):
+        check_json_depth(doc, what)
+    return doc
 
 
 def _first_line(exc: BaseException) -> str:
@@ -132,6 +155,26 @@ def _first_line(exc: BaseException) -> str:
 # ---- entry point --------------------------------------------------------------------------
 def read_artifact(path: str | Path) -> Artifact:
     """Read the model config of one artifact statically.
+
+    Every failure is an :class:`ArtifactError` naming the file: whatever a hostile or corrupt
+    file makes a library raise (zipfile, json, h5py) becomes one line, never a traceback.
+    """
+    p = Path(path)
+    try:
+        return _read_artifact(p)
+    except ArtifactError:
+        raise
+    except MemoryError:
+        raise ArtifactError(f"{p}: reading it ran out of memory (hostile or corrupt file)") from None
+    except RecursionError:
+        raise ArtifactError(f"{p}: nests too deeply to read (hostile or corrupt file)") from None
+    except Exception as exc:  # noqa: BLE001 - fail closed: an unreadable file is an error
+        raise ArtifactError(
+            f"{p}: cannot be read ({type(exc).__name__}: {_first_line(exc)})") from None
+
+
+def _read_artifact(path: Path) -> Artifact:
+    """:func:`read_artifact` without the final mapping of unexpected exceptions.
 
     The container is detected from the file's bytes and must match the extension
     (``.keras`` zip, ``.h5``/``.hdf5`` HDF5, ``.json``), so a renamed file gets a
@@ -223,6 +266,35 @@ def _sniff(p: Path, head: bytes) -> ArtifactFormat | None:
 
 
 # ---- .keras (zip) -------------------------------------------------------------------------
+def _check_zip_directory(p: Path) -> None:
+    """Entry count and central-directory size from the end record, before zipfile parses it all
+    (a 3-million-entry directory took 23.6 s and 1.7 GB in zipfile itself)."""
+    size = p.stat().st_size
+    tail_len = min(size, 65_536 + 22)
+    with p.open("rb") as fh:
+        fh.seek(size - tail_len)
+        tail = fh.read(tail_len)
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or at + 22 > len(tail):
+            return  # zipfile reports the archive as unreadable with its own words
+        _, _, _, _, entries, cd_size, _, _ = struct.unpack("<4s4H2LH", tail[at:at + 22])
+        if entries == 0xFFFF or cd_size == 0xFFFFFFFF:  # ZIP64: the real numbers are elsewhere
+            loc = at - 20
+            if loc >= 0 and tail[loc:loc + 4] == b"PK\x06\x07":
+                (offset,) = struct.unpack("<Q", tail[loc + 8:loc + 16])
+                if offset + 56 <= size:
+                    fh.seek(offset)
+                    rec = fh.read(56)
+                    if rec[:4] == b"PK\x06\x06":
+                        entries, _, cd_size = struct.unpack("<QQQ", rec[24:48])
+    if entries > MAX_ZIP_MEMBERS:
+        raise ArtifactError(f"{p}: zip declares {entries:,} entries, over the "
+                            f"{MAX_ZIP_MEMBERS:,}-entry limit; refusing it")
+    if cd_size > MAX_ZIP_DIRECTORY_BYTES:
+        raise ArtifactError(f"{p}: zip directory is {cd_size:,} bytes, over the "
+                            f"{MAX_ZIP_DIRECTORY_BYTES:,}-byte limit; refusing it")
+
+
 def _check_member_names(p: Path, infos: list[zipfile.ZipInfo]) -> None:
     seen: set[str] = set()
     for info in infos:
@@ -238,6 +310,12 @@ def _check_member_names(p: Path, infos: list[zipfile.ZipInfo]) -> None:
 def _read_member(p: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     if info.flag_bits & 0x1:
         raise ArtifactError(f"{p}: zip member {info.filename} is encrypted")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        # zipfile inflates bzip2/lzma blocks without an output bound (625 MB from 500 bytes
+        # declared); Keras writes stored members.
+        raise ArtifactError(
+            f"{p}: {info.filename} uses compression method {info.compress_type} "
+            "(Keras writes stored or deflated members); refusing it")
     if info.file_size > MAX_JSON_BYTES:
         raise ArtifactError(
             f"{p}: {info.filename} declares {info.file_size:,} bytes, over the "
@@ -252,18 +330,19 @@ def _read_member(p: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
         )
     try:
         with zf.open(info) as fh:
-            data = fh.read(MAX_JSON_BYTES + 1)
+            data = fh.read(info.file_size + 1)  # never more than the header promised
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
         raise ArtifactError(f"{p}: {info.filename} is corrupt ({_first_line(exc)})") from None
     except Exception as exc:  # zlib.error, lzma/bz2 errors: corrupt compressed data
         raise ArtifactError(f"{p}: {info.filename} is corrupt ({_first_line(exc)})") from None
-    if len(data) > MAX_JSON_BYTES:
+    if len(data) > info.file_size:
         raise ArtifactError(f"{p}: {info.filename} is larger than it declares (zip bomb?)")
     return data
 
 
 def _read_keras_zip(p: Path) -> Artifact:
     try:
+        _check_zip_directory(p)
         with zipfile.ZipFile(p) as zf:
             infos = zf.infolist()
             if len(infos) > MAX_ZIP_MEMBERS:
@@ -290,7 +369,7 @@ def _read_keras_zip(p: Path) -> Artifact:
     return Artifact(
         path=p,
         format=ArtifactFormat.KERAS,
-        keras_version=_opt_str(keras_version),
+        keras_version=_opt_str(keras_version, f"{p}: keras_version"),
         backend=None,
         model_config=_require_model_config(p, config),
         training_config=None,
@@ -299,96 +378,18 @@ def _read_keras_zip(p: Path) -> Artifact:
 
 
 # ---- legacy HDF5 --------------------------------------------------------------------------
-def _read_attr(p: Path, f: Any, name: str) -> str | None:
-    """Read one root attribute as text, checking its declared size first (shape bombs)."""
-    if name not in f.attrs:
-        return None
-    try:
-        aid = f.attrs.get_id(name)
-        if aid.get_storage_size() > MAX_H5_ATTR_BYTES:
-            raise ArtifactError(f"{p}: attribute {name} declares {aid.get_storage_size():,} bytes")
-        if aid.shape not in ((), (1,), None):
-            raise ArtifactError(f"{p}: attribute {name} has shape {aid.shape}, expected a string")
-        value = f.attrs[name]
-    except ArtifactError:
-        raise
-    except Exception as exc:  # h5py raises OSError/KeyError/TypeError for broken attributes
-        raise ArtifactError(f"{p}: attribute {name} cannot be read ({_first_line(exc)})") from None
-    if hasattr(value, "shape") and getattr(value, "shape", ()) == (1,):
-        value = value[0]
-    if isinstance(value, bytes):
-        if len(value) > MAX_H5_ATTR_BYTES:
-            raise ArtifactError(f"{p}: attribute {name} is over the size limit")
-        return value.decode("utf-8", errors="replace")
-    if isinstance(value, str):
-        return value
-    raise ArtifactError(f"{p}: attribute {name} is not a string")
-
-
-def _refuse_links_outside(p: Path, f: Any, h5py: Any) -> None:
-    """Refuse HDF5 files that point outside themselves (CVE-2026-1669).
-
-    External links, external dataset storage and virtual datasets make a loader read
-    other files on the machine. Uses HDF5's own iterators (H5Lvisit over link records,
-    H5Ovisit over objects reachable by hard links): neither follows an external link,
-    and both are several times faster than walking groups from Python.
-    """
-    counter = [0]
-    bad: list[str] = []
-
-    def on_link(name: bytes, info: Any) -> int | None:
-        counter[0] += 1
-        if info.type == h5py.h5l.TYPE_EXTERNAL:
-            bad.append(f"HDF5 external link /{name.decode(errors='replace')}; "
-                       "refusing a model file that points to other files")
-            return 1
-        if counter[0] > MAX_H5_OBJECTS:
-            bad.append(f"HDF5 file has more than {MAX_H5_OBJECTS:,} links")
-            return 1
-        return None
-
-    def on_object(name: bytes, info: Any) -> int | None:
-        if info.type != h5py.h5o.TYPE_DATASET:
-            return None
-        plist = h5py.h5d.open(f.id, name).get_create_plist()
-        if plist.get_external_count() > 0 or plist.get_layout() == h5py.h5d.VIRTUAL:
-            bad.append(f"HDF5 dataset /{name.decode(errors='replace')} stores its data in "
-                       "another file; refusing it")
-            return 1
-        return None
-
-    try:
-        f.id.links.visit(on_link, info=True)
-        if not bad:
-            h5py.h5o.visit(f.id, on_object, info=True)
-    except ArtifactError:
-        raise
-    except Exception as exc:  # corrupt object headers, dangling links
-        raise ArtifactError(f"{p}: HDF5 structure is corrupt ({_first_line(exc)})") from None
-    if bad:
-        raise ArtifactError(f"{p}: {bad[0]}")
-
-
 def _read_h5(p: Path) -> Artifact:
-    import h5py  # h5py is light (no TensorFlow); imported here to keep `--help` fast
+    # libhdf5 can loop forever on corrupt bytes: read in a bounded child (dropctl.h5read).
+    from dropctl.reader.h5read import read_h5
 
-    try:
-        f = h5py.File(p, "r")
-    except Exception as exc:  # OSError for truncated/corrupt files, others from HDF5 itself
-        raise ArtifactError(f"{p}: is not a readable HDF5 file ({_first_line(exc)})") from None
-    with f:
-        raw_config = _read_attr(p, f, "model_config")
-        keras_version = _read_attr(p, f, "keras_version")
-        backend = _read_attr(p, f, "backend")
-        raw_training = _read_attr(p, f, "training_config")
-        _refuse_links_outside(p, f, h5py)
-        link = f.get("model_weights", getlink=True)
-        has_weights = isinstance(link, h5py.HardLink)
-        weights_only = raw_config is None and (
-            "layer_names" in f.attrs or any(k.startswith("layer_names") for k in f.attrs)
-            # Keras 3 model.save_weights("x.weights.h5"): /layers/<name>/vars/<i>, no attributes
-            or p.name.endswith(".weights.h5") or "layers" in f or "vars" in f
-        )
+    contents = read_h5(p)
+    raw_config = contents.attrs.get("model_config")
+    keras_version = contents.attrs.get("keras_version")
+    backend = contents.attrs.get("backend")
+    raw_training = contents.attrs.get("training_config")
+    has_weights = contents.has_weights
+    # Keras 3 model.save_weights("x.weights.h5") stores /layers/<name>/vars/<i> and no attributes
+    weights_only = raw_config is None and (contents.weights_only or p.name.endswith(".weights.h5"))
     if raw_config is None:
         if weights_only or has_weights:
             raise ArtifactError(
@@ -399,11 +400,9 @@ def _read_h5(p: Path) -> Artifact:
     config = parse_json(raw_config, f"{p}: model_config")
     training_config = None
     if raw_training is not None:
-        try:
-            parsed = parse_json(raw_training, f"{p}: training_config")
-            training_config = parsed if isinstance(parsed, dict) else None
-        except ArtifactError:
-            training_config = None  # compile info is not needed to judge dropout
+        # Fail closed: a training_config we cannot read could hide code from the findings.
+        parsed = parse_json(raw_training, f"{p}: training_config")
+        training_config = parsed if isinstance(parsed, dict) else None
     return Artifact(
         path=p,
         format=ArtifactFormat.H5,
@@ -428,16 +427,25 @@ def _read_json_file(p: Path) -> Artifact:
     return Artifact(
         path=p,
         format=ArtifactFormat.JSON,
-        keras_version=_opt_str(version),
-        backend=_opt_str(backend),
+        keras_version=_opt_str(version, f"{p}: keras_version"),
+        backend=_opt_str(backend, f"{p}: backend"),
         model_config=_require_model_config(p, doc),
         training_config=None,
         has_weights=False,
     )
 
 
-def _opt_str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+MAX_VERSION_CHARS = 256
+"""Longest keras_version/backend string accepted (real ones are under 20 characters)."""
+
+
+def _opt_str(value: Any, what: str = "keras_version") -> str | None:
+    if not isinstance(value, str) or not value:
+        return None
+    if len(value) > MAX_VERSION_CHARS:
+        raise ArtifactError(f"{what} is {len(value):,} characters long, over the "
+                            f"{MAX_VERSION_CHARS}-character limit (hostile file)")
+    return value
 
 
 def _require_model_config(p: Path, doc: Any) -> dict[str, Any]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+from dropctl.reader.callables import CodeHit, dangerous_root
 from dropctl.reader.classes import LOOKUP_CLASSES, TRUSTED_MODULE_ROOTS, UNSAFE_CLASSES
 from dropctl.reader.report import Finding, Phase, Site, SiteKind
 from dropctl.reader.walker import Layer
@@ -24,7 +27,9 @@ def site_findings(site: Site, layer: Layer) -> list[Finding]:
     """Findings about one stochastic site."""
     out: list[Finding] = []
     rates = [r for r in (site.rate, site.recurrent_rate) if r is not None]
-    if any(r < 0 or r >= 1 for r in rates) or (site.stddev is not None and site.stddev < 0):
+    # Written so that NaN fails every comparison into an error, never into a pass.
+    if any(not 0 <= r < 1 for r in rates) or (
+            site.stddev is not None and not 0 <= site.stddev < math.inf):
         out.append(make("DC303", site.path, f"rate {', '.join(_fmt(r) for r in rates)}"))
     elif site.kind is not SiteKind.CUSTOM and not site.in_fit:
         out.append(make("DC302", site.path, f"{site.class_name} {_fmt(site.rate or site.stddev)}"))
@@ -65,9 +70,17 @@ def layer_findings(layer: Layer) -> list[Finding]:
         if isinstance(vocab, str) and vocab:
             out.append(make("DC405", layer.path, f"vocabulary {vocab[:80]!r}"))
     if layer.module is not None and layer.module.split(".", 1)[0] not in TRUSTED_MODULE_ROOTS:
-        out.append(make("DC403", layer.path, f"{layer.class_name} from {layer.module[:80]!r}"))
-    for detail in layer.foreign_modules[:5]:
+        code = "DC204" if dangerous_root(layer.module) else "DC403"
+        out.append(make(code, layer.path, f"{layer.class_name} from {layer.module[:80]!r}"))
+    dangerous = [d for d in layer.foreign_modules if dangerous_root(d.rsplit(" from ", 1)[-1])]
+    out.extend(make("DC204", layer.path, detail[:120]) for detail in dangerous[:5])
+    for detail in [d for d in layer.foreign_modules if d not in dangerous][:5]:
         out.append(make("DC403", layer.path, detail[:120]))
     if layer.module is None and not layer.trusted and layer.depth > 0 and not layer.opaque:
         out.append(make("DC406", layer.path, layer.class_name))
     return out
+
+
+def document_findings(hits: list[CodeHit]) -> list[Finding]:
+    """Findings for code found outside the layer tree (compile/training config)."""
+    return [make("DC201" if h.kind == "bytecode" else "DC204", h.path, h.detail) for h in hits]

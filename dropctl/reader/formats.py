@@ -124,21 +124,19 @@ def _json_member(f: Path, what: str) -> Any:
 
 
 def check_weights_file(f: Path) -> None:
-    """A weights file must be a plain HDF5 file that points nowhere else (CVE-2026-1669)."""
-    import h5py
+    """A weights file must be a plain HDF5 file that points nowhere else (CVE-2026-1669).
 
-    from dropctl.reader.artifact import _refuse_links_outside
+    Read in the bounded child (:func:`dropctl.reader.h5read.read_h5`), like every untrusted
+    HDF5 file: corrupt bytes, libhdf5 loops and links or external storage pointing outside the
+    file are refused there.
+    """
+    from dropctl.reader.h5read import read_h5
 
     with f.open("rb") as fh:
         head = fh.read(8)
     if head != HDF5_SIGNATURE:
         raise ArtifactError(f"{f}: is not an HDF5 weights file")
-    try:
-        h5 = h5py.File(f, "r")
-    except Exception as exc:  # noqa: BLE001 - HDF5 raises OSError and others for corrupt files
-        raise ArtifactError(f"{f}: is not a readable HDF5 file ({type(exc).__name__})") from None
-    with h5:
-        _refuse_links_outside(f, h5, h5py)
+    read_h5(f)
 
 
 def _require_config(p: Path, doc: Any) -> dict[str, Any]:

@@ -9,7 +9,8 @@ import dataclasses
 from pathlib import Path
 
 from dropctl.reader.artifact import Artifact
-from dropctl.reader.findings import layer_findings, site_findings
+from dropctl.reader.callables import CodeHit, scan_document
+from dropctl.reader.findings import document_findings, layer_findings, site_findings
 from dropctl.reader.formats import read_model
 from dropctl.reader.hub import HubSite, hub_sites, unknown_hub_site
 from dropctl.reader.report import Finding, InspectReport, LayerEntry, ModelInfo, Site
@@ -33,6 +34,15 @@ def _hub_site_pairs(layer: Layer, found: list[HubSite]) -> list[tuple[Site, Laye
                          in_predict_keras2=ph.in_predict_keras2, in_call=ph.in_call,
                          module=layer.module, note=ph.note), layer))
     return out
+
+
+def _outside_layers(artifact: Artifact, root: str) -> list[CodeHit]:
+    """Code in the document outside the layer tree: Keras 3 compile_config (and any other key
+    beside ``config``), the legacy training_config attribute."""
+    hits = scan_document(artifact.model_config, root, skip=frozenset({"config"}))
+    if artifact.training_config is not None:
+        hits.extend(scan_document(artifact.training_config, "training_config"))
+    return hits
 
 
 def build_sites(layers: list[Layer]) -> list[tuple[Site, Layer]]:
@@ -88,6 +98,7 @@ def report_from_artifact(artifact: Artifact, *, display_path: str | None = None,
         findings.extend(layer_findings(layer))
     for site, layer in pairs:
         findings.extend(site_findings(site, layer))
+    findings.extend(document_findings(_outside_layers(artifact, root.path)))
     name = artifact.model_config.get("config")
     model_name = name.get("name") if isinstance(name, dict) else None
     info = ModelInfo(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 import struct
 from dataclasses import dataclass
@@ -144,6 +145,14 @@ def identifiers(code: bytes) -> set[str]:
     return found
 
 
+def as_float(value: int | float) -> float:
+    """``float(value)`` without OverflowError (a 4,000-digit integer is infinite here)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 def _flatten_numbers(value: Any, limit: int = 64) -> list[float]:
     out: list[float] = []
     stack = [value]
@@ -152,7 +161,7 @@ def _flatten_numbers(value: Any, limit: int = 64) -> list[float]:
         if isinstance(item, bool):
             continue
         if isinstance(item, int | float):
-            out.append(float(item))
+            out.append(as_float(item))
         elif isinstance(item, list | tuple):
             stack.extend(reversed(item))
     return out
@@ -183,11 +192,11 @@ def _rate_from(config: dict[str, Any], payload: Payload) -> tuple[float | None, 
             for key in _RATE_KEYS:
                 v = args.get(key)
                 if isinstance(v, int | float) and not isinstance(v, bool):
-                    return float(v), "arguments"
+                    return as_float(v), "arguments"
             for key in _KEEP_KEYS:
                 v = args.get(key)
                 if isinstance(v, int | float) and not isinstance(v, bool):
-                    return 1.0 - float(v), "arguments"
+                    return 1.0 - as_float(v), "arguments"
     rate = _single_probability(_flatten_numbers(payload.closure))
     if rate is not None:
         return rate, "closure"

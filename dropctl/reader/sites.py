@@ -22,6 +22,7 @@ Python stack; it reads dicts and lists only.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +33,7 @@ from dropctl.reader.classes import (
     RECURRENT_CLASSES,
     STOCK_KINDS,
 )
-from dropctl.reader.lambdas import analyze_lambda
+from dropctl.reader.lambdas import analyze_lambda, as_float
 from dropctl.reader.report import Phase, SiteKind
 from dropctl.reader.walker import Layer, always_on_stock
 
@@ -53,10 +54,26 @@ class SiteSpec:
 
 
 def _num(cfg: dict[str, Any], *keys: str) -> float | None:
+    """The first numeric value among ``keys`` (lenient: other types are skipped)."""
     for key in keys:
         v = cfg.get(key)
         if isinstance(v, int | float) and not isinstance(v, bool):
+            return as_float(v)
+    return None
+
+
+def _rate(cfg: dict[str, Any], *keys: str) -> float | None:
+    """A stock layer's rate: the first key present; ``true``/``false`` count as 1 and 0 (Keras
+    builds them so), anything else that is not a number is NaN, an invalid rate (DC303)."""
+    for key in keys:
+        v = cfg.get(key)
+        if v is None:
+            continue
+        if isinstance(v, bool):
             return float(v)
+        if isinstance(v, int | float):
+            return as_float(v)
+        return math.nan
     return None
 
 
@@ -74,19 +91,20 @@ def _noise_shape_note(cfg: dict[str, Any]) -> str | None:
 def _stock_spec(cls: str, cfg: dict[str, Any]) -> SiteSpec | None:
     kind = STOCK_KINDS.get(cls)
     if kind is SiteKind.GAUSSIAN_NOISE:
-        return SiteSpec(kind, None, None, _num(cfg, "stddev", "sigma"), False, False)
+        return SiteSpec(kind, None, None, _rate(cfg, "stddev", "sigma"), False, False)
     if kind is SiteKind.STOCHASTIC_DEPTH:
-        return SiteSpec(kind, _num(cfg, "drop_path_rate", "rate"), None, None, False, False)
+        return SiteSpec(kind, _rate(cfg, "drop_path_rate", "rate"), None, None, False, False)
     if kind is not None:
-        return SiteSpec(kind, _num(cfg, "rate", "p"), None, None, False, False, _noise_shape_note(cfg))
+        return SiteSpec(kind, _rate(cfg, "rate", "p"), None, None, False, False,
+                        _noise_shape_note(cfg))
     if cls in RECURRENT_CLASSES:
-        rate = _num(cfg, "dropout", "dropout_W")
-        rec = _num(cfg, "recurrent_dropout", "dropout_U")
+        rate = _rate(cfg, "dropout", "dropout_W")
+        rec = _rate(cfg, "recurrent_dropout", "dropout_U")
         if (rate or 0.0) == 0.0 and (rec or 0.0) == 0.0:
             return None
         return SiteSpec(SiteKind.RECURRENT, rate or 0.0, rec or 0.0, None, False, False)
     if cls in ATTENTION_CLASSES:
-        rate = _num(cfg, "dropout", "attention_dropout")
+        rate = _rate(cfg, "dropout", "attention_dropout")
         if not rate:
             return None
         return SiteSpec(SiteKind.ATTENTION, rate, None, None, False, False)
@@ -161,8 +179,9 @@ class Phases:
 
 def phases(layer: Layer, spec: SiteSpec) -> Phases:
     """Apply KERAS_NOTES.md section 1 to one site (see the module docstring)."""
-    noop = spec.kind is not SiteKind.CUSTOM and not (
-        (spec.rate or 0.0) > 0 or (spec.recurrent_rate or 0.0) > 0 or (spec.stddev or 0.0) > 0
+    # Exactly zero (or absent) everywhere; NaN or an infinite rate is not a no-op (DC303).
+    noop = spec.kind is not SiteKind.CUSTOM and all(
+        v is None or v == 0 for v in (spec.rate, spec.recurrent_rate, spec.stddev)
     )
     if spec.unknown:
         return Phases(True, Phase.UNKNOWN, Phase.UNKNOWN, Phase.UNKNOWN, spec.note)

@@ -9,6 +9,7 @@ from typing import Any
 from dropctl._version import __version__
 from dropctl.policy.run import ArtifactResult, CheckReport, Status, Violation
 from dropctl.render.check_common import uri
+from dropctl.render.safe import finite
 from dropctl.render.schema import header
 from dropctl.rules import POLICY_RULES
 
@@ -49,7 +50,7 @@ def _artifact(r: ArtifactResult) -> dict[str, Any]:
     if r.probe is not None:
         doc["probe"] = {
             "predict_deterministic": r.probe.predict_deterministic,
-            "max_abs_diff": r.probe.max_abs_diff,
+            "max_abs_diff": finite(r.probe.max_abs_diff),
             "inputs": r.probe.inputs,
         }
     return doc

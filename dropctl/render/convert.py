@@ -44,8 +44,9 @@ def render_plan(report: ConvertReport) -> Table:
     table.add_column("note", overflow="fold")
     for change in report.changes:
         style = "dim" if change.action in (Action.UNCHANGED, Action.SKIPPED) else ""
-        table.add_row(change.path, describe_before(change), describe_after(change),
-                      Text(change.action.value, style=style), change.note)
+        table.add_row(Text(change.path), Text(describe_before(change)),
+                      Text(describe_after(change)), Text(change.action.value, style=style),
+                      Text(change.note))
     return table
 
 

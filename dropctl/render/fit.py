@@ -73,6 +73,6 @@ def fitted_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *,
             needed += widest + 3
     needed -= 2 * (table_options.get("show_edge") is False) + 2 * (
         table_options.get("pad_edge") is False)
-    for r in cells:
-        table.add_row(*r)
+    for r in cells:  # plain strings as Text: "[/bold]" in a layer name is not Rich markup
+        table.add_row(*(Text(c) if isinstance(c, str) else c for c in r))
     return FittedTable(table, headers, cells, needed, table_options.get("title"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from dropctl.reader.report import Finding, InspectReport, LayerEntry, Site
+from dropctl.render.safe import finite
 from dropctl.render.schema import header
 
 
@@ -16,9 +17,9 @@ def site_dict(site: Site) -> dict[str, Any]:
         "path": site.path,
         "class_name": site.class_name,
         "kind": site.kind.value,
-        "rate": site.rate,
-        "recurrent_rate": site.recurrent_rate,
-        "stddev": site.stddev,
+        "rate": finite(site.rate),  # NaN/Infinity are not JSON numbers: written as strings
+        "recurrent_rate": finite(site.recurrent_rate),
+        "stddev": finite(site.stddev),
         "trainable": site.trainable,
         "effective_trainable": site.effective_trainable,
         "training_pinned": site.training_pinned,

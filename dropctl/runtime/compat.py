@@ -173,3 +173,22 @@ def keras_mask_fns() -> tuple[Callable[[Any], Any], Callable[[Any, Any], None]]:
             t._keras_mask = mask
 
     return get_keras_mask, set_keras_mask
+
+
+def saved_bytes(model: Any, suffix: str) -> bytes:
+    """``model`` saved as a ``.keras`` archive or a legacy ``.h5`` file, in memory."""
+    import io
+
+    _keras()
+    buf = io.BytesIO()
+    if suffix == ".keras":
+        from keras.src.saving import saving_lib
+
+        saving_lib.save_model(model, buf)
+    else:
+        import h5py
+        from keras.src.legacy.saving import legacy_h5_format
+
+        with h5py.File(buf, "w") as f:
+            legacy_h5_format.save_model_to_hdf5(model, f)
+    return buf.getvalue()

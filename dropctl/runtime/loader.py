@@ -186,6 +186,54 @@ def _load_h5_weights(model: Any, path: Path) -> None:
         compat.load_h5_weights_by_name(group, model)
 
 
+WEIGHTS_MEMBER = "model.weights.h5"
+WEIGHT_SLACK = 1024 * 1024
+"""Bytes a stored dataset may exceed the model's largest weight by (dtype and padding)."""
+
+
+def _weights_prefix(art: Any) -> str:
+    return "" if art.format is ArtifactFormat.KERAS else "model_weights/"
+
+
+def _scan_weights(art: Any) -> Any:
+    """Every weight dataset's declared and stored size, its bytes read once, in a bounded
+    child (:func:`dropctl.reader.h5read.read_h5`): fill-value and compression bombs, external
+    storage and libhdf5 loops are refused before Keras reads a byte in this process."""
+    from dropctl.reader.h5read import read_h5
+
+    if art.format is ArtifactFormat.KERAS:
+        import zipfile
+
+        with zipfile.ZipFile(art.path) as zf:
+            names = set(zf.namelist())
+        if WEIGHTS_MEMBER not in names:
+            return None  # another weights format (npz...): Keras' own loader decides
+        return read_h5(art.path, member=WEIGHTS_MEMBER, scan_weights=True)
+    return read_h5(art.path, scan_weights=True)
+
+
+def _check_weights_fit(path: Path, model: Any, contents: Any, prefix: str) -> None:
+    """The file's datasets must be the size of the model's weights: none larger than the
+    largest weight, all together at most 4x the model (Adam keeps two moments per weight)."""
+    import numpy as np
+
+    sizes = [int(np.prod(w.shape)) * np.dtype(str(getattr(w.dtype, "name", w.dtype))).itemsize
+             for w in model.weights]
+    biggest = 2 * max(sizes, default=0) + WEIGHT_SLACK
+    total = 4 * sum(sizes) + 16 * WEIGHT_SLACK
+    stored = [d for d in contents.datasets if d.name.startswith(prefix)]
+    for d in stored:
+        if d.declared > biggest:
+            raise ArtifactError(
+                f"{path}: weight dataset /{d.name} declares {d.declared:,} bytes "
+                f"{list(d.shape)} {d.dtype}, more than any weight of the model needs "
+                f"({max(sizes, default=0):,} bytes); refusing it")
+    declared = sum(d.declared for d in stored)
+    if declared > total:
+        raise ArtifactError(f"{path}: weight datasets declare {declared:,} bytes, the model "
+                            f"needs {sum(sizes):,}; refusing it")
+
+
 def load(path: str | Path, *, require_weights: bool = True,
          config: str | Path | None = None) -> LoadedModel:
     """Load ``path`` (.keras, .h5/.hdf5, or a model JSON) into Keras 3 without running its code.
@@ -209,11 +257,23 @@ def load_artifact(art: Any, *, require_weights: bool = True) -> LoadedModel:
             f"{art.path}: the file holds an architecture but no weights; nothing to run")
     keras3 = is_keras3_config(art)
     require_hub(art)
+    # Weights stored in the file itself are scanned in a bounded child before Keras reads them
+    # (SavedModel checkpoints and external weight files take their own path).
+    in_file = (art.has_weights and getattr(art, "weights_path", None) is None
+               and art.format in (ArtifactFormat.KERAS, ArtifactFormat.H5))
+    contents = _scan_weights(art) if in_file else None
+    from dropctl.reader.budget import check_build_budget
+    from dropctl.reader.walker import walk
+
+    check_build_budget(art.path, walk(art.model_config),
+                       contents.declared_bytes(_weights_prefix(art)) if contents else 0)
     rescued, rescues = rescue_config(art.model_config, keras3=keras3)
     try:
         model = build_from_config(rescued, keras3)
     except UnsupportedModelError as exc:
         raise UnsupportedModelError(f"{art.path}: {exc}") from None
+    if contents is not None:
+        _check_weights_fit(art.path, model, contents, _weights_prefix(art))
     if art.has_weights:
         try:
             if art.format is ArtifactFormat.SAVEDMODEL or art.weights_path is not None:

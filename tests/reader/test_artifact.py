@@ -11,7 +11,13 @@ import h5py
 import pytest
 
 from dropctl.errors import ArtifactError
-from dropctl.reader.artifact import MAX_JSON_DEPTH, check_json_shape, read_artifact
+from dropctl.reader.artifact import (
+    MAX_JSON_DEPTH,
+    MAX_JSON_NODES,
+    check_json_shape,
+    parse_json,
+    read_artifact,
+)
 from dropctl.reader.report import ArtifactFormat
 from tests.support import SAMPLES
 
@@ -36,11 +42,20 @@ def test_directories(tmp_path: Path) -> None:
 
 
 def test_depth_limit_edges() -> None:
-    check_json_shape("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH, "ok")
+    parse_json("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH, "ok")
     with pytest.raises(ArtifactError, match="nests deeper"):
-        check_json_shape("[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1), "deep")
+        parse_json("[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1), "deep")
+    with pytest.raises(ArtifactError, match="nests deeper"):
+        parse_json('{"a": ' * 100_000 + "1" + "}" * 100_000, "deeper than the C parser allows")
     # Brackets inside strings do not count.
-    check_json_shape(json.dumps({"name": "[" * 10_000}), "strings")
+    parse_json(json.dumps({"name": "[" * 10_000}), "strings")
+
+
+def test_node_limit_counts_without_backtracking() -> None:
+    """A megabyte of backslash escapes in one string: str.count, no regex (was 1.2 GB)."""
+    check_json_shape(json.dumps({"name": "\\" * 500_000 + '\"' * 500_000}), "escapes")
+    with pytest.raises(ArtifactError, match="JSON nodes"):
+        check_json_shape("[" + "0," * (MAX_JSON_NODES + 1) + "0]", "many")
 
 
 def test_formats_and_metadata() -> None:

@@ -44,6 +44,13 @@ CASE_NAMES = (
         "sm_deep_node_path", "sm_truncated", "sm_garbled", "sm_no_metadata_garbled_graph",
         "sm_symlink_metadata", "sm_lambda_writer",
     ),
+    # issue 10: hangs, limits, findings that cannot be dodged, terminal injection
+    "h5_libhdf5_loop.h5", "h5_vlen_keras_version.h5", "h5_deep_groups.h5",
+    "h5_weights_fill_bomb.h5", "zip_many_entries.keras", "zip_bzip2_config.keras",
+    "json_escapes.json", "flat_layers.json", "keras_weights_gzip_bomb.keras",
+    "config_units_bomb.keras", "config_many_layers.keras", "lambda_in_compile_config.keras",
+    "os_system_loss.h5", "builtins_exec_metric.keras", "rate_nan.json", "rate_true.keras",
+    "rate_huge_int.json", "names_control_chars.keras",
 )
 """Every case :func:`build_corpus` writes (tests parametrize over this; a test keeps it in step).
 The ``sm_*`` cases are TensorFlow SavedModel directories (check finds them as artifacts)."""
@@ -51,6 +58,27 @@ READABLE = ("lambda_writer.keras", "lambda_writer_nested.keras", "lambda_writer_
             "sm_lambda_writer")
 """Cases the static reader reads (Lambda models): inspect reports them, check fails them (exit 1),
 commands that load the model refuse them (exit 2). In no case does the payload run."""
+STATIC_EXPECT: dict[str, tuple[int, int, str, str]] = {
+    **dict.fromkeys(READABLE, (0, 1, "DC201", "DCK004")),
+    "lambda_in_compile_config.keras": (0, 1, "DC201", "DCK004"),
+    "os_system_loss.h5": (0, 1, "DC204", "DCK009"),
+    "builtins_exec_metric.keras": (0, 1, "DC204", "DCK009"),
+    "rate_nan.json": (0, 1, "DC303", "DCK011"),
+    "rate_true.keras": (0, 1, "DC303", "DCK011"),
+    "rate_huge_int.json": (0, 1, "DC303", "DCK011"),
+    "names_control_chars.keras": (0, 1, "\\x1b]0;owned\\x07", "DCK011"),
+    "json_escapes.json": (0, 0, "", ""),
+    "keras_weights_gzip_bomb.keras": (0, 0, "", ""),
+    "config_units_bomb.keras": (0, 0, "", ""),
+    "config_many_layers.keras": (0, 0, "", ""),
+}
+"""Cases the static reader reads: case -> (inspect exit, check exit, text inspect's stdout must
+contain, text check's stdout must contain). Loading commands (convert, mc-predict) refuse every
+case of the corpus with exit 2; every other case is exit 2 with one Error line for all commands."""
+BIG_CASE_NAMES = ("h5_vlen_model_config_600mb.h5", "zip_3m_entries.keras",
+                  "zip_bzip2_bomb.keras", "many_dropouts.json")
+"""Cases only ``bench/hostile_limits.py --big`` builds (hundreds of MB on disk, or minutes of
+work before issue 10)."""
 
 
 @dataclass(frozen=True)
@@ -172,7 +200,14 @@ def write_zip(path: Path, members: list[tuple[str, bytes]], *, declared: dict[st
                                crc, len(stream), size, len(bname), 0, 0, 0, 0, 0, offset) + bname
     cd_offset = len(out)
     out += central
-    out += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries),
+    count = len(entries)
+    if count > 0xFFFF:  # ZIP64 end records carry the real count
+        z64 = len(out)
+        out += struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, count, count,
+                           len(central), cd_offset)
+        out += struct.pack("<IIQI", 0x07064B50, 0, z64, 1)
+        count = 0xFFFF
+    out += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count,
                        len(central), cd_offset, 0)
     path.write_bytes(bytes(out))
 
@@ -438,7 +473,187 @@ def build_corpus(directory: Path) -> dict[str, HostileCase]:
     write_savedmodel(add("sm_lambda_writer", "tf.keras SavedModel whose Lambda bytecode writes "
                          "a file", readable=True),
                      keras_metadata(tfkeras_lambda_model(code)))
+
+    _issue10_cases(d, add, code, meta)
     return {c.name: c for c in cases}
+
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_models"
+
+
+def _k3_layer(cls: str, **config: Any) -> dict[str, Any]:
+    return _k3(cls, {"trainable": True, **config})
+
+
+def _weights_h5(build: Any) -> bytes:
+    """An in-memory HDF5 file (a .keras archive's model.weights.h5)."""
+    import io
+
+    import h5py
+
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        build(f)
+    return buf.getvalue()
+
+
+def _issue10_cases(d: Path, add: Any, code: str, meta: bytes) -> None:
+    import numpy as np
+
+    tf_benign = json.dumps({"class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "Dense", "config": {"name": "dense", "units": 2,
+                                           "batch_input_shape": [None, 4]}}]}})
+
+    # -- a libhdf5 infinite loop: a real sample with 512 bytes zeroed (11 of 3,500 mutants do it)
+    blob = bytearray((SAMPLES / "no_dropout.h5").read_bytes())
+    blob[4096:4608] = bytes(512)
+    add("h5_libhdf5_loop.h5", "no_dropout.h5 with bytes 4096-4607 zeroed: libhdf5 loops "
+        "forever reading model_config").write_bytes(bytes(blob))
+    # -- variable-length attributes report 16 bytes whatever they hold
+    write_h5(add("h5_vlen_keras_version.h5", "keras_version is a 1 MB variable-length string"),
+             {"model_config": tf_benign, "keras_version": "2." + "9" * 1_000_000})
+    # -- a 2,000-deep group chain (H5Ovisit is super-linear: 7.9 s)
+
+    def deep(f: Any) -> None:
+        f.create_group("/".join(["g"] * 2000))
+
+    write_h5(add("h5_deep_groups.h5", "model_config plus 2,000 nested groups"),
+             {"model_config": tf_benign, "keras_version": "2.15.0"}, deep)
+
+    def fill_bomb(f: Any) -> None:
+        f.attrs["layer_names"] = np.array([b"dense"])
+        g = f.create_group("model_weights/dense")
+        g.attrs["weight_names"] = np.array([b"dense/kernel:0"])
+        g.create_dataset("dense/kernel:0", shape=(2**28, 2), dtype="f4", chunks=(2**16, 2),
+                         compression="gzip", fillvalue=1.0)
+
+    write_h5(add("h5_weights_fill_bomb.h5", "a kernel declaring 2 GB stored as a fill value "
+                 "(gzip, nothing written): an 18 KB file"),
+             {"model_config": tf_benign, "keras_version": "2.15.0"}, fill_bomb)
+
+    # -- zip directory and compression
+    entries = [(f"f{i:06d}", b"") for i in range(150_000)]
+    write_zip(add("zip_many_entries.keras", "a zip with 150,000 entries (limit 100,000)"),
+              [("metadata.json", meta), ("config.json", json.dumps(keras3_dense_model()).encode()),
+               *entries])
+    import zipfile
+
+    with zipfile.ZipFile(add("zip_bzip2_config.keras", "config.json compressed with bzip2 "
+                             "(zipfile inflates bzip2 without an output bound)"), "w") as zf:
+        zf.writestr("metadata.json", meta)
+        zf.writestr("config.json", json.dumps(keras3_dense_model()),
+                    compress_type=zipfile.ZIP_BZIP2)
+
+    # -- JSON shape
+    pad = "\\" * 5_000_000 + '\\"' * 2_000_000
+    add("json_escapes.json", "a valid model whose config holds 14 MB of backslash escapes "
+        "(a regex shape check took 1.2 GB)").write_text(json.dumps(
+            keras3_dense_model()).replace('"trainable": true, "layers"',
+                                          f'"trainable": true, "pad": "{pad}", "layers"', 1))
+    flat = ",".join(['{"class_name":"L","config":{}}'] * 1_000_000)
+    add("flat_layers.json", "10^6 flat layers in 30 MB (4.7 s, 458 MB before)").write_text(
+        '{"class_name":"Sequential","config":{"name":"s","layers":[' + flat + "]}}")
+
+    # -- weight and config bombs in .keras archives (static reading is fine; loading is not)
+    def k3_zip(name: str, what: str, doc: dict[str, Any], weights: bytes | None) -> None:
+        members = [("metadata.json", meta), ("config.json", json.dumps(doc).encode())]
+        if weights is not None:
+            members.append(("model.weights.h5", weights))
+        write_zip(add(name, what), members)
+
+    def gzip_bomb(f: Any) -> None:
+        f.create_dataset("layers/dense/vars/0", shape=(2**28, 2), dtype="f4",
+                         chunks=(2**16, 2), compression="gzip", fillvalue=0.5)
+        f.create_dataset("layers/dense/vars/1", data=np.zeros(2, "f4"))
+
+    k3_zip("keras_weights_gzip_bomb.keras", "Dense(2) whose stored kernel declares 2 GB "
+           "(gzip + fill value, a 9 KB file)", keras3_dense_model(), _weights_h5(gzip_bomb))
+    small = _weights_h5(lambda f: f.create_dataset("layers/dense/vars/0", data=np.zeros(4, "f4")))
+    k3_zip("config_units_bomb.keras", "Dense(units=2,000,000,000) with a tiny weights file",
+           keras3_dense_model("m", [_k3_layer("Dense", name="huge", units=2_000_000_000)]), small)
+    k3_zip("config_many_layers.keras", "5,000 Dense layers",
+           keras3_dense_model("m", [_k3_layer("Dense", name=f"d{i}", units=64)
+                                    for i in range(5_000)]), small)
+
+    # -- code outside the layer tree
+    lam = {"class_name": "__lambda__", "config": {"code": code, "defaults": None, "closure": None}}
+    doc = keras3_dense_model()
+    doc["compile_config"] = {"optimizer": "adam", "loss": lam, "metrics": None}
+    k3_zip("lambda_in_compile_config.keras", "compile_config.loss is file-writing bytecode", doc,
+           None)
+    doc = keras3_dense_model()
+    doc["compile_config"] = {"optimizer": "adam", "loss": "mse", "metrics": [
+        {"module": "builtins", "class_name": "function", "config": "exec",
+         "registered_name": "function"}]}
+    k3_zip("builtins_exec_metric.keras", "compile_config.metrics holds builtins.exec", doc, None)
+    write_h5(add("os_system_loss.h5", "training_config.loss is os.system"),
+             {"model_config": tf_benign, "keras_version": "2.15.0",
+              "training_config": json.dumps({"loss": "os.system", "metrics": ["accuracy"]})})
+
+    # -- rates that are not finite numbers
+    def rate_doc(raw: str) -> str:
+        return json.dumps(keras3_dense_model("m", [_k3_layer("Dropout", name="drop",
+                                                             rate="RATE")])).replace('"RATE"', raw)
+
+    add("rate_nan.json", "Dropout rate NaN (passed DC303 and --max-rate)").write_text(
+        rate_doc("NaN"))
+    add("rate_huge_int.json", "Dropout rate with 4,001 digits (OverflowError)").write_text(
+        rate_doc("1" + "0" * 4000))
+    k3_zip("rate_true.keras", "Dropout rate true (shown as a no-op; Keras builds rate 1)",
+           json.loads(rate_doc("true")), None)
+
+    # -- terminal and report injection
+    evil = "x\x1b]0;owned\x07\x1b[2J\r\nError: forged\x00[/bold]\u202e"
+    doc = keras3_dense_model("m\x07", [_k3_layer("Dropout", name=evil, rate=1.5)])
+    members = [("metadata.json", b'{"keras_version": "3.\\ud800\\u001b[31m"}'),
+               ("config.json", json.dumps(doc).encode())]
+    write_zip(add("names_control_chars.keras", "layer named with ESC/BEL/CR/LF/NUL, Rich markup "
+                  "and a bidi override; keras_version with a lone surrogate"), members)
+
+
+def build_big_cases(d: Path) -> dict[str, str]:
+    """The cases too large for the unit suite (see :data:`BIG_CASE_NAMES`); name -> what."""
+    import zipfile
+
+    import h5py
+
+    d.mkdir(parents=True, exist_ok=True)
+    out = {}
+    tf_benign = json.dumps({"class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "Dense", "config": {"name": "dense", "units": 2,
+                                           "batch_input_shape": [None, 4]}}]}})
+    path = d / "h5_vlen_model_config_600mb.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = tf_benign[:-2] + ', "pad": "' + "a" * 600_000_000 + '"}}'
+    out[path.name] = "model_config is a 600 MB variable-length string (3.3 GB, 13 s before)"
+    path = d / "zip_3m_entries.keras"
+    meta = json.dumps({"keras_version": "3.15.1"}).encode()
+    write_zip(path, [("metadata.json", meta),
+                     ("config.json", json.dumps(keras3_dense_model()).encode()),
+                     *((f"{i:07d}", b"") for i in range(3_000_000))])
+    out[path.name] = "a zip central directory of 3,000,000 entries (23.6 s, 1.69 GB before)"
+    path = d / "zip_bzip2_bomb.keras"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("metadata.json", meta)
+        info = zipfile.ZipInfo("config.json")
+        info.compress_type = zipfile.ZIP_BZIP2
+        zf.writestr(info, b'{"class_name": "Sequential", "config": {}, "pad": "'
+                    + b"a" * 600_000_000 + b'"}')
+    data = bytearray(path.read_bytes())  # make the central directory lie: 500 bytes
+    at = data.find(b"PK\x01\x02")
+    while at >= 0:
+        (name_len,) = struct.unpack_from("<H", data, at + 28)
+        if data[at + 46:at + 46 + name_len] == b"config.json":
+            struct.pack_into("<I", data, at + 24, 500)
+        at = data.find(b"PK\x01\x02", at + 4)
+    path.write_bytes(bytes(data))
+    out[path.name] = "bzip2 config.json declaring 500 bytes, inflating to 600 MB (625 MB before)"
+    layers = [_k3_layer("InputLayer", batch_shape=[None, 4], name="in")]
+    layers += [_k3_layer("Dropout", name=f"d{i}", rate=0.1) for i in range(199_990)]
+    path = d / "many_dropouts.json"
+    path.write_text(json.dumps(_k3("Sequential", {"name": "s", "layers": layers}, "keras")))
+    out[path.name] = "199,990 Dropout layers in 9.4 MB (inspect > 60 s, check 54 s before)"
+    return out
 
 
 # ---- the per-command runner (subprocess) ------------------------------------------------------
