@@ -191,18 +191,22 @@ def synthetic_inputs(specs: list[InputSpec], n: int, seed: int, *, stream: int =
     return out
 
 
-def read_labels(path: str | Path, n: int, classes: int) -> np.ndarray:
-    """Integer labels [n] from .npy/.csv (class ids, or one-hot rows of width ``classes``)."""
-    p = Path(path)
+def _read_label_file(p: Path) -> np.ndarray:
+    """The array in a labels/targets file (.npy, or numeric .csv)."""
     if not p.is_file():
         raise InputDataError(f"labels file {p} does not exist")
     if p.suffix.lower() == ".csv":
         try:
-            y = np.loadtxt(p, delimiter=",", ndmin=1)
+            return np.loadtxt(p, delimiter=",", ndmin=1)
         except ValueError as exc:
             raise InputDataError(f"cannot parse {p} as numeric CSV: {exc}") from None
-    else:
-        y = _load_npy(p)
+    return _load_npy(p)
+
+
+def read_labels(path: str | Path, n: int, classes: int) -> np.ndarray:
+    """Integer labels [n] from .npy/.csv (class ids, or one-hot rows of width ``classes``)."""
+    p = Path(path)
+    y = _read_label_file(p)
     if y.ndim == 2 and y.shape[1] == classes:
         y = y.argmax(axis=1)
     y = np.asarray(y).reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
@@ -250,15 +254,7 @@ def read_targets(path: str | Path, shape: tuple[int, ...]) -> np.ndarray:
     A flat file of N values fits an output of shape (N, 1) too.
     """
     p = Path(path)
-    if not p.is_file():
-        raise InputDataError(f"labels file {p} does not exist")
-    if p.suffix.lower() == ".csv":
-        try:
-            y = np.loadtxt(p, delimiter=",", ndmin=1)
-        except ValueError as exc:
-            raise InputDataError(f"cannot parse {p} as numeric CSV: {exc}") from None
-    else:
-        y = _load_npy(p)
+    y = _read_label_file(p)
     if y.dtype.kind not in "biuf":
         raise InputDataError(f"{p}: labels have dtype {y.dtype}; expected numbers")
     if y.ndim == 0 or y.shape[0] != shape[0]:

@@ -50,14 +50,17 @@ def header(report: InspectReport) -> Text:
     return text
 
 
+def _trainable(s: Site) -> str:
+    """The trainable cell: yes, no, or "frozen parent" (own flag true, an ancestor frozen)."""
+    if s.trainable and not s.effective_trainable:
+        return "frozen parent"
+    return _yes(s.trainable) if s.trainable else "no"
+
+
 def sites_table(report: InspectReport) -> FittedTable:
     rows = []
     for s in report.sites:
-        trainable = _yes(s.trainable)
-        if s.trainable and not s.effective_trainable:
-            trainable = "frozen parent"
-        elif not s.trainable:
-            trainable = "no"
+        trainable = _trainable(s)
         rows.append([
             s.path, s.class_name, s.kind.value, _rate(s), trainable, _yes(s.training_pinned),
             Text("yes" if s.in_fit else "no", style="" if s.in_fit else "dim"),
@@ -196,11 +199,7 @@ def render_inspect_plain(report: InspectReport, *, show_all: bool = False) -> st
     if report.sites:
         rows = []
         for s in report.sites:
-            trainable = _yes(s.trainable)
-            if s.trainable and not s.effective_trainable:
-                trainable = "frozen parent"
-            elif not s.trainable:
-                trainable = "no"
+            trainable = _trainable(s)
             rows.append((s.path, s.class_name, s.kind.value, _rate(s), trainable,
                          _yes(s.training_pinned), "yes" if s.in_fit else "no",
                          s.in_predict.value, s.in_predict_keras2.value, s.in_call.value))
