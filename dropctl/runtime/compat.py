@@ -148,3 +148,12 @@ def keras_mask_fns() -> tuple[Callable[[Any], Any], Callable[[Any, Any], None]]:
             t._keras_mask = mask
 
     return get_keras_mask, set_keras_mask
+
+
+def is_tensor(x: Any) -> bool:
+    """A backend tensor (TF tensor, JAX array or tracer, torch tensor), not a KerasTensor."""
+    keras = _keras()
+    ops_is_tensor = getattr(keras.ops, "is_tensor", None)
+    if ops_is_tensor is not None:
+        return bool(ops_is_tensor(x))
+    return bool(keras.backend.is_tensor(x))  # Keras < 3.? : only the backend module has it
