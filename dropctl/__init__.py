@@ -20,15 +20,16 @@ if TYPE_CHECKING:
 __all__ = ["__version__", "check", "convert", "inspect", "load_model", "mc_predict"]
 
 
-def inspect(path: Any, *, include_layers: bool = True) -> InspectReport:
+def inspect(path: Any, *, include_layers: bool = True, keras: str | None = None) -> InspectReport:
     """Read ``path`` statically and report every stochastic site and finding.
 
     Never imports TensorFlow or Keras and never executes anything from the file.
-    Raises :class:`dropctl.errors.ArtifactError` for unreadable artifacts.
+    Raises :class:`dropctl.errors.ArtifactError` for unreadable artifacts. Verdicts are for
+    Keras ``keras`` (e.g. ``"3.16"``); default: the installed Keras, else the file's.
     """
     from dropctl.reader.inspection import inspect_path
 
-    return inspect_path(path, include_layers=include_layers)
+    return inspect_path(path, include_layers=include_layers, keras=keras)
 
 
 def check(paths: Any, *, config: Any = None, probe: bool | None = None, jobs: int | None = None,

@@ -11,11 +11,13 @@ from dropctl.reader.artifact import Artifact, read_artifact
 from dropctl.reader.findings import layer_findings, site_findings
 from dropctl.reader.report import Finding, InspectReport, LayerEntry, ModelInfo, Site
 from dropctl.reader.sites import classify, phases
+from dropctl.reader.versions import KerasTarget, resolve_target
 from dropctl.reader.walker import Layer, walk
 
 
-def build_sites(layers: list[Layer]) -> list[tuple[Site, Layer]]:
-    """Every stochastic site with the layer it belongs to, in walk order."""
+def build_sites(layers: list[Layer], keras: tuple[int, int, int] = (3, 15, 0)
+                ) -> list[tuple[Site, Layer]]:
+    """Every stochastic site with the layer it belongs to, in walk order, for Keras ``keras``."""
     out: list[tuple[Site, Layer]] = []
     for layer in layers:
         if layer.depth == 0:
@@ -23,7 +25,7 @@ def build_sites(layers: list[Layer]) -> list[tuple[Site, Layer]]:
         spec = classify(layer)
         if spec is None:
             continue
-        ph = phases(layer, spec)
+        ph = phases(layer, spec, keras)
         site = Site(
             path=layer.path,
             class_name=layer.class_name,
@@ -46,11 +48,17 @@ def build_sites(layers: list[Layer]) -> list[tuple[Site, Layer]]:
 
 
 def report_from_artifact(artifact: Artifact, *, display_path: str | None = None,
-                         include_layers: bool = True) -> InspectReport:
-    """Build the inspect report of an artifact already read by :func:`read_artifact`."""
+                         include_layers: bool = True, keras: str | KerasTarget | None = None
+                         ) -> InspectReport:
+    """Build the inspect report of an artifact already read by :func:`read_artifact`.
+
+    Verdicts are for ``keras`` (a version or a :class:`KerasTarget`); None: the installed
+    Keras, else the version that saved the file (:func:`dropctl.reader.versions.resolve_target`).
+    """
+    target = keras if isinstance(keras, KerasTarget) else resolve_target(keras, artifact.keras_version)
     layers = walk(artifact.model_config)
     root = layers[0]
-    pairs = build_sites(layers)
+    pairs = build_sites(layers, target.parsed)
     site_paths = {s.path for s, _ in pairs}
     findings: list[Finding] = []
     for layer in layers:
@@ -86,10 +94,13 @@ def report_from_artifact(artifact: Artifact, *, display_path: str | None = None,
         findings=tuple(findings),
         opaque=tuple(layer.path for layer in layers if layer.opaque),
         layers=entries,
+        keras_target=target,
     )
 
 
-def inspect_path(path: str | Path, *, include_layers: bool = True) -> InspectReport:
-    """Read ``path`` statically and return its :class:`InspectReport`."""
+def inspect_path(path: str | Path, *, include_layers: bool = True,
+                 keras: str | KerasTarget | None = None) -> InspectReport:
+    """Read ``path`` statically and return its :class:`InspectReport` (verdicts for ``keras``)."""
     artifact = read_artifact(path)
-    return report_from_artifact(artifact, display_path=str(path), include_layers=include_layers)
+    return report_from_artifact(artifact, display_path=str(path), include_layers=include_layers,
+                                keras=keras)
