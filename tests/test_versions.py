@@ -9,6 +9,8 @@ where the installed Keras is >= 3.16, and otherwise covered by the unit tests be
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -195,3 +197,47 @@ def test_training_default_leak_measured_on_installed_keras(tmp_path: Path) -> No
     report = dropctl.inspect(path)
     assert report.call_deterministic is Verdict.YES
     assert report.predict_deterministic is Verdict.YES
+
+
+# ---- check: keras = ">=3.16" or a list of versions ----------------------------------------------
+
+def test_check_fails_a_model_whose_verdict_differs_across_deployed_versions(samples_dir: Path,
+                                                                           tmp_path: Path) -> None:
+    pinned = samples_dir / "pinned_training.keras"
+    report = dropctl.check([pinned], config=False, keras=">=3.6")
+    result = report.results[0]
+    dck012 = [v for v in result.violations if v.rule.id == "DCK012"]
+    assert result.status.value == "fail" and len(dck012) == 1
+    assert dck012[0].message == "predict() deterministic: yes on Keras 3.6, no on Keras 3.16"
+    # A later version's own violations are listed with the version they hold for.
+    assert any(v.rule.id == "DCK001" and v.message.startswith("Keras 3.16: ")
+               for v in result.violations)
+    # A model without pins agrees on every version: no DCK012.
+    plain = dropctl.check([samples_dir / "cnn.keras"], config=False, keras=["3.10", "3.16"])
+    assert not [v for v in plain.results[0].violations if v.rule.id == "DCK012"]
+    # Deployed only on 3.16: one regime, the 3.16 verdict (predict() stochastic -> DCK001).
+    only = dropctl.check([pinned], config=False, keras=">=3.16").results[0]
+    assert {v.rule.id for v in only.violations} >= {"DCK001"}
+    assert not [v for v in only.violations if v.rule.id == "DCK012"]
+
+
+def test_check_keras_setting_from_pyproject_and_bad_values(cli_runner, samples_dir: Path,
+                                                           tmp_path: Path) -> None:
+    from dropctl.cli import app
+
+    (tmp_path / "pyproject.toml").write_text('[tool.dropctl]\nkeras = ["3.10", "3.16"]\n')
+    model = tmp_path / "pinned_training.keras"
+    model.write_bytes((samples_dir / "pinned_training.keras").read_bytes())
+    old = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        res = cli_runner.invoke(app, ["check", "pinned_training.keras", "--format", "json"])
+        (tmp_path / "pyproject.toml").write_text('[tool.dropctl]\nkeras = "newest"\n')
+        bad = cli_runner.invoke(app, ["check", "pinned_training.keras"])
+    finally:
+        os.chdir(old)
+    assert res.exit_code == 1, res.stdout + res.stderr
+    doc = json.loads(res.stdout)
+    ids = {v["rule"] for a in doc["artifacts"] for v in a["violations"]}
+    assert "DCK012" in ids
+    assert bad.exit_code == 2 and "'newest' is not a Keras version or range" in bad.stderr
