@@ -46,16 +46,18 @@ def check(paths: Any, *, config: Any = None, probe: bool | None = None, jobs: in
 
 
 def convert(src: Any, dst: Any, *, mode: str, rate: float | None = None, sites: str | None = None,
-            dry_run: bool = False, force: bool = False, verify: bool = True) -> ConvertReport:
+            dry_run: bool = False, force: bool = False, verify: bool = True,
+            target_keras: str | None = None) -> ConvertReport:
     """Rewrite ``src`` into ``dst`` with dropout ``mode`` "perma", "standard" or "strip".
 
     Returns a :class:`dropctl.conversion.plan.ConvertReport` (site, before, after, verification).
     Imports TensorFlow unless ``dry_run``; never executes anything stored in the file.
+    ``target_keras``: write a config that Keras version loads (default: the oldest supported).
     """
     from dropctl.conversion.run import convert as _convert
 
     return _convert(src, dst, mode, rate=rate, sites=sites, dry_run=dry_run, force=force,
-                    verify=verify)
+                    verify=verify, target_keras=target_keras)
 
 
 def load_model(path: Any) -> Any:

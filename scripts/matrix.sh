@@ -25,7 +25,7 @@ declare -A SPEC=(
 )
 ORDER=(tf-newest tf-oldest jax torch)
 RUNTIME_TESTS=(tests/mc/test_mc.py tests/runtime tests/conversion/test_convert.py
-               tests/policy/test_check_probe.py tests/test_versions.py)
+               tests/conversion/test_target.py tests/policy/test_check_probe.py tests/test_versions.py)
 [ $# -gt 0 ] && ORDER=("$@")
 mkdir -p .matrix
 declare -A RESULT TIME VERSIONS

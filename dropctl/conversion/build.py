@@ -275,6 +275,11 @@ def build_and_write(plan: Any, report: Any, dst: Path, *, verify: bool,
             model.save(tmp)
         except Exception as exc:  # noqa: BLE001
             raise InputDataError(f"cannot write {dst}: {one_line(exc)}") from exc
+        dropped: list[str] = []
+        if report.target_keras:
+            from dropctl.conversion.target import write_for_target
+
+            dropped = write_for_target(tmp, report.target_keras)
         verification = None
         if verify:
             x = probe_inputs(source, probe_seed)
@@ -294,4 +299,4 @@ def build_and_write(plan: Any, report: Any, dst: Path, *, verify: bool,
         tmp.unlink(missing_ok=True)
         raise
     return dataclasses.replace(report, warnings=warnings, written=True, compiled=compiled,
-                               verification=verification)
+                               verification=verification, target_dropped=tuple(dropped))
