@@ -206,6 +206,9 @@ def resolve_target(explicit: str | None, saved: str | None) -> KerasTarget:
 # holds its default changes nothing for that Keras (it uses the same default). Used by the loader
 # (files saved by a newer Keras load in the installed one) and by convert --target-keras.
 
+ATTENTION = frozenset({"MultiHeadAttention", "GroupQueryAttention", "GroupedQueryAttention",
+                       "AlwaysMultiHeadAttention", "AlwaysGroupQueryAttention"})
+"""Attention classes, dropctl's always-on subclasses included (same config keys)."""
 INITIALIZERS = frozenset({
     "VarianceScaling", "GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal", "LecunUniform",
     "LecunNormal", "Orthogonal", "OrthogonalInitializer",
@@ -231,10 +234,8 @@ NEW_KEYS: tuple[NewKey, ...] = (
     NewKey("renorm", frozenset({"BatchNormalization"}), False, (3, 14, 0)),
     NewKey("renorm_clipping", frozenset({"BatchNormalization"}), None, (3, 14, 0)),
     NewKey("renorm_momentum", frozenset({"BatchNormalization"}), 0.99, (3, 14, 0)),
-    NewKey("use_gate", frozenset({"MultiHeadAttention", "GroupedQueryAttention"}), False,
-           (3, 14, 0)),
-    NewKey("sliding_window", frozenset({"MultiHeadAttention", "GroupedQueryAttention"}), None,
-           (3, 15, 0)),
+    NewKey("use_gate", ATTENTION, False, (3, 14, 0)),
+    NewKey("sliding_window", ATTENTION, None, (3, 15, 0)),
     NewKey("input_axes", INITIALIZERS, None, (3, 15, 0)),
     NewKey("output_axes", INITIALIZERS, None, (3, 15, 0)),
 )
@@ -269,7 +270,7 @@ def downgrade_config(config: dict[str, Any], target: str) -> list[str]:
         return []
     dropped: list[str] = []
     for where, obj in _objects(config):
-        cls, cfg = obj["class_name"], obj["config"]
+        cls, cfg = obj["class_name"].rsplit(">", 1)[-1], obj["config"]  # "dropctl>AlwaysLSTM"
         for rule in NEW_KEYS:
             if version >= rule.since or rule.key not in cfg:
                 continue
