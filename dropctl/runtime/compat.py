@@ -192,8 +192,10 @@ def config_for_installed_keras(config: dict[str, Any], version: str) -> dict[str
     import copy
 
     from dropctl.errors import UnsupportedModelError, UsageError
-    from dropctl.reader.versions import downgrade_config
+    from dropctl.reader.versions import NEW_KEYS, downgrade_config, parse_version
 
+    if parse_version(version) >= max(rule.since for rule in NEW_KEYS):
+        return config  # this Keras accepts every key in the table: nothing to copy
     probe = copy.deepcopy(config)
     try:
         dropped = downgrade_config(probe, version)
