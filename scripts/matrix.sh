@@ -75,7 +75,7 @@ if [ $CROSS -eq 1 ] && [ -x .matrix/tf-newest/bin/python ] && [ -x .matrix/tf-ol
   ok=0; bad=0; skipped=0
   for f in sample_models/*.keras sample_models/*.h5; do
     for mode in standard perma; do
-      dest=$out/$(basename "${f%.*}")_$mode.keras
+      base=$(basename "$f"); dest=$out/${base%.*}_${base##*.}_$mode.keras  # cnn.keras and cnn.h5 apart
       if ! TF_CPP_MIN_LOG_LEVEL=3 PYTHONPATH=$ROOT .matrix/tf-newest/bin/python -m dropctl convert "$f" \
           "$dest" --$mode --target-keras $OLDEST_KERAS >>.matrix/cross.log 2>&1; then
         skipped=$((skipped + 1)); continue  # convert refused (its own tests cover why)
