@@ -174,11 +174,13 @@ def err_console() -> Console:
 
 
 @contextlib.contextmanager
-def progress_bar(label: str, *, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+def progress_bar(label: str, *, enabled: bool,
+                 console: Console | None = None) -> Iterator[Callable[[int, int], None] | None]:
     """The one progress helper: a transient Rich bar on stderr fed by the core's callback.
 
     Yields ``callback(done, total)`` for the core, or None when disabled (``--quiet``, JSON
-    output, or stderr is not a terminal), so pipes and CI logs never see bar frames.
+    output, or stderr is not a terminal), so pipes and CI logs never see bar frames. Pass the
+    ``console`` that prints hints while the bar runs, so the two do not garble each other.
     """
     if not enabled or not sys.stderr.isatty():
         yield None
@@ -186,7 +188,7 @@ def progress_bar(label: str, *, enabled: bool) -> Iterator[Callable[[int, int], 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     bar = Progress(label, BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=err_console(), transient=True)
+                   console=console or err_console(), transient=True)
     task = bar.add_task(label, total=None)
 
     def update(done: int, total: int) -> None:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
-from dropctl.cli._app import err_console, out_console
+from dropctl.cli._app import err_console, out_console, progress_bar
 from dropctl.errors import UsageError
 
 
@@ -40,18 +39,6 @@ def run_shards_command(model: Path, input_path: Path | None, output_dir: Path, *
         runner = ray_runner(address, workers or 2, cpus_per_worker)
     show = not quiet and not json_out
     hint = err_console()
-    bar: Any = None
-    if show and sys.stderr.isatty():
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-        bar = Progress("rows", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                       console=hint, transient=True)
-        task = bar.add_task("rows", total=None)
-        bar.start()
-
-    def progress(done: int, total: int) -> None:
-        if bar is not None:
-            bar.update(task, completed=done, total=total)
 
     def on_shard(outcome: Any) -> None:
         if show:
@@ -62,13 +49,13 @@ def run_shards_command(model: Path, input_path: Path | None, output_dir: Path, *
 
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        run = run_shards(model, input_path, output_dir, samples=samples, seed=seed, sites=sites,
-                         batch_size=batch_size, progress=progress, on_shard=on_shard,
-                         runner=runner, workers=(workers or 2) if use_ray else 0)
+        with progress_bar("rows", enabled=show, console=hint) as progress:
+            run = run_shards(model, input_path, output_dir, samples=samples, seed=seed,
+                             sites=sites, batch_size=batch_size, progress=progress,
+                             on_shard=on_shard, runner=runner,
+                             workers=(workers or 2) if use_ray else 0)
     finally:
         signal.signal(signal.SIGTERM, previous)
-        if bar is not None:
-            bar.stop()
     if json_out:
         print(json.dumps(shards_json(run), indent=2))
     else:
