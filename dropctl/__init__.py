@@ -22,17 +22,19 @@ if TYPE_CHECKING:
 __all__ = ["__version__", "check", "convert", "evaluate", "inspect", "load_model", "mc_predict"]
 
 
-def inspect(path: Any, *, include_layers: bool = True, config: Any = None) -> InspectReport:
+def inspect(path: Any, *, include_layers: bool = True, config: Any = None,
+            keras: str | None = None) -> InspectReport:
     """Read ``path`` statically and report every stochastic site and finding.
 
     ``path`` may be a SavedModel or preset directory; ``config`` names the architecture
     JSON of a weights-only ``*.weights.h5``. Never imports TensorFlow or Keras and never
     executes anything from the file. Raises :class:`dropctl.errors.ArtifactError` for
-    unreadable artifacts.
+    unreadable artifacts. Verdicts are for Keras ``keras`` (e.g. ``"3.16"``); default: the
+    installed Keras, else the file's.
     """
     from dropctl.reader.inspection import inspect_path
 
-    return inspect_path(path, include_layers=include_layers, config=config)
+    return inspect_path(path, include_layers=include_layers, config=config, keras=keras)
 
 
 def check(paths: Any, *, config: Any = None, probe: bool | None = None, jobs: int | None = None,
@@ -50,16 +52,17 @@ def check(paths: Any, *, config: Any = None, probe: bool | None = None, jobs: in
 
 def convert(src: Any, dst: Any, *, mode: str, rate: float | None = None, sites: str | None = None,
             dry_run: bool = False, force: bool = False, verify: bool = True,
-            config: Any = None) -> ConvertReport:
+            config: Any = None, target_keras: str | None = None) -> ConvertReport:
     """Rewrite ``src`` into ``dst`` with dropout ``mode`` "perma", "standard" or "strip".
 
     Returns a :class:`dropctl.conversion.plan.ConvertReport` (site, before, after, verification).
     Imports TensorFlow unless ``dry_run``; never executes anything stored in the file.
+    ``target_keras``: write a config that Keras version loads (default: the oldest supported).
     """
     from dropctl.conversion.run import convert as _convert
 
     return _convert(src, dst, mode, rate=rate, sites=sites, dry_run=dry_run, force=force,
-                    verify=verify, config=config)
+                    verify=verify, config=config, target_keras=target_keras)
 
 
 def load_model(path: Any) -> Any:

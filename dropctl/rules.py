@@ -178,6 +178,13 @@ POLICY_RULES: tuple[PolicyRule, ...] = (
          "Findings from `dropctl inspect` that no policy setting covers keep their own "
          "severity; tune them with [tool.dropctl.findings] CODE = \"error\"|\"warn\"|"
          "\"ignore\".", Severity.WARNING),
+    PolicyRule("DCK012", "keras", "The verdicts agree on every Keras version in `keras`.",
+         "Whether a pinned training=True dropout acts under predict() changed in Keras 3.16 "
+         "(keras PR #23364). With keras = \">=3.6\" or a list of versions, check computes the "
+         "verdicts for each behaviour regime in it and fails a model whose predict() or "
+         "model(x) verdict differs between them: it behaves differently depending on where it "
+         "is deployed. Make the behaviour explicit with `dropctl convert --standard` or "
+         "`--perma`.", Severity.ERROR),
 )
 POLICY_BY_NAME: dict[str, PolicyRule] = {r.name: r for r in POLICY_RULES}
 POLICY_BY_ID: dict[str, PolicyRule] = {r.id: r for r in POLICY_RULES}

@@ -50,6 +50,10 @@ def convert_command(
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
+    target_keras: Annotated[str | None, typer.Option(
+        "--target-keras", metavar="VERSION",
+        help="Write a config this Keras version loads (default: 3.6, the oldest supported).")
+    ] = None,
 ) -> None:
     """Rewrite IN to OUT with inference-time dropout switched on, back to standard, or removed.
 
@@ -70,7 +74,8 @@ def convert_command(
         err_console().print(f"converting {src} -> {dst} (loads TensorFlow)...", style="dim",
                             soft_wrap=True)
     report = dropctl.convert(src, dst, mode=modes[0], rate=rate, sites=sites, dry_run=dry_run,
-                             force=force, verify=not no_verify, config=config)
+                             force=force, verify=not no_verify, config=config,
+                             target_keras=target_keras)
     if json_out:
         print(json.dumps(convert_dict(report), indent=2))
         return

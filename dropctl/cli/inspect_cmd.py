@@ -33,6 +33,12 @@ def inspect_command(
     ] = False,
     fail_on: FailOnOpt = None,
     config: ConfigOpt = None,
+    keras: Annotated[
+        str | None,
+        typer.Option("--keras", metavar="VERSION",
+                     help="Verdicts for this Keras version (e.g. 3.16); default: the installed "
+                          "Keras, else the one that saved the file."),
+    ] = None,
 ) -> None:
     """List every stochastic layer and say when it acts: fit, predict(), bare model(x).
 
@@ -42,10 +48,17 @@ def inspect_command(
     Example: dropctl inspect model.keras --all
     """
     import dropctl
+    from dropctl.errors import UsageError
+    from dropctl.reader.versions import parse_version
     from dropctl.render.inspect_json import error_dict, inspect_dict
 
+    if keras is not None:
+        try:
+            parse_version(keras)
+        except ValueError:
+            raise UsageError(f"--keras {keras!r} is not a version (e.g. 3.16)") from None
     try:
-        report = dropctl.inspect(model, config=config)
+        report = dropctl.inspect(model, config=config, keras=keras)
     except DropctlError as exc:
         if json_out:
             print(json.dumps(error_dict(str(model), " ".join(str(exc).split()))))

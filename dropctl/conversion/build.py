@@ -346,6 +346,17 @@ def _write_verify_publish(model: Any, source: Any, plan: Any, report: Any, dst: 
     tmp = temp_path(dst)
     try:
         data = _saved_bytes(model, dst.suffix.lower())
+        dropped: list[str] = []
+        if report.target_keras:
+            from dropctl.conversion.target import rewrite_for_target
+
+            try:
+                data, dropped = rewrite_for_target(data, dst.suffix.lower(), report.target_keras)
+            except DropctlError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a file we just wrote, read back
+                raise InputDataError(f"cannot rewrite {dst} for Keras {report.target_keras}: "
+                                     f"{one_line(exc)}") from None
         try:
             with tmp.open("wb") as fh:
                 fh.write(data)
@@ -374,4 +385,4 @@ def _write_verify_publish(model: Any, source: Any, plan: Any, report: Any, dst: 
         tmp.unlink(missing_ok=True)
         raise
     return dataclasses.replace(report, warnings=warnings, written=True, compiled=compiled,
-                               verification=verification)
+                               verification=verification, target_dropped=tuple(dropped))

@@ -123,6 +123,10 @@ class ConvertReport:
     """Whether IN's compile config was carried over (None: IN had none or nothing written)."""
     verification: Verification | None = None
     """None with ``dry_run`` or ``verify=False``."""
+    target_keras: str | None = None
+    """The Keras version OUT's config was written for (``--target-keras``)."""
+    target_dropped: tuple[str, ...] = ()
+    """Default-valued config keys dropped because that Keras rejects them (``path: key``)."""
 
     @property
     def changed(self) -> tuple[SiteChange, ...]:

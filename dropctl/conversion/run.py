@@ -40,14 +40,26 @@ def _check_paths(src: Path, dst: Path, *, force: bool, dry_run: bool) -> Artifac
 def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
             mode: ConvertMode | str, *, rate: float | None = None, sites: str | None = None,
             dry_run: bool = False, force: bool = False, verify: bool = True,
-            probe_seed: int = 0, config: str | os.PathLike[str] | None = None) -> ConvertReport:
+            probe_seed: int = 0, config: str | os.PathLike[str] | None = None,
+            target_keras: str | None = None) -> ConvertReport:
     """Rewrite ``src`` into ``dst`` with every selected site in ``mode``; see the module doc.
 
     Raises :class:`~dropctl.errors.DropctlError` subclasses: ``UsageError`` / ``InputDataError``
     / ``ArtifactError`` / ``UnsupportedModelError`` (nothing written) and
     ``VerificationError`` (OUT failed verification and was deleted). ``src`` may be a
     SavedModel or preset directory; ``config`` pairs a ``*.weights.h5`` with its architecture.
+    OUT's config is written for Keras ``target_keras`` (default: the oldest supported, see
+    :mod:`dropctl.conversion.target`).
     """
+    from dropctl.conversion.target import OLDEST_SUPPORTED
+    from dropctl.reader.versions import parse_version
+
+    target_keras = target_keras or OLDEST_SUPPORTED
+    try:
+        if parse_version(target_keras) < (3, 0, 0):
+            raise UsageError(f"--target-keras {target_keras}: dropctl writes Keras 3 files")
+    except ValueError:
+        raise UsageError(f"--target-keras {target_keras!r} is not a version (e.g. 3.6)") from None
     try:
         mode = ConvertMode(mode)
     except ValueError:
@@ -71,7 +83,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     if sites is not None and not plan.changes:
         raise UsageError(f"--sites {sites!r} matches no stochastic site of {src_p}")
     report = ConvertReport(str(src), str(dst), mode, artifact.format, dst_fmt, plan.changes,
-                           plan.warnings)
+                           plan.warnings, target_keras=target_keras)
     if dry_run:
         return report
     from dropctl.conversion.build import build_and_write  # imports Keras: only when writing

@@ -226,11 +226,13 @@ def flat_outputs(out: Any) -> list[np.ndarray]:
     The order matches ``keras.tree.flatten`` (what the Monte Carlo engine sees), so a
     multi-output model's outputs line up across ``predict()``, ``model(x)`` and the engine.
     """
+    from dropctl.runtime.backend import to_numpy  # torch tensors need a detach first
+
     if isinstance(out, dict):
-        return [np.asarray(out[k]) for k in sorted(out)]
+        return [to_numpy(out[k]) for k in sorted(out)]
     if isinstance(out, list | tuple):
-        return [np.asarray(o) for o in out]
-    return [np.asarray(out)]
+        return [to_numpy(o) for o in out]
+    return [to_numpy(out)]
 
 
 def model_input_specs(model: Any) -> list[InputSpec]:

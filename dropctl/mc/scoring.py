@@ -26,7 +26,15 @@ from typing import Any
 import numpy as np
 
 from dropctl.errors import InputDataError, UsageError
-from dropctl.mc.engine import Engine, OutputStats, finish_output, resolve_model, run_key
+from dropctl.mc.engine import (
+    Engine,
+    OutputStats,
+    chunk_seed,
+    chunk_stats,
+    finish_output,
+    resolve_model,
+    run_key,
+)
 from dropctl.mc.inputs import model_input_specs
 
 __all__ = ["ScoreConfig", "Scorer", "result_arrays"]
@@ -87,13 +95,13 @@ class Scorer:
         self._det = self._engine.deterministic_fn()
         self._key = run_key(seed)
         # Keras draws this noise from seed generators: re-seed them per block and pass chunk.
-        self._reseed = any(s.selected and s.effective_rate is None for s in self.sites)
+        self._reseed = self._engine.keras_drawn
         # Classifier or not is a property of the model, decided once on seeded synthetic rows
         # (deciding it per chunk could flip between shards).
         probe = self._det(*synthetic_inputs(self.specs, self.config.block, 0))
         self.classifier = [looks_like_probabilities(np.asarray(p)) for p in probe]
         self.names = _output_names(self.model, len(self.classifier))
-        self._mc = self._engine.mc_fn(self.classifier)
+        self._mc = self._engine.mc_fn()
 
     def __enter__(self) -> Scorer:
         return self
@@ -139,20 +147,20 @@ class Scorer:
             while done < big_t:
                 t_now = min(tc, big_t - done)
                 if self._reseed:
-                    state = np.random.SeedSequence([cfg.seed & 0xFFFFFFFF, k, chunk])
-                    self._engine.reset_keras_seeds(int(state.generate_state(1)[0]))
-                res = self._mc(np.int32(t_now), self._key, np.int64(start * big_t + done), *xs)
+                    self._engine.seed_keras_generators(chunk_seed(cfg.seed, k, chunk))
+                res = self._mc(t_now, self._key, start * big_t + done, *xs)
                 total = done + t_now
-                for j, parts in enumerate(res):
-                    sl = slice(offset, offset + hi - lo)
-                    c_mean, c_m2 = np.asarray(parts[0])[sl], np.asarray(parts[1])[sl]
+                for j, out in enumerate(res):
+                    y = out.reshape((b, t_now, *out.shape[1:]))[offset:offset + hi - lo]
+                    parts = chunk_stats(y, self.classifier[j])
+                    c_mean, c_m2 = parts[0], parts[1]
                     delta = c_mean - mean[j][lo:hi]
                     mean[j][lo:hi] += delta * (t_now / total)
                     m2[j][lo:hi] += c_m2 + delta**2 * (done * t_now / total)
                     ent_j, votes_j = ent[j], votes[j]
                     if ent_j is not None and votes_j is not None:
-                        ent_j[lo:hi] += np.asarray(parts[3])[sl]
-                        votes_j[lo:hi] += np.asarray(parts[4])[sl]
+                        ent_j[lo:hi] += parts[2]
+                        votes_j[lo:hi] += parts[3]
                 done, chunk = total, chunk + 1
         return tuple(finish_output(name, det[j], mean[j], m2[j], ent[j], votes[j],
                                    self.classifier[j], big_t)

@@ -66,6 +66,9 @@ class Policy:
     """Classes from modules outside keras/keras_hub/keras_cv/keras_nlp and other loaders of code."""
     findings: Mapping[str, Level] = field(default_factory=dict)
     """Severity overrides for inspect finding codes no setting above covers."""
+    keras: tuple[str, ...] = ()
+    """Keras versions or ranges the model is deployed on (``">=3.16"``, ``["3.10", "3.16"]``);
+    empty: the installed Keras (else the saving one). Verdicts must agree across all of them."""
 
     def updated(self, settings: Mapping[str, Any], source: str) -> Policy:
         """A copy with raw TOML/CLI ``settings`` applied; ``source`` names them in errors."""
@@ -146,6 +149,20 @@ def _parse_value(name: str, value: Any, source: str) -> Any:
         if not isinstance(value, bool):
             raise UsageError(f"{where} must be true or false, not {value!r}")
         return value
+    if name == "keras":
+        from dropctl.reader.versions import representatives
+
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list | tuple) or not items or not all(
+                isinstance(v, str) for v in items):
+            raise UsageError(f"{where} must be a version range or a list of them, "
+                             f"e.g. \">=3.16\" or [\"3.10\", \"3.16\"], not {value!r}")
+        for item in items:
+            try:
+                representatives(item)
+            except ValueError:
+                raise UsageError(f"{where}: {item!r} is not a Keras version or range") from None
+        return tuple(items)
     if name == "require_sites":
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise UsageError(f"{where} must be a whole number >= 0, not {value!r}")

@@ -9,6 +9,7 @@ worker processes. Rendering lives in :mod:`dropctl.render`.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import sys
@@ -313,23 +314,63 @@ def check_one(path: str, policy: Policy, fail_on: Severity, probe: bool = False)
 
 def _check_one(path: str, policy: Policy, fail_on: Severity, probe: bool,
                start: float) -> ArtifactResult:
-    from dropctl.reader.inspection import inspect_path
-
     if Path(path).exists() and not Path(path).is_file() and not Path(path).is_dir():
         # A FIFO or device found by a directory walk would block or stream forever; a
         # directory here is an artifact directory (SavedModel, preset, model + weights).
         raise ArtifactError(f"{path}: is not a regular file (pipe, socket or device)")
-    report = inspect_path(path, include_layers=False)
+    reports = _reports_for_targets(path, policy)
+    report = reports[0][1]
     probe_result = probe_model(path) if probe else None
-    violations = sorted(
-        evaluate(report, policy, probe_result),
-        key=lambda v: (-v.severity.rank, v.rule.id, v.path),
-    )
+    found = evaluate(report, policy, probe_result)
+    if len(reports) > 1:
+        found = _across_versions(reports, policy, found)
+    violations = sorted(found, key=lambda v: (-v.severity.rank, v.rule.id, v.path))
     failed = any(v.severity.rank >= fail_on.rank for v in violations)
     return ArtifactResult(
         path, Status.FAIL if failed else Status.PASS, tuple(violations), None, report,
         probe_result, time.perf_counter() - start,
     )
+
+
+def _reports_for_targets(path: str, policy: Policy) -> list[tuple[str, InspectReport]]:
+    """One report per Keras version standing for the policy's ``keras`` (one without it)."""
+    from dropctl.reader.formats import read_model
+    from dropctl.reader.inspection import report_from_artifact
+    from dropctl.reader.versions import KerasTarget, representatives
+
+    artifact = read_model(path)
+    if not policy.keras:
+        return [("", report_from_artifact(artifact, display_path=path, include_layers=False))]
+    versions = sorted({v for spec in policy.keras for v in representatives(spec)})
+    out = []
+    for v in versions:
+        label = ".".join(str(p) for p in v[:2])
+        target = KerasTarget(label, "config")
+        out.append((label, report_from_artifact(artifact, display_path=path,
+                                                include_layers=False, keras=target)))
+    return out
+
+
+def _across_versions(reports: list[tuple[str, InspectReport]], policy: Policy,
+                     first: list[Violation]) -> list[Violation]:
+    """DCK012 when verdicts differ between the deployed Keras versions, plus every violation
+    a later version adds (prefixed with the version it holds for)."""
+    out = list(first)
+    for attr, what in (("predict_deterministic", "predict() deterministic"),
+                       ("call_deterministic", "bare model(x) deterministic")):
+        seen = {label: getattr(r, attr).value for label, r in reports}
+        if len(set(seen.values())) > 1:
+            said = ", ".join(f"{v} on Keras {k}" for k, v in seen.items())
+            out.append(_v("keras", Severity.ERROR, "", f"{what}: {said}",
+                          "the model behaves differently depending on the Keras that runs it; "
+                          "dropctl convert --standard or --perma makes it explicit"))
+    known = {(v.rule.id, v.path, v.message) for v in first}
+    for label, report in reports[1:]:
+        for v in evaluate(report, policy):
+            if (v.rule.id, v.path, v.message) not in known:
+                known.add((v.rule.id, v.path, v.message))
+                out.append(dataclasses.replace(v, message=f"Keras {label}: {v.message}"))
+    return out
 
 
 def _check_star(args: tuple[str, Policy, Severity, bool]) -> ArtifactResult:

@@ -15,17 +15,19 @@ from dropctl.reader.formats import read_model
 from dropctl.reader.hub import HubSite, hub_sites, unknown_hub_site
 from dropctl.reader.report import Finding, InspectReport, LayerEntry, ModelInfo, Site
 from dropctl.reader.sites import SiteSpec, classify, phases
+from dropctl.reader.versions import KerasTarget, resolve_target
 from dropctl.reader.walker import Layer, walk
 
 
-def _hub_site_pairs(layer: Layer, found: list[HubSite]) -> list[tuple[Site, Layer]]:
+def _hub_site_pairs(layer: Layer, found: list[HubSite], keras: tuple[int, int, int]
+                    ) -> list[tuple[Site, Layer]]:
     """Sites a keras_hub model's code creates, placed below the model's own path."""
     out = []
     for hub in found:
         note = (f"keras_hub {layer.class_name}: {hub.param}={hub.rate:g}" if hub.known else
                 f"keras_hub {layer.class_name}: dropout built in code dropctl does not model")
         spec = SiteSpec(hub.kind, hub.rate, None, None, False, not hub.known, note)
-        ph = phases(layer, spec)
+        ph = phases(layer, spec, keras)
         path = f"{layer.path}/{hub.rel_path}" if hub.rel_path else layer.path
         out.append((Site(path=path, class_name=hub.class_name, kind=spec.kind, rate=spec.rate,
                          recurrent_rate=None, stddev=None, trainable=layer.trainable,
@@ -45,24 +47,25 @@ def _outside_layers(artifact: Artifact, root: str) -> list[CodeHit]:
     return hits
 
 
-def build_sites(layers: list[Layer]) -> list[tuple[Site, Layer]]:
-    """Every stochastic site with the layer it belongs to, in walk order."""
+def build_sites(layers: list[Layer], keras: tuple[int, int, int] = (3, 15, 0)
+                ) -> list[tuple[Site, Layer]]:
+    """Every stochastic site with the layer it belongs to, in walk order, for Keras ``keras``."""
     out: list[tuple[Site, Layer]] = []
     for layer in layers:
         hub = hub_sites(layer)
         if hub is not None:
-            out.extend(_hub_site_pairs(layer, hub))
+            out.extend(_hub_site_pairs(layer, hub, keras))
             continue
         unknown = unknown_hub_site(layer)
         if unknown is not None:
-            out.extend(_hub_site_pairs(layer, [unknown]))
+            out.extend(_hub_site_pairs(layer, [unknown], keras))
             continue
         if layer.depth == 0:
             continue
         spec = classify(layer)
         if spec is None:
             continue
-        ph = phases(layer, spec)
+        ph = phases(layer, spec, keras)
         site = Site(
             path=layer.path,
             class_name=layer.class_name,
@@ -85,13 +88,19 @@ def build_sites(layers: list[Layer]) -> list[tuple[Site, Layer]]:
 
 
 def report_from_artifact(artifact: Artifact, *, display_path: str | None = None,
-                         include_layers: bool = True) -> InspectReport:
-    """Build the inspect report of an artifact already read by :func:`read_model`."""
+                         include_layers: bool = True, keras: str | KerasTarget | None = None
+                         ) -> InspectReport:
+    """Build the inspect report of an artifact already read by :func:`read_model`.
+
+    Verdicts are for ``keras`` (a version or a :class:`KerasTarget`); None: the installed
+    Keras, else the version that saved the file (:func:`dropctl.reader.versions.resolve_target`).
+    """
+    target = keras if isinstance(keras, KerasTarget) else resolve_target(keras, artifact.keras_version)
     # keras_hub models dropctl understands are not opaque: their sites are listed.
     layers = [dataclasses.replace(layer, opaque=False) if hub_sites(layer) is not None else layer
               for layer in walk(artifact.model_config)]
     root = layers[0]
-    pairs = build_sites(layers)
+    pairs = build_sites(layers, target.parsed)
     site_paths = {s.path for s, _ in pairs}
     findings: list[Finding] = []
     for layer in layers:
@@ -128,15 +137,18 @@ def report_from_artifact(artifact: Artifact, *, display_path: str | None = None,
         findings=tuple(findings),
         opaque=tuple(layer.path for layer in layers if layer.opaque),
         layers=entries,
+        keras_target=target,
     )
 
 
 def inspect_path(path: str | Path, *, include_layers: bool = True,
-                 config: str | Path | None = None) -> InspectReport:
-    """Read ``path`` statically and return its :class:`InspectReport`.
+                 config: str | Path | None = None, keras: str | KerasTarget | None = None
+                 ) -> InspectReport:
+    """Read ``path`` statically and return its :class:`InspectReport` (verdicts for ``keras``).
 
     ``path`` is a model file or an artifact directory (SavedModel, preset); ``config`` pairs
     a ``*.weights.h5`` with its architecture JSON.
     """
     artifact = read_model(path, config=config)
-    return report_from_artifact(artifact, display_path=str(path), include_layers=include_layers)
+    return report_from_artifact(artifact, display_path=str(path), include_layers=include_layers,
+                                keras=keras)

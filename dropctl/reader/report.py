@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class Phase(StrEnum):
@@ -166,6 +167,9 @@ class InspectReport:
     """Paths of subclassed or unknown containers whose insides cannot be seen."""
     layers: tuple[LayerEntry, ...] = field(default=())
     """Every layer in walk order (pre-order), for tree rendering."""
+    keras_target: Any = None
+    """The :class:`dropctl.reader.versions.KerasTarget` that ``in_fit``/``in_predict``/``in_call``
+    and the verdicts are computed for (None: built without one, Keras 3.15 semantics)."""
 
     def _verdict(self, attr: str) -> Verdict:
         phases = [getattr(s, attr) for s in self.sites]

@@ -166,6 +166,10 @@ def classify(layer: Layer) -> SiteSpec | None:
     return None
 
 
+def _v(version: tuple[int, int, int]) -> str:
+    return ".".join(str(p) for p in version[:2])
+
+
 @dataclass(frozen=True)
 class Phases:
     """When a site acts under each way of running the model."""
@@ -177,8 +181,13 @@ class Phases:
     note: str | None
 
 
-def phases(layer: Layer, spec: SiteSpec) -> Phases:
-    """Apply KERAS_NOTES.md section 1 to one site (see the module docstring)."""
+def phases(layer: Layer, spec: SiteSpec, keras: tuple[int, int, int] = (3, 15, 0)) -> Phases:
+    """Apply KERAS_NOTES.md section 1 to one site for Keras ``keras`` (see the module docstring).
+
+    The version-dependent rules come from :data:`dropctl.reader.versions.BEHAVIOURS`.
+    """
+    from dropctl.reader.versions import applies
+
     # Exactly zero (or absent) everywhere; NaN or an infinite rate is not a no-op (DC303).
     noop = spec.kind is not SiteKind.CUSTOM and all(
         v is None or v == 0 for v in (spec.rate, spec.recurrent_rate, spec.stddev)
@@ -192,12 +201,20 @@ def phases(layer: Layer, spec: SiteSpec) -> Phases:
         return Phases(True, Phase.ALWAYS, keras2, Phase.ALWAYS, spec.note)
     if layer.pin is True:
         where = "" if layer.pin_from == layer.path else f" (inherited from {layer.pin_from})"
+        if applies("pin-wins", keras) or applies("pin-honoured-keras2", keras):
+            return Phases(True, Phase.ALWAYS, Phase.ALWAYS, Phase.ALWAYS,
+                          f"training=True pinned{where}: honoured by Keras {_v(keras)}, "
+                          "predict() included")
         return Phases(
             True, Phase.NEVER, Phase.ALWAYS, Phase.ALWAYS,
             f"training=True pinned{where}: Keras 3 predict() overrides it, Keras 2 honours it",
         )
     if layer.pin is False:
         where = "" if layer.pin_from == layer.path else f" (inherited from {layer.pin_from})"
+        if applies("pin-wins", keras) or applies("pin-honoured-keras2", keras):
+            return Phases(False, Phase.NEVER, Phase.NEVER, Phase.NEVER,
+                          f"training=False pinned{where}: honoured by Keras {_v(keras)}, "
+                          "fit() included")
         return Phases(
             True, Phase.NEVER, Phase.NEVER, Phase.NEVER,
             f"training=False pinned{where}: Keras 3 fit() overrides it, Keras 2 never drops",

@@ -74,6 +74,8 @@ def convert_dict(report: ConvertReport) -> dict[str, Any]:
         "dst_format": report.dst_format.value,
         "written": report.written,
         "compiled": report.compiled,
+        "target_keras": report.target_keras,
+        "target_dropped": list(report.target_dropped),
         "changes": [
             {
                 "path": c.path,

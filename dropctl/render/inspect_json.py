@@ -54,6 +54,12 @@ def layer_dict(entry: LayerEntry) -> dict[str, Any]:
     }
 
 
+def _target(report: InspectReport) -> dict[str, Any] | None:
+    """Which Keras the verdicts and every site's in_fit/in_predict/in_call are for."""
+    t = report.keras_target
+    return None if t is None else {"keras": t.version, "source": t.source}
+
+
 def inspect_dict(report: InspectReport, *, include_layers: bool = False) -> dict[str, Any]:
     """The ``inspect --json`` document for one report."""
     m = report.model
@@ -74,6 +80,7 @@ def inspect_dict(report: InspectReport, *, include_layers: bool = False) -> dict
             "predict_deterministic_keras2": report.predict_deterministic_keras2.value,
             "call_deterministic": report.call_deterministic.value,
         },
+        "verdicts_for": _target(report),
         "sites": [site_dict(s) for s in report.sites],
         "findings": [finding_dict(f) for f in report.findings],
         "opaque": list(report.opaque),

@@ -47,6 +47,9 @@ def header(report: InspectReport) -> Text:
     text = Text()
     text.append(m.path, style="bold")
     text.append(f"  {m.format.value}, {saved}, {m.class_name} {m.name!r}, {weights}", style="dim")
+    t = report.keras_target
+    if t is not None:
+        text.append(f"\nverdicts for Keras {t.version} ({t.source})", style="dim")
     return text
 
 

@@ -71,7 +71,33 @@ def load_h5_weights_by_name(group: Any, model: Any) -> None:
     _keras()
     from keras.src.legacy.saving import legacy_h5_format
 
+    top = group.get("top_level_model_weights") if hasattr(group, "get") else None
+    own = list(getattr(model, "_trainable_variables", [])) + list(
+        getattr(model, "_non_trainable_variables", []))
+    if top is not None and not own and not len(top.attrs.get("weight_names", [])):
+        # Keras writes an empty top-level group into every .h5; Keras < 3.8's by-name loader
+        # compares it with *all* model weights (model.trainable_weights) and fails "Weight count
+        # mismatch for top-level weights" (measured on 3.6). The model owns no top-level
+        # variables, so hiding the empty group loads exactly the same weights on every version.
+        group = _WithoutTopLevel(group)
     legacy_h5_format.load_weights_from_hdf5_group_by_name(group, model)
+
+
+class _WithoutTopLevel:
+    """An h5py group view without its (empty) ``top_level_model_weights`` member."""
+
+    def __init__(self, group: Any) -> None:
+        self._group = group
+        self.attrs = group.attrs
+
+    def __contains__(self, name: object) -> bool:
+        return name != "top_level_model_weights" and name in self._group
+
+    def __getitem__(self, name: str) -> Any:
+        return self._group[name]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._group, name)
 
 
 # ---- layer internals -------------------------------------------------------------------------
@@ -192,3 +218,31 @@ def saved_bytes(model: Any, suffix: str) -> bytes:
         with h5py.File(buf, "w") as f:
             legacy_h5_format.save_model_to_hdf5(model, f)
     return buf.getvalue()
+
+
+def is_tensor(x: Any) -> bool:
+    """A backend tensor (TF tensor, JAX array or tracer, torch tensor), not a KerasTensor."""
+    keras = _keras()
+    ops_is_tensor = getattr(keras.ops, "is_tensor", None)
+    if ops_is_tensor is not None:
+        return bool(ops_is_tensor(x))
+    return bool(keras.backend.is_tensor(x))  # Keras < 3.? : only the backend module has it
+
+
+def config_for_installed_keras(config: dict[str, Any], version: str) -> dict[str, Any]:
+    """``config`` without the default-valued keys a newer Keras wrote and ``version`` rejects
+    (:data:`dropctl.reader.versions.NEW_KEYS`): a file saved by Keras 3.15 builds in Keras 3.6.
+    A copy is made only when something must go; a non-default value raises UnsupportedModelError."""
+    import copy
+
+    from dropctl.errors import UnsupportedModelError, UsageError
+    from dropctl.reader.versions import NEW_KEYS, downgrade_config, parse_version
+
+    if parse_version(version) >= max(rule.since for rule in NEW_KEYS):
+        return config  # this Keras accepts every key in the table: nothing to copy
+    probe = copy.deepcopy(config)
+    try:
+        dropped = downgrade_config(probe, version)
+    except UsageError as exc:
+        raise UnsupportedModelError(f"Keras {version} cannot build the model: {exc}") from None
+    return probe if dropped else config

@@ -16,7 +16,7 @@ import sys
 import warnings
 from typing import Any
 
-from dropctl.errors import MissingDependencyError
+from dropctl.errors import MissingDependencyError, UsageError
 
 EXTRAS = {"keras": "tensorflow", "tensorflow": "tensorflow", "jax": "jax", "jaxlib": "jax",
           "torch": "torch", "ray": "ray", "pyarrow": "parquet", "matplotlib": "plot",
@@ -24,9 +24,15 @@ EXTRAS = {"keras": "tensorflow", "tensorflow": "tensorflow", "jax": "jax", "jaxl
 """Top-level module -> the dropctl extra that installs it."""
 
 
+BACKEND_EXTRAS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+"""``KERAS_BACKEND`` -> the dropctl extra that installs Keras with that backend."""
+
+
 def missing(module: str, what: str) -> MissingDependencyError:
     """The error for a feature (``what``) whose dependency ``module`` is not installed."""
     extra = EXTRAS.get(module.split(".", 1)[0], "all")
+    if module.split(".", 1)[0] == "keras":  # Keras itself: the extra of the chosen backend
+        extra = BACKEND_EXTRAS.get(os.environ.get("KERAS_BACKEND", "tensorflow"), extra)
     return MissingDependencyError(
         f"{what} needs {module.split('.', 1)[0]}, which is not installed: "
         f"pip install 'dropctl[{extra}]'")
@@ -54,6 +60,12 @@ def quiet_import_keras(what: str = "this command") -> Any:
         keras = _muted_import("keras")
     except ModuleNotFoundError as exc:  # keras itself, or the backend it was told to use
         raise missing(exc.name or "keras", what) from None
+    except ValueError as exc:  # KERAS_BACKEND names no backend Keras knows
+        if "backend" not in str(exc):
+            raise
+        raise UsageError(
+            f"KERAS_BACKEND={os.environ.get('KERAS_BACKEND', '')!r} is not a Keras backend "
+            f"(dropctl runs on {', '.join(BACKEND_EXTRAS)})") from None
     if keras.backend.backend() == "tensorflow":
         from absl import logging as absl_logging
 

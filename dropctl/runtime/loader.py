@@ -153,6 +153,7 @@ def build_from_config(config: dict[str, Any], keras3: bool) -> Any:
     custom = always_on_layer_classes()
     cfg = dict(config)
     cfg.pop("compile_config", None)
+    cfg = compat.config_for_installed_keras(cfg, keras.__version__)
     try:
         # Keras warns about legacy arguments it accepts (input_shape, alpha...): noise for users.
         with compat.safe_mode(), warnings.catch_warnings():

@@ -159,18 +159,24 @@ def test_effective_rate_within_1e4(rate: float) -> None:
     assert mask_bits(0.25) == 8 and mask_bits(0.1) == 16
 
 
-def test_measured_drop_rate_matches_effective_rate(keras) -> None:
-    import tensorflow as tf
+@pytest.mark.parametrize("rate", [0.1, 0.25])
+def test_measured_drop_rate_matches_effective_rate(keras, rate: float) -> None:
+    from dropctl.mc.engine import effective_rate, mask_bits
+    from dropctl.runtime import backend
 
-    from dropctl.mc.engine import _fast_dropout
-
-    layer = keras.layers.Dropout(0.1)
-    ones = tf.ones([1000, 1000])
-    out = _fast_dropout(tf, ones, layer, 0.1, tf.constant([3, 4], tf.int64)).numpy()
+    shim = backend.current()
+    bits = mask_bits(rate)
+    thr = min(round(rate * 2**bits), 2**bits - 1)
+    ones = keras.ops.ones([1000, 1000])
+    out = backend.to_numpy(shim.dropout(ones, None, shim.seed(np.array([3, 4])), bits, thr))
     dropped = 1 - np.count_nonzero(out) / out.size
-    assert abs(dropped - effective_rate(0.1)) < 5 * np.sqrt(0.1 * 0.9 / out.size)
+    assert abs(dropped - effective_rate(rate)) < 5 * np.sqrt(rate * (1 - rate) / out.size)
     # Kept units are scaled so that the expectation is exact.
-    assert np.allclose(out[out != 0], 1 / (1 - effective_rate(0.1)))
+    assert np.allclose(out[out != 0], 1 / (1 - effective_rate(rate)))
+    # A different seed gives a different mask; the same seed the same one.
+    again = backend.to_numpy(shim.dropout(ones, None, shim.seed(np.array([3, 4])), bits, thr))
+    other = backend.to_numpy(shim.dropout(ones, None, shim.seed(np.array([3, 5])), bits, thr))
+    assert np.array_equal(out, again) and not np.array_equal(out, other)
 
 
 def test_bad_inputs_raise_clear_errors(bn_model) -> None:

@@ -30,7 +30,7 @@ def test_rule_ids_are_stable_and_unique() -> None:
         "readable": "DCK000", "inference": "DCK001", "max_rate": "DCK002", "min_rate": "DCK003",
         "forbid_lambda": "DCK004", "frozen_active": "DCK005", "pinned_training": "DCK006",
         "require_sites": "DCK007", "opaque": "DCK008", "unsafe_modules": "DCK009",
-        "probe": "DCK010", "findings": "DCK011",
+        "probe": "DCK010", "findings": "DCK011", "keras": "DCK012",
     }
     assert all(r.summary and r.help for r in RULES)
 

@@ -110,9 +110,9 @@ def test_stochastic_in_every_mode(models: dict[str, keras.Model], name: str) -> 
     x = _probe(model)
     runs = {
         "predict": lambda: model.predict(x, verbose=0),
-        "call": lambda: np.asarray(model(x)),
-        "call_training_false": lambda: np.asarray(model(x, training=False)),
-        "call_training_true": lambda: np.asarray(model(x, training=True)),
+        "call": lambda: keras.ops.convert_to_numpy(model(x)),
+        "call_training_false": lambda: keras.ops.convert_to_numpy(model(x, training=False)),
+        "call_training_true": lambda: keras.ops.convert_to_numpy(model(x, training=True)),
     }
     for mode, run in runs.items():
         a, b = run(), run()
@@ -145,7 +145,7 @@ def test_batchnorm_stays_in_inference_mode() -> None:
     before = [w.copy() for w in model.get_weights()]
     x = np.random.default_rng(2).normal(size=(1, 8)).astype("float32")  # batch of one
     expected = (x - 3.0) / np.sqrt(4.0 + bn.epsilon) * 2.0  # inference BN, then 1/(1-rate)
-    for run in (lambda: model.predict(x, verbose=0), lambda: np.asarray(model(x))):
+    for run in (lambda: model.predict(x, verbose=0), lambda: keras.ops.convert_to_numpy(model(x))):
         y = run()
         kept = y != 0
         assert kept.any() and (~kept).any() or y.size < 4

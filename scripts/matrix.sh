@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The version/backend matrix: dropctl's runtime tests in one plain venv per Keras x backend combination.
+#
+#   scripts/matrix.sh                 # every combination below
+#   scripts/matrix.sh tf-oldest jax   # some of them
+#
+# Each combination gets .matrix/<name>/ (a venv with dropctl's core, pytest and that combination only:
+# the jax and torch venvs have no TensorFlow at all), runs RUNTIME_TESTS there with KERAS_BACKEND set,
+# and logs to .matrix/<name>.log. With both tf-newest and tf-oldest selected it also converts every
+# sample with the newest Keras (--target-keras <oldest>) and loads + predicts each result with the
+# oldest. The last lines are a table: combination, installed versions, result, seconds.
+# torch: the CPU wheel is pinned to 2.13.0 because that file lies on this machine's disk (pip takes it
+# from there); the package index's default Linux torch wheel is the CUDA build (several GB).
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+PY=${PYTHON:-python3}
+OLDEST_KERAS=3.6.0
+declare -A SPEC=(
+  [tf-oldest]="tensorflow    keras==${OLDEST_KERAS} tensorflow==2.17.*"
+  [tf-newest]="tensorflow    keras>=3.15,<4 tensorflow>=2.21,<3"
+  [jax]="jax           keras>=3.15,<4 jax>=0.4.26"
+  [torch]="torch         keras>=3.15,<4 torch==2.13.0"
+  [jax-oldest]="jax           keras==${OLDEST_KERAS} jax==0.4.31 jaxlib==0.4.31"
+)
+ORDER=(tf-newest tf-oldest jax torch)
+RUNTIME_TESTS=(tests/mc/test_mc.py tests/runtime tests/conversion/test_convert.py
+               tests/conversion/test_target.py tests/policy/test_check_probe.py tests/test_versions.py)
+[ $# -gt 0 ] && ORDER=("$@")
+CROSS=0
+if [[ " ${ORDER[*]} " == *" cross "* ]]; then  # only the conversion cross-check, venvs already built
+  CROSS=1; ORDER=()
+elif [[ " ${ORDER[*]} " == *" tf-newest "* && " ${ORDER[*]} " == *" tf-oldest "* ]]; then
+  CROSS=1
+fi
+mkdir -p .matrix
+declare -A RESULT TIME VERSIONS
+for name in "${ORDER[@]+"${ORDER[@]}"}"; do
+  spec=${SPEC[$name]:-}
+  if [ -z "$spec" ]; then echo "Error: unknown combination '$name' (known: ${!SPEC[*]})" >&2; exit 2; fi
+  read -r backend pkgs <<<"$spec"
+  venv=.matrix/$name
+  log=.matrix/$name.log
+  start=$(date +%s)
+  {
+    [ -x "$venv/bin/python" ] || "$PY" -m venv "$venv"
+    # shellcheck disable=SC2086 - pkgs is a word list of requirement specifiers
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -e . pytest hypothesis $pkgs
+  } >"$log" 2>&1
+  installed=$?
+  VERSIONS[$name]=$("$venv/bin/python" -c "
+import importlib.metadata as m
+names = ['keras', '$backend']
+print(' '.join(f'{n} {m.version(n)}' for n in names))" 2>/dev/null || echo "not installed")
+  if [ $installed -ne 0 ]; then
+    RESULT[$name]="install failed (see $log)"
+  else
+    if KERAS_BACKEND=$backend TF_CPP_MIN_LOG_LEVEL=3 PYTHONPATH=$ROOT \
+        "$venv/bin/python" -m pytest -q -p no:cacheprovider "${RUNTIME_TESTS[@]}" >>"$log" 2>&1; then
+      RESULT[$name]=$(tail -1 "$log" | sed 's/=//g; s/^ *//; s/ *$//')
+    else
+      RESULT[$name]="FAILED: $(tail -1 "$log" | sed 's/=//g; s/^ *//') (see $log)"
+    fi
+  fi
+  TIME[$name]=$(( $(date +%s) - start ))
+  echo "$name: ${RESULT[$name]} (${TIME[$name]} s)" >&2
+done
+
+# Forward compatibility: convert with the newest Keras, load and predict with the oldest.
+cross=""
+if [ $CROSS -eq 1 ] && [ -x .matrix/tf-newest/bin/python ] && [ -x .matrix/tf-oldest/bin/python ]; then
+  start=$(date +%s)
+  out=.matrix/converted
+  rm -rf "$out" && mkdir -p "$out"
+  ok=0; bad=0; skipped=0
+  for f in sample_models/*.keras sample_models/*.h5; do
+    for mode in standard perma; do
+      base=$(basename "$f"); dest=$out/${base%.*}_${base##*.}_$mode.keras  # cnn.keras and cnn.h5 apart
+      if ! TF_CPP_MIN_LOG_LEVEL=3 PYTHONPATH=$ROOT .matrix/tf-newest/bin/python -m dropctl convert "$f" \
+          "$dest" --$mode --target-keras $OLDEST_KERAS >>.matrix/cross.log 2>&1; then
+        skipped=$((skipped + 1)); continue  # convert refused (its own tests cover why)
+      fi
+      if TF_CPP_MIN_LOG_LEVEL=3 PYTHONPATH=$ROOT .matrix/tf-oldest/bin/python -c "
+import sys, numpy as np, keras, dropctl.layers
+m = keras.models.load_model(sys.argv[1])
+xs = [np.zeros((2, *[d or 8 for d in t.shape[1:]]), t.dtype) for t in m.inputs]
+m.predict(xs if len(xs) > 1 else xs[0], verbose=0)" "$dest" >>.matrix/cross.log 2>&1; then
+        ok=$((ok + 1))
+      else
+        bad=$((bad + 1)); echo "cross: $dest does not load/predict in Keras $OLDEST_KERAS" >&2
+      fi
+    done
+  done
+  cross="converted with the newest Keras, loaded+predicted with Keras $OLDEST_KERAS: $ok ok, $bad failed, $skipped not converted ($(( $(date +%s) - start )) s)"
+  [ $ok -gt 0 ] || RESULT[cross]="FAILED"
+  [ $bad -eq 0 ] || RESULT[cross]="FAILED"
+fi
+
+echo
+printf '%-11s %-34s %6s  %s\n' combination versions secs result
+status=0
+for name in "${ORDER[@]+"${ORDER[@]}"}"; do
+  printf '%-11s %-34s %6s  %s\n' "$name" "${VERSIONS[$name]}" "${TIME[$name]}" "${RESULT[$name]}"
+  [[ "${RESULT[$name]}" == *passed* && "${RESULT[$name]}" != *FAILED* ]] || status=1
+done
+[ -n "$cross" ] && echo "$cross"
+[ "${RESULT[cross]:-}" != "FAILED" ] || status=1
+exit $status
