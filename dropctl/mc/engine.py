@@ -223,6 +223,7 @@ class Engine:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._backend.seed_unseeded(None)
         for layer in self._patched:
             if "call" in layer.__dict__:
                 object.__delattr__(layer, "call")
@@ -363,6 +364,7 @@ class Engine:
                         state = keras_seed_state(chunk, k).astype(np.int64)
                         value.state.assign(state.astype(value.state.dtype))
                         k += 1
+        self._backend.seed_unseeded(keras_seed_state(chunk, k))
 
 
 # ---- the run ---------------------------------------------------------------------------------

@@ -94,6 +94,10 @@ class Backend:
         """An independent seed for stream ``index`` derived from ``seed``."""
         raise NotImplementedError
 
+    def seed_unseeded(self, state: np.ndarray | None) -> None:
+        """Seed, for the next compiled calls, the randomness Keras draws *without* a seed
+        generator state (None: stop). Only torch has such a path (see :class:`_Torch`)."""
+
     def keep_mask(self, x: Any, noise_shape: Sequence[Any] | None, seed: Any, bits: int,
                   threshold: int, row0: Any = 0) -> Any:
         """Boolean keep mask (broadcastable to ``x``): a unit is kept when its ``bits``-bit
@@ -255,18 +259,34 @@ class _Jax(Backend):
 
 
 class _Torch(Backend):
+    """Eager torch. Keras' torch ``dropout()`` with an unseeded SeedGenerator (every Dropout,
+    RNN and attention layer built without ``seed=``) takes a fast path through
+    ``torch.nn.functional.dropout``, i.e. torch's *global* generator, not the generator state
+    dropctl sets (keras/src/backend/torch/random.py). So each call runs under
+    ``torch.random.fork_rng`` with the global generator seeded from the chunk seed
+    (:meth:`seed_unseeded`): reproducible, partition independent (tests/mc/test_shards.py under
+    torch in scripts/matrix.sh), and the caller's own torch RNG state is left as it was."""
+
     name = "torch"
 
     def __init__(self, keras: Any) -> None:
         super().__init__(keras)
         self.torch = _import("torch", "Monte Carlo prediction on the PyTorch backend")
+        self._unseeded: int | None = None
+
+    def seed_unseeded(self, state: np.ndarray | None) -> None:
+        self._unseeded = (None if state is None else
+                          int.from_bytes(np.asarray(state, np.uint32).tobytes(), "little")
+                          & (2**63 - 1))
 
     def compile(self, fn: Callable[..., Any], model: Any, signature: list[Any],
                 static_first: bool) -> Callable[..., list[np.ndarray]]:
         torch = self.torch
 
         def run(*args: Any) -> list[np.ndarray]:
-            with torch.no_grad():
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                if self._unseeded is not None:
+                    torch.manual_seed(self._unseeded)
                 out = fn(*args)
             return [to_numpy(o) for o in out]
         return run

@@ -28,12 +28,15 @@ PROPERTY_TESTS = [
     "tests/mc/test_mc.py::test_until_stable_stops_early",
     "tests/mc/test_mc.py::test_measured_drop_rate_matches_effective_rate",
     "tests/mc/test_mc.py::test_multi_input_multi_output",
+    "tests/mc/test_shards.py::test_row_result_independent_of_chunking",
+    "tests/mc/test_shards.py::test_keras_drawn_noise_and_rnn_dropout_independent_of_chunking",
     "tests/conversion/test_convert.py::test_perma_then_standard_round_trip",
     "tests/runtime/test_layers.py::test_stochastic_in_every_mode",
     "tests/runtime/test_layers.py::test_batchnorm_stays_in_inference_mode",
 ]
 """BN untouched, batch independence, seeds, zero std without dropout, --until-stable, packed
-mask rate, legacy PermaDropout rescue, perma/standard round trip, dropctl.layers."""
+mask rate, partition independence (masks by global row, Keras-drawn noise per block), legacy
+PermaDropout rescue, perma/standard round trip, dropctl.layers."""
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
