@@ -15,7 +15,7 @@ from dropctl.cli import app
 from dropctl.errors import UnsupportedModelError
 from dropctl.reader.savedmodel import read_metadata
 from dropctl.runtime.loader import load
-from tests.support import SAMPLES, LazyModule
+from tests.support import SAMPLES, LazyModule, needs_hub
 from tests.support.hostile import keras_metadata, pb_node
 
 keras = LazyModule("keras")
@@ -114,6 +114,7 @@ def test_savedmodel_without_variables_is_not_run(tmp_path: Path) -> None:
         load(d)
 
 
+@needs_hub
 def test_bert_preset_loads_with_its_weights() -> None:
     import h5py
 
@@ -141,6 +142,7 @@ def test_weights_with_config_pair_loads_like_the_keras_file(tmp_path: Path) -> N
 # ---- keras_hub: convert changes the constructor parameter, mc-predict runs dict-input models -----
 
 
+@needs_hub
 def test_convert_preset_rate_rewrites_the_parameter(tmp_path: Path) -> None:
     out = tmp_path / "bert.keras"
     report = dropctl.convert(SAMPLES / "bert_tiny_preset", out, mode="standard", rate=0.2)
@@ -155,6 +157,7 @@ def test_convert_preset_rate_rewrites_the_parameter(tmp_path: Path) -> None:
     assert {s.rate for s in dropctl.inspect(out).sites} == {0.2}
 
 
+@needs_hub
 def test_convert_strip_zeroes_vit_parameters(tmp_path: Path) -> None:
     out = tmp_path / "vit.keras"
     report = dropctl.convert(SAMPLES / "vit_tiny.keras", out, mode="strip")
@@ -175,12 +178,14 @@ def test_convert_keras_hub_to_h5_is_refused_before_building(tmp_path: Path) -> N
     assert not (tmp_path / "g.h5").exists()
 
 
+@needs_hub
 def test_mc_predict_on_dict_input_keras_hub_model() -> None:
     result = dropctl.mc_predict(SAMPLES / "gpt2_tiny.keras", samples=8, seed=0, synthetic=2)
     assert float(np.max(result.outputs[0].std)) > 0
     assert "gpt2_backbone/embeddings_dropout" in [s.path for s in result.sites if s.selected]
 
 
+@needs_hub
 @pytest.mark.parametrize("name", ["bert_tiny_preset", "gpt2_tiny.keras", "vit_tiny.keras"])
 def test_static_keras_hub_sites_are_the_built_models_dropout_layers(name: str) -> None:
     """inspect's keras_hub sites (from the config alone) name the layers the built model holds:
@@ -214,6 +219,7 @@ def test_keras_hub_model_without_keras_hub_names_the_extra(monkeypatch, cli_runn
         "which is not installed: pip install 'dropctl[hub]'")
 
 
+@needs_hub
 def test_check_probe_runs_savedmodel_and_preset(cli_runner) -> None:
     result = cli_runner.invoke(app, ["check", "--no-config", "--probe", "--json",
                                      str(SEED_SM), str(SAMPLES / "bert_tiny_preset")])

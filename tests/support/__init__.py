@@ -7,7 +7,10 @@ Tests import ``tests.support``; the bench scripts are run from the project root 
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 """The project checkout."""
@@ -54,3 +57,10 @@ class LazyModule:
 
             keras_module()  # quiet import, always-on layers registered
         return getattr(importlib.import_module(self._name), attr)
+
+
+needs_hub = pytest.mark.skipif(
+    importlib.util.find_spec("keras_hub") is None,
+    reason="keras_hub is not installed (scripts/matrix.sh venvs: keras-hub needs Keras >= 3.15 "
+           "and tensorflow-text; the default test environment has it)")
+"""Runs a keras_hub model: skipped where keras_hub cannot be installed, never in the dev env."""
