@@ -125,15 +125,23 @@ class _TensorFlow(Backend):
     def compile(self, fn: Callable[..., Any], model: Any, signature: list[Any],
                 static_first: bool) -> Callable[..., list[np.ndarray]]:
         tf = self.tf
-        sig = [tf.TensorSpec([None, *shape[1:]], dtype) for shape, dtype in signature]
-        if static_first:  # reps is a tensor here: one trace serves every chunk size
-            sig = [tf.TensorSpec([], tf.int32), tf.TensorSpec([2], tf.int64),
-                   tf.TensorSpec([], tf.int64), *sig]
-        traced = tf.function(fn, input_signature=sig, autograph=False)
+        from dropctl.runtime import compat
+
+        if compat.symbolic_batch_ok():
+            sig = [tf.TensorSpec([None, *shape[1:]], dtype) for shape, dtype in signature]
+            if static_first:  # reps is a tensor here: one trace serves every chunk size
+                sig = [tf.TensorSpec([], tf.int32), tf.TensorSpec([2], tf.int64),
+                       tf.TensorSpec([], tf.int64), *sig]
+            traced = tf.function(fn, input_signature=sig, autograph=False)
+        else:  # old Keras: one trace per distinct batch size and reps (a Python int: the
+            # replicated batch stays static too), i.e. full blocks + the last one
+            traced = tf.function(fn, autograph=False)
+        dynamic = compat.symbolic_batch_ok()
 
         if static_first:
             def run(reps: int, seed: np.ndarray, row0: int, *xs: np.ndarray) -> list[np.ndarray]:
-                out = traced(np.int32(reps), np.asarray(seed, np.int64), np.int64(row0), *xs)
+                out = traced(np.int32(reps) if dynamic else int(reps),
+                             np.asarray(seed, np.int64), np.int64(row0), *xs)
                 return [np.asarray(o) for o in out]
         else:
             def run(*xs: np.ndarray) -> list[np.ndarray]:  # type: ignore[misc]

@@ -57,6 +57,17 @@ def compile_args_from_training_config(training_config: dict[str, Any]) -> dict[s
 
 
 # ---- legacy .h5 weights ----------------------------------------------------------------------
+def symbolic_batch_ok() -> bool:
+    """Whether every layer can be traced with an unknown batch size (TF ``input_signature``
+    ``[None, ...]``). Keras < 3.9: ``TimeDistributed`` with a mask compares the mask's shape with
+    the input's in Python (``mask_shape[:2] != (batch_size, timesteps)``) and fails on a symbolic
+    batch dimension (OperatorNotAllowedInGraphError; keras PR #20765, released in 3.9; measured on
+    3.6 with sample_models/tfkeras/text.*). Keras' own ``predict()`` traces concrete shapes first."""
+    from dropctl.reader.versions import parse_version
+
+    return parse_version(str(_keras().version())) >= (3, 9, 0)
+
+
 def h5_layer_names(group: Any) -> list[str]:
     """``layer_names`` of a legacy weights group (joined across ``layer_names0..N`` chunks)."""
     _keras()
