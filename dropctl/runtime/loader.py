@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dropctl.errors import ArtifactError, UnsupportedModelError
+from dropctl.errors import ArtifactError, MissingDependencyError, UnsupportedModelError
 from dropctl.reader.report import ArtifactFormat, SiteKind
 from dropctl.reader.rescue import DROPPED_KEYS, RENAMED_KEYS, Rescue, rescue_config
 from dropctl.runtime import compat, keras_module
@@ -287,8 +287,8 @@ def load_artifact(art: Any, *, require_weights: bool = True) -> LoadedModel:
                 model.load_weights(str(art.path))
             else:
                 _load_h5_weights(model, art.path)
-        except (ArtifactError, UnsupportedModelError):
-            raise
+        except (ArtifactError, UnsupportedModelError, MissingDependencyError):
+            raise  # already one line (a missing extra names the extra)
         except Exception as exc:  # noqa: BLE001
             raise UnsupportedModelError(
                 f"{art.path}: cannot load the weights: {one_line(exc)}") from None

@@ -3,6 +3,7 @@ migration, keras_hub presets, weights + config pairs."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -15,7 +16,7 @@ from dropctl.cli import app
 from dropctl.errors import UnsupportedModelError
 from dropctl.reader.savedmodel import read_metadata
 from dropctl.runtime.loader import load
-from tests.support import SAMPLES, LazyModule, needs_hub
+from tests.support import SAMPLES, LazyModule, needs_hub, needs_tf
 from tests.support.hostile import keras_metadata, pb_node
 
 keras = LazyModule("keras")
@@ -28,6 +29,8 @@ TOKENS = (np.arange(4 * 12).reshape(4, 12) * 7) % 200
 
 @pytest.fixture(scope="module")
 def seed_loaded():
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("tensorflow is not installed: SavedModel checkpoints are read with it")
     return load(SEED_SM)
 
 
@@ -61,6 +64,7 @@ def test_savedmodel_predict_is_stochastic_like_tf_keras(seed_loaded) -> None:
     assert not np.array_equal(a, b)
 
 
+@needs_tf
 def test_mc_predict_on_savedmodel_has_spread() -> None:
     result = dropctl.mc_predict(SEED_SM, TOKENS, samples=16, seed=0)
     assert float(np.max(result.outputs[0].std)) > 0
@@ -82,6 +86,7 @@ def test_convert_savedmodel_to_keras(mode: str, tmp_path: Path, seed_loaded) -> 
     assert np.array_equal(a, b) is (mode != "perma")
 
 
+@needs_tf
 def test_convert_cli_savedmodel_standard_json(tmp_path: Path, cli_runner) -> None:
     out = tmp_path / "seed.keras"
     result = cli_runner.invoke(app, ["convert", str(SEED_SM), str(out), "--standard", "--json"])
@@ -91,6 +96,7 @@ def test_convert_cli_savedmodel_standard_json(tmp_path: Path, cli_runner) -> Non
     assert [c["path"] for c in doc["changes"]] == ["seed_lstm/lambda", "seed_lstm/lambda_1"]
 
 
+@needs_tf
 def test_savedmodel_weights_that_do_not_fit_are_refused(tmp_path: Path) -> None:
     """Metadata says Dense(3) where the checkpoint holds Dense(8): refused, never random."""
     d = tmp_path / "sm"
@@ -104,6 +110,19 @@ def test_savedmodel_weights_that_do_not_fit_are_refused(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedModelError,
                        match=r"stored dense/kernel is float32\[16, 8\].*float32\[16, 3\]"):
         load(d)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is not None,
+                    reason="runs where TensorFlow is absent: the jax/torch venvs of scripts/matrix.sh")
+def test_savedmodel_without_tensorflow_names_the_extra(cli_runner) -> None:
+    """The JAX/torch backends without TensorFlow: one line naming the extra, exit 2 (in-process
+    hiding of an imported TensorFlow is not the same thing, so only the matrix runs this)."""
+    result = cli_runner.invoke(app, ["mc-predict", str(SEED_SM), "--synthetic", "2",
+                                     "--samples", "2"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (
+        "Error: reading SavedModel weights needs tensorflow, which is not installed: "
+        "pip install 'dropctl[tensorflow]'")
 
 
 def test_savedmodel_without_variables_is_not_run(tmp_path: Path) -> None:

@@ -64,3 +64,9 @@ needs_hub = pytest.mark.skipif(
     reason="keras_hub is not installed (scripts/matrix.sh venvs: keras-hub needs Keras >= 3.15 "
            "and tensorflow-text; the default test environment has it)")
 """Runs a keras_hub model: skipped where keras_hub cannot be installed, never in the dev env."""
+
+needs_tf = pytest.mark.skipif(
+    importlib.util.find_spec("tensorflow") is None,
+    reason="tensorflow is not installed (the jax/torch venvs of scripts/matrix.sh): TF SavedModel "
+           "checkpoints are read with TensorFlow")
+"""Reads a TF SavedModel checkpoint: skipped in the TensorFlow-free backend venvs."""
