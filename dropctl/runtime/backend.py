@@ -18,8 +18,8 @@ Keras 3 runs a model on TensorFlow, JAX or PyTorch (``KERAS_BACKEND``). The engi
   has address ``row0`` draws words that depend only on (seed, site, ``row0 + r``), never on the
   rows it shares the call with. TensorFlow: Philox counters ``(row0 + r) * stride ...`` under a
   key from the seed (one op for the whole call); JAX: one threefry key per row
-  (``fold_in(key, row0 + r)``, vectorised); PyTorch: a counter-based integer hash (lowbias32)
-  of (key, row, word), in ``torch`` integer ops. So a row's mask is the same whatever shard,
+  (``fold_in(key, row0 + r)``, vectorised); PyTorch (eager): NumPy's counter-based Philox4x64
+  on the host with the same counter layout as TF. So a row's mask is the same whatever shard,
   chunk or Ray worker computes it (:mod:`dropctl.mc.scoring`).
 
 Same seed, same machine, same backend: the same bytes.
@@ -305,46 +305,24 @@ class _Torch(Backend):
 
     def keep_mask(self, x: Any, noise_shape: Sequence[Any] | None, seed: Any, bits: int,
                   threshold: int, row0: Any = 0) -> Any:
+        """Packed masks from NumPy's counter-based Philox4x64 on the host (torch runs eagerly,
+        so host generation costs one copy): row ``r`` starts at counter ``(row0 + r) * stride``
+        (``stride`` = counter blocks per row, padded up), so the whole call is one contiguous
+        draw and a row's words depend only on its global address (TF's scheme, same idea)."""
         torch = self.torch
         full = [int(d) for d in _full_shape(self.keras.ops, x, noise_shape)]
         per_row = int(np.prod(full[1:], dtype=np.int64))
-        lanes = 32 // bits
-        count = (per_row + lanes - 1) // lanes
-        k0, k1 = (int(w) & _M32 for w in np.asarray(seed).ravel()[:2])
-        rows = torch.arange(full[0], dtype=torch.int64, device=x.device) + int(row0)
-        base = _lowbias32(torch, torch.tensor(k0 ^ _lowbias32_int(k1), dtype=torch.int64,
-                                              device=x.device) ^ (rows & _M32))
-        base = _lowbias32(torch, base ^ ((rows >> 32) & _M32))
-        col = torch.arange(count, dtype=torch.int64, device=x.device)
-        words = _lowbias32(torch, (base[:, None] + col[None, :] * _GOLDEN) & _M32)
-        if bits == 8:
-            lanes_u = torch.stack([(words >> s) & 0xFF for s in (0, 8, 16, 24)], dim=-1)
-        else:
-            lanes_u = torch.stack([words & 0xFFFF, (words >> 16) & 0xFFFF], dim=-1)
-        u = lanes_u.reshape(full[0], -1)[:, :per_row]
-        return (u >= threshold).reshape(full)
-
-
-_M32 = 0xFFFFFFFF
-_GOLDEN = 0x9E3779B9
-
-
-def _lowbias32(torch: Any, x: Any) -> Any:
-    """Chris Wellons' lowbias32 integer hash on int64 tensors holding uint32 values (a product
-    may wrap in int64; its low 32 bits, all that is kept, are still exact)."""
-    x = x ^ (x >> 16)
-    x = (x * 0x7FEB352D) & _M32
-    x = x ^ (x >> 15)
-    x = (x * 0x846CA68B) & _M32
-    return x ^ (x >> 16)
-
-
-def _lowbias32_int(x: int) -> int:
-    x ^= x >> 16
-    x = (x * 0x7FEB352D) & _M32
-    x ^= x >> 15
-    x = (x * 0x846CA68B) & _M32
-    return x ^ (x >> 16)
+        lanes = 64 // bits  # lanes per uint64
+        words = -(-per_row // lanes)
+        stride = -(-words // 4)  # Philox4x64: 4 uint64 per counter value
+        k0, k1 = (int(w) & 0xFFFFFFFF for w in np.asarray(seed).ravel()[:2])
+        gen = np.random.Philox(key=np.array([k0 | k1 << 32, stride], np.uint64),
+                               counter=np.array([(int(row0) * stride) % 2**64, 0, 0, 0],
+                                                np.uint64))
+        raw = gen.random_raw(full[0] * stride * 4).reshape(full[0], -1)
+        u = raw.view(np.uint8 if bits == 8 else np.uint16)[:, :per_row]
+        keep = torch.from_numpy(np.ascontiguousarray(u >= threshold)).reshape(full)
+        return keep if x.device.type == "cpu" else keep.to(x.device)
 
 
 _BACKENDS: dict[str, type[Backend]] = {"tensorflow": _TensorFlow, "jax": _Jax, "torch": _Torch}
