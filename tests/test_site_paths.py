@@ -15,15 +15,8 @@ import pytest
 from dropctl.cli import app
 from tests.support import SAMPLES, sample_files
 
-# keras_hub backbones: mc-predict's runtime site walk does not descend into keras_hub layers
-# yet (issue 9); strict, so this turns into a failure (remove the mark) once it does.
-_HUB = pytest.mark.xfail(strict=True, reason=(
-    "keras_hub: inspect lists the Dropout layers inside a block (block/self_attention_dropout), "
-    "mc-predict switches and names the whole block: the two path schemes are not unified yet"))
-PATHS = [pytest.param(p, marks=_HUB) if p.name in ("gpt2_tiny.keras", "vit_tiny.keras") else p
-         for p in sample_files()]
-PATHS += [SAMPLES / "seed_lstm_savedmodel", SAMPLES / "mlp_pair",
-          pytest.param(SAMPLES / "bert_tiny_preset", marks=_HUB)]
+PATHS = [*sample_files(), SAMPLES / "seed_lstm_savedmodel", SAMPLES / "mlp_pair",
+         SAMPLES / "bert_tiny_preset"]
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: p.name)

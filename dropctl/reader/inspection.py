@@ -15,7 +15,7 @@ from dropctl.reader.formats import read_model
 from dropctl.reader.hub import HubSite, hub_sites, unknown_hub_site
 from dropctl.reader.report import Finding, InspectReport, LayerEntry, ModelInfo, Site
 from dropctl.reader.sites import SiteSpec, classify, phases
-from dropctl.reader.walker import Layer, walk
+from dropctl.reader.walker import Layer, backward_twin, walk
 
 
 def _hub_site_pairs(layer: Layer, found: list[HubSite]) -> list[tuple[Site, Layer]]:
@@ -81,6 +81,9 @@ def build_sites(layers: list[Layer]) -> list[tuple[Site, Layer]]:
             note=ph.note,
         )
         out.append((site, layer))
+        twin = backward_twin(layer, layers)
+        if twin is not None:  # Keras builds the backward direction from the same config
+            out.append((dataclasses.replace(site, path=twin), layer))
     return out
 
 

@@ -25,7 +25,6 @@ forward_lstm``, ``model_AB/model_A/dropout``).
 
 from __future__ import annotations
 
-import fnmatch
 import re
 import warnings
 from dataclasses import dataclass
@@ -373,6 +372,25 @@ def _site_of(layer: Any, keras: Any) -> tuple[SiteKind, float, tuple[Any, ...]] 
     return _hub_block(layer, keras)
 
 
+def _is_hub(layer: Any) -> bool:
+    return type(layer).__module__.split(".", 1)[0] in _HUB_ROOTS
+
+
+def _opens_hub_layer(layer: Any, keras: Any, in_hub_model: bool) -> bool:
+    """Whether the walk goes inside a keras_hub layer to its own Dropout/attention layers.
+
+    The one path scheme (:mod:`dropctl.reader.hub`): inside a keras_hub model, and for the
+    keras_hub layers ``inspect`` expands (:data:`dropctl.reader.hub.LAYERS`), a site is the
+    inner layer that drops (``transformer_layer_0/self_attention_dropout``); any other keras_hub
+    layer with a dropout parameter is one site at its own path (:func:`_hub_block`).
+    """
+    from dropctl.reader.hub import LAYERS
+
+    if isinstance(layer, keras.Model) or not _is_hub(layer) or _leaf_site(layer, keras):
+        return False  # a keras_hub attention layer (CachedMultiHeadAttention) is a site itself
+    return in_hub_model or type(layer).__name__ in LAYERS
+
+
 def _children(layer: Any, keras: Any) -> list[Any]:
     if isinstance(layer, keras.layers.Bidirectional):
         return [layer.forward_layer, layer.backward_layer]
@@ -392,15 +410,19 @@ def model_sites(model: Any, sites: str | None = None) -> list[ModelSite]:
     """
     keras = _keras()
     from dropctl.reader.layer_names import always_on_class
-    from dropctl.reader.walker import bidirectional_aliases
+    from dropctl.reader.walker import bidirectional_aliases, site_matches
 
     out: list[ModelSite] = []
     aliases: dict[str, tuple[str, ...]] = {}
     seen: set[int] = set()
-    stack: list[tuple[Any, str]] = [(model, "")]
+    stack: list[tuple[Any, str, bool]] = [(model, "", False)]
     while stack:
-        layer, parent = stack.pop()
+        layer, parent, in_hub = stack.pop()
         path = f"{parent}/{layer.name}" if parent else layer.name
+        if _opens_hub_layer(layer, keras, in_hub):
+            inner = compat.direct_sublayers(layer)
+            stack.extend((child, path, True) for child in reversed(inner))
+            continue
         found = _site_of(layer, keras)
         if found is not None and id(layer) not in seen:
             seen.add(id(layer))
@@ -414,8 +436,8 @@ def model_sites(model: Any, sites: str | None = None) -> list[ModelSite]:
         if isinstance(layer, keras.layers.Bidirectional):
             for child in children:
                 aliases[f"{path}/{child.name}"] = bidirectional_aliases(f"{path}/{child.name}")
-        stack.extend((child, path) for child in reversed(children))
+        in_hub = in_hub or (isinstance(layer, keras.Model) and _is_hub(layer))
+        stack.extend((child, path, in_hub) for child in reversed(children))
     if sites is not None:
-        out = [s for s in out
-               if any(fnmatch.fnmatchcase(p, sites) for p in (s.path, *aliases.get(s.path, ())))]
+        out = [s for s in out if site_matches(s.path, sites, aliases.get(s.path, ()))]
     return out
