@@ -11,6 +11,7 @@ import typer
 
 from dropctl.cli._app import (
     ConfigOpt,
+    CustomObjectsOpt,
     JsonOpt,
     QuietOpt,
     SitesOpt,
@@ -50,6 +51,7 @@ def convert_command(
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
+    custom_objects: CustomObjectsOpt = None,
 ) -> None:
     """Rewrite IN to OUT with inference-time dropout switched on, back to standard, or removed.
 
@@ -70,7 +72,8 @@ def convert_command(
         err_console().print(f"converting {src} -> {dst} (loads TensorFlow)...", style="dim",
                             soft_wrap=True)
     report = dropctl.convert(src, dst, mode=modes[0], rate=rate, sites=sites, dry_run=dry_run,
-                             force=force, verify=not no_verify, config=config)
+                             force=force, verify=not no_verify, config=config,
+                             custom_objects=custom_objects or ())
     if json_out:
         print(json.dumps(convert_dict(report), indent=2))
         return

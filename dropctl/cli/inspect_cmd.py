@@ -13,6 +13,7 @@ from dropctl.cli._app import (
     ConfigOpt,
     FailOnOpt,
     JsonOpt,
+    SitesOpt,
     app,
     err_console,
     handle_errors,
@@ -33,19 +34,26 @@ def inspect_command(
     ] = False,
     fail_on: FailOnOpt = None,
     config: ConfigOpt = None,
+    sites: SitesOpt = None,
 ) -> None:
     """List every stochastic layer and say when it acts: fit, predict(), bare model(x).
 
     Reads the file statically: TensorFlow is not imported and nothing stored in the
     file is executed.
 
+    --sites GLOB lists only the sites the glob selects: exactly the ones mc-predict, diff
+    and convert --sites GLOB act on (the verdicts then speak for those sites only).
+
     Example: dropctl inspect model.keras --all
     """
     import dropctl
+    from dropctl.reader.inspection import select_sites
     from dropctl.render.inspect_json import error_dict, inspect_dict
 
     try:
         report = dropctl.inspect(model, config=config)
+        if sites is not None:
+            report = select_sites(report, sites)
     except DropctlError as exc:
         if json_out:
             print(json.dumps(error_dict(str(model), " ".join(str(exc).split()))))

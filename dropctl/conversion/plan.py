@@ -392,6 +392,11 @@ def plan_conversion(artifact: Artifact, mode: ConvertMode, *, rate: float | None
         twin = backward_twin(layer, walked)
         selected = sites is None or _matches(layer.path, sites, in_bidi) or (
             twin is not None and _matches(twin, sites, in_bidi))
+        if (selected and twin is not None and sites is not None
+                and _matches(layer.path, sites, in_bidi) != _matches(twin, sites, in_bidi)):
+            warnings.append(f"{layer.path.rpartition('/')[0]}: a Keras 2 Bidirectional stores one "
+                            "config for both directions; --sites selected one of them, both "
+                            "are converted")
         cfg = _config_of(node.entry)
         cls_before = layer.class_name
         is_lambda = spec is not None and spec.kind is SiteKind.LAMBDA

@@ -143,3 +143,25 @@ def inspect_path(path: str | Path, *, include_layers: bool = True,
     """
     artifact = read_model(path, config=config)
     return report_from_artifact(artifact, display_path=str(path), include_layers=include_layers)
+
+
+def select_sites(report: InspectReport, pattern: str) -> InspectReport:
+    """``report`` with only the sites ``--sites pattern`` selects (the matcher every command
+    uses, :func:`dropctl.reader.walker.site_matches`) and the findings about them or about
+    the model as a whole. Raises :class:`UsageError` when the glob selects nothing."""
+    from dropctl.errors import UsageError
+    from dropctl.reader.walker import bidirectional_aliases, site_matches
+
+    wrappers = {entry.path for entry in report.layers if entry.class_name == "Bidirectional"}
+
+    def chosen(path: str) -> bool:
+        inside = path.rpartition("/")[0] in wrappers
+        return site_matches(path, pattern, bidirectional_aliases(path) if inside else ())
+
+    kept = tuple(s for s in report.sites if chosen(s.path))
+    if not kept:
+        known = ", ".join(s.path for s in report.sites) or "none"
+        raise UsageError(f"--sites '{pattern}' matches no stochastic site (sites: {known})")
+    dropped = {s.path for s in report.sites} - {s.path for s in kept}
+    return dataclasses.replace(
+        report, sites=kept, findings=tuple(f for f in report.findings if f.path not in dropped))

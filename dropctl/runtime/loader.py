@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,7 +140,8 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {_shorten(text)}" if text else type(exc).__name__
 
 
-def build_from_config(config: dict[str, Any], keras3: bool) -> Any:
+def build_from_config(config: dict[str, Any], keras3: bool,
+                      custom_objects: dict[str, Any] | None = None) -> Any:
     """THE build path: a rescued config -> an uncompiled ``keras.Model``, safe mode on.
 
     ``config`` must come from :func:`dropctl.reader.rescue.rescue_config` (``load`` and
@@ -149,7 +151,7 @@ def build_from_config(config: dict[str, Any], keras3: bool) -> Any:
     keras = _keras()
     from dropctl.layers import always_on_layer_classes
 
-    custom = always_on_layer_classes()
+    custom = {**(custom_objects or {}), **always_on_layer_classes()}
     cfg = dict(config)
     cfg.pop("compile_config", None)
     try:
@@ -159,8 +161,11 @@ def build_from_config(config: dict[str, Any], keras3: bool) -> Any:
             model = (compat.deserialize(cfg, custom) if keras3
                      else compat.model_from_legacy_config(cfg, custom))
     except Exception as exc:  # noqa: BLE001 - Keras raises any type for a config it rejects
+        reason = one_line(exc)
+        if "unknown class" in reason and not custom_objects:
+            reason += "; a class of your own: pass its code with --custom-objects PATH.py"
         raise UnsupportedModelError(
-            f"Keras {keras.__version__} cannot build the model: {one_line(exc)}") from None
+            f"Keras {keras.__version__} cannot build the model: {reason}") from None
     if not isinstance(model, keras.Model):
         raise UnsupportedModelError("the config does not describe a model")
     return model
@@ -234,19 +239,25 @@ def _check_weights_fit(path: Path, model: Any, contents: Any, prefix: str) -> No
 
 
 def load(path: str | Path, *, require_weights: bool = True,
-         config: str | Path | None = None) -> LoadedModel:
+         config: str | Path | None = None,
+         custom_objects: Sequence[str] = ()) -> LoadedModel:
     """Load ``path`` (.keras, .h5/.hdf5, or a model JSON) into Keras 3 without running its code.
 
     Raises :class:`ArtifactError` (unreadable/hostile file, no architecture) or
     :class:`UnsupportedModelError` (unknown Lambda, a config Keras 3 cannot build, weights that
     do not fit). With ``require_weights`` (the default) a file without weights is refused.
+    ``custom_objects``: ``.py`` files or module names holding the model's own classes
+    (``--custom-objects``); they are imported, which runs their code
+    (:mod:`dropctl.runtime.custom`).
     """
     from dropctl.reader.formats import read_model
 
-    return load_artifact(read_model(path, config=config), require_weights=require_weights)
+    return load_artifact(read_model(path, config=config), require_weights=require_weights,
+                         custom_objects=custom_objects)
 
 
-def load_artifact(art: Any, *, require_weights: bool = True) -> LoadedModel:
+def load_artifact(art: Any, *, require_weights: bool = True,
+                  custom_objects: Sequence[str] = ()) -> LoadedModel:
     """:func:`load` for an artifact already read statically (``dropctl.reader.formats``)."""
     from dropctl.reader.formats import is_keras3_config
     from dropctl.runtime.formats import require_hub
@@ -267,8 +278,11 @@ def load_artifact(art: Any, *, require_weights: bool = True) -> LoadedModel:
     check_build_budget(art.path, walk(art.model_config),
                        contents.declared_bytes(_weights_prefix(art)) if contents else 0)
     rescued, rescues = rescue_config(art.model_config, keras3=keras3)
+    from dropctl.runtime.custom import import_custom_objects
+
+    objects = import_custom_objects(custom_objects)
     try:
-        model = build_from_config(rescued, keras3)
+        model = build_from_config(rescued, keras3, objects)
     except UnsupportedModelError as exc:
         raise UnsupportedModelError(f"{art.path}: {exc}") from None
     if contents is not None:
@@ -338,17 +352,21 @@ def _leaf_site(layer: Any, keras: Any) -> tuple[SiteKind, float] | None:
 
 
 def _hub_block(layer: Any, keras: Any) -> tuple[SiteKind, float, tuple[Any, ...]] | None:
-    """A keras_hub/keras_nlp/keras_cv layer whose dropout lives inside it (not a model).
+    """A layer whose dropout lives inside it, named as one site at its own path: a keras_hub
+    layer ``inspect`` does not expand (:data:`dropctl.reader.hub.LAYERS`) or a user's custom
+    layer (``--custom-objects``), as ``inspect`` lists them. Not a model.
 
-    ``inspect`` reads it as one site (its config's ``dropout``); the engine switches the
-    Dropout-family leaves inside it, never the whole block (which would also switch any
-    normalization inside to training mode).
+    The engine switches the Dropout-family leaves inside it, never the whole block (which
+    would also switch any normalization inside to training mode).
     """
     if isinstance(layer, keras.Model):
         return None
-    if type(layer).__module__.split(".", 1)[0] not in _HUB_ROOTS:
+    root = type(layer).__module__.split(".", 1)[0]
+    custom = root not in ("keras", "dropctl", *_HUB_ROOTS)
+    if root not in _HUB_ROOTS and not custom:
         return None
-    rates = [float(v) for v in (getattr(layer, a, None) for a in _HUB_RATE_ATTRS)
+    rates = [float(v) for v in (getattr(layer, a, None)
+                                for a in (*_HUB_RATE_ATTRS, *(("rate",) if custom else ())))
              if isinstance(v, int | float) and not isinstance(v, bool)]
     leaves = tuple(sub for sub in compat.sublayers(layer)
                    if isinstance(sub, keras.layers.Dropout | keras.layers.GaussianDropout
@@ -359,7 +377,8 @@ def _hub_block(layer: Any, keras: Any) -> tuple[SiteKind, float, tuple[Any, ...]
     if rate <= 0:
         return None
     name = type(layer).__name__.lower()
-    kind = (SiteKind.ATTENTION if any(w in name for w in ("attention", "transformer"))
+    kind = (SiteKind.CUSTOM if custom
+            else SiteKind.ATTENTION if any(w in name for w in ("attention", "transformer"))
             else SiteKind.DROPOUT)
     return kind, rate, leaves
 
