@@ -47,6 +47,21 @@ class ProbeResult:
     """Sites ``inspect`` lists that the loaded model could not switch on (as mc-predict's
     ``unswitched``)."""
 
+    @property
+    def verdict(self) -> str:
+        """``deterministic``/``stochastic``, or ``unknown`` naming the sites not switched on."""
+        if self.predict_deterministic is None:
+            return f"unknown (not switched on: {', '.join(self.unswitched)})"
+        return "deterministic" if self.predict_deterministic else "stochastic"
+
+
+def check_custom_objects(sources: Sequence[str]) -> None:
+    """Import the ``--custom-objects`` sources once, so a bad one is one error before any
+    model is probed (each probing worker imports them again)."""
+    from dropctl.runtime.custom import import_custom_objects
+
+    import_custom_objects(sources)
+
 
 def probe_model(path: str, batch: int = PROBE_BATCH,
                 custom_objects: Sequence[str] = ()) -> ProbeResult:

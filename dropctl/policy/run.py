@@ -374,9 +374,9 @@ def run_check(
         raise UsageError("--custom-objects needs --probe: without it check reads files "
                          "statically and never imports or runs code")
     if custom_objects:
-        from dropctl.runtime.custom import import_custom_objects
+        from dropctl.policy.probe import check_custom_objects
 
-        import_custom_objects(custom_objects)
+        check_custom_objects(custom_objects)
     files, unmatched = expand_paths(paths)
     if not files:
         shown = ", ".join(os.fspath(p) for p in paths) or "(no paths given)"

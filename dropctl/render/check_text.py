@@ -7,7 +7,6 @@ import io
 from rich.console import Console
 from rich.markup import escape
 
-from dropctl.policy.probe import ProbeResult
 from dropctl.policy.run import CheckReport, Status
 from dropctl.reader.report import Severity
 from dropctl.render.check_common import summary
@@ -29,13 +28,6 @@ def _line_count(report: CheckReport) -> int:
     return sum(1 + len(r.violations) * 2 for r in report.results)
 
 
-def probe_verdict(probe: ProbeResult) -> str:
-    """``deterministic``/``stochastic``, or ``unknown`` naming the sites not switched on."""
-    if probe.predict_deterministic is None:
-        return f"unknown (not switched on: {', '.join(probe.unswitched)})"
-    return "deterministic" if probe.predict_deterministic else "stochastic"
-
-
 def plain_text(report: CheckReport, *, verbose: bool = False) -> str:
     """The same report without colour or Rich, in one linear pass."""
     out: list[str] = []
@@ -48,7 +40,7 @@ def plain_text(report: CheckReport, *, verbose: bool = False) -> str:
             keras = f"Keras {m.keras_version}" if m.keras_version else "Keras ?"
             extra = f"  ({m.format.value}, {keras}, {n} stochastic site{'s' * (n != 1)}"
             if r.probe is not None:
-                extra += f", probe: predict() {probe_verdict(r.probe)}"
+                extra += f", probe: predict() {r.probe.verdict}"
             extra += ")"
         out.append(f"{label} {r.path}{extra}")
         if r.error:
@@ -83,7 +75,7 @@ def print_text(report: CheckReport, console: Console, *, verbose: bool = False) 
             keras = f"Keras {m.keras_version}" if m.keras_version else "Keras ?"
             extra = f"  [dim]({m.format.value}, {keras}, {n} stochastic site{'s' * (n != 1)}"
             if r.probe is not None:
-                extra += f", probe: predict() {probe_verdict(r.probe)}"
+                extra += f", probe: predict() {r.probe.verdict}"
             extra += ")[/dim]"
         console.print(f"[{style}]{label}[/{style}] {escape(r.path)}{extra}", highlight=False,
                       soft_wrap=True)

@@ -38,6 +38,24 @@ LAYER_CODE = textwrap.dedent('''
 
         def get_config(self):
             return {**super().get_config(), "units": self.units, "rate": self.rate}
+
+
+    @keras.saving.register_keras_serializable(package="dropctl_test_custom")
+    class RandomDrop(keras.layers.Layer):
+        """Draws its own mask with keras.random: no Dropout layer that dropctl could switch."""
+
+        def __init__(self, rate=0.3, **kwargs):
+            super().__init__(**kwargs)
+            self.rate = rate
+            self.seed = keras.random.SeedGenerator(0)
+
+        def call(self, x, training=None):
+            if training:
+                return keras.random.dropout(x, self.rate, seed=self.seed)
+            return x
+
+        def get_config(self):
+            return {**super().get_config(), "rate": self.rate}
 ''')
 
 MAKE_MODEL = textwrap.dedent('''
@@ -52,19 +70,28 @@ MAKE_MODEL = textwrap.dedent('''
     x = noisy_layers.NoisyDense(8, name="noisy")(x)
     model = keras.Model(inp, keras.layers.Dense(2, name="head")(x), name="custom_model")
     model.save(sys.argv[2])
+    inp = keras.Input((4,), name="x")
+    x = noisy_layers.RandomDrop(0.3, name="rdrop")(keras.layers.Dense(4, name="d")(inp))
+    keras.Model(inp, x, name="rand_model").save(sys.argv[3])
 ''')
 
 
 @pytest.fixture(scope="module")
-def custom_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(model.keras, noisy_layers.py), the model saved by another process."""
+def custom_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """(custom_model.keras, rand_model.keras, noisy_layers.py), saved by another process."""
     folder = tmp_path_factory.mktemp("custom")
     code = folder / "noisy_layers.py"
     code.write_text(LAYER_CODE)
-    model = folder / "custom_model.keras"
-    subprocess.run([sys.executable, "-c", MAKE_MODEL, str(folder), str(model)], check=True,
-                   capture_output=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    return model, code
+    model, rand = folder / "custom_model.keras", folder / "rand_model.keras"
+    subprocess.run([sys.executable, "-c", MAKE_MODEL, str(folder), str(model), str(rand)],
+                   check=True, capture_output=True,
+                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return model, rand, code
+
+
+@pytest.fixture(scope="module")
+def custom_model(custom_files: tuple[Path, Path, Path]) -> tuple[Path, Path]:
+    return custom_files[0], custom_files[2]
 
 
 def test_without_its_code_the_error_names_the_class_and_the_option(custom_model,
@@ -152,3 +179,25 @@ def test_check_without_probe_never_imports_user_code(tmp_path: Path, cli_runner)
     assert r.stderr.strip() == ("Error: --custom-objects needs --probe: without it check reads "
                                 "files statically and never imports or runs code")
     assert not sentinel.exists()
+
+
+def test_a_site_that_cannot_be_switched_is_not_called_deterministic_by_the_probe(
+        custom_files, cli_runner) -> None:
+    """RandomDrop draws its own mask: inspect lists it, the runtime has nothing to switch."""
+    _, rand, code = custom_files
+    r = cli_runner.invoke(app, ["mc-predict", str(rand), "--custom-objects", str(code),
+                                "--synthetic", "2", "-T", "4", "--json"])
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["unswitched"] == ["rand_model/rdrop"]
+    r = cli_runner.invoke(app, ["check", "--no-config", "--probe", "--json",
+                                "--custom-objects", str(code), str(rand)])
+    (art,) = json.loads(r.stdout)["artifacts"]
+    assert art["probe"]["predict_deterministic"] is None  # identical runs, but unmeasured
+    assert art["probe"]["unswitched"] == ["rand_model/rdrop"]
+    probe = [v for v in art["violations"] if v["rule"] == "DCK010"]
+    assert [v["severity"] for v in probe] == ["warning"]
+    assert "could not switch on rand_model/rdrop" in probe[0]["message"]
+    assert "not called deterministic" in probe[0]["message"]
+    r = cli_runner.invoke(app, ["check", "--no-config", "--probe",
+                                "--custom-objects", str(code), str(rand)])
+    assert "probe: predict() unknown (not switched on: rand_model/rdrop)" in r.stdout
