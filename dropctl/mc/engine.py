@@ -329,7 +329,8 @@ class Engine:
         return [t if id(t) in replicated else tile(t) for t in outs]
 
     def _signature(self, tf: Any) -> list[Any]:
-        return [tf.TensorSpec([None, *tuple(t.shape)[1:]], t.dtype) for t in self.model.inputs]
+        # From the input specs: a subclassed model has no input tensors, only a build shape.
+        return [tf.TensorSpec([None, *s.shape[1:]], s.dtype) for s in model_input_specs(self.model)]
 
     def deterministic_fn(self) -> Any:
         """Compiled forward pass with every site off (the model's deterministic prediction)."""

@@ -56,6 +56,24 @@ LAYER_CODE = textwrap.dedent('''
 
         def get_config(self):
             return {**super().get_config(), "rate": self.rate}
+
+
+    @keras.saving.register_keras_serializable(package="dropctl_test_custom")
+    class Net(keras.Model):
+        """A subclassed model: its layers are not in the saved config."""
+
+        def __init__(self, rate=0.4, **kwargs):
+            super().__init__(**kwargs)
+            self.rate = rate
+            self.d1 = keras.layers.Dense(8, name="d1")
+            self.drop = keras.layers.Dropout(rate, name="drop")
+            self.d2 = keras.layers.Dense(2, name="d2")
+
+        def call(self, x, training=None):
+            return self.d2(self.drop(self.d1(x), training=training))
+
+        def get_config(self):
+            return {**super().get_config(), "rate": self.rate}
 ''')
 
 MAKE_MODEL = textwrap.dedent('''
@@ -73,18 +91,22 @@ MAKE_MODEL = textwrap.dedent('''
     inp = keras.Input((4,), name="x")
     x = noisy_layers.RandomDrop(0.3, name="rdrop")(keras.layers.Dense(4, name="d")(inp))
     keras.Model(inp, x, name="rand_model").save(sys.argv[3])
+    net = noisy_layers.Net(name="net")
+    net(keras.ops.zeros((1, 4)))
+    net.save(sys.argv[4])
 ''')
 
 
 @pytest.fixture(scope="module")
 def custom_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    """(custom_model.keras, rand_model.keras, noisy_layers.py), saved by another process."""
+    """(custom_model.keras, rand_model.keras, noisy_layers.py), saved by another process
+    (with net.keras, a subclassed model, next to them)."""
     folder = tmp_path_factory.mktemp("custom")
     code = folder / "noisy_layers.py"
     code.write_text(LAYER_CODE)
     model, rand = folder / "custom_model.keras", folder / "rand_model.keras"
-    subprocess.run([sys.executable, "-c", MAKE_MODEL, str(folder), str(model), str(rand)],
-                   check=True, capture_output=True,
+    subprocess.run([sys.executable, "-c", MAKE_MODEL, str(folder), str(model), str(rand),
+                    str(folder / "net.keras")], check=True, capture_output=True,
                    env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     return model, rand, code
 
@@ -201,3 +223,19 @@ def test_a_site_that_cannot_be_switched_is_not_called_deterministic_by_the_probe
     r = cli_runner.invoke(app, ["check", "--no-config", "--probe",
                                 "--custom-objects", str(code), str(rand)])
     assert "probe: predict() unknown (not switched on: rand_model/rdrop)" in r.stdout
+
+
+def test_a_subclassed_model_runs_with_its_class(custom_files, cli_runner) -> None:
+    """inspect cannot see inside (DC402, hint naming the option); with the class, mc-predict
+    finds and switches its Dropout, fed from the shape the model was built with."""
+    _, _, code = custom_files
+    net = code.parent / "net.keras"
+    doc = json.loads(cli_runner.invoke(app, ["inspect", str(net), "--json"]).stdout)
+    (opaque,) = [f for f in doc["findings"] if f["code"] == "DC402"]
+    assert "--custom-objects" in opaque["hint"]
+    r = cli_runner.invoke(app, ["mc-predict", str(net), "--custom-objects", str(code),
+                                "--synthetic", "2", "-T", "10", "--json"])
+    assert r.exit_code == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert [s["path"] for s in result["sites"] if s["switched"]] == ["net/drop"]
+    assert result["outputs"][0]["max_std"] > 0
