@@ -425,7 +425,9 @@ def model_sites(model: Any, sites: str | None = None) -> list[ModelSite]:
     """Stochastic layers of ``model`` in walk order, optionally only paths matching glob ``sites``.
 
     Paths start with the model's own name, as in ``dropctl inspect``. A layer shared by
-    several paths is listed once (first path).
+    several paths is listed once (first path). Inside keras_hub models and the keras_hub
+    layers inspect expands, sites are the inner Dropout/attention layers; ``sites`` is matched
+    by :func:`dropctl.reader.walker.site_matches`, the matcher every command uses.
     """
     keras = _keras()
     from dropctl.reader.layer_names import always_on_class
