@@ -52,17 +52,21 @@ def check(paths: Any, *, config: Any = None, probe: bool | None = None, jobs: in
 
 def convert(src: Any, dst: Any, *, mode: str, rate: float | None = None, sites: str | None = None,
             dry_run: bool = False, force: bool = False, verify: bool = True,
-            config: Any = None, target_keras: str | None = None) -> ConvertReport:
+            config: Any = None, target_keras: str | None = None,
+            custom_objects: Any = ()) -> ConvertReport:
     """Rewrite ``src`` into ``dst`` with dropout ``mode`` "perma", "standard" or "strip".
 
     Returns a :class:`dropctl.conversion.plan.ConvertReport` (site, before, after, verification).
     Imports TensorFlow unless ``dry_run``; never executes anything stored in the file.
     ``target_keras``: write a config that Keras version loads (default: the oldest supported).
+    ``custom_objects``: ``.py`` files or module names with the model's own classes (their
+    code is imported, i.e. run).
     """
     from dropctl.conversion.run import convert as _convert
 
     return _convert(src, dst, mode, rate=rate, sites=sites, dry_run=dry_run, force=force,
-                    verify=verify, config=config, target_keras=target_keras)
+                    verify=verify, config=config, target_keras=target_keras,
+                    custom_objects=custom_objects)
 
 
 def load_model(path: Any) -> Any:

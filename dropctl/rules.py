@@ -83,11 +83,13 @@ FINDINGS: dict[str, FindingRule] = {
                     "set a rate in [0, 1)"),
         FindingRule("DC401", "custom-stochastic-unknown", Severity.WARNING,
                     "Custom layer looks stochastic (name or rate), but its behaviour is unknown statically",
-                    "run `dropctl diff MODEL` to measure it, or replace it with a stock Keras layer",
+                    "measure it with `dropctl diff MODEL --custom-objects YOUR_CODE.py` (imports your "
+                    "class), or replace it with a stock Keras layer",
                     policy="inference"),
         FindingRule("DC402", "opaque-model", Severity.WARNING,
                     "Subclassed model hides its layers: its dropout cannot be seen without its code",
-                    "save a Functional or Sequential model, or measure with `dropctl diff`",
+                    "save a Functional or Sequential model, or measure it with `dropctl diff MODEL "
+                    "--custom-objects YOUR_CODE.py` (imports your classes)",
                     policy="opaque"),
         FindingRule("DC403", "foreign-module", Severity.WARNING,
                     "Class comes from a module outside keras/keras_hub/keras_cv/keras_nlp",
@@ -103,7 +105,8 @@ FINDINGS: dict[str, FindingRule] = {
                     policy="unsafe_modules", security=True),
         FindingRule("DC406", "unknown-class", Severity.INFO,
                     "Class is not a built-in Keras layer: dropctl cannot see what it does",
-                    "dropctl assumes it is deterministic; `dropctl diff` measures it"),
+                    "dropctl assumes it is deterministic; `dropctl diff MODEL --custom-objects "
+                    "YOUR_CODE.py` measures it"),
     )
 }
 

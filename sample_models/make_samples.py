@@ -292,7 +292,10 @@ TFK_CONVS_SITES = {
     "alpha_dropout": {"class_name": "AlphaDropout", "params": {"rate": 0.1}},
 }
 TFK_TEXT_SITES = {
-    "bidirectional/lstm": {"class_name": "LSTM", "params": {"dropout": 0.2, "recurrent_dropout": 0.1}},
+    # Stored once in the Keras 2 config; dropctl names both directions Keras builds from it.
+    "bidirectional/lstm": {"class_name": "LSTM", "params": {"dropout": 0.2, "recurrent_dropout": 0.1},
+                           "dropctl_paths": ["bidirectional/forward_lstm",
+                                             "bidirectional/backward_lstm"]},
     "time_distributed/dropout": {"class_name": "Dropout", "params": {"rate": 0.2}},
     "multi_head_attention": {"class_name": "MultiHeadAttention", "params": {"dropout": 0.1}},
     "gru": {"class_name": "GRU", "params": {"dropout": 0.2}},
@@ -1231,8 +1234,8 @@ def _check_sites(art: dict[str, Any], fname: str) -> list[str]:
             ), (fname, path, kws)
         if "closure" in want:
             assert cfg["function"][2] == want["closure"], (fname, path, cfg["function"])
-        ordered.append((pos, path))
-    return [p for _, p in sorted(ordered)]
+        ordered.extend((pos, p) for p in want.get("dropctl_paths", [path]))
+    return [p for _, p in sorted(ordered, key=lambda item: item[0])]
 
 
 # =============================================================================================

@@ -149,6 +149,16 @@ ConfigOpt = Annotated[
         help="Architecture for a weights-only MODEL (*.weights.h5): a model JSON (or .keras/.h5).",
     ),
 ]
+CustomObjectsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--custom-objects",
+        metavar="PATH.py|MODULE",
+        help="Import this .py file or module (RUNS its code) and build the model with the "
+             "Keras classes and functions it defines or registers; for custom layers and "
+             "subclassed models. Repeatable.",
+    ),
+]
 SeedOpt = Annotated[int, typer.Option(
     "--seed", min=0, max=2**32 - 1, help="Random seed (same seed, same machine: same bytes).")]
 

@@ -10,7 +10,15 @@ from typing import Annotated, Any
 
 import typer
 
-from dropctl.cli._app import QuietOpt, _debug, app, handle_errors, out_console, progress_bar
+from dropctl.cli._app import (
+    CustomObjectsOpt,
+    QuietOpt,
+    _debug,
+    app,
+    handle_errors,
+    out_console,
+    progress_bar,
+)
 from dropctl.errors import UsageError
 from dropctl.fileio import write_text_atomic
 from dropctl.render.formats import CHECK_FORMATS
@@ -97,6 +105,7 @@ def check_command(
     verbose: Annotated[bool, typer.Option(
         "--verbose", "-v", help="Also list info-level observations.")] = False,
     quiet: QuietOpt = False,
+    custom_objects: CustomObjectsOpt = None,
 ) -> None:
     import dropctl.policy.run as engine
     from dropctl.policy.config import find_config, load_config, parse_severity
@@ -127,7 +136,7 @@ def check_command(
         report = run_check(
             paths, config, cli=cli,
             fail_on=parse_severity(fail_on.value) if fail_on else None,
-            jobs=jobs, probe=probe, progress=progress,
+            jobs=jobs, probe=probe, progress=progress, custom_objects=custom_objects or (),
         )
 
     from dropctl.render.safe import escape_all

@@ -11,6 +11,7 @@ import typer
 
 from dropctl.cli._app import (
     ConfigOpt,
+    CustomObjectsOpt,
     JsonOpt,
     QuietOpt,
     SitesOpt,
@@ -54,6 +55,7 @@ def convert_command(
         "--target-keras", metavar="VERSION",
         help="Write a config this Keras version loads (default: 3.6, the oldest supported).")
     ] = None,
+    custom_objects: CustomObjectsOpt = None,
 ) -> None:
     """Rewrite IN to OUT with inference-time dropout switched on, back to standard, or removed.
 
@@ -75,7 +77,7 @@ def convert_command(
                             soft_wrap=True)
     report = dropctl.convert(src, dst, mode=modes[0], rate=rate, sites=sites, dry_run=dry_run,
                              force=force, verify=not no_verify, config=config,
-                             target_keras=target_keras)
+                             target_keras=target_keras, custom_objects=custom_objects or ())
     if json_out:
         print(json.dumps(convert_dict(report), indent=2))
         return

@@ -13,6 +13,7 @@ from dropctl.cli._app import (
     ConfigOpt,
     FailOnOpt,
     JsonOpt,
+    SitesOpt,
     app,
     err_console,
     handle_errors,
@@ -39,16 +40,21 @@ def inspect_command(
                      help="Verdicts for this Keras version (e.g. 3.16); default: the installed "
                           "Keras, else the one that saved the file."),
     ] = None,
+    sites: SitesOpt = None,
 ) -> None:
     """List every stochastic layer and say when it acts: fit, predict(), bare model(x).
 
     Reads the file statically: TensorFlow is not imported and nothing stored in the
     file is executed.
 
+    --sites GLOB lists only the sites the glob selects: exactly the ones mc-predict, diff
+    and convert --sites GLOB act on (the verdicts then speak for those sites only).
+
     Example: dropctl inspect model.keras --all
     """
     import dropctl
     from dropctl.errors import UsageError
+    from dropctl.reader.inspection import select_sites
     from dropctl.reader.versions import parse_version
     from dropctl.render.inspect_json import error_dict, inspect_dict
 
@@ -59,6 +65,8 @@ def inspect_command(
             raise UsageError(f"--keras {keras!r} is not a version (e.g. 3.16)") from None
     try:
         report = dropctl.inspect(model, config=config, keras=keras)
+        if sites is not None:
+            report = select_sites(report, sites)
     except DropctlError as exc:
         if json_out:
             print(json.dumps(error_dict(str(model), " ".join(str(exc).split()))))

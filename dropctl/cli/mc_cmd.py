@@ -10,6 +10,7 @@ import typer
 
 from dropctl.cli._app import (
     ConfigOpt,
+    CustomObjectsOpt,
     JsonOpt,
     QuietOpt,
     SeedOpt,
@@ -107,6 +108,7 @@ def mc_predict_command(
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
+    custom_objects: CustomObjectsOpt = None,
 ) -> None:
     """Monte Carlo dropout: T passes with only the stochastic layers on (BatchNorm in inference mode).
 
@@ -123,6 +125,10 @@ def mc_predict_command(
 
     if output_dir is not None:
         from dropctl.cli.mc_shards import run_shards_command
+
+        if custom_objects:
+            raise UsageError("--custom-objects is not supported with --output-dir (each shard "
+                             "worker loads the model itself); score without --output-dir")
 
         run_shards_command(model, input_path, output_dir, samples=samples, seed=seed, sites=sites,
                            batch_size=batch_size, use_ray=use_ray, address=address,
@@ -151,7 +157,7 @@ def mc_predict_command(
         raise UsageError("--top needs --rank-by SCORE")
     if not std_floor > 0:
         raise UsageError(f"--interval-std-floor must be a positive number, got {std_floor:g}")
-    loaded = load(model, config=config)
+    loaded = load(model, config=config, custom_objects=custom_objects or ())
     arrays = _inputs(loaded.model, input_path, synthetic, seed)
     ood_arrays = _ood_inputs(loaded.model, ood, synthetic_ood, seed)
     with progress_bar("passes", enabled=not quiet and not json_out) as callback:
@@ -228,6 +234,7 @@ def diff_command(
         help="Exit 1 when predict() is deterministic (an MC model lost its dropout).")] = False,
     json_out: JsonOpt = False,
     config: ConfigOpt = None,
+    custom_objects: CustomObjectsOpt = None,
 ) -> None:
     """Deterministic vs stochastic: predict() twice, model(x) twice, then T MC passes.
 
@@ -239,7 +246,7 @@ def diff_command(
 
     if fail_if_stochastic and fail_if_deterministic:
         raise UsageError("--fail-if-stochastic and --fail-if-deterministic contradict each other")
-    loaded = load(model, config=config)
+    loaded = load(model, config=config, custom_objects=custom_objects or ())
     if input_path is None and synthetic is None:
         synthetic = 16
     arrays = _inputs(loaded.model, input_path, synthetic, seed)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,17 +44,20 @@ def _keras() -> Any:
     return keras_module("dropctl convert")
 
 
-def build_model(config: dict[str, Any], artifact: Any) -> Any:
-    """A Keras model from a (rewritten) config: the runtime's one build path, rescues applied."""
+def build_model(config: dict[str, Any], artifact: Any, custom_objects: Sequence[str] = ()) -> Any:
+    """A Keras model from a (rewritten) config: the runtime's one build path, rescues applied
+    (``custom_objects``: the user's ``--custom-objects`` sources)."""
+    from dropctl.runtime.custom import import_custom_objects
+
     keras3 = is_keras3_config(artifact)
     cfg, _ = rescue_config(config, keras3=keras3)
-    return build_from_config(cfg, keras3)
+    return build_from_config(cfg, keras3, import_custom_objects(custom_objects))
 
 
-def load_source(artifact: Any) -> Any:
+def load_source(artifact: Any, custom_objects: Sequence[str] = ()) -> Any:
     """IN as a Keras model through the shared loader: safe mode, Lambda dropout rebuilt as
     AlwaysDropout, weights checked complete; nothing stored in the file is executed."""
-    return load_artifact(artifact).model
+    return load_artifact(artifact, custom_objects=custom_objects).model
 
 
 # ---- weights ----------------------------------------------------------------------------------
@@ -187,11 +190,13 @@ def reference_prediction(source: Any, x: list[np.ndarray]) -> np.ndarray:
 
 
 def verify_file(path: Path, source: Any, x: list[np.ndarray], ref: np.ndarray,
-                *, stochastic_expected: bool, perma: bool) -> Any:
+                *, stochastic_expected: bool, perma: bool,
+                custom_objects: dict[str, Any] | None = None) -> Any:
     """Reload ``path`` and check it against IN; returns a :class:`Verification`."""
     keras = _keras()
     try:
-        out = keras.models.load_model(path, compile=False, safe_mode=True)
+        out = keras.models.load_model(path, compile=False, safe_mode=True,
+                                      custom_objects=custom_objects)
     except Exception as exc:  # noqa: BLE001
         return Verification(False, "stochastic" if perma else "deterministic", float("inf"),
                             TOLERANCE, 0, False, message=f"OUT does not reload: {one_line(exc)}")
@@ -299,7 +304,8 @@ def _sigterm_as_exit() -> Iterator[None]:
 
 
 def build_and_write(plan: Any, report: Any, dst: Path, *, verify: bool,
-                    probe_seed: int, force: bool = False) -> Any:
+                    probe_seed: int, force: bool = False,
+                    custom_objects: Sequence[str] = ()) -> Any:
     """Build OUT from ``plan``, copy weights, save to a temporary file, verify, publish.
 
     Without ``force`` OUT is created atomically and never replaced (:func:`dropctl.fileio.publish`);
@@ -315,8 +321,8 @@ def build_and_write(plan: Any, report: Any, dst: Path, *, verify: bool,
             "--perma would change nothing: no selected site becomes always-on with a rate "
             "above 0, so OUT's predict() would stay deterministic; nothing written"
             + (f" ({left})" if left else ""))
-    source = load_source(plan.artifact)
-    model = build_model(plan.config, plan.artifact)
+    source = load_source(plan.artifact, custom_objects)
+    model = build_model(plan.config, plan.artifact, custom_objects)
     transfer_weights(source, model)
     compiled, warning = _compile_like(model, plan.artifact)
     warnings = report.warnings + ((warning,) if warning else ())
@@ -324,7 +330,8 @@ def build_and_write(plan: Any, report: Any, dst: Path, *, verify: bool,
     _check_free_space(model, dst)
     with _sigterm_as_exit():
         return _write_verify_publish(model, source, plan, report, dst, warnings, compiled,
-                                     verify=verify, probe_seed=probe_seed, force=force)
+                                     verify=verify, probe_seed=probe_seed, force=force,
+                                     custom_objects=custom_objects)
 
 
 def _saved_bytes(model: Any, suffix: str) -> bytes:
@@ -342,7 +349,8 @@ def _saved_bytes(model: Any, suffix: str) -> bytes:
 
 def _write_verify_publish(model: Any, source: Any, plan: Any, report: Any, dst: Path,
                           warnings: tuple[str, ...], compiled: bool | None, *, verify: bool,
-                          probe_seed: int, force: bool) -> Any:
+                          probe_seed: int, force: bool,
+                          custom_objects: Sequence[str] = ()) -> Any:
     tmp = temp_path(dst)
     try:
         data = _saved_bytes(model, dst.suffix.lower())
@@ -371,8 +379,11 @@ def _write_verify_publish(model: Any, source: Any, plan: Any, report: Any, dst: 
             ref = reference_prediction(source, x)
             expected = any(c.action is Action.ALWAYS_ON and (c.rate_after or 0) > 0
                            for c in report.changes)
+            from dropctl.runtime.custom import import_custom_objects
+
             verification = verify_file(tmp, source, x, ref, stochastic_expected=expected,
-                                       perma=report.mode is ConvertMode.PERMA)
+                                       perma=report.mode is ConvertMode.PERMA,
+                                       custom_objects=import_custom_objects(custom_objects))
             if not verification.passed:
                 raise VerificationError(
                     f"verification of {dst} failed, nothing written: {verification.message}")

@@ -72,4 +72,7 @@ def plan_hub(layer: Layer, entry: dict[str, Any], mode: str, rate: float | None,
         action = ("zeroed" if mode == "strip" else "unchanged" if after == before else "standard")
         changes += [HubChange(p, s.class_name, before, after, action, note)
                     for p, s in zip(paths, members, strict=True)]
+    # Listed in the order inspect lists the sites (one parameter may set sites far apart).
+    order = {f"{layer.path}/{s.rel_path}": i for i, s in enumerate(found)}
+    changes.sort(key=lambda c: order.get(c.path, len(order)))
     return changes, warnings

@@ -15,7 +15,6 @@ Site paths are the ones ``dropctl inspect`` prints (:func:`dropctl.reader.sites.
 from __future__ import annotations
 
 import copy
-import fnmatch
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -28,7 +27,14 @@ from dropctl.reader.lambdas import analyze_lambda
 from dropctl.reader.layer_names import ALWAYS_ON_CLASSES, MODULE, STOCK_TO_ALWAYS, registered_name
 from dropctl.reader.report import ArtifactFormat, SiteKind
 from dropctl.reader.sites import classify
-from dropctl.reader.walker import Layer, always_on_stock, bidirectional_aliases, walk
+from dropctl.reader.walker import (
+    Layer,
+    always_on_stock,
+    backward_twin,
+    bidirectional_aliases,
+    site_matches,
+    walk,
+)
 
 OUT_EXTENSIONS = {".keras": ArtifactFormat.KERAS, ".h5": ArtifactFormat.H5,
                   ".hdf5": ArtifactFormat.H5}
@@ -342,12 +348,7 @@ def _hub_block(layer: Layer) -> bool:
 def _matches(path: str, pattern: str, in_bidirectional: bool = False) -> bool:
     """``--sites`` glob against the path as inspect prints it, or without the model's name
     (inside a Bidirectional also under its other-format names, see bidirectional_aliases)."""
-    paths = (path, *bidirectional_aliases(path)) if in_bidirectional else (path,)
-    for p in paths:
-        below_root = p.split("/", 1)[1] if "/" in p else p
-        if fnmatch.fnmatchcase(p, pattern) or fnmatch.fnmatchcase(below_root, pattern):
-            return True
-    return False
+    return site_matches(path, pattern, bidirectional_aliases(path) if in_bidirectional else ())
 
 
 @dataclass(frozen=True)
@@ -369,23 +370,37 @@ def plan_conversion(artifact: Artifact, mode: ConvertMode, *, rate: float | None
     warnings: list[str] = []
     removals: list[_Node] = []
     by_path = {node.layer.path: node for node in nodes}
+    walked = [node.layer for node in nodes]
     unpinned_calls: set[str] = set()
+    by_hub: set[str] = set()
     for node in nodes:
         hub = plan_hub(node.layer, node.entry, mode.value, rate,
                        lambda p: sites is None or _matches(p, sites))
-        if hub is not None:  # a keras_hub model: its dropout is a constructor parameter
+        if hub is not None:  # a keras_hub model or layer: dropout is a constructor parameter
+            by_hub.add(node.layer.path)
             changes += [SiteChange(c.path, Action(c.action), c.class_name, c.class_name,
                                    c.rate_before, c.rate_after, node.layer.pin, node.layer.pin,
                                    c.note) for c in hub[0]]
             warnings += hub[1]
     for node in nodes[1:]:
         layer = node.layer
+        if layer.path in by_hub:
+            continue
         spec = classify(layer)
         ours_stock = always_on_stock(layer)
         if spec is None and ours_stock is None:
             continue
         in_bidi = node.parent is not None and node.parent.layer.class_name == "Bidirectional"
-        selected = sites is None or _matches(layer.path, sites, in_bidi)
+        # A Keras 2 Bidirectional stores one config for both directions: both are listed,
+        # either name selects it, and the one change acts on both.
+        twin = backward_twin(layer, walked)
+        selected = sites is None or _matches(layer.path, sites, in_bidi) or (
+            twin is not None and _matches(twin, sites, in_bidi))
+        if (selected and twin is not None and sites is not None
+                and _matches(layer.path, sites, in_bidi) != _matches(twin, sites, in_bidi)):
+            warnings.append(f"{layer.path.rpartition('/')[0]}: a Keras 2 Bidirectional stores one "
+                            "config for both directions; --sites selected one of them, both "
+                            "are converted")
         cfg = _config_of(node.entry)
         cls_before = layer.class_name
         is_lambda = spec is not None and spec.kind is SiteKind.LAMBDA
@@ -401,9 +416,10 @@ def plan_conversion(artifact: Artifact, mode: ConvertMode, *, rate: float | None
         def record(action: Action, after_cls: str | None, after_rate: float | None,
                    pin_after: bool | None, note: str = "", *, _layer: Layer = layer,
                    _cls: str = cls_before, _before: float | None = before,
-                   _pin: bool | None = pinned) -> None:
-            changes.append(SiteChange(_layer.path, action, _cls, after_cls, _before,
-                                      after_rate, _pin, pin_after, note))
+                   _pin: bool | None = pinned, _twin: str | None = twin) -> None:
+            for path in (_layer.path, _twin) if _twin else (_layer.path,):
+                changes.append(SiteChange(path, action, _cls, after_cls, _before,
+                                          after_rate, _pin, pin_after, note))
 
         if not selected:
             if is_lambda:  # must be rebuilt somehow: keep its behaviour, drop the bytecode

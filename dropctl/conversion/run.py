@@ -7,6 +7,7 @@ only writing imports the Keras half (:mod:`dropctl.conversion.build`).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from dropctl.conversion.plan import OUT_EXTENSIONS, ConvertMode, ConvertReport, plan_conversion
@@ -41,7 +42,8 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
             mode: ConvertMode | str, *, rate: float | None = None, sites: str | None = None,
             dry_run: bool = False, force: bool = False, verify: bool = True,
             probe_seed: int = 0, config: str | os.PathLike[str] | None = None,
-            target_keras: str | None = None) -> ConvertReport:
+            target_keras: str | None = None, custom_objects: Sequence[str] = ()
+            ) -> ConvertReport:
     """Rewrite ``src`` into ``dst`` with every selected site in ``mode``; see the module doc.
 
     Raises :class:`~dropctl.errors.DropctlError` subclasses: ``UsageError`` / ``InputDataError``
@@ -50,6 +52,8 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     SavedModel or preset directory; ``config`` pairs a ``*.weights.h5`` with its architecture.
     OUT's config is written for Keras ``target_keras`` (default: the oldest supported, see
     :mod:`dropctl.conversion.target`).
+    ``custom_objects``: ``.py`` files or module names defining the model's own classes
+    (imported, which runs their code; see :mod:`dropctl.runtime.custom`).
     """
     from dropctl.conversion.target import OLDEST_SUPPORTED
     from dropctl.reader.versions import parse_version
@@ -89,4 +93,4 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     from dropctl.conversion.build import build_and_write  # imports Keras: only when writing
 
     return build_and_write(plan, report, dst_p, verify=verify, probe_seed=probe_seed,
-                           force=force)
+                           force=force, custom_objects=custom_objects)

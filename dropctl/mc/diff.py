@@ -101,8 +101,8 @@ def diff(model_or_path: Any, inputs: Any = None, *, samples: int = 50, seed: int
     call_same, call_diff = _compare(c1, c2)
     mc = mc_predict(model, arrays, samples=samples, seed=seed, sites=sites, batch_size=batch_size)
     source = getattr(model_or_path, "path", model_or_path)
-    missing = (static_gaps(source, [s.path for s in mc.sites if s.switched])
-               if isinstance(source, str | os.PathLike) and sites is None else ())
+    missing = (static_gaps(source, [s.path for s in mc.sites if s.note is None], sites)
+               if isinstance(source, str | os.PathLike) else ())
     mc = dataclasses.replace(mc, rescues=rescues, missing_sites=missing)
     culprits: list[str] = []
     if not predict_same:

@@ -310,7 +310,8 @@ class Engine:
         return [t if id(t) in replicated else tile(t) for t in outs]
 
     def _signature(self) -> list[tuple[tuple[Any, ...], Any]]:
-        return [(tuple(t.shape), t.dtype) for t in self.model.inputs]
+        # From the input specs: a subclassed model has no input tensors, only a build shape.
+        return [(tuple(s.shape), s.dtype) for s in model_input_specs(self.model)]
 
     def deterministic_fn(self) -> Callable[..., list[np.ndarray]]:
         """Compiled forward pass with every site off (the model's deterministic prediction).
@@ -457,24 +458,24 @@ class MCResult:
         return not self.unswitched
 
 
-def static_gaps(path: Any, runtime_paths: Sequence[str]) -> tuple[str, ...]:
-    """Sites ``dropctl inspect`` lists in ``path`` without a runtime site of the same path.
+def static_gaps(path: Any, runtime_paths: Sequence[str],
+                sites: str | None = None) -> tuple[str, ...]:
+    """Sites ``dropctl inspect`` lists in ``path`` (those ``sites`` selects) without a runtime
+    site of the same path: one path scheme, so no correspondence table is needed.
 
-    One named correspondence: a Keras 2 ``Bidirectional`` config holds only its forward
-    ``layer`` (``bidirectional/lstm``); Keras 3 builds ``forward_lstm`` and ``backward_lstm``.
     Static reading cannot see inside subclassed/opaque models, so the runtime may list more
-    sites than inspect; that is not a gap.
+    sites than inspect; that is not a gap, and a ``custom`` site inspect gives such a model as
+    a whole is covered by any runtime site inside it.
     """
     from dropctl.reader.inspection import inspect_path
+    from dropctl.reader.walker import site_matches
 
     have = set(runtime_paths)
-    gaps = []
-    for site in inspect_path(path, include_layers=False).sites:
-        head, _, leaf = site.path.rpartition("/")
-        twins = {f"{head}/forward_{leaf}", f"{head}/backward_{leaf}"}
-        if site.path not in have and not twins <= have:
-            gaps.append(site.path)
-    return tuple(gaps)
+    return tuple(
+        site.path for site in inspect_path(path, include_layers=False).sites
+        if (sites is None or site_matches(site.path, sites))
+        and site.path not in have
+        and not (site.kind is SiteKind.CUSTOM and any(p.startswith(site.path + "/") for p in have)))
 
 
 def resolve_model(model_or_path: Any) -> tuple[Any, tuple[str, ...]]:
@@ -613,8 +614,8 @@ def mc_predict(model_or_path: Any, inputs: Any = None, *, samples: int = 50, see
     outputs = [finish_output(name, det[k], mean[k], m2[k], ent[k], votes[k], classifier[k], done,
                              kept[k][:done] if kept is not None else None)
                for k, name in enumerate(names)]
-    gaps = (static_gaps(source, [s.path for s in engine.sites if s.note is None])
-            if source is not None and sites is None else ())
+    gaps = (static_gaps(source, [s.path for s in engine.sites if s.note is None], sites)
+            if source is not None else ())
     return MCResult(str(model.name), n, samples, done, seed, engine.sites, tuple(outputs),
                     until_stable, stable, max_se, rows, seconds, rescues, gaps)
 

@@ -235,6 +235,21 @@ def flat_outputs(out: Any) -> list[np.ndarray]:
     return [to_numpy(out)]
 
 
+def _built_input_spec(model: Any) -> InputSpec | None:
+    """A subclassed model has no input tensors; the shape it was built with (Keras saves it
+    as ``build_config``: ``{"input_shape": [1, 4]}``) is its one input, any batch size."""
+    try:
+        config = model.get_build_config() or {}
+    except (AttributeError, ValueError, TypeError):
+        return None
+    shape = config.get("input_shape") if isinstance(config, dict) else None
+    if not (isinstance(shape, list | tuple) and shape
+            and all(d is None or (isinstance(d, int) and d > 0) for d in shape)):
+        return None  # several inputs (shapes_dict) or nested structures: not guessed
+    dtype = getattr(model, "input_dtype", None)
+    return InputSpec("input", (None, *shape[1:]), dtype if isinstance(dtype, str) else "float32")
+
+
 def model_input_specs(model: Any) -> list[InputSpec]:
     """:class:`dropctl.mc.inputs.InputSpec` for every model input."""
     try:
@@ -242,6 +257,9 @@ def model_input_specs(model: Any) -> list[InputSpec]:
     except (AttributeError, ValueError):
         tensors = []
     if not tensors:
+        built = _built_input_spec(model)
+        if built is not None:
+            return [built]
         raise UnsupportedModelError(f"model '{model.name}' declares no inputs (subclassed and "
                                     "never built?); dropctl cannot feed it")
     return [InputSpec(str(getattr(t, "name", f"input_{i}")).split(":")[0],

@@ -252,12 +252,18 @@ def _inference_static(report: InspectReport, policy: Policy) -> list[Violation]:
 def _inference_probe(report: InspectReport, policy: Policy, probe: ProbeResult) -> list[Violation]:
     static = report.predict_deterministic.value
     said = f"(static reading said deterministic: {static})"
-    if policy.inference is Inference.OFF and not probe.predict_deterministic:
+    if probe.predict_deterministic is None:  # identical runs, but not every site measured
+        return [_v("probe", Severity.WARNING, "",
+                   "predict() gave identical outputs on two runs, but the runtime could not "
+                   f"switch on {', '.join(probe.unswitched)}: whether it acts under predict() "
+                   "is unmeasured, so the model is not called deterministic",
+                   "dropctl mc-predict MODEL names the sites it could not switch on")]
+    if policy.inference is Inference.OFF and probe.predict_deterministic is False:
         return [_v("probe", Severity.ERROR, "",
                    f"predict() gave different outputs on two runs (max |diff| "
                    f"{probe.max_abs_diff:.3g}) {said}",
                    "dropctl diff MODEL shows which sites act")]
-    if policy.inference is Inference.ON and probe.predict_deterministic:
+    if policy.inference is Inference.ON and probe.predict_deterministic is True:
         return [_v("probe", Severity.ERROR, "",
                    f"inference = \"on\" but predict() gave identical outputs on two runs {said}",
                    "dropctl convert --perma makes its dropout act at inference")]
@@ -288,12 +294,13 @@ def _from_findings(report: InspectReport, policy: Policy) -> list[Violation]:
 # ---- running -----------------------------------------------------------------------------
 
 
-def check_one(path: str, policy: Policy, fail_on: Severity, probe: bool = False) -> ArtifactResult:
+def check_one(path: str, policy: Policy, fail_on: Severity, probe: bool = False,
+              custom_objects: tuple[str, ...] = ()) -> ArtifactResult:
     """Inspect one artifact (and probe it if asked) and judge it. Never raises an Exception:
     whatever goes wrong with this artifact becomes its own ERROR result (fail closed per file)."""
     start = time.perf_counter()
     try:
-        return _check_one(path, policy, fail_on, probe, start)
+        return _check_one(path, policy, fail_on, probe, start, custom_objects)
     except DropctlError as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
         if path not in message:  # one report covers many files: every error names its file
@@ -313,14 +320,14 @@ def check_one(path: str, policy: Policy, fail_on: Severity, probe: bool = False)
 
 
 def _check_one(path: str, policy: Policy, fail_on: Severity, probe: bool,
-               start: float) -> ArtifactResult:
+               start: float, custom_objects: tuple[str, ...] = ()) -> ArtifactResult:
     if Path(path).exists() and not Path(path).is_file() and not Path(path).is_dir():
         # A FIFO or device found by a directory walk would block or stream forever; a
         # directory here is an artifact directory (SavedModel, preset, model + weights).
         raise ArtifactError(f"{path}: is not a regular file (pipe, socket or device)")
     reports = _reports_for_targets(path, policy)
     report = reports[0][1]
-    probe_result = probe_model(path) if probe else None
+    probe_result = probe_model(path, custom_objects=custom_objects) if probe else None
     found = evaluate(report, policy, probe_result)
     if len(reports) > 1:
         found = _across_versions(reports, policy, found)
@@ -373,7 +380,7 @@ def _across_versions(reports: list[tuple[str, InspectReport]], policy: Policy,
     return out
 
 
-def _check_star(args: tuple[str, Policy, Severity, bool]) -> ArtifactResult:
+def _check_star(args: tuple[str, Policy, Severity, bool, tuple[str, ...]]) -> ArtifactResult:
     return check_one(*args)
 
 
@@ -386,8 +393,13 @@ def run_check(
     jobs: int | None = None,
     probe: bool | None = None,
     progress: Callable[[int, int], None] | None = None,
+    custom_objects: Sequence[str] = (),
 ) -> CheckReport:
     """Check every artifact under ``paths``. ``cli`` settings override the configuration.
+
+    ``custom_objects`` (with ``probe`` only): the user's ``.py`` files or modules defining the
+    models' own classes; they are imported (run) once here, so a bad one is one error, and
+    again by each probing worker.
 
     Raises :class:`UsageError` when no path matches any model file; individual missing
     paths and unreadable artifacts become ERROR results instead, so one bad file never
@@ -399,12 +411,20 @@ def run_check(
     probe = config.probe if probe is None else probe
     if jobs < 1:
         raise UsageError(f"--jobs must be at least 1, not {jobs}")
+    if custom_objects and not probe:
+        raise UsageError("--custom-objects needs --probe: without it check reads files "
+                         "statically and never imports or runs code")
+    if custom_objects:
+        from dropctl.policy.probe import check_custom_objects
+
+        check_custom_objects(custom_objects)
     files, unmatched = expand_paths(paths)
     if not files:
         shown = ", ".join(os.fspath(p) for p in paths) or "(no paths given)"
         raise UsageError(f"no model files (.keras, .h5, .hdf5) matched {shown}")
 
-    tasks = [(str(f), config.policy_for(f, cli), fail_on, probe) for f in files]
+    tasks = [(str(f), config.policy_for(f, cli), fail_on, probe, tuple(custom_objects))
+             for f in files]
     results: list[ArtifactResult | None] = [None] * len(tasks)
     total = len(tasks)
     if jobs == 1 or total == 1:

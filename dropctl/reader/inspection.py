@@ -16,7 +16,7 @@ from dropctl.reader.hub import HubSite, hub_sites, unknown_hub_site
 from dropctl.reader.report import Finding, InspectReport, LayerEntry, ModelInfo, Site
 from dropctl.reader.sites import SiteSpec, classify, phases
 from dropctl.reader.versions import KerasTarget, resolve_target
-from dropctl.reader.walker import Layer, walk
+from dropctl.reader.walker import Layer, backward_twin, walk
 
 
 def _hub_site_pairs(layer: Layer, found: list[HubSite], keras: tuple[int, int, int]
@@ -84,6 +84,9 @@ def build_sites(layers: list[Layer], keras: tuple[int, int, int] = (3, 15, 0)
             note=ph.note,
         )
         out.append((site, layer))
+        twin = backward_twin(layer, layers)
+        if twin is not None:  # Keras builds the backward direction from the same config
+            out.append((dataclasses.replace(site, path=twin), layer))
     return out
 
 
@@ -152,3 +155,25 @@ def inspect_path(path: str | Path, *, include_layers: bool = True,
     artifact = read_model(path, config=config)
     return report_from_artifact(artifact, display_path=str(path), include_layers=include_layers,
                                 keras=keras)
+
+
+def select_sites(report: InspectReport, pattern: str) -> InspectReport:
+    """``report`` with only the sites ``--sites pattern`` selects (the matcher every command
+    uses, :func:`dropctl.reader.walker.site_matches`) and the findings about them or about
+    the model as a whole. Raises :class:`UsageError` when the glob selects nothing."""
+    from dropctl.errors import UsageError
+    from dropctl.reader.walker import bidirectional_aliases, site_matches
+
+    wrappers = {entry.path for entry in report.layers if entry.class_name == "Bidirectional"}
+
+    def chosen(path: str) -> bool:
+        inside = path.rpartition("/")[0] in wrappers
+        return site_matches(path, pattern, bidirectional_aliases(path) if inside else ())
+
+    kept = tuple(s for s in report.sites if chosen(s.path))
+    if not kept:
+        known = ", ".join(s.path for s in report.sites) or "none"
+        raise UsageError(f"--sites '{pattern}' matches no stochastic site (sites: {known})")
+    dropped = {s.path for s in report.sites} - {s.path for s in kept}
+    return dataclasses.replace(
+        report, sites=kept, findings=tuple(f for f in report.findings if f.path not in dropped))

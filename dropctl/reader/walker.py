@@ -83,18 +83,57 @@ def always_on_stock(layer: Layer) -> str | None:
 
 
 def bidirectional_aliases(path: str) -> tuple[str, ...]:
-    """The other names of a site inside a ``Bidirectional`` wrapper, for ``--sites`` globs.
+    """The older name of a site inside a ``Bidirectional`` wrapper, for ``--sites`` globs.
 
-    One scheme across formats: Keras 3 builds (and a Keras 3 ``.keras`` config lists) the two
-    directions as ``<wrapper>/forward_<name>`` and ``<wrapper>/backward_<name>``; a Keras 2 /
-    tf.keras config stores only the wrapped ``<wrapper>/<name>``. A glob written for either
-    form selects the same layers in both.
+    Every format is named as Keras builds it (:func:`bidirectional_name`):
+    ``<wrapper>/forward_<name>`` and ``<wrapper>/backward_<name>``. A glob written against
+    the wrapped layer's own name (``<wrapper>/<name>``, what a Keras 2 / tf.keras config
+    stores and what dropctl printed for such files before) still selects both directions.
     """
     head, _, leaf = path.rpartition("/")
     for prefix in ("forward_", "backward_"):
         if leaf.startswith(prefix):
             return (f"{head}/{leaf[len(prefix):]}",)
-    return (f"{head}/forward_{leaf}", f"{head}/backward_{leaf}")
+    return ()
+
+
+def bidirectional_name(name: str, role: str | None) -> str:
+    """The name Keras gives a direction of a ``Bidirectional`` (Keras 3 and tf.keras alike):
+    ``forward_<name>`` for the wrapped ``layer``, ``backward_<name>`` for ``backward_layer``
+    (an existing prefix is not doubled). One path scheme whichever Keras wrote the config."""
+    prefix = "backward_" if role == "backward_layer" else "forward_"
+    return name if name.startswith(prefix) else prefix + name
+
+
+def backward_twin(layer: Layer, layers: list[Layer]) -> str | None:
+    """Path of the backward direction Keras builds as a copy of ``layer``, or None.
+
+    A Keras 2 / tf.keras ``Bidirectional`` config stores only the wrapped ``layer``; Keras
+    creates ``backward_<name>`` from it, with the same config. (A Keras 3 config, or one with
+    an explicit ``backward_layer``, lists both directions: no twin.)
+    """
+    if layer.wrapper_role not in ("layer", "forward_layer") or layer.parent is None:
+        return None
+    wrapper = layers[layer.parent]
+    if wrapper.class_name != "Bidirectional" or isinstance(
+            wrapper.config.get("backward_layer"), dict):
+        return None
+    head, _, leaf = layer.path.rpartition("/")
+    base = leaf[len("forward_"):] if leaf.startswith("forward_") else leaf
+    return f"{head}/backward_{base}"
+
+
+def site_matches(path: str, pattern: str, aliases: tuple[str, ...] = ()) -> bool:
+    """THE ``--sites`` glob test (inspect, mc-predict, diff, convert, check --probe): the
+    glob matches the path as inspect prints it, or the path without the model's name, or
+    one of ``aliases`` (:func:`bidirectional_aliases`) in either form."""
+    import fnmatch
+
+    for p in (path, *aliases):
+        below_root = p.split("/", 1)[1] if "/" in p else p
+        if fnmatch.fnmatchcase(p, pattern) or fnmatch.fnmatchcase(below_root, pattern):
+            return True
+    return False
 
 
 # ---- reading configs of every vintage --------------------------------------------------------
@@ -268,7 +307,11 @@ def walk(model_config: dict[str, Any]) -> list[Layer]:
         if depth > MAX_MODEL_DEPTH:
             raise ArtifactError(f"models nest deeper than {MAX_MODEL_DEPTH} levels (hostile config?)")
         name = layer_name(entry)
-        path = f"{parent}/{name}" if parent else name
+        leaf = name
+        if parent_index is not None and out[parent_index].class_name == "Bidirectional" and (
+                role in ("layer", "forward_layer", "backward_layer")):
+            leaf = bidirectional_name(name, role)
+        path = f"{parent}/{leaf}" if parent else leaf
         if not isinstance(entry.get("class_name"), str):
             raise ArtifactError(f"layer {path} has no valid class_name (corrupt config)")
         cfg = entry.get("config")

@@ -52,6 +52,8 @@ def _artifact(r: ArtifactResult) -> dict[str, Any]:
             "predict_deterministic": r.probe.predict_deterministic,
             "max_abs_diff": finite(r.probe.max_abs_diff),
             "inputs": r.probe.inputs,
+            "mc_stochastic": r.probe.mc_stochastic,
+            "unswitched": list(r.probe.unswitched),
         }
     return doc
 

@@ -40,8 +40,7 @@ def plain_text(report: CheckReport, *, verbose: bool = False) -> str:
             keras = f"Keras {m.keras_version}" if m.keras_version else "Keras ?"
             extra = f"  ({m.format.value}, {keras}, {n} stochastic site{'s' * (n != 1)}"
             if r.probe is not None:
-                det = "deterministic" if r.probe.predict_deterministic else "stochastic"
-                extra += f", probe: predict() {det}"
+                extra += f", probe: predict() {r.probe.verdict}"
             extra += ")"
         out.append(f"{label} {r.path}{extra}")
         if r.error:
@@ -76,8 +75,7 @@ def print_text(report: CheckReport, console: Console, *, verbose: bool = False) 
             keras = f"Keras {m.keras_version}" if m.keras_version else "Keras ?"
             extra = f"  [dim]({m.format.value}, {keras}, {n} stochastic site{'s' * (n != 1)}"
             if r.probe is not None:
-                det = "deterministic" if r.probe.predict_deterministic else "stochastic"
-                extra += f", probe: predict() {det}"
+                extra += f", probe: predict() {r.probe.verdict}"
             extra += ")[/dim]"
         console.print(f"[{style}]{label}[/{style}] {escape(r.path)}{extra}", highlight=False,
                       soft_wrap=True)

@@ -127,7 +127,8 @@ def verdict_line(report: InspectReport) -> Text:
                     f"{', ...' if len(acting) > 3 else ''})")
     elif unknown or report.opaque:
         hidden = unknown + list(report.opaque)
-        text.append(f" (unknown behaviour: {', '.join(hidden[:3])}; measure with `dropctl diff`)")
+        text.append(f" (unknown behaviour: {', '.join(hidden[:3])}; measure with `dropctl diff "
+                    "--custom-objects YOUR_CODE.py`)")
     k2 = report.predict_deterministic_keras2
     if k2 is not v:
         text.append(f"; under tf.keras / Keras 2: {k2.value}", style="yellow")

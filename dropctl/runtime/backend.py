@@ -319,8 +319,8 @@ class _Torch(Backend):
         gen = np.random.Philox(key=np.array([k0 | k1 << 32, stride], np.uint64),
                                counter=np.array([(int(row0) * stride) % 2**64, 0, 0, 0],
                                                 np.uint64))
-        raw = gen.random_raw(full[0] * stride * 4).reshape(full[0], -1)
-        u = raw.view(np.uint8 if bits == 8 else np.uint16)[:, :per_row]
+        raw: np.ndarray = np.asarray(gen.random_raw(full[0] * stride * 4), np.uint64)
+        u = raw.reshape(full[0], -1).view(np.uint8 if bits == 8 else np.uint16)[:, :per_row]
         keep = torch.from_numpy(np.ascontiguousarray(u >= threshold)).reshape(full)
         return keep if x.device.type == "cpu" else keep.to(x.device)
 

@@ -123,6 +123,12 @@ def sublayers(layer: Any) -> list[Any]:
     return [] if flatten is None else list(flatten(include_self=False))
 
 
+def direct_sublayers(layer: Any) -> list[Any]:
+    """The layers ``layer`` tracks directly (its attributes), in creation order, not recursing."""
+    flatten = getattr(layer, "_flatten_layers", None)
+    return [] if flatten is None else list(flatten(include_self=False, recursive=False))
+
+
 def dropout_rnn_cell_class() -> type:
     """The mixin every dropout-capable RNN cell inherits (``keras.src`` only)."""
     _keras()

@@ -25,9 +25,9 @@ forward_lstm``, ``model_AB/model_A/dropout``).
 
 from __future__ import annotations
 
-import fnmatch
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,7 +140,8 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {_shorten(text)}" if text else type(exc).__name__
 
 
-def build_from_config(config: dict[str, Any], keras3: bool) -> Any:
+def build_from_config(config: dict[str, Any], keras3: bool,
+                      custom_objects: dict[str, Any] | None = None) -> Any:
     """THE build path: a rescued config -> an uncompiled ``keras.Model``, safe mode on.
 
     ``config`` must come from :func:`dropctl.reader.rescue.rescue_config` (``load`` and
@@ -150,7 +151,7 @@ def build_from_config(config: dict[str, Any], keras3: bool) -> Any:
     keras = _keras()
     from dropctl.layers import always_on_layer_classes
 
-    custom = always_on_layer_classes()
+    custom = {**(custom_objects or {}), **always_on_layer_classes()}
     cfg = dict(config)
     cfg.pop("compile_config", None)
     cfg = compat.config_for_installed_keras(cfg, keras.__version__)
@@ -161,8 +162,11 @@ def build_from_config(config: dict[str, Any], keras3: bool) -> Any:
             model = (compat.deserialize(cfg, custom) if keras3
                      else compat.model_from_legacy_config(cfg, custom))
     except Exception as exc:  # noqa: BLE001 - Keras raises any type for a config it rejects
+        reason = one_line(exc)
+        if "unknown class" in reason and not custom_objects:
+            reason += "; a class of your own: pass its code with --custom-objects PATH.py"
         raise UnsupportedModelError(
-            f"Keras {keras.__version__} cannot build the model: {one_line(exc)}") from None
+            f"Keras {keras.__version__} cannot build the model: {reason}") from None
     if not isinstance(model, keras.Model):
         raise UnsupportedModelError("the config does not describe a model")
     return model
@@ -236,19 +240,25 @@ def _check_weights_fit(path: Path, model: Any, contents: Any, prefix: str) -> No
 
 
 def load(path: str | Path, *, require_weights: bool = True,
-         config: str | Path | None = None) -> LoadedModel:
+         config: str | Path | None = None,
+         custom_objects: Sequence[str] = ()) -> LoadedModel:
     """Load ``path`` (.keras, .h5/.hdf5, or a model JSON) into Keras 3 without running its code.
 
     Raises :class:`ArtifactError` (unreadable/hostile file, no architecture) or
     :class:`UnsupportedModelError` (unknown Lambda, a config Keras 3 cannot build, weights that
     do not fit). With ``require_weights`` (the default) a file without weights is refused.
+    ``custom_objects``: ``.py`` files or module names holding the model's own classes
+    (``--custom-objects``); they are imported, which runs their code
+    (:mod:`dropctl.runtime.custom`).
     """
     from dropctl.reader.formats import read_model
 
-    return load_artifact(read_model(path, config=config), require_weights=require_weights)
+    return load_artifact(read_model(path, config=config), require_weights=require_weights,
+                         custom_objects=custom_objects)
 
 
-def load_artifact(art: Any, *, require_weights: bool = True) -> LoadedModel:
+def load_artifact(art: Any, *, require_weights: bool = True,
+                  custom_objects: Sequence[str] = ()) -> LoadedModel:
     """:func:`load` for an artifact already read statically (``dropctl.reader.formats``)."""
     from dropctl.reader.formats import is_keras3_config
     from dropctl.runtime.formats import require_hub
@@ -269,8 +279,11 @@ def load_artifact(art: Any, *, require_weights: bool = True) -> LoadedModel:
     check_build_budget(art.path, walk(art.model_config),
                        contents.declared_bytes(_weights_prefix(art)) if contents else 0)
     rescued, rescues = rescue_config(art.model_config, keras3=keras3)
+    from dropctl.runtime.custom import import_custom_objects
+
+    objects = import_custom_objects(custom_objects)
     try:
-        model = build_from_config(rescued, keras3)
+        model = build_from_config(rescued, keras3, objects)
     except UnsupportedModelError as exc:
         raise UnsupportedModelError(f"{art.path}: {exc}") from None
     if contents is not None:
@@ -340,17 +353,21 @@ def _leaf_site(layer: Any, keras: Any) -> tuple[SiteKind, float] | None:
 
 
 def _hub_block(layer: Any, keras: Any) -> tuple[SiteKind, float, tuple[Any, ...]] | None:
-    """A keras_hub/keras_nlp/keras_cv layer whose dropout lives inside it (not a model).
+    """A layer whose dropout lives inside it, named as one site at its own path: a keras_hub
+    layer ``inspect`` does not expand (:data:`dropctl.reader.hub.LAYERS`) or a user's custom
+    layer (``--custom-objects``), as ``inspect`` lists them. Not a model.
 
-    ``inspect`` reads it as one site (its config's ``dropout``); the engine switches the
-    Dropout-family leaves inside it, never the whole block (which would also switch any
-    normalization inside to training mode).
+    The engine switches the Dropout-family leaves inside it, never the whole block (which
+    would also switch any normalization inside to training mode).
     """
     if isinstance(layer, keras.Model):
         return None
-    if type(layer).__module__.split(".", 1)[0] not in _HUB_ROOTS:
+    root = type(layer).__module__.split(".", 1)[0]
+    custom = root not in ("keras", "dropctl", *_HUB_ROOTS)
+    if root not in _HUB_ROOTS and not custom:
         return None
-    rates = [float(v) for v in (getattr(layer, a, None) for a in _HUB_RATE_ATTRS)
+    rates = [float(v) for v in (getattr(layer, a, None)
+                                for a in (*_HUB_RATE_ATTRS, *(("rate",) if custom else ())))
              if isinstance(v, int | float) and not isinstance(v, bool)]
     leaves = tuple(sub for sub in compat.sublayers(layer)
                    if isinstance(sub, keras.layers.Dropout | keras.layers.GaussianDropout
@@ -361,7 +378,8 @@ def _hub_block(layer: Any, keras: Any) -> tuple[SiteKind, float, tuple[Any, ...]
     if rate <= 0:
         return None
     name = type(layer).__name__.lower()
-    kind = (SiteKind.ATTENTION if any(w in name for w in ("attention", "transformer"))
+    kind = (SiteKind.CUSTOM if custom
+            else SiteKind.ATTENTION if any(w in name for w in ("attention", "transformer"))
             else SiteKind.DROPOUT)
     return kind, rate, leaves
 
@@ -372,6 +390,25 @@ def _site_of(layer: Any, keras: Any) -> tuple[SiteKind, float, tuple[Any, ...]] 
     if leaf is not None:
         return leaf[0], leaf[1], (layer,)
     return _hub_block(layer, keras)
+
+
+def _is_hub(layer: Any) -> bool:
+    return type(layer).__module__.split(".", 1)[0] in _HUB_ROOTS
+
+
+def _opens_hub_layer(layer: Any, keras: Any, in_hub_model: bool) -> bool:
+    """Whether the walk goes inside a keras_hub layer to its own Dropout/attention layers.
+
+    The one path scheme (:mod:`dropctl.reader.hub`): inside a keras_hub model, and for the
+    keras_hub layers ``inspect`` expands (:data:`dropctl.reader.hub.LAYERS`), a site is the
+    inner layer that drops (``transformer_layer_0/self_attention_dropout``); any other keras_hub
+    layer with a dropout parameter is one site at its own path (:func:`_hub_block`).
+    """
+    from dropctl.reader.hub import LAYERS
+
+    if isinstance(layer, keras.Model) or not _is_hub(layer) or _leaf_site(layer, keras):
+        return False  # a keras_hub attention layer (CachedMultiHeadAttention) is a site itself
+    return in_hub_model or type(layer).__name__ in LAYERS
 
 
 def _children(layer: Any, keras: Any) -> list[Any]:
@@ -389,19 +426,25 @@ def model_sites(model: Any, sites: str | None = None) -> list[ModelSite]:
     """Stochastic layers of ``model`` in walk order, optionally only paths matching glob ``sites``.
 
     Paths start with the model's own name, as in ``dropctl inspect``. A layer shared by
-    several paths is listed once (first path).
+    several paths is listed once (first path). Inside keras_hub models and the keras_hub
+    layers inspect expands, sites are the inner Dropout/attention layers; ``sites`` is matched
+    by :func:`dropctl.reader.walker.site_matches`, the matcher every command uses.
     """
     keras = _keras()
     from dropctl.reader.layer_names import always_on_class
-    from dropctl.reader.walker import bidirectional_aliases
+    from dropctl.reader.walker import bidirectional_aliases, site_matches
 
     out: list[ModelSite] = []
     aliases: dict[str, tuple[str, ...]] = {}
     seen: set[int] = set()
-    stack: list[tuple[Any, str]] = [(model, "")]
+    stack: list[tuple[Any, str, bool]] = [(model, "", False)]
     while stack:
-        layer, parent = stack.pop()
+        layer, parent, in_hub = stack.pop()
         path = f"{parent}/{layer.name}" if parent else layer.name
+        if _opens_hub_layer(layer, keras, in_hub):
+            inner = compat.direct_sublayers(layer)
+            stack.extend((child, path, True) for child in reversed(inner))
+            continue
         found = _site_of(layer, keras)
         if found is not None and id(layer) not in seen:
             seen.add(id(layer))
@@ -415,8 +458,8 @@ def model_sites(model: Any, sites: str | None = None) -> list[ModelSite]:
         if isinstance(layer, keras.layers.Bidirectional):
             for child in children:
                 aliases[f"{path}/{child.name}"] = bidirectional_aliases(f"{path}/{child.name}")
-        stack.extend((child, path) for child in reversed(children))
+        in_hub = in_hub or (isinstance(layer, keras.Model) and _is_hub(layer))
+        stack.extend((child, path, in_hub) for child in reversed(children))
     if sites is not None:
-        out = [s for s in out
-               if any(fnmatch.fnmatchcase(p, sites) for p in (s.path, *aliases.get(s.path, ())))]
+        out = [s for s in out if site_matches(s.path, sites, aliases.get(s.path, ()))]
     return out

@@ -1,7 +1,7 @@
 """One truth about sites: what ``inspect`` lists is what ``mc-predict`` switches on.
 
-Every sample and every real corpus file that loads goes through both; the sets must be equal
-(the named exception is the Keras 2 Bidirectional, see ``dropctl.mc.engine.static_gaps``).
+Every sample and every real corpus file that loads goes through both; the lists must be equal,
+path for path (a Keras 2 Bidirectional is named as Keras builds it, ``forward_``/``backward_``).
 keras.applications' StochasticDepth (ConvNeXt ``drop_path_rate``) and keras_hub's
 TransformerEncoder, which ``inspect`` always listed but MC never switched on, now give spread
 with BatchNormalization kept in inference mode. A site that cannot be switched is named, and
@@ -24,14 +24,8 @@ from tests.support import LazyModule, real_model_files, sample_files
 keras = LazyModule("keras")
 
 
-_HUB = pytest.mark.xfail(strict=True, reason=(
-    "keras_hub: inspect lists the Dropout layers inside a block (block/self_attention_dropout), "
-    "mc-predict switches and names the whole block: the two path schemes are not unified yet"))
-
-
 def _runnable(paths: list[Path]) -> list[Any]:
-    return [pytest.param(p, marks=_HUB) if p.name in ("gpt2_tiny.keras", "vit_tiny.keras") else p
-            for p in paths if p.suffix != ".json" and not p.name.startswith("keras1_style")]
+    return [p for p in paths if p.suffix != ".json" and not p.name.startswith("keras1_style")]
 
 
 @pytest.mark.parametrize("path", _runnable(sample_files()) + real_model_files(),
@@ -48,14 +42,11 @@ def test_mc_switches_exactly_the_sites_inspect_lists(path: Path) -> None:
     switched = [s.path for s in result.sites if s.switched]
     assert result.missing_sites == ()
     assert result.complete
-    static = {s.path for s in dropctl.inspect(path).sites}
+    static = [s.path for s in dropctl.inspect(path).sites]
     assert static_gaps(path, switched) == ()
-    # ...and nothing the runtime switches is unknown to inspect (same paths, same walker).
-    for p in switched:
-        head, _, leaf = p.rpartition("/")
-        assert p in static or any(
-            f"{head}/{prefix}{s.rpartition('/')[2]}" == p
-            for s in static for prefix in ("forward_", "backward_")), (p, static)
+    # ...and the runtime switches exactly what inspect lists, by the same paths, in order
+    # (one walker, one path scheme: keras_hub inner layers, Bidirectional forward_/backward_).
+    assert switched == static
 
 
 @pytest.fixture(scope="module")
@@ -121,14 +112,17 @@ def test_stochastic_depth_drops_whole_examples(convnext_file: Path) -> None:
 def test_keras_hub_transformer_dropout_is_switched_with_bn_in_inference(hub_file: Path) -> None:
     from dropctl.runtime.loader import load
 
-    (site,) = dropctl.inspect(hub_file).sites
-    assert site.path == "hub_encoder/encoder"
+    static = [s.path for s in dropctl.inspect(hub_file).sites]
+    # The one path scheme: a keras_hub block's sites are the layers inside it that drop.
+    assert static == ["hub_encoder/encoder/self_attention_layer",
+                      "hub_encoder/encoder/self_attention_dropout",
+                      "hub_encoder/encoder/feedforward_dropout"]
     loaded = load(hub_file)
     bn = loaded.model.get_layer("batch_normalization")
     before = [w.copy() for w in bn.get_weights()]
     result = dropctl.mc_predict(loaded, synthetic=3, samples=30, seed=0)
-    (use,) = result.sites
-    assert use.path == site.path and use.switched and result.complete
+    assert [s.path for s in result.sites if s.switched] == static and result.complete
+    assert [s.class_name for s in result.sites] == ["MultiHeadAttention", "Dropout", "Dropout"]
     assert float(np.max(result.outputs[0].std)) > 0
     assert all(np.array_equal(a, b) for a, b in zip(before, bn.get_weights(), strict=True))
     # BN in inference mode: the deterministic pass of one input alone equals its row in a batch.
@@ -140,7 +134,7 @@ def test_keras_hub_transformer_dropout_is_switched_with_bn_in_inference(hub_file
 
 def test_a_site_that_cannot_be_switched_is_named_not_called_deterministic(
         hub_file: Path, cli_runner) -> None:
-    """A keras_hub block whose rate is set but which holds no dropout layer to switch."""
+    """Sites inspect lists (the block says dropout=0.3) that the loaded block does not drop."""
     from dropctl.cli import app
     from dropctl.runtime.loader import load
 
@@ -151,13 +145,13 @@ def test_a_site_that_cannot_be_switched_is_named_not_called_deterministic(
             sub.rate = 0.0  # nothing left to switch, while the block still says dropout=0.3
     result = dropctl.mc_predict(loaded, synthetic=2, samples=4, seed=0)
     assert not result.complete
-    assert result.unswitched == ("hub_encoder/encoder",)
-    (use,) = result.sites
-    assert use.note and "cannot be switched" in use.note
+    assert result.unswitched == ("hub_encoder/encoder/self_attention_dropout",
+                                 "hub_encoder/encoder/feedforward_dropout")
     from dropctl.render.mc import mc_tables
 
     text = " ".join(str(t) for t in mc_tables(result) if isinstance(t, str))
-    assert "could not be switched on" in text and "hub_encoder/encoder" in text
+    assert "could not be switched on" in text
+    assert "hub_encoder/encoder/feedforward_dropout" in text
     assert "no stochastic site is switched on" not in text
     r = cli_runner.invoke(app, ["diff", str(hub_file), "--synthetic", "2", "--samples", "4",
                                 "--json"])
@@ -171,7 +165,7 @@ def test_convert_acts_on_the_same_sites_or_refuses_by_name(fixture: str, request
 
     src = request.getfixturevalue(fixture)
     static = {s.path for s in dropctl.inspect(src).sites}
-    with pytest.raises(VerificationError, match="would change nothing.*no always-on version"):
+    with pytest.raises(VerificationError, match="would change nothing.*no always-on (version|form)"):
         dropctl.convert(src, tmp_path / "p.keras", mode="perma")
     assert not (tmp_path / "p.keras").exists()
     std = dropctl.convert(src, tmp_path / "s.keras", mode="standard")

@@ -14,14 +14,8 @@ from dropctl.reader.report import SiteKind
 from dropctl.runtime.loader import load, load_model, model_sites, rescue_config
 from tests.support import sample_files
 
-# keras_hub backbones build their Dropout layers inside TransformerEncoder/Decoder layers; the
-# runtime site walk (model_sites) does not descend into those yet (issue 9), while inspect and
-# the manifest list them. strict: this turns into a failure (remove the mark) once it does.
-_HUB_INSIDE = pytest.mark.xfail(strict=True, reason=(
-    "keras_hub: inspect lists the Dropout layers inside a block (block/self_attention_dropout), "
-    "mc-predict switches and names the whole block: the two path schemes are not unified yet"))
-LOADABLE = [pytest.param(p, marks=_HUB_INSIDE) if p.name in ("gpt2_tiny.keras", "vit_tiny.keras")
-            else p for p in sample_files() if p.suffix != ".json"]
+# keras_hub backbones included: their sites are the Dropout/attention layers inside the blocks.
+LOADABLE = [p for p in sample_files() if p.suffix != ".json"]
 
 
 @pytest.mark.parametrize("path", LOADABLE, ids=lambda p: p.name)
