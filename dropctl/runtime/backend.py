@@ -321,7 +321,7 @@ class _Torch(Backend):
                                                 np.uint64))
         raw: np.ndarray = np.asarray(gen.random_raw(full[0] * stride * 4), np.uint64)
         u = raw.reshape(full[0], -1).view(np.uint8 if bits == 8 else np.uint16)[:, :per_row]
-        keep = torch.from_numpy(np.ascontiguousarray(u >= threshold)).reshape(full)
+        keep = torch.from_numpy(np.greater_equal(u, threshold)).reshape(full)
         return keep if x.device.type == "cpu" else keep.to(x.device)
 
 
