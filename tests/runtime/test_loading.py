@@ -12,10 +12,12 @@ import pytest
 from dropctl.errors import ArtifactError, UnsupportedModelError
 from dropctl.reader.report import SiteKind
 from dropctl.runtime.loader import load, load_model, model_sites, rescue_config
-from tests.support import sample_files
+from tests.support import needs_hub, sample_files
 
+HUB_SAMPLES = {"gpt2_tiny.keras", "vit_tiny.keras"}
 # keras_hub backbones included: their sites are the Dropout/attention layers inside the blocks.
-LOADABLE = [p for p in sample_files() if p.suffix != ".json"]
+LOADABLE = [pytest.param(p, marks=needs_hub) if p.name in HUB_SAMPLES else p
+            for p in sample_files() if p.suffix != ".json"]
 
 
 @pytest.mark.parametrize("path", LOADABLE, ids=lambda p: p.name)
