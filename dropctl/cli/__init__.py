@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sys
 
+import typer
+
 from dropctl.cli._app import app, fail
 
 # Registration order is the order `dropctl --help` lists the commands in.
@@ -22,13 +24,33 @@ __all__ = ["app", "fail", "main"]
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point (also ``python -m dropctl``)."""
+    """Console-script entry point (also ``python -m dropctl``).
+
+    Without ``argv`` this is the ``dropctl`` process: Ctrl-C is taken over by
+    :mod:`dropctl.interrupt` and the process ends through :func:`dropctl.interrupt.finish`
+    (exit 130 and one line on an interrupt; no interpreter teardown to wait for). With ``argv``
+    (tests, notebooks) it raises ``SystemExit`` like any Typer app.
+    """
+    import dropctl.interrupt as interrupt
     from dropctl.errors import DropctlError
 
+    if argv is None:
+        interrupt.install()
+    code: int = 0
     try:
-        app(args=argv, prog_name="dropctl", standalone_mode=True)
-    except DropctlError as exc:  # raised outside a command body (e.g. during parsing)
-        fail(exc)
-    except KeyboardInterrupt:
-        print("Error: interrupted", file=sys.stderr)
-        raise SystemExit(130) from None
+        try:
+            app(args=argv, prog_name="dropctl", standalone_mode=True)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except DropctlError as exc:  # raised outside a command body (e.g. during parsing)
+            try:
+                fail(exc)
+            except typer.Exit as done:
+                code = done.exit_code
+    except KeyboardInterrupt:  # also one raised while handling the above
+        code = interrupt.EXIT_INTERRUPTED
+    if interrupt.installed():
+        interrupt.finish(code)
+    if code == interrupt.EXIT_INTERRUPTED:
+        print(interrupt.MESSAGE, file=sys.stderr)
+    raise SystemExit(code)

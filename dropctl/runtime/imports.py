@@ -50,6 +50,9 @@ def quiet_import_keras(what: str = "this command") -> Any:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if sys.modules.get("keras") is not None:
         return sys.modules["keras"]
+    import dropctl.interrupt as interrupt
+
+    interrupt.start_watchdog()  # Ctrl-C must work while TensorFlow runs C++ code
     try:
         keras = _muted_import("keras")
     except ModuleNotFoundError as exc:  # keras itself, or the backend it was told to use
