@@ -44,6 +44,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_models"
 TEMP_MARK = ".dropctl-tmp"
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+FIRST = 0.2
+"""The first delay (s): before about 0.1 s Python itself is still starting (site-packages) and
+reports a Ctrl-C its own way; dropctl's handler is installed by its first line."""
 
 
 @dataclass(frozen=True)
@@ -267,7 +270,7 @@ def main() -> None:
                 counts: Counter[str] = Counter()
                 latencies = []
                 for i in range(args.delays):
-                    delay = 0.05 + (took * 1.05 - 0.05) * i / max(args.delays - 1, 1)
+                    delay = FIRST + (took * 1.05 - FIRST) * i / max(args.delays - 1, 1)
                     before = len(failures)
                     outcome, latency = one_run(base, s, i + 1, delay,
                                                fault, args.max_latency, failures)
