@@ -33,12 +33,15 @@ def missing(module: str, what: str) -> MissingDependencyError:
 
 
 def _muted_import(name: str) -> Any:
+    import dropctl.interrupt as interrupt
+
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        return importlib.import_module(name)
+        with interrupt.ending_at_once():  # no KeyboardInterrupt into TensorFlow's C++ start-up
+            return importlib.import_module(name)
     finally:
         os.dup2(saved, 2)
         os.close(saved)
