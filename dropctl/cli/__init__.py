@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from dropctl.cli._app import app, fail
+from dropctl.cli._app import _debug, app, fail
 
 # Registration order is the order `dropctl --help` lists the commands in.
 from dropctl.cli import inspect_cmd  # noqa: F401,E402  isort: skip
@@ -42,11 +42,17 @@ def main(argv: list[str] | None = None) -> None:
             app(args=argv, prog_name="dropctl", standalone_mode=True)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        except DropctlError as exc:  # raised outside a command body (e.g. during parsing)
-            try:
-                fail(exc)
-            except typer.Exit as done:
-                code = done.exit_code
+        except DropctlError as exc:  # outside a command body, or --debug re-raised it
+            if _debug():
+                import traceback
+
+                traceback.print_exc()
+                code = int(exc.exit_code)
+            else:
+                try:
+                    fail(exc)
+                except typer.Exit as done:
+                    code = done.exit_code
     except KeyboardInterrupt:  # also one raised while handling the above
         code = interrupt.EXIT_INTERRUPTED
     if interrupt.installed():
