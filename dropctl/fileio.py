@@ -35,6 +35,7 @@ def write_atomic(path: str | Path, writer: Callable[[IO[bytes]], object], *,
     if not directory.is_dir():
         raise InputDataError(f"{where}: directory {directory} does not exist")
     try:
+        _TEMP_DIRS.add(str(directory))  # before the file exists: Ctrl-C may come at any point
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.{os.getpid()}.",
                                    suffix=f"{TEMP_MARK}{p.suffix}", dir=directory)
     except OSError as exc:
@@ -67,6 +68,10 @@ TEMP_MARK = ".dropctl-tmp"
 """Every temporary file dropctl writes has this in its name: ``.<name>.<pid>.<random>.dropctl-tmp<ext>``."""
 
 
+_TEMP_DIRS: set[str] = set()
+"""Directories this process has created temporary files in (see :func:`remove_own_temps`)."""
+
+
 def temp_path(dst: Path) -> Path:
     """A fresh temporary path beside ``dst`` (same filesystem, so the final rename is atomic).
 
@@ -74,24 +79,68 @@ def temp_path(dst: Path) -> Path:
     leftover of a killed run (its process is gone) from one being written right now.
     """
     directory = dst.parent if str(dst.parent) else Path(".")
+    _TEMP_DIRS.add(str(directory))
     fd, name = tempfile.mkstemp(prefix=f".{dst.name}.{os.getpid()}.",
                                 suffix=f"{TEMP_MARK}{dst.suffix}", dir=directory)
     os.close(fd)
     return Path(name)
 
 
+def temp_owner(name: str) -> int | None:
+    """The process id in a temporary file's name ``.<target>.<pid>.<random>.dropctl-tmp<ext>``
+    (read from the right, so dots and digits in the target's name do not matter), or None
+    when ``name`` is not one of ours."""
+    if not name.startswith(".") or TEMP_MARK not in name:
+        return None
+    parts = name[:name.rindex(TEMP_MARK)].rsplit(".", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return None
+    return int(parts[1])
+
+
+def remove_own_temps() -> None:
+    """Remove every temporary file this process created and has not yet renamed or removed
+    (the Ctrl-C path of :mod:`dropctl.interrupt`: also one whose name was not returned yet)."""
+    me = os.getpid()
+    for directory in list(_TEMP_DIRS):
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        for name in names:
+            if temp_owner(name) == me:
+                try:
+                    os.unlink(os.path.join(directory, name))
+                except OSError:
+                    pass
+
+
 def clean_stale_temps(dst: Path) -> list[Path]:
     """Remove temporary files for ``dst`` left by runs whose process no longer exists
     (kill -9, power loss); returns what was removed."""
     directory = dst.parent if str(dst.parent) else Path(".")
-    removed: list[Path] = []
     try:
         candidates = list(directory.glob(f".{glob_escape(dst.name)}.*{TEMP_MARK}{dst.suffix}"))
     except OSError:
-        return removed
+        return []
+    return _remove_dead(candidates)
+
+
+def clean_stale_temps_in(directory: Path) -> list[Path]:
+    """:func:`clean_stale_temps` for every target in ``directory`` at once (one listing: an
+    output directory of shards is cleaned in linear time)."""
+    try:
+        candidates = [directory / name for name in os.listdir(directory)]
+    except OSError:
+        return []
+    return _remove_dead(candidates)
+
+
+def _remove_dead(candidates: list[Path]) -> list[Path]:
+    removed: list[Path] = []
     for path in candidates:
-        parts = path.name[len(dst.name) + 2:].split(".", 1)
-        if not parts[0].isdigit() or _alive(int(parts[0])):
+        pid = temp_owner(path.name)
+        if pid is None or _alive(pid):
             continue
         try:
             path.unlink()

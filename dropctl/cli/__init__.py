@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import sys
 
-from dropctl.cli._app import app, fail
+import typer
+
+from dropctl.cli._app import _debug, app, fail
 
 # Registration order is the order `dropctl --help` lists the commands in.
 from dropctl.cli import inspect_cmd  # noqa: F401,E402  isort: skip
@@ -22,13 +24,39 @@ __all__ = ["app", "fail", "main"]
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point (also ``python -m dropctl``)."""
+    """Console-script entry point (also ``python -m dropctl``).
+
+    Without ``argv`` this is the ``dropctl`` process: Ctrl-C is taken over by
+    :mod:`dropctl.interrupt` and the process ends through :func:`dropctl.interrupt.finish`
+    (exit 130 and one line on an interrupt; no interpreter teardown to wait for). With ``argv``
+    (tests, notebooks) it raises ``SystemExit`` like any Typer app.
+    """
+    import dropctl.interrupt as interrupt
     from dropctl.errors import DropctlError
 
+    if argv is None:
+        interrupt.install()
+    code: int = 0
     try:
-        app(args=argv, prog_name="dropctl", standalone_mode=True)
-    except DropctlError as exc:  # raised outside a command body (e.g. during parsing)
-        fail(exc)
-    except KeyboardInterrupt:
-        print("Error: interrupted", file=sys.stderr)
-        raise SystemExit(130) from None
+        try:
+            app(args=argv, prog_name="dropctl", standalone_mode=True)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except DropctlError as exc:  # outside a command body, or --debug re-raised it
+            if _debug():
+                import traceback
+
+                traceback.print_exc()
+                code = int(exc.exit_code)
+            else:
+                try:
+                    fail(exc)
+                except typer.Exit as done:
+                    code = done.exit_code
+    except KeyboardInterrupt:  # also one raised while handling the above
+        code = interrupt.EXIT_INTERRUPTED
+    if interrupt.installed():
+        interrupt.finish(code)
+    if code == interrupt.EXIT_INTERRUPTED:
+        print(interrupt.MESSAGE, file=sys.stderr)
+    raise SystemExit(code)

@@ -20,7 +20,7 @@ from dropctl.cli._app import (
     progress_bar,
 )
 from dropctl.errors import UsageError
-from dropctl.fileio import write_text_atomic
+from dropctl.fileio import clean_stale_temps, write_text_atomic
 from dropctl.render.formats import CHECK_FORMATS
 
 # The --format choices come from the renderer registry (one place to add a format).
@@ -130,6 +130,8 @@ def check_command(
         if key in cli:
             raise UsageError(f"--set {key}=...: use the --{key.replace('_', '-')} option")
     config.policy.updated(cli, "command line")  # reject bad --set values before any work
+    if output is not None:  # leftovers of a run killed while writing (kill -9)
+        clean_stale_temps(output)
 
     with progress_bar("checking", enabled=not quiet and output is None
                       and fmt == "text") as progress:

@@ -22,6 +22,7 @@ from dropctl.cli._app import (
     progress_bar,
 )
 from dropctl.errors import ExitCode, InputDataError, UsageError
+from dropctl.fileio import clean_stale_temps, clean_stale_temps_in
 from dropctl.mc.evaluation import DEFAULT_STD_FLOOR
 
 ModelArg = Annotated[Path, typer.Argument(
@@ -157,6 +158,10 @@ def mc_predict_command(
         raise UsageError("--top needs --rank-by SCORE")
     if not std_floor > 0:
         raise UsageError(f"--interval-std-floor must be a positive number, got {std_floor:g}")
+    if output is not None:  # leftovers of a run killed while writing (kill -9)
+        clean_stale_temps(output)
+    if plot is not None:
+        clean_stale_temps_in(plot.parent)
     loaded = load(model, config=config, custom_objects=custom_objects or ())
     arrays = _inputs(loaded.model, input_path, synthetic, seed)
     ood_arrays = _ood_inputs(loaded.model, ood, synthetic_ood, seed)

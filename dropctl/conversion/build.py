@@ -26,7 +26,7 @@ from dropctl.errors import (
     UnsupportedModelError,
     VerificationError,
 )
-from dropctl.fileio import clean_stale_temps, publish, temp_path, umask_mode
+from dropctl.fileio import publish, temp_path, umask_mode
 from dropctl.mc.inputs import flat_outputs, model_input_specs, synthetic_inputs
 from dropctl.reader.formats import is_keras3_config
 from dropctl.reader.rescue import rescue_config
@@ -310,7 +310,8 @@ def build_and_write(plan: Any, report: Any, dst: Path, *, verify: bool,
 
     Without ``force`` OUT is created atomically and never replaced (:func:`dropctl.fileio.publish`);
     the temporary file is removed on every exit path Python sees (errors, Ctrl-C, SIGTERM), and
-    one left by a killed run is removed by the next run (:func:`dropctl.fileio.clean_stale_temps`).
+    one left by a killed run is removed by the next run (:func:`dropctl.conversion.run.convert`
+    calls :func:`dropctl.fileio.clean_stale_temps` first).
     A ``--perma`` that would leave ``predict()`` deterministic is refused before anything is built.
     """
     expected = any(c.action is Action.ALWAYS_ON and (c.rate_after or 0) > 0
@@ -326,7 +327,6 @@ def build_and_write(plan: Any, report: Any, dst: Path, *, verify: bool,
     transfer_weights(source, model)
     compiled, warning = _compile_like(model, plan.artifact)
     warnings = report.warnings + ((warning,) if warning else ())
-    clean_stale_temps(dst)
     _check_free_space(model, dst)
     with _sigterm_as_exit():
         return _write_verify_publish(model, source, plan, report, dst, warnings, compiled,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from dropctl.conversion.plan import OUT_EXTENSIONS, ConvertMode, ConvertReport, plan_conversion
 from dropctl.errors import InputDataError, UnsupportedModelError, UsageError
+from dropctl.fileio import clean_stale_temps
 from dropctl.reader.formats import read_model
 from dropctl.reader.hub import uses_keras_hub
 from dropctl.reader.report import ArtifactFormat
@@ -74,6 +75,8 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
         if not 0.0 <= rate < 1.0:
             raise UsageError(f"--rate must be in [0, 1), got {rate}")
     src_p, dst_p = Path(src), Path(dst)
+    if not dry_run:  # a killed run's leftovers go first, also when OUT exists by now
+        clean_stale_temps(dst_p)
     dst_fmt = _check_paths(src_p, dst_p, force=force, dry_run=dry_run)
     artifact = read_model(src_p, config=config)
     if not artifact.has_weights and not dry_run:

@@ -19,7 +19,7 @@ import io
 import json
 import time
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -27,7 +27,7 @@ from typing import IO, Any
 import numpy as np
 
 from dropctl.errors import InputDataError
-from dropctl.fileio import write_atomic, write_text_atomic
+from dropctl.fileio import clean_stale_temps_in, write_atomic, write_text_atomic
 
 __all__ = ["SHARD_SUFFIXES", "Shard", "ShardOutcome", "ShardRun", "Unit", "find_shards",
            "read_rows", "run_shards"]
@@ -405,13 +405,6 @@ class Manifest:
         write_text_atomic(self.path, json.dumps(doc, indent=2) + "\n", label="--output-dir")
 
 
-def _remove_stale_temporaries(out: Path, names: Iterable[str]) -> None:
-    """Temporary files of a run killed mid-write (SIGKILL leaves them; nothing else does)."""
-    for name in [*names, MANIFEST]:
-        for tmp in out.glob(f".{glob.escape(name)}.*.tmp"):
-            tmp.unlink(missing_ok=True)
-
-
 UnitRunner = Callable[[Any, list[Shard], list[Unit]], Iterator[tuple[Unit, dict[str, np.ndarray]]]]
 """``runner(scorer, shards, units)`` yields (unit, result arrays) in any order (this process or Ray)."""
 
@@ -452,7 +445,7 @@ def run_shards(model_path: str | Path, input_spec: str | Path, output_dir: str |
                     "seed": cfg.seed, "sites": cfg.sites, "rows_per_pass": cfg.rows_per_pass,
                     "block": cfg.block, "passes_per_call": cfg.passes_per_call}
         manifest = Manifest(out, settings)
-        _remove_stale_temporaries(out, [s.output_name for s in shards])
+        clean_stale_temps_in(out)  # temporary files of a run killed mid-write
         order = [s.path.name for s in shards]
         input_sha = {i: sha256_file(s.path) for i, s in enumerate(shards)}
         outcomes: dict[int, ShardOutcome] = {}

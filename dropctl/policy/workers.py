@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import dropctl.interrupt as interrupt
+
 RETRIES = 1
 """How many times a task whose worker died is run again (in a fresh worker)."""
 
@@ -69,6 +71,7 @@ def run_tasks(func: Callable[[Any], Any], tasks: Sequence[Any], jobs: int, conte
         parent, child = context.Pipe()
         proc = context.Process(target=_worker_loop, args=(child, func), daemon=True)
         proc.start()
+        interrupt.track_child(proc.pid)
         child.close()
         workers[parent] = (proc, None)
 
@@ -103,6 +106,7 @@ def run_tasks(func: Callable[[Any], Any], tasks: Sequence[Any], jobs: int, conte
                     pass
                 # The worker ended: answer nothing more from it.
                 proc.join()
+                interrupt.untrack_child(proc.pid)
                 conn.close()
                 del workers[conn]
                 if held is not None and not finished[held]:
@@ -126,5 +130,6 @@ def run_tasks(func: Callable[[Any], Any], tasks: Sequence[Any], jobs: int, conte
             if proc.is_alive():
                 proc.kill()
                 proc.join()
+            interrupt.untrack_child(proc.pid)
             conn.close()
     return results

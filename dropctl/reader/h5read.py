@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import dropctl.interrupt as interrupt
 from dropctl.errors import ArtifactError
 
 MAX_H5_ATTR_BYTES = 64 * 1024 * 1024
@@ -152,6 +153,7 @@ def _run_child(request: tuple[str, str | None, bool, float], wall: float) -> tup
         r = os.dup(proc.stdout.fileno())
         proc.stdout.close()
         pid = proc.pid
+    interrupt.track_child(pid)  # killed too if Ctrl-C has to end the run without unwinding
     try:
         # A fresh interpreter may take seconds to import h5py on a busy machine: the limits
         # start when the child says it is ready (its CPU limit is its own, load-independent).
@@ -202,13 +204,16 @@ def _reap(pid: int, proc: Any) -> int:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    if proc is not None:
-        return int(proc.wait())
     try:
-        _, status = os.waitpid(pid, 0)
-    except ChildProcessError:
-        return 0
-    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        if proc is not None:
+            return int(proc.wait())
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            return 0
+        return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+    finally:
+        interrupt.untrack_child(pid)
 
 
 # ---- the child side -------------------------------------------------------------------------

@@ -39,12 +39,15 @@ def missing(module: str, what: str) -> MissingDependencyError:
 
 
 def _muted_import(name: str) -> Any:
+    import dropctl.interrupt as interrupt
+
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        return importlib.import_module(name)
+        with interrupt.ending_at_once():  # no KeyboardInterrupt into TensorFlow's C++ start-up
+            return importlib.import_module(name)
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -56,6 +59,9 @@ def quiet_import_keras(what: str = "this command") -> Any:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if sys.modules.get("keras") is not None:
         return sys.modules["keras"]
+    import dropctl.interrupt as interrupt
+
+    interrupt.start_watchdog()  # Ctrl-C must work while TensorFlow runs C++ code
     try:
         keras = _muted_import("keras")
     except ModuleNotFoundError as exc:  # keras itself, or the backend it was told to use

@@ -51,6 +51,21 @@ def test_depth_limit_edges() -> None:
     parse_json(json.dumps({"name": "[" * 10_000}), "strings")
 
 
+
+def test_depth_limit_mixes_objects_and_arrays() -> None:
+    """Depth counts objects and arrays alike, on the deepest of several branches."""
+
+    def nested(levels: int) -> str:
+        text = "0"
+        for i in range(levels - 1):
+            text = f"[{text}, 1]" if i % 2 else f'{{"a": {text}, "b": [2]}}'
+        return text
+
+    parse_json(f'{{"wide": [{", ".join(["[1]"] * 1000)}], "deep": {nested(MAX_JSON_DEPTH - 1)}}}',
+               "ok")
+    with pytest.raises(ArtifactError, match="nests deeper"):
+        parse_json(f'{{"wide": [[1]], "deep": {nested(MAX_JSON_DEPTH)}}}', "deep")
+
 def test_node_limit_counts_without_backtracking() -> None:
     """A megabyte of backslash escapes in one string: str.count, no regex (was 1.2 GB)."""
     check_json_shape(json.dumps({"name": "\\" * 500_000 + '\"' * 500_000}), "escapes")
