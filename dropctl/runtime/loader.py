@@ -98,7 +98,9 @@ def _keras() -> Any:
 
 _DESERIALIZING = re.compile(r"deserializing class '([^']+)' using config=\{'name': '([^']*)'")
 _CALLING = re.compile(r"Exception encountered when calling (?:layer )?['\"]?([\w.]+)")
-_LOCATE = re.compile(r"Could not locate (?:class|function) '([^']+)'")
+# "Could not locate class 'X'" (Keras 3.8+); Keras 3.6-3.7 say "Could not deserialize class 'X'
+# because its parent module m cannot be imported" for a class whose module is not importable.
+_LOCATE = re.compile(r"Could not (?:locate|deserialize) (?:class|function) '([^']+)'")
 _KERAS_ADVICE = re.compile(r"\s*(Make sure custom classes|Full object config|Arguments received"
                            r"|If they are already decorated).*$", re.S)
 MAX_ERROR = 240
@@ -130,7 +132,8 @@ def one_line(exc: BaseException) -> str:
         return f"{head}: {_shorten(_KERAS_ADVICE.sub('', reason))}"
     located = _LOCATE.search(text)
     if located:
-        where = re.search(r"'name': '([^']+)'", text)
+        # the first name *after* the message: Keras 3.6 puts the whole model's config before it
+        where = re.search(r"'name': '([^']+)'", text[located.end():])
         extra = f" (layer '{where.group(1)}')" if where else ""
         return f"{type(exc).__name__}: unknown class '{located.group(1)}'{extra}"
     called = _CALLING.search(text)
