@@ -127,7 +127,8 @@ class _TensorFlow(Backend):
         tf = self.tf
         from dropctl.runtime import compat
 
-        if compat.symbolic_batch_ok():
+        dynamic = compat.symbolic_batch_ok()
+        if dynamic:
             sig = [tf.TensorSpec([None, *shape[1:]], dtype) for shape, dtype in signature]
             if static_first:  # reps is a tensor here: one trace serves every chunk size
                 sig = [tf.TensorSpec([], tf.int32), tf.TensorSpec([2], tf.int64),
@@ -136,7 +137,6 @@ class _TensorFlow(Backend):
         else:  # old Keras: one trace per distinct batch size and reps (a Python int: the
             # replicated batch stays static too), i.e. full blocks + the last one
             traced = tf.function(fn, autograph=False)
-        dynamic = compat.symbolic_batch_ok()
 
         if static_first:
             def run(reps: int, seed: np.ndarray, row0: int, *xs: np.ndarray) -> list[np.ndarray]:
@@ -200,14 +200,6 @@ class _TensorFlow(Backend):
         if not (isinstance(per_row, int) and per_row % lanes == 0):
             u = u[:, :per_row]
         return tf.reshape(u, full) >= tf.constant(threshold, udtype)
-
-    def dropout(self, x: Any, noise_shape: Sequence[Any] | None, seed: Any, bits: int,
-                threshold: int, row0: Any = 0) -> Any:
-        tf = self.tf
-        keep = self.keep_mask(x, noise_shape, seed, bits, threshold, row0)
-        scale = 1.0 / (1.0 - threshold / 2**bits)
-        return tf.where(keep, x * tf.constant(scale, x.dtype), tf.zeros((), x.dtype))
-
 
 class _Jax(Backend):
     name = "jax"

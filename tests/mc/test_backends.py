@@ -39,12 +39,17 @@ mask rate, partition independence (masks by global row, Keras-drawn noise per bl
 PermaDropout rescue, perma/standard round trip, dropctl.layers."""
 
 
+def _env(backend: str) -> dict[str, str]:
+    """This environment with ``KERAS_BACKEND`` switched and this checkout importable."""
+    return dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
+                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+
+
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_property_tests_pass_on_backend(backend: str) -> None:
     if importlib.util.find_spec(backend) is None:
         pytest.skip(f"{backend} is not installed here (scripts/matrix.sh runs it in its own venv)")
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    env = _env(backend)
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *PROPERTY_TESTS],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800, check=False)
@@ -56,8 +61,7 @@ def test_missing_backend_names_its_extra(tmp_path) -> None:
     """KERAS_BACKEND=torch without torch: one line naming dropctl[torch], exit 2."""
     if importlib.util.find_spec("torch") is not None:
         pytest.skip("torch is installed here")
-    env = dict(os.environ, KERAS_BACKEND="torch", TF_CPP_MIN_LOG_LEVEL="3",
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    env = _env("torch")
     proc = subprocess.run(
         [sys.executable, "-m", "dropctl", "mc-predict", str(ROOT / "sample_models" / "cnn.keras"),
          "--synthetic", "2", "--samples", "3"],
@@ -69,8 +73,7 @@ def test_missing_backend_names_its_extra(tmp_path) -> None:
 
 
 def test_unknown_backend_is_one_line(tmp_path) -> None:
-    env = dict(os.environ, KERAS_BACKEND="nonsense", TF_CPP_MIN_LOG_LEVEL="3",
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    env = _env("nonsense")
     proc = subprocess.run(
         [sys.executable, "-m", "dropctl", "diff", str(ROOT / "sample_models" / "cnn.keras"),
          "--synthetic", "2", "--samples", "3"],
