@@ -32,10 +32,12 @@ def main(argv: list[str] | None = None) -> None:
     (tests, notebooks) it raises ``SystemExit`` like any Typer app.
     """
     import dropctl.interrupt as interrupt
+    from dropctl.cli import pipes
     from dropctl.errors import DropctlError
 
     if argv is None:
         interrupt.install()
+        pipes.install()  # `dropctl ... | head`: exit 141, nothing on stderr (see dropctl.cli.pipes)
     code: int = 0
     try:
         try:
@@ -55,6 +57,8 @@ def main(argv: list[str] | None = None) -> None:
                     code = done.exit_code
     except KeyboardInterrupt:  # also one raised while handling the above
         code = interrupt.EXIT_INTERRUPTED
+    if argv is None and code != interrupt.EXIT_INTERRUPTED and pipes.finish():
+        code = pipes.EXIT_BROKEN_PIPE
     if interrupt.installed():
         interrupt.finish(code)
     if code == interrupt.EXIT_INTERRUPTED:

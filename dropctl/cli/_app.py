@@ -163,6 +163,16 @@ SeedOpt = Annotated[int, typer.Option(
     "--seed", min=0, max=2**32 - 1, help="Random seed (same seed, same machine: same bytes).")]
 
 
+class _ReportConsole(Console):
+    """Rich's ``on_broken_pipe`` raises ``SystemExit(1)``; here EPIPE stays a
+    ``BrokenPipeError``, which :func:`handle_errors` ends with exit 141 (the ``dropctl``
+    process never gets there: :mod:`dropctl.cli.pipes` swallows EPIPE first)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def out_console() -> Console:
     """Console for the report on stdout: ``COLUMNS`` when set, else the terminal's width,
     else (piped) 160; tables wrap their path columns to fit and never cut a number."""
@@ -175,7 +185,7 @@ def out_console() -> Console:
     else:
         tty = sys.stdout.isatty()
         width = shutil.get_terminal_size((140, 24)).columns if tty else 160
-    return Console(file=sys.stdout, width=width, soft_wrap=False, highlight=False)
+    return _ReportConsole(file=sys.stdout, width=width, soft_wrap=False, highlight=False)
 
 
 def err_console() -> Console:

@@ -72,7 +72,8 @@ def check_command(
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Report format.")] = Format.TEXT,  # type: ignore[attr-defined]
     json_: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Write the report to FILE instead of stdout.", metavar="FILE",
+        "--output", "-o", help="Write the report to FILE instead of stdout ('-': stdout).",
+        metavar="FILE",
         dir_okay=False)] = None,
     fail_on: Annotated[FailOn | None, typer.Option(
         "--fail-on", help="Lowest violation severity that fails the check [default: error].",
@@ -112,6 +113,8 @@ def check_command(
     from dropctl.policy.run import run_check
 
     engine.DEBUG = _debug()  # --debug: a failure inside one artifact shows its traceback
+    if output is not None and str(output) == "-":  # -o - is stdout, as for every -o
+        output = None
 
     if json_:
         fmt = Format.JSON  # type: ignore[attr-defined]

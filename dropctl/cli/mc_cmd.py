@@ -66,7 +66,8 @@ def mc_predict_command(
     ] = None,
     sites: SitesOpt = None,
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Write arrays to FILE.npz, .json or .csv.")] = None,
+        "--output", "-o", help="Write arrays to FILE.npz, .json or .csv ('-': the .json "
+                             "document on stdout).")] = None,
     save_samples: Annotated[bool, typer.Option(
         "--save-samples", help="Keep all T outputs (in the .npz/.json --output).")] = False,
     labels: Annotated[Path | None, typer.Option(
@@ -121,7 +122,7 @@ def mc_predict_command(
     from dropctl.mc.evaluation import evaluate, read_output_labels
     from dropctl.mc.metrics import calibrations
     from dropctl.render.evaluation import evaluation_arrays, evaluation_json, evaluation_tables
-    from dropctl.render.mc import mc_json, mc_tables, write_mc_file
+    from dropctl.render.mc import mc_file_json, mc_json, mc_tables, write_mc_file
     from dropctl.runtime.loader import load
 
     if output_dir is not None:
@@ -147,7 +148,11 @@ def mc_predict_command(
     if use_ray or address is not None or workers is not None:
         raise UsageError("--ray, --address and --workers need --output-dir")
 
-    if output is not None and output.suffix.lower() not in (".npz", ".json", ".csv"):
+    to_stdout = output is not None and str(output) == "-"  # -o -: the .json document on stdout
+    if to_stdout and json_out:
+        raise UsageError("--output - and --json would both print JSON on stdout: use one")
+    if output is not None and not to_stdout and output.suffix.lower() not in (
+            ".npz", ".json", ".csv"):
         raise InputDataError(f"unsupported --output format '{output.suffix}' "
                              "(use .npz, .json or .csv)")
     if plot is not None and plot.suffix.lower() != ".png":
@@ -158,7 +163,7 @@ def mc_predict_command(
         raise UsageError("--top needs --rank-by SCORE")
     if not std_floor > 0:
         raise UsageError(f"--interval-std-floor must be a positive number, got {std_floor:g}")
-    if output is not None:  # leftovers of a run killed while writing (kill -9)
+    if output is not None and not to_stdout:  # leftovers of a run killed while writing (kill -9)
         clean_stale_temps(output)
     if plot is not None:
         clean_stale_temps_in(plot.parent)
@@ -181,7 +186,11 @@ def mc_predict_command(
     if labels is not None or ood_result is not None or rank_by is not None:
         ev = evaluate(result, label_arrays, ood_result, rank_by, top if top is not None else 10,
                       std_floor)
-    if output is not None:
+    if to_stdout:
+        per_input, other = evaluation_arrays(result, ood_result, ev)
+        print(mc_file_json(result, calib, per_input=per_input, other=other,
+                           extra_doc=evaluation_json(ev)))
+    elif output is not None:
         per_input, other = evaluation_arrays(result, ood_result, ev)
         write_mc_file(result, output, calib, per_input=per_input, other=other,
                       extra_doc=evaluation_json(ev),
@@ -191,7 +200,9 @@ def mc_predict_command(
         from dropctl.render.plots import write_plots
 
         written = write_plots(result, plot, label_arrays, ev)
-    if json_out:
+    if to_stdout:
+        pass  # stdout holds the --output document; the tables would break it
+    elif json_out:
         doc = mc_json(result, calib, per_sample)
         doc.update(evaluation_json(ev))
         print(json.dumps(doc, indent=2))
@@ -204,7 +215,7 @@ def mc_predict_command(
         hint = err_console()
         for r in result.rescues:
             hint.print(f"loaded with a rescue: {r}", style="dim")
-        if output is not None:
+        if output is not None and not to_stdout:
             hint.print(f"wrote {output}", style="dim")
         for p in written:
             hint.print(f"wrote {p}", style="dim")

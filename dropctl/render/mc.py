@@ -171,6 +171,18 @@ def _arrays(result: Any) -> dict[str, np.ndarray]:
     return out
 
 
+def mc_file_json(result: Any, calib: dict[str, tuple[Calibration, Calibration]] | None = None,
+                 *, per_input: dict[str, np.ndarray] | None = None,
+                 other: dict[str, np.ndarray] | None = None,
+                 extra_doc: dict[str, Any] | None = None) -> str:
+    """The ``--output x.json`` document (also what ``--output -`` prints on stdout)."""
+    doc = mc_json(result, calib)
+    doc.update(extra_doc or {})
+    arrays = {**_arrays(result), **(per_input or {}), **(other or {})}
+    doc["arrays"] = {k: v.tolist() for k, v in arrays.items()}
+    return json.dumps(doc)
+
+
 def write_mc_file(result: Any, path: str | Path,
                   calib: dict[str, tuple[Calibration, Calibration]] | None = None, *,
                   per_input: dict[str, np.ndarray] | None = None,
@@ -191,10 +203,8 @@ def write_mc_file(result: Any, path: str | Path,
         # (mypy rejects **dict[str, ndarray] where a keyword-only bool could receive it).
         write_atomic(path, lambda fh: np.savez(fh, allow_pickle=True, **everything))
     elif suffix == ".json":
-        doc = mc_json(result, calib)
-        doc.update(extra_doc or {})
-        doc["arrays"] = {k: v.tolist() for k, v in {**arrays, **(other or {})}.items()}
-        write_atomic(path, lambda fh: fh.write(json.dumps(doc).encode()))
+        text = mc_file_json(result, calib, per_input=per_input, other=other, extra_doc=extra_doc)
+        write_atomic(path, lambda fh: fh.write(text.encode()))
     elif suffix == ".csv":
         buf = io.StringIO()
         w = csv.writer(buf)
