@@ -126,6 +126,9 @@ class PolicyRule:
     default_severity: Severity
     security: bool = False
     """Guards against running or reading something outside the model (SARIF tag)."""
+    security_severity: str = ""
+    """For security rules: a CVSS-style score (0.1-10.0) that GitHub code scanning ranks the
+    alert by (SARIF ``properties.security-severity``; 9.0+ critical, 7.0+ high, 4.0+ medium)."""
 
 
 POLICY_RULES: tuple[PolicyRule, ...] = (
@@ -133,7 +136,8 @@ POLICY_RULES: tuple[PolicyRule, ...] = (
          "dropctl could not read or check this file (corrupt, hostile, not a model, over a "
          "safety limit, or --probe could not load it). An unreadable artifact is never "
          "reported as clean; fix or remove the file.", Severity.ERROR,
-               security=True),
+               # A file dropctl refused may be corrupt or hostile: medium until looked at.
+               security=True, security_severity="5.5"),
     PolicyRule("DCK001", "inference", "predict() behaves as the policy's `inference` setting demands.",
          "inference = \"off\" (the default) requires predict() to be deterministic: no dropout "
          "site may act at inference (training=True pinned under Keras 2, Lambda PermaDropout, "
@@ -151,7 +155,8 @@ POLICY_RULES: tuple[PolicyRule, ...] = (
          "Python bytecode that runs when the model is loaded with safe_mode=False: a code "
          "execution risk (CVE-2024-3660). Replace it with a registered layer; for "
          "PermaDropout use `dropctl convert --standard` or `--perma`.", Severity.ERROR,
-               security=True),
+               # Arbitrary code on load, as CVE-2024-3660 (CVSS 9.8).
+               security=True, security_severity="9.8"),
     PolicyRule("DCK005", "frozen_active", "No dropout sits inside a frozen sub-model.",
          "trainable=False does not switch dropout off: a frozen sub-model still drops units "
          "while the outer model trains. Intended for fine-tuning? Set frozen_active = "
@@ -172,7 +177,8 @@ POLICY_RULES: tuple[PolicyRule, ...] = (
          "loaded (CVE-2025-1550); TorchModuleWrapper and TFSMLayer run foreign graphs; "
          "lookup layers with a file-path vocabulary read files (CVE-2025-12058).",
          Severity.ERROR,
-               security=True),
+               # Code imported on load (CVE-2025-1550) or files read: high.
+               security=True, security_severity="8.8"),
     PolicyRule("DCK010", "probe", "Loaded and run, the model behaves as the static verdict says.",
          "--probe loads the model in safe mode and runs predict() twice on synthetic "
          "inputs. A result that contradicts the `inference` setting is a violation "

@@ -3,6 +3,10 @@
 CI systems (GitLab, Jenkins, Azure) show a ``<failure>`` for an artifact that breaks a
 policy at or above ``--fail-on`` and an ``<error>`` for one that could not be read;
 lower-severity violations go to the testcase's ``<system-out>``.
+
+The ``file`` attribute on ``<testcase>`` is GitLab's dialect (its test report links a case to
+the file by it; the JUnit XSD has no such attribute, Jenkins and Azure ignore it): a plain
+forward-slash path relative to the working directory (absolute outside it), not a URI.
 """
 
 from __future__ import annotations

@@ -4,12 +4,21 @@ One run, one ``tool.driver`` with every check rule (stable ids ``DCK000``...) an
 one result per violation located at the artifact (``physicalLocation``) and, inside it, at
 the layer path (``logicalLocations``). Unreadable artifacts are ``DCK000`` error results,
 so an upload never shows a broken file as clean.
+
+Artifact URIs are RFC 3986 references, as the 2.1.0 schema demands (``uri-reference``): a path
+under the working directory is percent-encoded (``urllib.parse.quote`` of its bytes: a space is
+``%20``, a ``%`` is ``%25``, non-ASCII is UTF-8 escapes) relative to ``%SRCROOT%``; a path
+outside it is an absolute ``file://`` URI with no ``uriBaseId``. Security rules carry
+``properties.security-severity`` (GitHub code scanning ranks their alerts by it).
 """
 
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote_from_bytes
 
 from dropctl._version import __version__
 from dropctl.policy.run import CheckReport, Status
@@ -22,7 +31,22 @@ INFO_URI = "https://github.com/dropctl/dropctl#use-in-ci"
 _INDEX = {rule.id: i for i, rule in enumerate(POLICY_RULES)}
 
 
+def artifact_location(path: str) -> dict[str, str]:
+    """SARIF ``artifactLocation`` of a path (see the module docstring)."""
+    absolute = Path(os.path.abspath(path))
+    try:
+        rel = absolute.relative_to(Path.cwd())
+    except ValueError:
+        return {"uri": absolute.as_uri()}  # percent-encodes the path's bytes itself
+    return {"uri": quote_from_bytes(os.fsencode(rel.as_posix()), safe="/"),
+            "uriBaseId": "%SRCROOT%"}
+
+
 def _rule(rule: Any) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "tags": ["dropout", "keras", "security" if rule.security else "behaviour"]}
+    if rule.security_severity:
+        properties["security-severity"] = rule.security_severity
     return {
         "id": rule.id,
         "name": rule.name,
@@ -31,14 +55,14 @@ def _rule(rule: Any) -> dict[str, Any]:
         "help": {"text": rule.help, "markdown": f"**{rule.name}**: {rule.help}"},
         "helpUri": INFO_URI,
         "defaultConfiguration": {"level": LEVEL[rule.default_severity]},
-        "properties": {"tags": ["dropout", "keras", "security" if rule.security else "behaviour"]},
+        "properties": properties,
     }
 
 
 def _location(artifact: str, layer: str) -> dict[str, Any]:
     loc: dict[str, Any] = {
         "physicalLocation": {
-            "artifactLocation": {"uri": uri(artifact), "uriBaseId": "%SRCROOT%"},
+            "artifactLocation": artifact_location(artifact),
             # Model files are binary; GitHub needs a region to show an alert, line 1 it is.
             "region": {"startLine": 1},
         }
@@ -95,8 +119,7 @@ def to_sarif(report: CheckReport) -> dict[str, Any]:
                 "exitCode": report.exit_code,
                 "toolExecutionNotifications": notifications,
             }],
-            "artifacts": [{"location": {"uri": uri(r.path), "uriBaseId": "%SRCROOT%"}}
-                          for r in report.results],
+            "artifacts": [{"location": artifact_location(r.path)} for r in report.results],
             "results": results,
         }],
     }

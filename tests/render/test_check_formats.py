@@ -25,6 +25,7 @@ from tests.support import (
     ROOT,
     SAMPLES,  # noqa: I001
 )
+from tests.support.sarif import assert_valid_sarif
 
 
 def hand_report() -> CheckReport:
@@ -52,7 +53,8 @@ def _in_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def validate_sarif(doc: dict) -> None:
-    """The SARIF 2.1.0 properties GitHub code scanning requires, checked one by one."""
+    """The OASIS 2.1.0 schema, then the properties GitHub code scanning requires, one by one."""
+    assert_valid_sarif(doc)
     assert doc["version"] == "2.1.0"
     assert doc["$schema"].endswith("sarif-2.1.0.json")
     assert isinstance(doc["runs"], list) and doc["runs"]

@@ -84,7 +84,11 @@ def test_json_formats_parse(hostile_names: Path, fmt: str) -> None:
     result = CliRunner().invoke(app, ["check", "--no-config", "--format", fmt, str(hostile_names)])
     assert result.exit_code == 1
     assert result.stdout.isascii()  # surrogates and controls as \\u escapes
-    json.loads(result.stdout)
+    doc = json.loads(result.stdout)
+    if fmt == "sarif":
+        from tests.support.sarif import assert_valid_sarif
+
+        assert_valid_sarif(doc)
 
 
 def test_error_line_is_escaped(tmp_path: Path) -> None:
