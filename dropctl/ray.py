@@ -5,7 +5,8 @@ Two ways in:
 * :class:`MCDropout`, a class UDF for your own pipeline::
 
       ds.map_batches(MCDropout, fn_constructor_kwargs={"model": "/models/cnn.keras",
-                     "samples": 20}, concurrency=4, num_cpus=1, batch_size=4096)
+                     "samples": 20}, compute=ActorPoolStrategy(size=4), num_cpus=1,
+                     batch_size=4096)
 
   The model is loaded once per actor. Each batch needs an integer ``row`` column (any stable,
   unique index: the result of a row depends only on the model, seed, T, that index and the
@@ -19,9 +20,13 @@ Two ways in:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
+import re
+import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +36,7 @@ import numpy as np
 
 from dropctl.errors import DropctlError, InputDataError, UsageError
 
-__all__ = ["MCDropout", "ray_runner"]
+__all__ = ["RAY_CLIENT_REFUSED", "MCDropout", "ray_runner"]
 
 def _ray() -> Any:
     from dropctl.runtime.imports import missing
@@ -173,21 +178,123 @@ def _dropctl_cause(exc: BaseException) -> DropctlError | None:
     return None
 
 
-def ray_runner(address: str | None = None, workers: int = 2, cpus_per_worker: int = 1) -> Any:
+RAY_CLIENT_REFUSED = (
+    "--address {address}: Ray Data does not work through Ray Client (ray:// addresses; "
+    "ray-project/ray #48682). Run dropctl inside the cluster instead: "
+    "ray job submit --address http://HEAD:8265 -- dropctl mc-predict ... --ray --address auto, "
+    "or give the in-cluster GCS address (HEAD:6379) from a pod or node of the cluster")
+"""The one line a ``ray://`` address gets (``{address}`` filled in)."""
+
+
+def _connect_error(address: str | None, exc: BaseException) -> UsageError:
+    where = address or "a local cluster"
+    if type(exc).__name__ == "AuthenticationError":  # ray.exceptions; its text is a paragraph
+        return UsageError(
+            f"cannot connect to Ray at {where}: the cluster uses token authentication and "
+            "rejected this process's token: set RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) to the "
+            "cluster's token (`ray get-auth-token` on the head node)")
+    text = " ".join(str(exc).split())
+    if address and "failed to connect" in text.lower() and (
+            os.environ.get("RAY_AUTH_MODE", "").lower() != "token"):
+        # Ray enables token auth for an explicit address only with RAY_AUTH_MODE=token; without
+        # it the driver sends no token and a token cluster looks unreachable (measured, Ray 2.60).
+        text += (" (a cluster with token authentication also needs RAY_AUTH_MODE=token and "
+                 "RAY_AUTH_TOKEN here)")
+    elif address and "failed to connect" in text.lower():
+        text += " (is RAY_AUTH_TOKEN the cluster's token? `ray get-auth-token` on the head node)"
+    return UsageError(f"cannot connect to Ray at {where}: {text}")
+
+
+_RAY_LOG_LINE = re.compile(rb"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [DIWEF] \d+ \d+\] ")
+"""A line of Ray's C++ logging (``[2026-12-01 21:52:45,111 E 20884 20884] core_worker.cc:...``)."""
+
+
+@contextlib.contextmanager
+def _without_ray_log_lines() -> Iterator[None]:
+    """While Ray runs in this process, drop the C++ log lines its driver prints on stderr.
+
+    Ray's C++ core writes them straight to file descriptor 2 (Python's ``logging`` and
+    ``warnings`` cannot reach them), e.g. core_worker.cc's note that an actor's constructor
+    arguments sit in the object store, which Ray Data's actor pools always do. The driver's log
+    file in the Ray session directory keeps them. Everything else written to stderr (dropctl's
+    hints, the progress bar, a Python traceback) passes through unchanged and in order.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2 (embedded interpreters, some test runners)
+        yield
+        return
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def forward() -> None:
+        pending = b""
+        while True:
+            try:
+                piece = os.read(read_end, 65536)
+            except OSError:
+                piece = b""
+            if not piece:
+                break
+            pending += piece
+            out = []
+            while pending:
+                nl = pending.find(b"\n")
+                if pending[:1] == b"[" and (nl < 0 or _RAY_LOG_LINE.match(pending)):
+                    if nl < 0 and len(pending) < 4096:
+                        break  # maybe a Ray line still arriving: wait for its end
+                    if nl >= 0 and _RAY_LOG_LINE.match(pending):
+                        pending = pending[nl + 1:]
+                        continue
+                cut = len(pending) if nl < 0 else nl + 1
+                out.append(pending[:cut])
+                pending = pending[cut:]
+            if out:
+                os.write(saved, b"".join(out))
+        if pending:
+            os.write(saved, pending)
+
+    thread = threading.Thread(target=forward, name="dropctl-ray-stderr", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+        os.dup2(saved, 2)  # closes the pipe's last write end: the thread drains and stops
+        thread.join(timeout=2)
+        os.close(saved)
+        os.close(read_end)
+
+
+def ray_runner(address: str | None = None, workers: int = 2, cpus_per_worker: int = 1,
+               gpus_per_worker: float = 0.0) -> Any:
     """A ``runner`` for :func:`dropctl.mc.shards.run_shards` that scores units on Ray actors.
 
-    ``address``: an existing cluster (``ray://host:10001``, ``auto``); None starts a local one
-    with ``workers * cpus_per_worker`` CPUs and stops it afterwards.
+    ``address``: an existing cluster reached from inside it (``auto``, ``HOST:6379``; token
+    auth clusters need ``RAY_AUTH_TOKEN``); ``ray://`` (Ray Client) is refused, Ray Data does
+    not run through it. None starts a local cluster with ``workers * cpus_per_worker`` CPUs and
+    stops it afterwards. ``gpus_per_worker`` (fractions allowed) is each actor's ``num_gpus``.
     """
     _ray()  # a missing Ray stops the command before anything runs
     if workers < 1:
         raise UsageError("--workers must be at least 1")
     if cpus_per_worker < 1:
         raise UsageError("--cpus-per-worker must be at least 1")
+    if not gpus_per_worker >= 0:
+        raise UsageError(f"--gpus-per-worker must be 0 or more, got {gpus_per_worker:g}")
+    if address is not None and address.strip().lower().startswith("ray://"):
+        raise UsageError(RAY_CLIENT_REFUSED.format(address=address))
 
     def run(scorer: Any, shards: list[Any], units: list[Any]) -> Iterator[tuple[Any, Any]]:
         if not units:
             return
+        with _without_ray_log_lines():
+            yield from scored(scorer, shards, units)
+
+    def scored(scorer: Any, shards: list[Any], units: list[Any]) -> Iterator[tuple[Any, Any]]:
         import ray
         import ray.data
 
@@ -202,14 +309,18 @@ def ray_runner(address: str | None = None, workers: int = 2, cpus_per_worker: in
             else:
                 kwargs["num_cpus"] = workers * cpus_per_worker
             try:
-                with warnings.catch_warnings():  # the error below says it in one line
+                with warnings.catch_warnings():  # a failure below says it in one line
                     warnings.simplefilter("ignore")
                     ray.init(**kwargs)
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise UsageError(f"cannot connect to Ray at {address or 'a local cluster'}: "
-                                 f"{' '.join(str(exc).split())}") from None
+            except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as exc:
+                raise _connect_error(address, exc) from None
             started = True
         try:
+            if gpus_per_worker:
+                have = float(ray.cluster_resources().get("GPU", 0))
+                if have < gpus_per_worker:  # Ray Data would wait for them forever
+                    raise UsageError(f"--gpus-per-worker {gpus_per_worker:g}: the Ray cluster has "
+                                     f"{have:g} GPU(s)")
             ctx = ray.data.DataContext.get_current()
             ctx.execution_options.preserve_order = True
             ctx.enable_progress_bars = False
@@ -218,18 +329,22 @@ def ray_runner(address: str | None = None, workers: int = 2, cpus_per_worker: in
             items = [{"shard": u.shard, "lo": u.lo, "hi": u.hi} for u in units]
             ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
                 _UnitScorer, batch_size=1, batch_format="numpy",
-                compute=ray.data.ActorPoolStrategy(size=workers),
-                num_cpus=cpus_per_worker,
+                # No more actors than units: an idle actor would only load the model.
+                compute=ray.data.ActorPoolStrategy(size=min(workers, len(units))),
+                num_cpus=cpus_per_worker, num_gpus=gpus_per_worker,
                 fn_constructor_kwargs={
                     "model": str(Path(scorer.model_path).resolve()), "samples": cfg.samples,
                     "seed": cfg.seed, "sites": cfg.sites, "batch_size": cfg.rows_per_pass,
                     "shards": [(str(s.path.resolve()), s.rows, s.row0) for s in shards]})
             by_key = {(u.shard, u.lo): u for u in units}
             try:
-                for row in ds.iter_rows():
-                    with np.load(io.BytesIO(row["payload"]), allow_pickle=False) as z:
-                        arrays = {k: z[k] for k in z.files}
-                    yield by_key[(int(row["shard"]), int(row["lo"]))], arrays
+                with warnings.catch_warnings():
+                    # Ray Data's advice on pool sizing and its deprecations are not the user's.
+                    warnings.filterwarnings("ignore", module=r"ray(\.|$)")
+                    for row in ds.iter_rows():
+                        with np.load(io.BytesIO(row["payload"]), allow_pickle=False) as z:
+                            arrays = {k: z[k] for k in z.files}
+                        yield by_key[(int(row["shard"]), int(row["lo"]))], arrays
             except Exception as exc:  # Ray wraps a worker's exception in its own types
                 cause = _dropctl_cause(exc)
                 if cause is not None:

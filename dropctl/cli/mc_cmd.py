@@ -101,12 +101,16 @@ def mc_predict_command(
     use_ray: Annotated[bool, typer.Option(
         "--ray", help="Run --output-dir on a Ray cluster (pip install 'dropctl[ray]').")] = False,
     address: Annotated[str | None, typer.Option(
-        "--address", help="Ray cluster address (ray://HOST:10001, auto) [default: a local "
-                          "cluster].")] = None,
+        "--address", help="Ray cluster address: auto, HOST:6379 (in the cluster; Ray Client "
+                          "ray:// is not supported by Ray Data: use ray job submit) "
+                          "[default: a local cluster].")] = None,
     workers: Annotated[int | None, typer.Option(
         "--workers", help="Ray actors, each loading the model once [default: 2].")] = None,
     cpus_per_worker: Annotated[int, typer.Option(
         "--cpus-per-worker", help="CPUs (TensorFlow threads) per Ray actor.")] = 1,
+    gpus_per_worker: Annotated[float, typer.Option(
+        "--gpus-per-worker", min=0.0, help="GPUs per Ray actor; fractions share a GPU "
+                                           "(0.5: two actors per GPU).")] = 0.0,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
@@ -134,7 +138,8 @@ def mc_predict_command(
 
         run_shards_command(model, input_path, output_dir, samples=samples, seed=seed, sites=sites,
                            batch_size=batch_size, use_ray=use_ray, address=address,
-                           workers=workers, cpus_per_worker=cpus_per_worker, json_out=json_out,
+                           workers=workers, cpus_per_worker=cpus_per_worker,
+                           gpus_per_worker=gpus_per_worker, json_out=json_out,
                            quiet=quiet, conflicts={
                                "--synthetic": synthetic is not None, "--output": output is not None,
                                "--until-stable (it stops on the whole input)":
@@ -145,8 +150,8 @@ def mc_predict_command(
                                "--synthetic-ood": synthetic_ood is not None,
                                "--rank-by": rank_by is not None, "--top": top is not None})
         return
-    if use_ray or address is not None or workers is not None:
-        raise UsageError("--ray, --address and --workers need --output-dir")
+    if use_ray or address is not None or workers is not None or gpus_per_worker:
+        raise UsageError("--ray, --address, --workers and --gpus-per-worker need --output-dir")
 
     to_stdout = output is not None and str(output) == "-"  # -o -: the .json document on stdout
     if to_stdout and json_out:

@@ -20,7 +20,8 @@ def _terminate(signum: int, frame: Any) -> None:
 def run_shards_command(model: Path, input_path: Path | None, output_dir: Path, *, samples: int,
                        seed: int, sites: str | None, batch_size: int | None, use_ray: bool,
                        address: str | None, workers: int | None, cpus_per_worker: int,
-                       json_out: bool, quiet: bool, conflicts: dict[str, bool]) -> None:
+                       gpus_per_worker: float = 0.0, json_out: bool, quiet: bool,
+                       conflicts: dict[str, bool]) -> None:
     """Validate the options, run :func:`dropctl.mc.shards.run_shards`, print the report."""
     from dropctl.mc.shards import run_shards
     from dropctl.render.shards import shards_json, shards_tables
@@ -30,13 +31,13 @@ def run_shards_command(model: Path, input_path: Path | None, output_dir: Path, *
     given = [name for name, on in conflicts.items() if on]
     if given:
         raise UsageError(f"{', '.join(given)} cannot be combined with --output-dir")
-    if not use_ray and (address is not None or workers is not None):
-        raise UsageError("--address and --workers need --ray")
+    if not use_ray and (address is not None or workers is not None or gpus_per_worker):
+        raise UsageError("--address, --workers and --gpus-per-worker need --ray")
     runner = None
     if use_ray:
         from dropctl.ray import ray_runner
 
-        runner = ray_runner(address, workers or 2, cpus_per_worker)
+        runner = ray_runner(address, workers or 2, cpus_per_worker, gpus_per_worker)
     show = not quiet and not json_out
     hint = err_console()
 
