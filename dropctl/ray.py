@@ -275,8 +275,9 @@ def ray_runner(address: str | None = None, workers: int = 2, cpus_per_worker: in
 
     ``address``: an existing cluster reached from inside it (``auto``, ``HOST:6379``; token
     auth clusters need ``RAY_AUTH_TOKEN``); ``ray://`` (Ray Client) is refused, Ray Data does
-    not run through it. None starts a local cluster with ``workers * cpus_per_worker`` CPUs and
-    stops it afterwards. ``gpus_per_worker`` (fractions allowed) is each actor's ``num_gpus``.
+    not run through it. None means ``RAY_ADDRESS`` when set, else a new local cluster with
+    ``workers * cpus_per_worker`` CPUs, stopped afterwards. ``gpus_per_worker`` (fractions
+    allowed) is each actor's ``num_gpus``.
     """
     _ray()  # a missing Ray stops the command before anything runs
     if workers < 1:
@@ -285,6 +286,10 @@ def ray_runner(address: str | None = None, workers: int = 2, cpus_per_worker: in
         raise UsageError("--cpus-per-worker must be at least 1")
     if not gpus_per_worker >= 0:
         raise UsageError(f"--gpus-per-worker must be 0 or more, got {gpus_per_worker:g}")
+    # No --address: RAY_ADDRESS (set inside `ray job submit` jobs and KubeRay pods), else a
+    # new local cluster. Never ray.init()'s own default, which silently joins whatever cluster
+    # `ray start` last left on this host (/tmp/ray/ray_current_cluster, Ray 2.60).
+    address = address or os.environ.get("RAY_ADDRESS") or None
     if address is not None and address.strip().lower().startswith("ray://"):
         raise UsageError(RAY_CLIENT_REFUSED.format(address=address))
 
@@ -307,6 +312,7 @@ def ray_runner(address: str | None = None, workers: int = 2, cpus_per_worker: in
             if address:
                 kwargs["address"] = address
             else:
+                kwargs["address"] = "local"
                 kwargs["num_cpus"] = workers * cpus_per_worker
             try:
                 with warnings.catch_warnings():  # a failure below says it in one line

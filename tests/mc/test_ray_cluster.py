@@ -116,10 +116,25 @@ print(json.dumps([dict(r.required_resources) for r in rows
 """
 
 
-def test_token_cluster_same_bytes_quiet_stderr_and_gpu_request(token_cluster, shards,
-                                                                tmp_path) -> None:
+@pytest.fixture(scope="module")
+def reference(shards, tmp_path_factory) -> Path:
+    """The single-process run every Ray run must reproduce byte for byte."""
     from dropctl.mc.shards import run_shards
 
+    out = tmp_path_factory.mktemp("cluster_ref")
+    run_shards(CNN, shards, out, samples=3, seed=5)
+    return out
+
+
+def _same_bytes(reference: Path, out: Path) -> None:
+    names = sorted(p.name for p in reference.iterdir())
+    assert names == sorted(p.name for p in out.iterdir())
+    for name in names:
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+def test_token_cluster_same_bytes_quiet_stderr_and_gpu_request(token_cluster, shards, reference,
+                                                                tmp_path) -> None:
     address, token = token_cluster
     auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
     res = _dropctl([*_mc(shards, tmp_path / "out", address), "--gpus-per-worker", "0.5"], auth)
@@ -127,16 +142,23 @@ def test_token_cluster_same_bytes_quiet_stderr_and_gpu_request(token_cluster, sh
     assert res.stderr == ""  # no Ray warning, no C++ log line
     doc = json.loads(res.stdout)
     assert doc["workers"] == 2 and doc["rows_scored"] == 48
-    reference = tmp_path / "ref"
-    run_shards(CNN, shards, reference, samples=3, seed=5)
-    for name in sorted(p.name for p in reference.iterdir()):
-        assert (tmp_path / "out" / name).read_bytes() == (reference / name).read_bytes(), name
+    _same_bytes(reference, tmp_path / "out")
     # What Ray was asked for, from the GCS actor table (Ray's record, not dropctl's).
     probe = subprocess.run([sys.executable, "-c", _ACTOR_RESOURCES.format(address=address)],
                            capture_output=True, text=True, timeout=120,
                            env={**os.environ, **auth})
     assert probe.returncode == 0, probe.stderr
     assert json.loads(probe.stdout) == [{"CPU": 1.0, "GPU": 0.5}] * 2
+
+
+def test_a_local_cluster_run_is_quiet_too(shards, reference, tmp_path) -> None:
+    """No --address: dropctl starts (and stops) its own cluster; stderr stays empty."""
+    args = _mc(shards, tmp_path / "out", "auto")
+    args = args[:args.index("--address")] + args[args.index("--address") + 2:]
+    res = _dropctl(args, {})
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == ""
+    _same_bytes(reference, tmp_path / "out")
 
 
 def test_wrong_token_is_one_error_line(token_cluster, shards, tmp_path) -> None:
@@ -169,6 +191,12 @@ def test_ray_client_addresses_are_refused_with_the_supported_way(cli_runner, sha
         assert res.exit_code == 2 and res.stdout == ""
         assert res.stderr == f"Error: {RAY_CLIENT_REFUSED.format(address=address)}\n"
         assert "ray job submit" in res.stderr and "--address auto" in res.stderr
+    # RAY_ADDRESS stands in for a missing --address, and is held to the same rule
+    args = _mc(shards, tmp_path / "out", "x")
+    args = args[:args.index("--address")] + args[args.index("--address") + 2:]
+    res = cli_runner.invoke(app, args, env={"RAY_ADDRESS": "ray://head-svc:10001"})
+    assert res.exit_code == 2
+    assert res.stderr == f"Error: {RAY_CLIENT_REFUSED.format(address='ray://head-svc:10001')}\n"
     assert not (tmp_path / "out").exists()
 
 
