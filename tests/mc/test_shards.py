@@ -296,7 +296,7 @@ def test_cli_output_dir_report_and_json(cli_runner, tmp_path, data) -> None:
     (["--until-stable", "0.1"], "Error: --until-stable (it stops on the whole input) cannot be "
                                 "combined with --output-dir"),
     (["--output", "x.npz"], "Error: --output cannot be combined with --output-dir"),
-    (["--workers", "2"], "Error: --address and --workers need --ray"),
+    (["--workers", "2"], "Error: --address, --workers and --gpus-per-worker need --ray"),
 ])
 def test_cli_output_dir_conflicts(cli_runner, tmp_path, data, extra, message) -> None:
     from dropctl.cli import app
@@ -317,7 +317,8 @@ def test_cli_errors(cli_runner, tmp_path, data) -> None:
                                  "(.npy, .npz, .parquet)"
     res = cli_runner.invoke(app, ["mc-predict", str(CNN), "--synthetic", "3", "--ray"])
     assert res.exit_code == 2
-    assert res.stderr.strip() == "Error: --ray, --address and --workers need --output-dir"
+    assert res.stderr.strip() == ("Error: --ray, --address, --workers and --gpus-per-worker need "
+                                  "--output-dir")
     np.save(tmp_path / "bad.npy", np.zeros((4, 5), np.float32))
     res = cli_runner.invoke(app, ["mc-predict", str(CNN), "--input", str(tmp_path / "bad.npy"),
                                   "--output-dir", str(tmp_path / "out2")])
