@@ -36,7 +36,8 @@ ALLOWED = {
 }
 
 STATIC = ("dropctl.reader", "dropctl.rules", "dropctl.errors", "dropctl.fileio",
-          "dropctl.interrupt", "dropctl._version", "dropctl.policy.config", "dropctl.policy.run",
+          "dropctl.interrupt", "dropctl._version", "dropctl.policy.config", "dropctl.policy.discover",
+          "dropctl.policy.run",
           "dropctl.render.")
 """Modules on the inspect/check/--help path: they must never import the runtime."""
 
