@@ -21,6 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from dropctl.display import Displayable
 from dropctl.errors import ArtifactError, DropctlError, UsageError
 from dropctl.policy.config import Config, Inference, Policy
 from dropctl.policy.discover import expand_paths
@@ -72,7 +73,7 @@ class ArtifactResult:
 
 
 @dataclass(frozen=True)
-class CheckReport:
+class CheckReport(Displayable):
     """Every artifact's verdict plus what the run was asked to gate on."""
 
     results: tuple[ArtifactResult, ...]
@@ -391,9 +392,16 @@ def check_paths(
     probe: bool | None = None,
     jobs: int | None = None,
     fail_on: str | Severity | None = None,
-    **settings: Any,
+    settings: Mapping[str, Any] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    custom_objects: Sequence[str] = (),
+    pre_commit: bool = False,
 ) -> CheckReport:
-    """The Python API behind ``dropctl.check``: configuration discovery, then :func:`run_check`."""
+    """The Python API behind ``dropctl.check``: configuration discovery, then :func:`run_check`.
+
+    ``settings``: policy keys as in ``[tool.dropctl]`` (``{"inference": "on"}``), applied over
+    the configuration file like the CLI's options.
+    """
     from dropctl.policy.config import find_config, load_config, parse_severity
 
     if isinstance(paths, str | os.PathLike):
@@ -406,9 +414,11 @@ def check_paths(
         cfg = load_config(find_config())
     else:
         cfg = load_config(Path(config))
+    settings = dict(settings or {})
     if settings:
         cfg.policy.updated(settings, "check() arguments")  # fail fast on a bad setting
     severity = None
     if fail_on is not None:
         severity = fail_on if isinstance(fail_on, Severity) else parse_severity(fail_on, "fail_on")
-    return run_check(paths, cfg, cli=settings or None, fail_on=severity, jobs=jobs, probe=probe)
+    return run_check(paths, cfg, cli=settings or None, fail_on=severity, jobs=jobs, probe=probe,
+                     progress=progress, custom_objects=custom_objects, pre_commit=pre_commit)
