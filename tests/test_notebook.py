@@ -12,11 +12,14 @@ imports pyplot is checked in a fresh interpreter (Keras itself imports pyplot).
 
 from __future__ import annotations
 
+import ast
 import base64
 import inspect
 import json
+import os
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -181,3 +184,41 @@ print(png[:4] == b"\\x89PNG", "matplotlib.pyplot" in sys.modules,
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, check=True)
     assert out.stdout.split() == ["True", "False", "True"], out.stdout + out.stderr
+
+
+# ---- the README's "Python API and notebooks" section -----------------------------------------
+
+_SECTION = (ROOT / "README.md").read_text().split("## Python API and notebooks", 1)[1].split(
+    "\n## ", 1)[0]
+
+
+def test_readme_api_table_is_the_real_signatures() -> None:
+    rows = re.findall(r"^\| `dropctl\.(\w+)\((.*?)\)` \|", _SECTION, re.M)
+    assert {name for name, _ in rows} == set(dropctl.__all__) - {"__version__", "load_model"}
+    for name, args in rows:
+        documented = [a.split("=")[0].strip() for a in args.split(",")]
+        params = inspect.signature(getattr(dropctl, name)).parameters.values()
+        real = [p.name for p in params]
+        assert documented == real, name
+        defaults = {p.name: p.default for p in params if p.default is not p.empty}
+        for a in args.split(","):
+            key, sep, value = a.partition("=")
+            if sep and value.strip() != "...":
+                assert defaults[key.strip()] == ast.literal_eval(value.strip()), (name, key)
+            elif not sep:
+                assert key.strip() not in defaults, (name, key)
+
+
+def test_readme_api_snippet_prints_what_it_says(tmp_path: Path) -> None:
+    import subprocess
+
+    (code,) = re.findall(r"```python\n(.*?)```", _SECTION, re.S)
+    (tmp_path / "sample_models").symlink_to(SAMPLES)
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    promised = [line.split("#", 1)[1].strip() for line in code.splitlines()
+                if line.startswith("print(") and "#" in line]
+    assert out.stdout.splitlines() == promised
+    assert (tmp_path / "digits.png").read_bytes().startswith(b"\x89PNG")
