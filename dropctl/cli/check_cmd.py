@@ -149,7 +149,8 @@ def check_command(
         if not quiet:
             print("dropctl: none of the files belongs to a model; nothing to check",
                   file=sys.stderr)
-        raise typer.Exit(report.exit_code)
+        if fmt == "text" and output is None:
+            raise typer.Exit(report.exit_code)  # files and other formats: an empty report
 
     from dropctl.render.safe import escape_all
 

@@ -122,6 +122,31 @@ def test_readme_snippets_name_both_hooks() -> None:
     assert ids == [h["id"] for h in HOOKS]
 
 
+def test_cli_pre_commit_exit_paths(tmp_path: Path, cli_runner, monkeypatch) -> None:
+    from dropctl.cli import app
+
+    root = _project(tmp_path / "p")
+    monkeypatch.chdir(root)
+    # A commit touching only an application's config.json: nothing to check, and that passes.
+    r = cli_runner.invoke(app, ["check", "--no-config", "--pre-commit", "app/config.json"])
+    assert (r.exit_code, r.stdout) == (0, "")
+    assert r.stderr == "dropctl: none of the files belongs to a model; nothing to check\n"
+    r = cli_runner.invoke(app, ["check", "--no-config", "--pre-commit", "--format", "junit",
+                                "app/config.json"])
+    assert r.exit_code == 0 and 'tests="0"' in r.stdout  # machine formats still get a report
+    # Named without --pre-commit it is checked as given: not a model, exit 2.
+    r = cli_runner.invoke(app, ["check", "--no-config", "app/config.json"])
+    assert r.exit_code == 2
+    assert r.stderr.startswith("Error: app/config.json: ") and "not a Keras model" in r.stderr
+    # Three files of one preset: one artifact, the preset's verdict.
+    r = cli_runner.invoke(app, ["check", "--no-config", "--pre-commit", "--json",
+                                "models/hub/bert/model.weights.h5", "models/hub/bert/config.json",
+                                "models/hub/bert/metadata.json"])
+    assert r.exit_code == 0, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    assert [(a["path"], a["status"]) for a in doc["artifacts"]] == [("models/hub/bert", "pass")]
+
+
 # ---- real pre-commit --------------------------------------------------------------------------
 
 
