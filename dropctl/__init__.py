@@ -3,7 +3,18 @@
 Public API (TensorFlow is imported only by the functions that run a model)::
 
     dropctl.inspect(path)            -> InspectReport   (static, never imports TensorFlow)
+    dropctl.check(paths)             -> CheckReport     (the CI gate; static unless probe=True)
+    dropctl.diff(model, x)           -> DiffResult      (deterministic vs stochastic runs)
+    dropctl.convert(src, dst, mode=) -> ConvertReport   (perma / standard / strip)
+    dropctl.mc_predict(model, x)     -> MCResult        (Monte Carlo dropout)
     dropctl.evaluate(mc_result, y)   -> Evaluation      (selective, OOD, intervals; numpy)
+    dropctl.plot_mc(mc_result)       -> Plots           (matplotlib Figures by name)
+    dropctl.load_model(path)         -> keras.Model     (safe mode, PermaDropout rescued)
+
+Every argument is an explicit keyword (IDEs and mypy see them all). In Jupyter or Colab the
+reports display as the CLI's tables (``_repr_html_``; ``__rich__`` for ``rich.print``), and
+``progress=True`` shows a bar in the cell. Plots use matplotlib's object API: the session's
+backend is never switched.
 """
 
 from __future__ import annotations
@@ -13,13 +24,20 @@ from typing import TYPE_CHECKING, Any
 from dropctl._version import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
     from dropctl.conversion.plan import ConvertReport
+    from dropctl.mc.diff import DiffResult
     from dropctl.mc.engine import MCResult
     from dropctl.mc.evaluation import Evaluation
     from dropctl.policy.run import CheckReport
     from dropctl.reader.report import InspectReport
+    from dropctl.render.plots import Plots
 
-__all__ = ["__version__", "check", "convert", "evaluate", "inspect", "load_model", "mc_predict"]
+    Progress = bool | Callable[[int, int], None] | None
+
+__all__ = ["__version__", "check", "convert", "diff", "evaluate", "inspect", "load_model",
+           "mc_predict", "plot_mc"]
 
 
 def inspect(path: Any, *, include_layers: bool = True, config: Any = None,
@@ -38,16 +56,53 @@ def inspect(path: Any, *, include_layers: bool = True, config: Any = None,
 
 
 def check(paths: Any, *, config: Any = None, probe: bool | None = None, jobs: int | None = None,
-          fail_on: str | None = None, **settings: Any) -> CheckReport:
+          fail_on: str | None = None, inference: str | None = None,
+          max_rate: float | None = None, min_rate: float | None = None,
+          require_sites: int | None = None, forbid_lambda: bool | None = None,
+          frozen_active: str | None = None, pinned_training: str | None = None,
+          opaque: str | None = None, unsafe_modules: str | None = None,
+          findings: Mapping[str, str] | None = None, keras: str | Sequence[str] | None = None,
+          custom_objects: Sequence[str] = (), progress: Progress = None) -> CheckReport:
     """Run ``dropctl check`` on files, directories or globs and return the typed report.
 
     ``config``: a pyproject.toml/dropctl.toml path, or None to discover one from the working
-    directory (``False``: defaults only). ``settings`` override policy keys (``inference="on"``,
-    ``max_rate=0.5``...). ``report.exit_code`` is the CLI's exit code. Static unless ``probe``.
+    directory (``False``: defaults only). The policy keywords override the file's
+    ``[tool.dropctl]`` keys of the same name (README, "Check rules"): ``inference`` "off" / "on"
+    / "any"; ``frozen_active``, ``pinned_training``, ``opaque``, ``unsafe_modules`` "error" /
+    "warn" / "ignore"; ``findings`` per finding code; ``keras`` the deployed Keras versions.
+    ``report.exit_code`` is the CLI's exit code. Static unless ``probe`` (then
+    ``custom_objects`` names the models' own ``.py`` files or modules, imported, i.e. run).
     """
     from dropctl.policy.run import check_paths
+    from dropctl.render.progress import progress_reporter
 
-    return check_paths(paths, config=config, probe=probe, jobs=jobs, fail_on=fail_on, **settings)
+    given = {"inference": inference, "max_rate": max_rate, "min_rate": min_rate,
+             "require_sites": require_sites, "forbid_lambda": forbid_lambda,
+             "frozen_active": frozen_active, "pinned_training": pinned_training,
+             "opaque": opaque, "unsafe_modules": unsafe_modules, "findings": findings,
+             "keras": keras}
+    settings = {k: v for k, v in given.items() if v is not None}
+    with progress_reporter(progress, "check") as callback:
+        return check_paths(paths, config=config, probe=probe, jobs=jobs, fail_on=fail_on,
+                           settings=settings, progress=callback,
+                           custom_objects=tuple(custom_objects))
+
+
+def diff(model_or_path: Any, inputs: Any = None, *, samples: int = 50, seed: int = 0,
+         sites: str | None = None, synthetic: int | None = None, batch_size: int | None = None,
+         progress: Progress = None) -> DiffResult:
+    """``dropctl diff``: is ``predict()`` deterministic, is ``model(x)``, how far is the MC mean?
+
+    ``model_or_path`` is a path or a loaded ``keras.Model``; ``inputs`` as for
+    :func:`mc_predict` (or ``synthetic=N`` seeded inputs). Returns a
+    :class:`dropctl.mc.diff.DiffResult`, including the sites that keep ``predict()`` stochastic.
+    """
+    from dropctl.mc.diff import diff as _diff
+    from dropctl.render.progress import progress_reporter
+
+    with progress_reporter(progress, "diff") as callback:
+        return _diff(model_or_path, inputs, samples=samples, seed=seed, sites=sites,
+                     synthetic=synthetic, batch_size=batch_size, progress=callback)
 
 
 def convert(src: Any, dst: Any, *, mode: str, rate: float | None = None, sites: str | None = None,
@@ -82,16 +137,26 @@ def load_model(path: Any) -> Any:
 
 
 def mc_predict(model_or_path: Any, inputs: Any = None, *, samples: int = 50, seed: int = 0,
-               **options: Any) -> MCResult:
+               sites: str | None = None, batch_size: int | None = None,
+               until_stable: float | None = None, save_samples: bool = False,
+               synthetic: int | None = None, progress: Progress = None) -> MCResult:
     """Monte Carlo dropout: T stochastic passes with only the stochastic sites on.
 
     ``model_or_path`` is a path or a loaded ``keras.Model``; ``inputs`` an array, a list, or a
-    dict by input name. Options: ``sites`` (glob), ``batch_size``, ``until_stable``,
-    ``save_samples``, ``synthetic`` (N seeded inputs), ``progress``. See :mod:`dropctl.mc.engine`.
+    dict by input name (or ``synthetic=N`` seeded inputs). ``sites``: a glob restricting the
+    sites switched on; ``batch_size``: rows per compiled forward (default: from a 256 MB
+    budget); ``until_stable``: stop once the largest Monte Carlo standard error is below it;
+    ``save_samples``: keep every pass in ``output.samples``. ``progress``: True for a bar (in
+    the notebook cell under Jupyter/Colab, on stderr in a terminal) or a ``callback(done,
+    total)``. See :mod:`dropctl.mc.engine`.
     """
     from dropctl.mc.engine import mc_predict as _mc
+    from dropctl.render.progress import progress_reporter
 
-    return _mc(model_or_path, inputs, samples=samples, seed=seed, **options)
+    with progress_reporter(progress, "mc-predict") as callback:
+        return _mc(model_or_path, inputs, samples=samples, seed=seed, sites=sites,
+                   batch_size=batch_size, until_stable=until_stable, save_samples=save_samples,
+                   synthetic=synthetic, progress=callback)
 
 
 def evaluate(result: MCResult, labels: Any = None, *, ood: MCResult | None = None,
@@ -113,3 +178,26 @@ def evaluate(result: MCResult, labels: Any = None, *, ood: MCResult | None = Non
             raise UsageError("labels for a multi-output model must be a dict by output name")
         labels = {result.outputs[0].name: labels}
     return _evaluate(result, labels, ood, rank_by, top, std_floor)
+
+
+def plot_mc(result: MCResult, labels: Any = None, *, evaluation: Evaluation | None = None) -> Plots:
+    """The ``mc-predict --plot`` figures of ``result`` as ``matplotlib.figure.Figure`` objects.
+
+    ``labels``: class ids of a classifier's inputs (one array, or a dict by output name).
+    Returns a :class:`dropctl.render.plots.Plots` mapping ``"main"`` (uncertainty histogram and,
+    with ``labels`` of a classifier, the reliability diagram) and, from ``evaluation``
+    (:func:`evaluate`), ``"risk_coverage"``, ``"ood_roc"``, ``"intervals"``. Drawn with the
+    object API: no pyplot, the backend is left alone, and a notebook shows the object as PNGs.
+    ``plots["main"].savefig("mc.png")`` writes one.
+    """
+    import numpy as np
+
+    from dropctl.errors import UsageError
+    from dropctl.render.plots import mc_figures
+
+    if labels is not None and not isinstance(labels, dict):
+        if len(result.outputs) != 1:
+            raise UsageError("labels for a multi-output model must be a dict by output name")
+        labels = {result.outputs[0].name: labels}
+    arrays = {name: np.asarray(y) for name, y in (labels or {}).items()}
+    return mc_figures(result, arrays, evaluation)

@@ -107,6 +107,10 @@ def check_command(
         "--verbose", "-v", help="Also list info-level observations.")] = False,
     quiet: QuietOpt = False,
     custom_objects: CustomObjectsOpt = None,
+    pre_commit: Annotated[bool, typer.Option(
+        "--pre-commit", help="PATHS are the files a commit touched (the pre-commit hook): each "
+        "is checked as the artifact it belongs to, once; files of no model are passed over.")
+    ] = False,
 ) -> None:
     import dropctl.policy.run as engine
     from dropctl.policy.config import find_config, load_config, parse_severity
@@ -142,7 +146,14 @@ def check_command(
             paths, config, cli=cli,
             fail_on=parse_severity(fail_on.value) if fail_on else None,
             jobs=jobs, probe=probe, progress=progress, custom_objects=custom_objects or (),
+            pre_commit=pre_commit,
         )
+    if not report.results:  # --pre-commit only: the commit touched no model
+        if not quiet:
+            print("dropctl: none of the files belongs to a model; nothing to check",
+                  file=sys.stderr)
+        if fmt == "text" and output is None:
+            raise typer.Exit(report.exit_code)  # files and other formats: an empty report
 
     from dropctl.render.safe import escape_all
 

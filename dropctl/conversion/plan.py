@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 from dropctl.conversion.hub import plan_hub
+from dropctl.display import Displayable
 from dropctl.errors import UnsupportedModelError
 from dropctl.reader.artifact import Artifact
 from dropctl.reader.classes import ATTENTION_CLASSES, RECURRENT_CLASSES
@@ -111,7 +112,7 @@ class Verification:
 
 
 @dataclass(frozen=True)
-class ConvertReport:
+class ConvertReport(Displayable):
     """What ``dropctl.convert`` changed (or would change, in a dry run)."""
 
     src: str

@@ -12,11 +12,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from dropctl.display import Displayable
 from dropctl.mc.engine import (
     Engine,
     MCResult,
@@ -33,7 +35,7 @@ __all__ = ["DiffResult", "diff"]
 
 
 @dataclass(frozen=True)
-class DiffResult:
+class DiffResult(Displayable):
     """What :func:`diff` measured."""
 
     model_name: str
@@ -86,8 +88,12 @@ def _compare(a: list[np.ndarray], b: list[np.ndarray]) -> tuple[bool, float]:
 
 def diff(model_or_path: Any, inputs: Any = None, *, samples: int = 50, seed: int = 0,
          sites: str | None = None, synthetic: int | None = None,
-         batch_size: int | None = None) -> DiffResult:
-    """Measure deterministic vs stochastic behaviour (see the module docstring)."""
+         batch_size: int | None = None,
+         progress: Callable[[int, int], None] | None = None) -> DiffResult:
+    """Measure deterministic vs stochastic behaviour (see the module docstring).
+
+    ``progress(done, total)`` follows the Monte Carlo passes, as in :func:`mc_predict`.
+    """
     keras = keras_module("dropctl diff")
     model, rescues = resolve_model(model_or_path)
     arrays = resolve_inputs(model, inputs, synthetic, seed)
@@ -99,7 +105,8 @@ def diff(model_or_path: Any, inputs: Any = None, *, samples: int = 50, seed: int
         c1, c2 = flat_outputs(model(x)), flat_outputs(model(x))
     predict_same, predict_diff = _compare(p1, p2)
     call_same, call_diff = _compare(c1, c2)
-    mc = mc_predict(model, arrays, samples=samples, seed=seed, sites=sites, batch_size=batch_size)
+    mc = mc_predict(model, arrays, samples=samples, seed=seed, sites=sites, batch_size=batch_size,
+                    progress=progress)
     source = getattr(model_or_path, "path", model_or_path)
     missing = (static_gaps(source, [s.path for s in mc.sites if s.note is None], sites)
                if isinstance(source, str | os.PathLike) else ())

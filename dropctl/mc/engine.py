@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from dropctl.display import Displayable
 from dropctl.errors import UsageError
 from dropctl.mc.inputs import model_input_specs
 from dropctl.reader.report import SiteKind
@@ -406,7 +407,7 @@ class OutputStats:
 
 
 @dataclass(frozen=True)
-class MCResult:
+class MCResult(Displayable):
     """Result of :func:`mc_predict`."""
 
     model_name: str

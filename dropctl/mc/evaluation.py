@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dropctl.display import Displayable
 from dropctl.errors import InputDataError, UsageError
 
 if TYPE_CHECKING:
@@ -431,7 +432,7 @@ def rank(output: str, score: str, values: np.ndarray, top: int) -> Ranking:
 
 
 @dataclass(frozen=True)
-class Evaluation:
+class Evaluation(Displayable):
     """Every uncertainty-evaluation result of one ``mc-predict`` run (empty where not asked)."""
 
     selective: Mapping[str, tuple[Selective, ...]]

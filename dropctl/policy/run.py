@@ -1,6 +1,7 @@
 """The ``dropctl check`` engine: expand paths, inspect each artifact, apply its policy.
 
-Input: paths, directories and globs plus a :class:`~dropctl.policy.Config`. Output: a
+Input: paths, directories and globs (made artifacts by :mod:`dropctl.policy.discover`) plus
+a :class:`~dropctl.policy.Config`. Output: a
 :class:`CheckReport` of typed per-artifact results. Reading is static (``dropctl.inspect``,
 no TensorFlow); only ``probe=True`` loads models (:func:`dropctl.policy.probe.probe_model`, through
 ``dropctl.runtime.loader``), and only then is TensorFlow imported. ``jobs > 1`` checks files in
@@ -14,25 +15,23 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from dropctl.display import Displayable
 from dropctl.errors import ArtifactError, DropctlError, UsageError
-from dropctl.policy.config import Config, Inference, Policy, glob_to_regex
+from dropctl.policy.config import Config, Inference, Policy
+from dropctl.policy.discover import expand_paths
 from dropctl.policy.probe import ProbeResult, probe_model
 from dropctl.policy.workers import WorkerDied, run_tasks
-from dropctl.reader.formats import artifact_dir
 from dropctl.reader.report import InspectReport, Phase, Severity
 from dropctl.rules import POLICY_BY_NAME, PolicyRule, finding_owner
 
 DEBUG = False
 """Set by ``dropctl --debug``: an unexpected exception inside one artifact is raised, not reported."""
-MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
-"""Files a directory search picks up (bare .json models must be named explicitly)."""
-_GLOB_CHARS = set("*?[")
 
 
 class Status(StrEnum):
@@ -74,7 +73,7 @@ class ArtifactResult:
 
 
 @dataclass(frozen=True)
-class CheckReport:
+class CheckReport(Displayable):
     """Every artifact's verdict plus what the run was asked to gate on."""
 
     results: tuple[ArtifactResult, ...]
@@ -92,80 +91,6 @@ class CheckReport:
         if any(r.status is Status.ERROR for r in self.results):
             return 2
         return 1 if any(r.status is Status.FAIL for r in self.results) else 0
-
-
-# ---- path expansion ----------------------------------------------------------------------
-
-
-def expand_paths(args: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[str]]:
-    """Files to check, and the arguments that matched nothing (missing files, empty globs).
-
-    Files named explicitly are checked whatever their extension; directories are searched
-    recursively for .keras/.h5/.hdf5 and for artifact directories (SavedModel, preset,
-    model.json + model.weights.h5), which are checked whole (hidden directories and symlinked
-    directories are skipped, so a symlink loop cannot hang the search); globs support ``**``.
-    """
-    files: list[Path] = []
-    unmatched: list[str] = []
-    for arg in args:
-        text = os.fspath(arg)
-        p = Path(text)
-        if p.is_dir():
-            found = [p] if artifact_dir(p) else _walk(p)
-        elif p.exists() or p.is_symlink():
-            found = [p]
-        elif _GLOB_CHARS & set(text):
-            found = _glob(text)
-        else:
-            found = []
-        if found:
-            files.extend(found)
-        else:
-            unmatched.append(text)
-    seen: set[Path] = set()
-    unique = []
-    for f in files:
-        key = Path(os.path.abspath(f))
-        if key not in seen:
-            seen.add(key)
-            unique.append(f)
-    return unique, unmatched
-
-
-def _glob(pattern: str) -> list[Path]:
-    """Files matching ``pattern``, found by walking its literal prefix without following
-    symlinked directories (``glob.glob(recursive=True)`` follows them into loops)."""
-    parts = Path(pattern).parts
-    cut = next(i for i, part in enumerate(parts) if _GLOB_CHARS & set(part))
-    base = Path(*parts[:cut]) if cut else Path(".")
-    if not base.is_dir():
-        return []
-    rx = glob_to_regex("/".join(parts[cut:]), anywhere=False)
-    own_suffix = Path(pattern).suffix.lower()
-    found = []
-    for f in _walk(base, own_suffix):
-        rel = f.relative_to(base).parts
-        # A matching directory ("models/*" matching models/mc) brings in the files below it.
-        if any(rx.fullmatch("/".join(rel[:n])) for n in range(1, len(rel) + 1)):
-            found.append(f)
-    return found
-
-
-def _walk(root: Path, extra_suffix: str = "") -> list[Path]:
-    out: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):  # followlinks=False: no loops
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__pycache__")
-        # SavedModel / preset directories are artifacts themselves: checked whole, not entered.
-        models = [d for d in dirnames if artifact_dir(Path(dirpath) / d)]
-        out.extend(Path(dirpath) / d for d in models)
-        dirnames[:] = [d for d in dirnames if d not in models]
-        out.extend(
-            Path(dirpath) / name
-            for name in sorted(filenames)
-            if Path(name).suffix.lower() in MODEL_SUFFIXES
-            or (extra_suffix and Path(name).suffix.lower() == extra_suffix)
-        )
-    return out
 
 
 # ---- policy evaluation -------------------------------------------------------------------
@@ -394,8 +319,13 @@ def run_check(
     probe: bool | None = None,
     progress: Callable[[int, int], None] | None = None,
     custom_objects: Sequence[str] = (),
+    pre_commit: bool = False,
 ) -> CheckReport:
     """Check every artifact under ``paths``. ``cli`` settings override the configuration.
+
+    ``pre_commit``: ``paths`` are the files a commit touched (the pre-commit hook): each is
+    checked as the artifact it belongs to, files that belong to no model are passed over, and
+    a commit touching no model is an empty, passing report instead of a usage error.
 
     ``custom_objects`` (with ``probe`` only): the user's ``.py`` files or modules defining the
     models' own classes; they are imported (run) once here, so a bad one is one error, and
@@ -418,8 +348,8 @@ def run_check(
         from dropctl.policy.probe import check_custom_objects
 
         check_custom_objects(custom_objects)
-    files, unmatched = expand_paths(paths)
-    if not files:
+    files, unmatched = expand_paths(paths, members_only=pre_commit)
+    if not files and not pre_commit:
         shown = ", ".join(os.fspath(p) for p in paths) or "(no paths given)"
         raise UsageError(f"no model files (.keras, .h5, .hdf5) matched {shown}")
 
@@ -462,9 +392,16 @@ def check_paths(
     probe: bool | None = None,
     jobs: int | None = None,
     fail_on: str | Severity | None = None,
-    **settings: Any,
+    settings: Mapping[str, Any] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    custom_objects: Sequence[str] = (),
+    pre_commit: bool = False,
 ) -> CheckReport:
-    """The Python API behind ``dropctl.check``: configuration discovery, then :func:`run_check`."""
+    """The Python API behind ``dropctl.check``: configuration discovery, then :func:`run_check`.
+
+    ``settings``: policy keys as in ``[tool.dropctl]`` (``{"inference": "on"}``), applied over
+    the configuration file like the CLI's options.
+    """
     from dropctl.policy.config import find_config, load_config, parse_severity
 
     if isinstance(paths, str | os.PathLike):
@@ -477,9 +414,11 @@ def check_paths(
         cfg = load_config(find_config())
     else:
         cfg = load_config(Path(config))
+    settings = dict(settings or {})
     if settings:
         cfg.policy.updated(settings, "check() arguments")  # fail fast on a bad setting
     severity = None
     if fail_on is not None:
         severity = fail_on if isinstance(fail_on, Severity) else parse_severity(fail_on, "fail_on")
-    return run_check(paths, cfg, cli=settings or None, fail_on=severity, jobs=jobs, probe=probe)
+    return run_check(paths, cfg, cli=settings or None, fail_on=severity, jobs=jobs, probe=probe,
+                     progress=progress, custom_objects=custom_objects, pre_commit=pre_commit)

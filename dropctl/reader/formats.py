@@ -48,8 +48,15 @@ KERAS3_FORMATS = frozenset({ArtifactFormat.KERAS, ArtifactFormat.PRESET})
 
 
 def artifact_dir(p: Path) -> bool:
-    """A directory that is one artifact (SavedModel, preset, model.json + weights pair)."""
-    return is_savedmodel_dir(p) or (p / PRESET_CONFIG).is_file() or (
+    """A directory that is one artifact (SavedModel, preset, model.json + weights pair).
+
+    A preset is ``config.json`` with ``metadata.json`` or ``model.weights.h5`` beside it
+    (``save_to_preset`` writes all three): a lone ``config.json`` is an application's
+    settings, which a directory search passes over instead of failing on.
+    """
+    preset = (p / PRESET_CONFIG).is_file() and (
+        (p / PRESET_METADATA).is_file() or (p / PRESET_WEIGHTS).is_file())
+    return is_savedmodel_dir(p) or preset or (
         (p / PAIR_CONFIG).is_file() and (p / PRESET_WEIGHTS).is_file())
 
 

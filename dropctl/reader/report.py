@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from dropctl.display import Displayable
+
 
 class Phase(StrEnum):
     """Whether a stochastic site acts in one way of running the model."""
@@ -157,7 +159,7 @@ class LayerEntry:
 
 
 @dataclass(frozen=True)
-class InspectReport:
+class InspectReport(Displayable):
     """Everything ``dropctl inspect`` knows about one artifact, read statically."""
 
     model: ModelInfo

@@ -1,18 +1,26 @@
-"""``mc-predict --plot``: PNG figures, one per concern. The only module that imports matplotlib.
+"""Figures of an ``mc-predict`` run, one per concern. The only module that imports matplotlib.
 
-matplotlib is optional (the ``plot`` extra) and imported inside :func:`_pyplot`, so nothing
-else pays for it. The figures take typed results (and label arrays already read by the core)
-and are written atomically (never a partial PNG).
+matplotlib is optional (the ``plot`` extra) and imported inside :func:`_figure_class`, so
+nothing else pays for it. Figures are built with the object API (``matplotlib.figure.Figure``):
+no pyplot, no ``matplotlib.use``, so drawing never switches the session's backend (a notebook
+keeps its inline plots) and figures are never registered with pyplot (nothing to close, no
+leak). :func:`mc_figures` returns them (``dropctl.plot_mc``); :func:`write_plots` writes PNGs
+atomically (never a partial file) for ``mc-predict --plot``:
 
-* ``FILE.png``: uncertainty histogram and reliability diagram (first output);
-* ``FILE-risk-coverage.png``: risk-coverage curves per score (``--labels``, classifiers);
-* ``FILE-ood-roc.png``: OOD ROC curves per score (``--ood``/``--synthetic-ood``);
-* ``FILE-intervals.png``: interval calibration curve (``--labels``, regression outputs).
+* ``main`` ``FILE.png``: uncertainty histogram and reliability diagram (first output);
+* ``risk_coverage`` ``FILE-risk-coverage.png``: risk-coverage curves per score (labels,
+  classifiers);
+* ``ood_roc`` ``FILE-ood-roc.png``: OOD ROC curves per score (``--ood``/``--synthetic-ood``);
+* ``intervals`` ``FILE-intervals.png``: interval calibration curve (labels, regression outputs).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import base64
+import html
+import io
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,25 +29,57 @@ import numpy as np
 from dropctl.fileio import write_atomic
 from dropctl.mc.evaluation import Evaluation
 
-__all__ = ["plot_paths", "write_plots"]
+__all__ = ["Plots", "mc_figures", "plot_paths", "write_plots"]
 
 _COLOURS = {"max_prob": "#4477aa", "entropy": "#ee6677", "mutual_information": "#228833",
             "variation_ratio": "#ccbb44", "max_prob_deterministic": "#66ccee",
             "entropy_deterministic": "#aa3377", "std": "#4477aa"}
 _MAX_POINTS = 2000  # curves are thinned to this many points: the PNG looks the same
+_DPI = 100
 
 
-def _pyplot() -> Any:
+def _figure_class(what: str) -> Any:
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
     except ImportError:
         from dropctl.runtime.imports import missing
 
-        raise missing("matplotlib", "--plot") from None
-    return plt
+        raise missing("matplotlib", what) from None
+    return Figure
+
+
+@dataclass(frozen=True)
+class Plots(Mapping[str, Any]):
+    """The figures of one run by name (``main``, ``risk_coverage``, ``ood_roc``, ``intervals``:
+    only those the run has data for). Each value is a ``matplotlib.figure.Figure``; in a
+    notebook the object displays as the PNGs themselves, whatever the matplotlib backend."""
+
+    figures: Mapping[str, Any]
+
+    def __getitem__(self, name: str) -> Any:
+        return self.figures[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.figures)
+
+    def __len__(self) -> int:
+        return len(self.figures)
+
+    def png(self, name: str) -> bytes:
+        """One figure as PNG bytes."""
+        buf = io.BytesIO()
+        self.figures[name].savefig(buf, format="png", dpi=_DPI)
+        return buf.getvalue()
+
+    def _repr_html_(self) -> str:
+        imgs = "".join(
+            f'<figure style="margin:0 0 1em 0"><img alt="{html.escape(name)}" '
+            f'src="data:image/png;base64,{base64.b64encode(self.png(name)).decode()}"/>'
+            f"</figure>" for name in self.figures)
+        return f"<div>{imgs}</div>"
+
+    def _repr_png_(self) -> bytes | None:
+        return self.png(next(iter(self.figures))) if self.figures else None
 
 
 def plot_paths(path: Path) -> dict[str, Path]:
@@ -49,12 +89,8 @@ def plot_paths(path: Path) -> dict[str, Path]:
             "ood_roc": Path(f"{stem}-ood-roc.png"), "intervals": Path(f"{stem}-intervals.png")}
 
 
-def _save(plt: Any, fig: Any, path: Path) -> None:
-    fig.tight_layout()
-    try:
-        write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=100))
-    finally:
-        plt.close(fig)
+def _save(fig: Any, path: Path) -> None:
+    write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=_DPI))
 
 
 def _thin(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -70,11 +106,12 @@ def _style(score: str) -> dict[str, Any]:
             "ls": "--" if score.endswith("_deterministic") else "-"}
 
 
-def _main_figure(plt: Any, result: Any, labels: Mapping[str, np.ndarray], path: Path) -> None:
+def _main_figure(figure: Any, result: Any, labels: Mapping[str, np.ndarray]) -> Any:
     from dropctl.mc.metrics import reliability_bins
 
     o = result.outputs[0]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig = figure(figsize=(10, 4), layout="tight")
+    axes = fig.subplots(1, 2)
     values = o.entropy if o.classifier else o.std.reshape(o.std.shape[0], -1).mean(axis=1)
     axes[0].hist(values, bins=30, color="#4477aa")
     axes[0].set(title=f"{o.name}: {'predictive entropy' if o.classifier else 'mean std'}",
@@ -91,12 +128,13 @@ def _main_figure(plt: Any, result: Any, labels: Mapping[str, np.ndarray], path: 
     else:
         axes[1].axis("off")
         axes[1].text(0.5, 0.5, "reliability diagram needs --labels (classifier)", ha="center")
-    _save(plt, fig, path)
+    return fig
 
 
-def _risk_coverage_figure(plt: Any, ev: Evaluation, path: Path) -> None:
+def _risk_coverage_figure(figure: Any, ev: Evaluation) -> Any:
     outs = list(ev.selective.items())
-    fig, axes = plt.subplots(1, len(outs), figsize=(6.5 * len(outs), 4.8), squeeze=False)
+    fig = figure(figsize=(6.5 * len(outs), 4.8), layout="tight")
+    axes = fig.subplots(1, len(outs), squeeze=False)
     for ax, (name, scores) in zip(axes[0], outs, strict=True):
         for s in scores:
             cov, risk = _thin(s.coverage, s.risk)
@@ -113,12 +151,13 @@ def _risk_coverage_figure(plt: Any, ev: Evaluation, path: Path) -> None:
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="upper left")
-    _save(plt, fig, path)
+    return fig
 
 
-def _ood_figure(plt: Any, ev: Evaluation, path: Path) -> None:
+def _ood_figure(figure: Any, ev: Evaluation) -> Any:
     outs = list(ev.ood.items())
-    fig, axes = plt.subplots(1, len(outs), figsize=(5.5 * len(outs), 5), squeeze=False)
+    fig = figure(figsize=(5.5 * len(outs), 5), layout="tight")
+    axes = fig.subplots(1, len(outs), squeeze=False)
     for ax, (name, scores) in zip(axes[0], outs, strict=True):
         for s in scores:
             fpr, tpr = _thin(s.fpr, s.tpr)
@@ -129,12 +168,13 @@ def _ood_figure(plt: Any, ev: Evaluation, path: Path) -> None:
                xlim=(0, 1), ylim=(0, 1.01))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
-    _save(plt, fig, path)
+    return fig
 
 
-def _interval_figure(plt: Any, ev: Evaluation, path: Path) -> None:
+def _interval_figure(figure: Any, ev: Evaluation) -> Any:
     outs = list(ev.regression.items())
-    fig, axes = plt.subplots(1, len(outs), figsize=(5.5 * len(outs), 5), squeeze=False)
+    fig = figure(figsize=(5.5 * len(outs), 5), layout="tight")
+    axes = fig.subplots(1, len(outs), squeeze=False)
     for ax, (name, r) in zip(axes[0], outs, strict=True):
         ax.plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")
         ax.plot(r.levels, r.observed, marker="o", color="#4477aa",
@@ -146,23 +186,29 @@ def _interval_figure(plt: Any, ev: Evaluation, path: Path) -> None:
                title=f"{name}: interval calibration", xlim=(0, 1), ylim=(0, 1))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="upper left")
-    _save(plt, fig, path)
+    return fig
+
+
+def mc_figures(result: Any, labels: Mapping[str, np.ndarray] | None = None,
+               ev: Evaluation | None = None, *, what: str = "dropctl.plot_mc") -> Plots:
+    """Every figure the run has data for, by name (see the module docstring)."""
+    figure = _figure_class(what)
+    figures = {"main": _main_figure(figure, result, labels or {})}
+    if ev is not None and ev.selective:
+        figures["risk_coverage"] = _risk_coverage_figure(figure, ev)
+    if ev is not None and ev.ood:
+        figures["ood_roc"] = _ood_figure(figure, ev)
+    if ev is not None and ev.regression:
+        figures["intervals"] = _interval_figure(figure, ev)
+    return Plots(figures)
 
 
 def write_plots(result: Any, path: Path, labels: Mapping[str, np.ndarray] | None = None,
                 ev: Evaluation | None = None) -> list[Path]:
     """Write every figure the run has data for; returns the paths written."""
-    plt = _pyplot()
     paths = plot_paths(path)
-    _main_figure(plt, result, labels or {}, paths["main"])
-    written = [paths["main"]]
-    if ev is not None and ev.selective:
-        _risk_coverage_figure(plt, ev, paths["risk_coverage"])
-        written.append(paths["risk_coverage"])
-    if ev is not None and ev.ood:
-        _ood_figure(plt, ev, paths["ood_roc"])
-        written.append(paths["ood_roc"])
-    if ev is not None and ev.regression:
-        _interval_figure(plt, ev, paths["intervals"])
-        written.append(paths["intervals"])
+    written = []
+    for name, fig in mc_figures(result, labels, ev, what="--plot").items():
+        _save(fig, paths[name])
+        written.append(paths[name])
     return written
