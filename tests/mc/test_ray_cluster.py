@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -82,6 +83,7 @@ def token_cluster():
             except psutil.NoSuchProcess:
                 pass
         head.wait(timeout=30)
+        shutil.rmtree(temp, ignore_errors=True)  # the cluster's session logs
 
 
 @pytest.fixture(scope="module")
