@@ -4,6 +4,7 @@ Public API (TensorFlow is imported only by the functions that run a model)::
 
     dropctl.inspect(path)            -> InspectReport   (static, never imports TensorFlow)
     dropctl.evaluate(mc_result, y)   -> Evaluation      (selective, OOD, intervals; numpy)
+    dropctl.calibrate(path, x, y)    -> CalibrateRun    (temperature, conformal sets/intervals)
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from dropctl._version import __version__
 
 if TYPE_CHECKING:
     from dropctl.conversion.plan import ConvertReport
+    from dropctl.mc.calibrate import CalibrateRun
     from dropctl.mc.engine import MCResult
     from dropctl.mc.evaluation import Evaluation
     from dropctl.policy.run import CheckReport
     from dropctl.reader.report import InspectReport
 
-__all__ = ["__version__", "check", "convert", "evaluate", "inspect", "load_model", "mc_predict"]
+__all__ = ["__version__", "calibrate", "check", "convert", "evaluate", "inspect", "load_model",
+           "mc_predict"]
 
 
 def inspect(path: Any, *, include_layers: bool = True, config: Any = None,
@@ -113,3 +116,24 @@ def evaluate(result: MCResult, labels: Any = None, *, ood: MCResult | None = Non
             raise UsageError("labels for a multi-output model must be a dict by output name")
         labels = {result.outputs[0].name: labels}
     return _evaluate(result, labels, ood, rank_by, top, std_floor)
+
+
+def calibrate(model: Any, inputs: Any, labels: Any, *, samples: int = 50, seed: int = 0,
+              coverage: float = 0.9, method: str = "temperature", score: str = "lac",
+              raps_lambda: float = 0.01, raps_k: int = 1, sites: str | None = None,
+              batch_size: int | None = None, std_floor: float = 1e-6,
+              model_path: Any = None) -> CalibrateRun:
+    """Fit temperature (or vector) scaling and split-conformal sets/intervals on held-out data.
+
+    ``model``: a path (or a loaded model with ``model_path``); ``labels``: class ids or targets
+    (one array, a dict by output name, or a .npy/.csv path). Runs :func:`mc_predict` with the
+    same ``samples``/``seed``/``sites``; ``score`` is ``lac`` (= ``thr``), ``aps`` or ``raps``.
+    ``result.fit`` is bound to the artifact's content hash; write it with
+    :func:`dropctl.render.calibration.calibration_doc`. See :mod:`dropctl.mc.calibration`.
+    """
+    from dropctl.mc.calibrate import calibrate as _calibrate
+
+    return _calibrate(model, inputs, labels, samples=samples, seed=seed, coverage=coverage,
+                      method=method, score=score, raps_lambda=raps_lambda, raps_k=raps_k,
+                      sites=sites, batch_size=batch_size, std_floor=std_floor,
+                      model_path=model_path)
