@@ -1,0 +1,193 @@
+"""``dropctl calibrate`` and ``mc-predict --calibration`` on the trained samples, end to end.
+
+The split is the documented one (``bench/calibration_samples.py``: seed 0, first half of the
+permutation calibrates). Every applied number is recomputed from the ``.npz`` the CLI wrote
+with independent code: scipy's softmax for the temperature, the conformal set / interval from
+its definition, sklearn-free loops for coverage; the refusals are asserted with their one line.
+The CLI runs are made once per session (:func:`calibrated_runs`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from bench.calibration_samples import split
+from dropctl.cli import app
+
+scipy_special = pytest.importorskip("scipy.special")
+
+
+def run(*args: object):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def one_error_line(result) -> str:  # type: ignore[no-untyped-def]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    return lines[0]
+
+
+@pytest.fixture(scope="session")
+def calibrated_runs(tmp_path_factory, samples_dir: Path):  # type: ignore[no-untyped-def]
+    """For digits (APS sets) and diabetes: calibrate on the calibration half, apply on the test
+    half with --labels, --json, -o .npz and --plot. Returns {name: (calib doc, mc doc, npz, dir,
+    test labels, calibrate stdout)}."""
+    pytest.importorskip("matplotlib")
+    out = {}
+    for name, extra in (("digits", ["--score", "aps"]), ("diabetes", [])):
+        d = tmp_path_factory.mktemp(name)
+        x = np.load(samples_dir / f"{name}_inputs.npy")
+        y = np.load(samples_dir / f"{name}_labels.npy")
+        cal, test = split(len(x), 0)
+        for part, idx in (("cal", cal), ("test", test)):
+            np.save(d / f"{part}_x.npy", x[idx])
+            np.save(d / f"{part}_y.npy", y[idx])
+        model = samples_dir / f"{name}.keras"
+        r = run("calibrate", model, "-i", d / "cal_x.npy", "--labels", d / "cal_y.npy",
+                "-o", d / "calib.json", "--samples", "20", "--plot", d / "cal.png", *extra)
+        assert r.exit_code == 0, r.stderr
+        r2 = run("mc-predict", model, "-i", d / "test_x.npy", "--labels", d / "test_y.npy",
+                 "--calibration", d / "calib.json", "--samples", "20", "--json",
+                 "-o", d / "test.npz", "--plot", d / "test.png")
+        assert r2.exit_code == 0, r2.stderr
+        assert r2.stderr == ""  # --json: no hints
+        with np.load(d / "test.npz") as z:
+            arrays = {k: z[k] for k in z.files}
+        out[name] = (json.loads((d / "calib.json").read_text()), json.loads(r2.stdout), arrays,
+                     d, y[test], r.stdout)
+    return out
+
+
+def test_calibration_file_records_the_run(calibrated_runs, samples_dir: Path) -> None:
+    import hashlib
+
+    for name, (doc, _, _, _, _, stdout) in calibrated_runs.items():
+        assert doc["format"] == "dropctl-calibration/1"
+        assert doc["model"]["sha256"] == hashlib.sha256(
+            (samples_dir / f"{name}.keras").read_bytes()).hexdigest()
+        assert (doc["samples"], doc["seed"], doc["coverage"]) == (20, 0, 0.9)
+        assert doc["n"] == len(np.load(samples_dir / f"{name}_inputs.npy")) // 2
+        assert doc["dropctl_version"]
+        assert f"calibrate {name}: {doc['n']} calibration input(s), T=20" in stdout
+    (digits,) = calibrated_runs["digits"][0]["outputs"]
+    assert digits["kind"] == "classifier" and digits["score"] == "aps"
+    assert 0.3 < digits["temperature"] < 1.0  # the MC mean is underconfident: T < 1 sharpens
+    (diabetes,) = calibrated_runs["diabetes"][0]["outputs"]
+    assert diabetes["kind"] == "regressor" and diabetes["variance_scale"] > 2
+
+
+def test_digits_calibrated_arrays_match_oracles(calibrated_runs) -> None:
+    calib, doc, z, _, y, _ = calibrated_runs["digits"]
+    fit = calib["outputs"][0]
+    mean = z["mean"].astype(np.float64)
+    logp = np.log(np.clip(mean, 1e-12, 1.0))
+    expected = scipy_special.softmax(logp / fit["temperature"], axis=1)
+    np.testing.assert_allclose(z["calibrated"], expected, rtol=1e-9, atol=1e-12)
+    # APS set from its definition: the classes whose cumulative (descending) mass <= qhat.
+    sets = np.zeros_like(z["set"])
+    for i, row in enumerate(mean.tolist()):
+        mass = 0.0
+        for c in sorted(range(len(row)), key=lambda k: (-row[k], k)):
+            mass += row[c]
+            sets[i, c] = mass <= fit["qhat"]
+    assert z["set"].dtype == bool and np.array_equal(z["set"], sets)
+    report = doc["calibrated"]["output"]
+    assert report["set_coverage"] == pytest.approx(float(np.mean(sets[np.arange(y.size), y])))
+    assert report["mean_set_size"] == pytest.approx(float(sets.sum(axis=1).mean()))
+    # Temperature scaling lowers the test NLL and ECE (the issue's done-means, this split).
+    assert report["after"]["nll"] < report["before"]["nll"]
+    assert report["after"]["ece"] < report["before"]["ece"]
+    assert report["after"]["ece_adaptive"] < report["before"]["ece_adaptive"]
+    rows = np.arange(y.size)
+    assert report["after"]["nll"] == pytest.approx(-np.mean(np.log(expected[rows, y])), rel=1e-9)
+    assert report["before"]["accuracy"] == report["after"]["accuracy"]  # T keeps the argmax
+
+
+def test_diabetes_intervals_match_oracles(calibrated_runs) -> None:
+    calib, doc, z, _, y, _ = calibrated_runs["diabetes"]
+    fit = calib["outputs"][0]
+    mu, sd = z["mean"].astype(np.float64), np.maximum(z["std"].astype(np.float64), 1e-6)
+    np.testing.assert_allclose(z["lower"], mu - fit["qhat"] * sd, rtol=1e-12)
+    np.testing.assert_allclose(z["upper"], mu + fit["qhat"] * sd, rtol=1e-12)
+    np.testing.assert_allclose(z["calibrated"], sd * fit["variance_scale"], rtol=1e-12)
+    yy = y.astype(np.float64).reshape(mu.shape)
+    inside = (yy >= z["lower"]) & (yy <= z["upper"])
+    report = doc["calibrated"]["output"]
+    assert report["interval_coverage"] == pytest.approx(float(inside.mean()))
+    # The raw MC interval covers a fraction of the targets; the conformal one is near 90%.
+    assert report["naive_coverage"] < 0.5
+    assert report["interval_coverage"] > 0.8
+    assert report["nll_after"] < report["nll_before"]
+
+
+def test_plots_are_pngs(calibrated_runs) -> None:
+    for name, (_, _, _, d, _, _) in calibrated_runs.items():
+        for png in (d / "cal.png", d / "test-calibration.png"):
+            assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", (name, png)
+
+
+def test_json_and_csv_outputs_carry_the_calibration(calibrated_runs, samples_dir: Path) -> None:
+    _, _, z, d, _, _ = calibrated_runs["digits"]
+    base = ["mc-predict", samples_dir / "digits.keras", "-i", d / "test_x.npy", "--samples",
+            "20", "--calibration", d / "calib.json", "-q"]
+    r = run(*base, "-o", d / "t.json")
+    assert r.exit_code == 0, r.stderr
+    arrays = json.loads((d / "t.json").read_text())["arrays"]
+    assert np.array_equal(np.array(arrays["set"]), z["set"])
+    np.testing.assert_allclose(np.array(arrays["calibrated"]), z["calibrated"], rtol=1e-12)
+    r = run(*base, "-o", d / "t.csv")
+    assert r.exit_code == 0, r.stderr
+    head = (d / "t.csv").read_text().splitlines()[0].split(",")
+    assert "calibrated[0]" in head and "set[0]" in head
+
+
+def test_another_model_is_refused(calibrated_runs, samples_dir: Path) -> None:
+    _, _, _, d, _, _ = calibrated_runs["digits"]
+    r = run("mc-predict", samples_dir / "diabetes.keras", "--synthetic", "4",
+            "--calibration", d / "calib.json")
+    assert r.exit_code == 2
+    line = one_error_line(r)
+    assert "calib.json was fitted on another model" in line
+    assert "run dropctl calibrate on this model" in line
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--coverage", "1.5"], "--coverage must be strictly between 0 and 1, got 1.5"),
+    (["--score", "best"], "unknown conformal score 'best'"),
+    (["--method", "isotonic"], "unknown --method 'isotonic'"),
+])
+def test_bad_options_give_one_line(tmp_path: Path, samples_dir: Path, extra: list[str],
+                                   message: str) -> None:
+    s = samples_dir
+    r = run("calibrate", s / "diabetes.keras", "-i", s / "diabetes_inputs.npy", "--labels",
+            s / "diabetes_labels.npy", "-o", tmp_path / "c.json", "--samples", "2", *extra)
+    assert r.exit_code == 2
+    assert message in one_error_line(r)
+    assert not (tmp_path / "c.json").exists()
+
+
+def test_existing_output_needs_force(tmp_path: Path, samples_dir: Path) -> None:
+    s = samples_dir
+    (tmp_path / "c.json").write_text("keep")
+    args = ["calibrate", s / "diabetes.keras", "-i", s / "diabetes_inputs.npy", "--labels",
+            s / "diabetes_labels.npy", "-o", tmp_path / "c.json", "--samples", "2"]
+    r = run(*args)
+    assert r.exit_code == 2 and "exists (use --force" in one_error_line(r)
+    assert (tmp_path / "c.json").read_text() == "keep"
+    r = run(*args, "--force", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout) == json.loads((tmp_path / "c.json").read_text())
+
+
+def test_bad_calibration_file_is_one_line(tmp_path: Path, samples_dir: Path) -> None:
+    (tmp_path / "c.json").write_text("[]")
+    r = run("mc-predict", samples_dir / "diabetes.keras", "--synthetic", "2",
+            "--calibration", tmp_path / "c.json")
+    assert r.exit_code == 2
+    assert "not a dropctl calibration file" in one_error_line(r)
