@@ -84,38 +84,41 @@ def scale_logits(z: np.ndarray, temperature: float = 1.0, weights: np.ndarray | 
     return _softmax(z / temperature)
 
 
-def _nll_derivatives(beta: float, z: np.ndarray, zy: np.ndarray) -> tuple[float, float]:
-    q = _softmax(beta * z)
-    ez = np.einsum("nc,nc->n", q, z)
-    ez2 = np.einsum("nc,nc->n", q, z * z)
+def _nll_derivatives(beta: float, z: np.ndarray, z2: np.ndarray, zy: np.ndarray
+                     ) -> tuple[float, float]:
+    # Every row of z has its maximum at 0 (log_probabilities), so exp(beta z) <= 1 with a 1 in
+    # each row: no max-shift needed, the row sums lie in [1, C].
+    e = np.exp(beta * z)
+    total = e.sum(axis=1)
+    ez = np.einsum("nc,nc->n", e, z) / total
+    ez2 = np.einsum("nc,nc->n", e, z2) / total
     return float(np.mean(ez - zy)), float(np.mean(ez2 - ez * ez))
 
 
 def fit_temperature(z: np.ndarray, labels: np.ndarray) -> float:
     """NLL-optimal temperature of log-probabilities ``z`` [N, C] for integer ``labels``."""
     z = np.asarray(z, np.float64)
+    z = z - z.max(axis=1, keepdims=True)  # no-op for log_probabilities, see _nll_derivatives
     y = np.asarray(labels).astype(np.int64).reshape(-1)
     zy = z[np.arange(y.size), y]
+    z2 = z * z
     lo, hi = BETA_RANGE
-    g_lo, _ = _nll_derivatives(lo, z, zy)
-    if g_lo >= 0:
-        return 1.0 / lo
-    g_hi, _ = _nll_derivatives(hi, z, zy)
-    if g_hi <= 0:  # separable data: the NLL keeps falling as T -> 0
-        return 1.0 / hi
     beta = 1.0
     for _ in range(200):
-        g, h = _nll_derivatives(beta, z, zy)
+        g, h = _nll_derivatives(beta, z, z2, zy)
         if g > 0:
             hi = beta
         else:
             lo = beta
-        if abs(g) < 1e-13 or hi - lo <= 1e-12 * hi:
+        step = beta - g / h if h > 0 else math.nan
+        if g == 0 or (math.isfinite(step) and abs(step - beta) <= 1e-10 * beta):
+            return 1.0 / (step if lo <= step <= hi else beta)
+        if not lo < step < hi:  # Newton left the bracket: bisect (geometric: beta spans decades)
+            step = math.sqrt(lo * hi)
+        if hi - lo <= 1e-12 * hi:
             break
-        step = beta - g / h if h > 0 else -1.0
-        # Newton inside the bracket, else bisect (geometric mean: beta spans decades).
-        beta = step if lo < step < hi else math.sqrt(lo * hi)
-    return 1.0 / beta
+        beta = step
+    return 1.0 / beta  # the bracket closed on an end: T -> 0 (separable) or T -> inf
 
 
 def _vector_objective(params: np.ndarray, z: np.ndarray, onehot: np.ndarray) -> float:

@@ -35,7 +35,8 @@ from dropctl.mc.calibration import (
     RegressorCheck,
 )
 
-__all__ = ["calibrated_arrays", "calibration_doc", "calibration_tables", "check_json",
+__all__ = ["bake_json", "bake_line", "calibrated_arrays", "calibration_doc", "calibration_tables",
+           "check_json",
            "check_tables"]
 
 
@@ -187,3 +188,20 @@ def check_tables(checks: tuple[ClassifierCheck | RegressorCheck, ...]) -> list[A
         out.append(t)
         out.append("NLL column: before = MC std, after = std x the fitted variance scale")
     return out
+
+
+def bake_json(check: Any, calibration: Any) -> dict[str, Any]:
+    """``convert --perma --calibration --json``: the ``calibration`` key (a BakeCheck)."""
+    return {"file": str(calibration), "samples": check.samples, "outputs": list(check.outputs),
+            "head_max_error": check.head_max_error,
+            "set_disagreements": check.set_disagreements, "mc_max_z": check.mc_max_z,
+            "probe_inputs": check.probe_inputs, "wrapper_error": check.wrapper_error}
+
+
+def bake_line(check: Any) -> str:
+    """One line: what the baked calibration returns and how it was verified."""
+    return (f"calibration baked in: one call makes {check.samples} passes per input and returns "
+            f"{', '.join(check.outputs)}; verified on {check.probe_inputs} probe inputs: "
+            f"randomness off equal to IN ({check.wrapper_error:.1e}), head within "
+            f"{check.head_max_error:.1e} of dropctl's, MC mean within {check.mc_max_z:.2f} "
+            "standard errors of mc-predict's")

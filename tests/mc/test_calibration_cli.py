@@ -191,3 +191,77 @@ def test_bad_calibration_file_is_one_line(tmp_path: Path, samples_dir: Path) -> 
             "--calibration", tmp_path / "c.json")
     assert r.exit_code == 2
     assert "not a dropctl calibration file" in one_error_line(r)
+
+
+# ---- convert --perma --calibration: the calibration baked into the artifact ---------------------
+
+
+@pytest.mark.parametrize("name", ["digits", "diabetes"])
+def test_baked_model_matches_mc_predict_calibration(calibrated_runs, samples_dir: Path,
+                                                    name: str) -> None:
+    from tests.support import LazyModule
+
+    keras = LazyModule("keras")
+    calib, doc, z, d, y, _ = calibrated_runs[name]
+    fit = calib["outputs"][0]
+    out = d / "baked.keras"
+    r = run("convert", samples_dir / f"{name}.keras", out, "--perma", "--calibration",
+            d / "calib.json", "--json")
+    assert r.exit_code == 0, r.stderr
+    report = json.loads(r.stdout)["calibration"]
+    assert report["samples"] == 20 and report["set_disagreements"] == 0
+    # The oracle is Keras itself: load OUT (dropctl.layers registers the classes), one call.
+    import dropctl.layers as dl
+
+    model = keras.models.load_model(out, compile=False, safe_mode=True,
+                                    custom_objects=dl.always_on_layer_classes())
+    x = np.load(d / "test_x.npy")
+    got = {k: np.asarray(v, np.float64) for k, v in model.predict(x, verbose=0).items()}
+    # Two independent T=20 Monte Carlo estimates of the same means (different masks): their
+    # averages over the test inputs agree within 6 pooled standard errors. (Per input a z-test
+    # is not robust: a class rare in one run's 20 passes has a near-0 std there.)
+    n = x.shape[0]
+    pooled = np.sqrt(np.sum((z["std"] ** 2 + got["std"] ** 2) / 20, axis=0)) / n
+    assert np.all(np.abs(got["mean"].mean(axis=0) - z["mean"].mean(axis=0)) <= 6 * pooled + 1e-7)
+    assert np.all(got["std"].max(axis=0) > 0)
+    if name == "digits":  # the MC means pick the same class almost everywhere
+        assert np.mean(got["mean"].argmax(1) == z["mean"].argmax(1)) > 0.97
+    if name == "digits":
+        logp = np.log(np.clip(got["mean"], 1e-12, 1.0))
+        np.testing.assert_allclose(got["calibrated"],
+                                   scipy_special.softmax(logp / fit["temperature"], axis=1),
+                                   atol=1e-5)
+        coverage = float(np.mean(got["set"][np.arange(y.size), y]))
+        assert abs(coverage - doc["calibrated"]["output"]["set_coverage"]) < 0.03
+    else:
+        s = np.maximum(got["std"], 1e-6)
+        np.testing.assert_allclose(got["lower"], got["mean"] - fit["qhat"] * s, rtol=1e-5)
+        np.testing.assert_allclose(got["upper"], got["mean"] + fit["qhat"] * s, rtol=1e-5)
+        yy = y.reshape(got["mean"].shape)
+        coverage = float(np.mean((yy >= got["lower"]) & (yy <= got["upper"])))
+        assert abs(coverage - doc["calibrated"]["output"]["interval_coverage"]) < 0.1
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--standard"], "--calibration needs --perma"),
+    (["--perma", "--dry-run"], "--calibration is always written and verified"),
+])
+def test_bake_refusals(calibrated_runs, samples_dir: Path, tmp_path: Path, args: list[str],
+                       message: str) -> None:
+    d = calibrated_runs["digits"][3]
+    r = run("convert", samples_dir / "digits.keras", tmp_path / "o.keras", *args,
+            "--calibration", d / "calib.json")
+    assert r.exit_code == 2 and message in one_error_line(r)
+    assert not (tmp_path / "o.keras").exists()
+
+
+def test_bake_refuses_another_model_and_h5(calibrated_runs, samples_dir: Path,
+                                           tmp_path: Path) -> None:
+    d = calibrated_runs["digits"][3]
+    r = run("convert", samples_dir / "diabetes.keras", tmp_path / "o.keras", "--perma",
+            "--calibration", d / "calib.json")
+    assert r.exit_code == 2 and "was fitted on another model" in one_error_line(r)
+    r = run("convert", samples_dir / "digits.keras", tmp_path / "o.h5", "--perma",
+            "--calibration", d / "calib.json")
+    assert r.exit_code == 2 and "--calibration writes a .keras OUT" in one_error_line(r)
+    assert list(tmp_path.iterdir()) == []
