@@ -148,8 +148,8 @@ def mc_predict_command(
                                "--plot": plot is not None, "--per-sample": per_sample,
                                "--ood": ood is not None,
                                "--synthetic-ood": synthetic_ood is not None,
-                               "--rank-by": rank_by is not None, "--top": top is not None,
-                               "--calibration": calibration is not None})
+                               "--rank-by": rank_by is not None, "--top": top is not None},
+                           calibration=calibration)
         return
     if use_ray or address is not None or workers is not None:
         raise UsageError("--ray, --address and --workers need --output-dir")

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CURVE_LEVELS", "CalibratedOutput", "CalibrationFit", "ClassifierCheck",
            "ClassifierFit", "ProbabilityScores", "RegressorCheck", "RegressorFit",
-           "apply_calibration", "check_calibration", "check_model", "fit_calibration",
+           "apply_calibration", "calibrated_columns", "check_calibration", "check_model", "fit_calibration",
            "fit_temperature", "fit_variance_scale", "fit_vector_scaling", "log_probabilities",
            "model_sha256", "read_calibration", "scale_logits"]
 
@@ -320,23 +320,54 @@ class CalibratedOutput:
     """Upper interval bounds (regressors)."""
 
 
+def _apply_arrays(fit: ClassifierFit | RegressorFit, name: str, mean: np.ndarray,
+                  std: np.ndarray) -> CalibratedOutput:
+    if isinstance(fit, ClassifierFit):
+        z = log_probabilities(mean)
+        w = None if fit.weights is None else np.array(fit.weights)
+        b = None if fit.bias is None else np.array(fit.bias)
+        probs = scale_logits(z, fit.temperature, w, b)
+        sets = prediction_sets(mean, fit.qhat, fit.score, fit.raps_lambda, fit.raps_k)
+        return CalibratedOutput(name, True, probs, sets, None, None)
+    s = np.maximum(np.asarray(std, np.float64), fit.std_floor)
+    lower, upper = interval_bounds(mean, s, fit.qhat, IntervalScore.NORMALIZED)
+    return CalibratedOutput(name, False, s * fit.variance_scale, None, lower, upper)
+
+
 def _apply_one(fit: ClassifierFit | RegressorFit, o: OutputStats) -> CalibratedOutput:
     if isinstance(fit, ClassifierFit):
         if not o.classifier or o.mean.shape[1] != fit.classes:
             raise InputDataError(f"output '{o.name}' does not match the calibration file (it was "
                                  f"fitted on a {fit.classes}-class classifier output)")
-        z = log_probabilities(o.mean)
-        w = None if fit.weights is None else np.array(fit.weights)
-        b = None if fit.bias is None else np.array(fit.bias)
-        probs = scale_logits(z, fit.temperature, w, b)
-        sets = prediction_sets(o.mean, fit.qhat, fit.score, fit.raps_lambda, fit.raps_k)
-        return CalibratedOutput(o.name, True, probs, sets, None, None)
-    if o.classifier:
+    elif o.classifier:
         raise InputDataError(f"output '{o.name}' is a classifier; the calibration file fitted a "
                              "regressor there")
-    s = np.maximum(o.std.astype(np.float64), fit.std_floor)
-    lower, upper = interval_bounds(o.mean, s, fit.qhat, IntervalScore.NORMALIZED)
-    return CalibratedOutput(o.name, False, s * fit.variance_scale, None, lower, upper)
+    return _apply_arrays(fit, o.name, o.mean, o.std)
+
+
+def calibrated_columns(fit: CalibrationFit, arrays: Mapping[str, np.ndarray]
+                       ) -> dict[str, np.ndarray]:
+    """``calibrated`` + ``set`` or ``lower``/``upper`` from result arrays keyed like
+    ``mc-predict --output x.npz`` (``mean``, ``std``, ``OUT/``-prefixed for several outputs):
+    for shard results and the Ray UDF, where no :class:`MCResult` exists."""
+    multi = len(fit.outputs) > 1
+    out: dict[str, np.ndarray] = {}
+    for f in fit.outputs:
+        prefix = f"{f.output}/" if multi else ""
+        if prefix + "mean" not in arrays:
+            raise InputDataError(f"the calibration file names output '{f.output}'; the model's "
+                                 "results have no such output")
+        mean = np.asarray(arrays[prefix + "mean"], np.float64)
+        if isinstance(f, ClassifierFit) and (mean.ndim != 2 or mean.shape[1] != f.classes):
+            raise InputDataError(f"output '{f.output}' does not match the calibration file (it "
+                                 f"was fitted on a {f.classes}-class classifier output)")
+        c = _apply_arrays(f, f.output, mean, np.asarray(arrays[prefix + "std"]))
+        out[prefix + "calibrated"] = c.calibrated
+        if c.set is not None:
+            out[prefix + "set"] = c.set
+        if c.lower is not None and c.upper is not None:
+            out[prefix + "lower"], out[prefix + "upper"] = c.lower, c.upper
+    return out
 
 
 def _pairs(fit: CalibrationFit, result: MCResult

@@ -265,3 +265,75 @@ def test_bake_refuses_another_model_and_h5(calibrated_runs, samples_dir: Path,
             "--calibration", d / "calib.json")
     assert r.exit_code == 2 and "--calibration writes a .keras OUT" in one_error_line(r)
     assert list(tmp_path.iterdir()) == []
+
+
+# ---- shards (--output-dir, Parquet) and the Ray UDF ------------------------------------------
+
+
+def _aps_sets(mean: np.ndarray, qhat: float) -> np.ndarray:
+    sets = np.zeros(mean.shape, dtype=bool)
+    for i, row in enumerate(mean.tolist()):
+        mass = 0.0
+        for c in sorted(range(len(row)), key=lambda k: (-row[k], k)):
+            mass += row[c]
+            sets[i, c] = mass <= qhat
+    return sets
+
+
+def _read_parquet(path: Path) -> dict[str, np.ndarray]:
+    pq = pytest.importorskip("pyarrow.parquet")
+    table = pq.read_table(path)
+    meta = {k.decode(): json.loads(v) for k, v in (table.schema.metadata or {}).items()}
+    out = {}
+    for name in table.column_names:
+        col = table.column(name).combine_chunks()
+        shape = meta.get(f"dropctl.shape.{name}")
+        out[name] = (col.to_numpy(zero_copy_only=False) if shape is None
+                     else col.flatten().to_numpy(zero_copy_only=False).reshape((len(col), *shape)))
+    return out
+
+
+def test_shards_carry_the_calibration(calibrated_runs, samples_dir: Path, tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    calib, _, _, d, _, _ = calibrated_runs["digits"]
+    fit = calib["outputs"][0]
+    x = np.load(d / "test_x.npy")[:60]
+    shards = tmp_path / "in"
+    shards.mkdir()
+    np.save(shards / "part-0.npy", x[:25])
+    col = pa.FixedSizeListArray.from_arrays(pa.array(x[25:].reshape(-1)), x.shape[1])
+    pq.write_table(pa.table({"pixels": col}), shards / "part-1.parquet")
+    r = run("mc-predict", samples_dir / "digits.keras", "-i", shards, "--output-dir",
+            tmp_path / "out", "--samples", "20", "--calibration", d / "calib.json", "-q")
+    assert r.exit_code == 0, r.stderr
+    with np.load(tmp_path / "out" / "part-0.npz") as z:
+        first = {k: z[k] for k in z.files}
+    for part in (first, _read_parquet(tmp_path / "out" / "part-1.parquet")):
+        mean = part["mean"].astype(np.float64)
+        expected = scipy_special.softmax(np.log(np.clip(mean, 1e-12, 1)) / fit["temperature"],
+                                         axis=1)
+        np.testing.assert_allclose(part["calibrated"], expected, rtol=1e-9, atol=1e-12)
+        assert np.array_equal(part["set"].astype(bool), _aps_sets(mean, fit["qhat"]))
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert "calibration_sha256" in json.dumps(manifest)
+
+
+def test_ray_udf_adds_the_calibration_columns(calibrated_runs, samples_dir: Path) -> None:
+    pytest.importorskip("ray")
+    from dropctl.ray import MCDropout
+
+    calib, _, _, d, _, _ = calibrated_runs["diabetes"]
+    fit = calib["outputs"][0]
+    x = np.load(d / "test_x.npy")[:10]
+    udf = MCDropout(str(samples_dir / "diabetes.keras"), samples=20,
+                    calibration=str(d / "calib.json"))
+    out = udf({"row": np.arange(10), "x": x})  # the function Ray Data calls, called directly
+    s = np.maximum(out["std"].astype(np.float64), 1e-6)
+    np.testing.assert_allclose(out["lower"], out["mean"] - fit["qhat"] * s, rtol=1e-12)
+    np.testing.assert_allclose(out["upper"], out["mean"] + fit["qhat"] * s, rtol=1e-12)
+    np.testing.assert_allclose(out["calibrated"], s * fit["variance_scale"], rtol=1e-12)
+    from dropctl.errors import InputDataError
+
+    with pytest.raises(InputDataError, match="was fitted on another model"):
+        MCDropout(str(samples_dir / "digits.keras"), calibration=str(d / "calib.json"))
