@@ -15,7 +15,6 @@ temperature scaling lowers the test NLL and ECE of digits.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -48,11 +47,15 @@ def rows(result, idx: np.ndarray):  # type: ignore[no-untyped-def]
 
 
 def main() -> int:
+    import argparse
+
     import dropctl
 
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    splits = int(args[0]) if args else 20
-    write = sys.argv[sys.argv.index("--write-split") + 1] if "--write-split" in sys.argv else None
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("splits", nargs="?", type=int, default=20)
+    parser.add_argument("--write-split", metavar="DIR", help="save split 0's files in DIR")
+    options = parser.parse_args()
+    splits, write = options.splits, options.write_split
     ok = True
     for name in ("digits", "diabetes"):
         x = np.load(SAMPLES / f"{name}_inputs.npy")

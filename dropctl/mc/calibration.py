@@ -560,7 +560,9 @@ def model_sha256(path: str | Path) -> str:
     ``sha256(relative path NUL file sha256 LF ...)`` in sorted path order."""
     import hashlib
 
-    from dropctl.mc.shards import sha256_file
+    def sha256_file(f: Path) -> str:
+        with f.open("rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
 
     p = Path(path)
     if p.is_file():

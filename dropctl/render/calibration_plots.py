@@ -28,10 +28,11 @@ __all__ = ["calibration_plot_path", "write_calibration_plots"]
 def _figure(width: float, height: float) -> Any:
     try:
         from matplotlib.figure import Figure
-    except ImportError:
-        from dropctl.runtime.imports import missing
+    except ImportError:  # the message of dropctl.runtime.imports.missing (render is static)
+        from dropctl.errors import MissingDependencyError
 
-        raise missing("matplotlib", "--plot") from None
+        raise MissingDependencyError("--plot needs matplotlib, which is not installed: "
+                                     "pip install 'dropctl[plot]'") from None
     return Figure(figsize=(width, height))
 
 
