@@ -66,13 +66,17 @@ CURVE_LEVELS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.975, 0.99)
 
 def log_probabilities(p: np.ndarray) -> np.ndarray:
     """``log(max(p, 1e-12))`` in float64, each row shifted so its maximum is 0."""
-    z = np.log(np.clip(np.asarray(p, np.float64), EPS, 1.0))
-    return z - z.max(axis=1, keepdims=True)
+    z = np.clip(np.asarray(p, np.float64), EPS, 1.0)  # a fresh array: the rest is in place
+    np.log(z, out=z)
+    z -= z.max(axis=1, keepdims=True)
+    return z
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
-    e = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+    e = logits - logits.max(axis=1, keepdims=True)
+    np.exp(e, out=e)
+    e /= e.sum(axis=1, keepdims=True)
+    return e
 
 
 def scale_logits(z: np.ndarray, temperature: float = 1.0, weights: np.ndarray | None = None,
@@ -84,11 +88,12 @@ def scale_logits(z: np.ndarray, temperature: float = 1.0, weights: np.ndarray | 
     return _softmax(z / temperature)
 
 
-def _nll_derivatives(beta: float, z: np.ndarray, z2: np.ndarray, zy: np.ndarray
-                     ) -> tuple[float, float]:
+def _nll_derivatives(beta: float, z: np.ndarray, z2: np.ndarray, zy: np.ndarray,
+                     e: np.ndarray) -> tuple[float, float]:
     # Every row of z has its maximum at 0 (log_probabilities), so exp(beta z) <= 1 with a 1 in
-    # each row: no max-shift needed, the row sums lie in [1, C].
-    e = np.exp(beta * z)
+    # each row: no max-shift needed, the row sums lie in [1, C]. ``e``: a scratch array.
+    np.multiply(z, beta, out=e)
+    np.exp(e, out=e)
     total = e.sum(axis=1)
     ez = np.einsum("nc,nc->n", e, z) / total
     ez2 = np.einsum("nc,nc->n", e, z2) / total
@@ -102,10 +107,11 @@ def fit_temperature(z: np.ndarray, labels: np.ndarray) -> float:
     y = np.asarray(labels).astype(np.int64).reshape(-1)
     zy = z[np.arange(y.size), y]
     z2 = z * z
+    scratch = np.empty_like(z)
     lo, hi = BETA_RANGE
     beta = 1.0
     for _ in range(200):
-        g, h = _nll_derivatives(beta, z, z2, zy)
+        g, h = _nll_derivatives(beta, z, z2, zy, scratch)
         if g > 0:
             hi = beta
         else:
@@ -113,7 +119,9 @@ def fit_temperature(z: np.ndarray, labels: np.ndarray) -> float:
         step = beta - g / h if h > 0 else math.nan
         if g == 0 or (math.isfinite(step) and abs(step - beta) <= 1e-10 * beta):
             return 1.0 / (step if lo <= step <= hi else beta)
-        if not lo < step < hi:  # Newton left the bracket: bisect (geometric: beta spans decades)
+        if not lo < step < hi and h > 0:  # Newton in log(beta) never leaves beta > 0
+            step = beta * math.exp(max(-30.0, min(30.0, -g / (beta * h))))
+        if not lo < step < hi:  # still outside: bisect (geometric: beta spans decades)
             step = math.sqrt(lo * hi)
         if hi - lo <= 1e-12 * hi:
             break
