@@ -337,3 +337,42 @@ def test_ray_udf_adds_the_calibration_columns(calibrated_runs, samples_dir: Path
 
     with pytest.raises(InputDataError, match="was fitted on another model"):
         MCDropout(str(samples_dir / "digits.keras"), calibration=str(d / "calib.json"))
+
+
+def test_vector_scaling_is_applied_and_baked(calibrated_runs, samples_dir: Path,
+                                             tmp_path: Path) -> None:
+    from tests.support import LazyModule
+
+    keras = LazyModule("keras")
+    _, _, _, d, y, _ = calibrated_runs["digits"]
+    model = samples_dir / "digits.keras"
+    r = run("calibrate", model, "-i", d / "cal_x.npy", "--labels", d / "cal_y.npy", "-o",
+            tmp_path / "v.json", "--samples", "20", "--method", "vector", "--score", "raps",
+            "-q")
+    assert r.exit_code == 0, r.stderr
+    (fit,) = json.loads((tmp_path / "v.json").read_text())["outputs"]
+    assert fit["method"] == "vector" and len(fit["weights"]) == len(fit["bias"]) == 8
+    r = run("mc-predict", model, "-i", d / "test_x.npy", "--samples", "20", "--calibration",
+            tmp_path / "v.json", "-o", tmp_path / "v.npz", "-q")
+    assert r.exit_code == 0, r.stderr
+    with np.load(tmp_path / "v.npz") as z:
+        mean, calibrated = z["mean"].astype(np.float64), z["calibrated"]
+    logp = np.log(np.clip(mean, 1e-12, 1.0))
+    logp -= logp.max(axis=1, keepdims=True)
+    expected = scipy_special.softmax(logp * np.array(fit["weights"]) + np.array(fit["bias"]),
+                                     axis=1)
+    np.testing.assert_allclose(calibrated, expected, rtol=1e-9, atol=1e-12)
+    r = run("convert", model, tmp_path / "v.keras", "--perma", "--calibration",
+            tmp_path / "v.json", "-q")
+    assert r.exit_code == 0, r.stderr
+    import dropctl.layers as dl
+
+    baked = keras.models.load_model(tmp_path / "v.keras", compile=False,
+                                    custom_objects=dl.always_on_layer_classes())
+    out = baked.predict(np.load(d / "test_x.npy")[:50], verbose=0)
+    logp = np.log(np.clip(out["mean"].astype(np.float64), 1e-12, 1.0))
+    logp -= logp.max(axis=1, keepdims=True)
+    np.testing.assert_allclose(
+        out["calibrated"],
+        scipy_special.softmax(logp * np.array(fit["weights"]) + np.array(fit["bias"]), axis=1),
+        atol=1e-5)
