@@ -4,8 +4,12 @@
   ``z = log(max(mean_p, 1e-12))``: calibrated ``softmax(z / T)``. ``T`` minimises the mean NLL
   of the calibration labels. With ``beta = 1/T`` the NLL ``mean(logsumexp(beta z) - beta z_y)`` is
   convex in ``beta`` (a log-sum-exp of a linear function), so its one stationary point is the
-  optimum: found by Newton's method on the derivative inside a bisection bracket
-  ``beta in [1e-4, 1e4]`` (deterministic; no scipy). ``T`` changes no argmax.
+  optimum: found by Newton's method on the derivative from ``beta = 1`` (in ``log beta`` when a
+  step would leave the bracket ``beta in [1e-4, 1e4]``, bisecting it if that does too) until
+  the step is below 1e-6 relative; above 131,072 rows a pilot fit on every k-th row gives the
+  start (deterministic; no scipy; checked against ``scipy.optimize`` in the tests). On separable
+  data the NLL keeps falling as ``T -> 0`` until it is flat in float64: ``T`` is then any value
+  that flat (below 0.01). ``T`` changes no argmax.
 * **Vector scaling** (``--method vector``): ``softmax(w * z + b)`` per class, NLL + ``1e-6 |b|^2``
   (the ridge fixes softmax's shift invariance), by damped Newton with a backtracking line search.
 * **Variance scaling** of a regressor's MC std: ``s`` minimising the Gaussian NLL of
@@ -100,16 +104,11 @@ def _nll_derivatives(beta: float, z: np.ndarray, z2: np.ndarray, zy: np.ndarray,
     return float(np.mean(ez - zy)), float(np.mean(ez2 - ez * ez))
 
 
-def fit_temperature(z: np.ndarray, labels: np.ndarray) -> float:
-    """NLL-optimal temperature of log-probabilities ``z`` [N, C] for integer ``labels``."""
-    z = np.asarray(z, np.float64)
-    z = z - z.max(axis=1, keepdims=True)  # no-op for log_probabilities, see _nll_derivatives
-    y = np.asarray(labels).astype(np.int64).reshape(-1)
-    zy = z[np.arange(y.size), y]
+def _newton_beta(z: np.ndarray, zy: np.ndarray, beta: float) -> float:
+    """The NLL-optimal ``beta`` of rows ``z`` (max 0 per row), Newton from ``beta``."""
     z2 = z * z
     scratch = np.empty_like(z)
     lo, hi = BETA_RANGE
-    beta = 1.0
     for _ in range(200):
         g, h = _nll_derivatives(beta, z, z2, zy, scratch)
         if g > 0:
@@ -117,8 +116,11 @@ def fit_temperature(z: np.ndarray, labels: np.ndarray) -> float:
         else:
             lo = beta
         step = beta - g / h if h > 0 else math.nan
-        if g == 0 or (math.isfinite(step) and abs(step - beta) <= 1e-10 * beta):
-            return 1.0 / (step if lo <= step <= hi else beta)
+        # Newton converges quadratically here (a smooth convex problem): after a step of
+        # relative size d the error is O(d^2), so a step below 1e-6 is returned as the optimum
+        # (error ~1e-12) instead of paying one more pass over the data to confirm it.
+        if g == 0 or (math.isfinite(step) and abs(step - beta) <= 1e-6 * beta):
+            return step if lo <= step <= hi else beta
         if not lo < step < hi and h > 0:  # Newton in log(beta) never leaves beta > 0
             step = beta * math.exp(max(-30.0, min(30.0, -g / (beta * h))))
         if not lo < step < hi:  # still outside: bisect (geometric: beta spans decades)
@@ -126,7 +128,30 @@ def fit_temperature(z: np.ndarray, labels: np.ndarray) -> float:
         if hi - lo <= 1e-12 * hi:
             break
         beta = step
-    return 1.0 / beta  # the bracket closed on an end: T -> 0 (separable) or T -> inf
+    return beta  # the bracket closed on an end: T -> 0 (separable) or T -> inf
+
+
+PILOT_ROWS = 65536
+"""Above this many rows, Newton first runs on every k-th row (a pilot) to start close."""
+
+
+def fit_temperature(z: np.ndarray, labels: np.ndarray) -> float:
+    """NLL-optimal temperature of log-probabilities ``z`` [N, C] for integer ``labels``.
+
+    For large N a pilot fit on every ``N // 65536``-th row gives the start of the full-data
+    Newton iterations (2 instead of ~5; the optimum is the full data's).
+    """
+    z = np.asarray(z, np.float64)
+    if np.any(z.max(axis=1) != 0):  # log_probabilities already shifted each row's max to 0
+        z = z - z.max(axis=1, keepdims=True)
+    y = np.asarray(labels).astype(np.int64).reshape(-1)
+    zy = z[np.arange(y.size), y]
+    beta = 1.0
+    if y.size > 2 * PILOT_ROWS:
+        k = y.size // PILOT_ROWS
+        beta = _newton_beta(np.ascontiguousarray(z[::k]), zy[::k], beta)
+        beta = min(max(beta, BETA_RANGE[0] * 1.0001), BETA_RANGE[1] / 1.0001)
+    return 1.0 / _newton_beta(z, zy, beta)
 
 
 def _vector_objective(params: np.ndarray, z: np.ndarray, onehot: np.ndarray) -> float:

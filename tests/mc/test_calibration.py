@@ -58,6 +58,21 @@ def test_temperature_matches_scipy(seed: int) -> None:
     assert nll(t) <= nll(oracle) + 1e-12
 
 
+def test_temperature_with_a_pilot_fit_matches_scipy() -> None:
+    # 140,000 rows > 2 * PILOT_ROWS: Newton starts from the every-k-th-row fit.
+    p, y = classification_data(9, n=140_000, c=4)
+    assert y.size > 2 * cal.PILOT_ROWS
+    z = cal.log_probabilities(p)
+    rows = np.arange(y.size)
+
+    def nll(t: float) -> float:
+        return float(np.mean(scipy_special.logsumexp(z / t, axis=1) - z[rows, y] / t))
+
+    oracle = scipy_optimize.minimize_scalar(nll, bounds=(0.5, 5), method="bounded",
+                                            options={"xatol": 1e-9}).x
+    assert cal.fit_temperature(z, y) == pytest.approx(oracle, rel=1e-6)
+
+
 def test_temperature_edges_hit_the_bracket() -> None:
     p = np.array([[0.9, 0.1], [0.2, 0.8]])
     # Separable (every argmax right): the NLL falls as T -> 0 until it is flat in float64.
