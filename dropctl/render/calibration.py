@@ -89,7 +89,7 @@ def calibration_tables(fit: CalibrationFit) -> list[Any]:
     out: list[Any] = [t]
     if any(math.isinf(f.qhat) for f in fit.outputs):
         out.append(f"threshold inf: {fit.n} calibration inputs are too few for coverage "
-                   f"{fit.coverage:g} (need n >= {math.ceil(fit.coverage / (1 - fit.coverage))}); "
+                   f"{fit.coverage:g} (need n >= {math.ceil(round(fit.coverage / (1 - fit.coverage), 9))}); "
                    "sets hold every class, intervals are unbounded")
     return out
 

@@ -376,3 +376,53 @@ def test_vector_scaling_is_applied_and_baked(calibrated_runs, samples_dir: Path,
         out["calibrated"],
         scipy_special.softmax(logp * np.array(fit["weights"]) + np.array(fit["bias"]), axis=1),
         atol=1e-5)
+
+
+def test_too_few_calibration_inputs_give_infinite_thresholds(samples_dir: Path,
+                                                             tmp_path: Path) -> None:
+    x = np.load(samples_dir / "digits_inputs.npy")[:5]
+    y = np.load(samples_dir / "digits_labels.npy")[:5]
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    model = samples_dir / "digits.keras"
+    r = run("calibrate", model, "-i", tmp_path / "x.npy", "--labels", tmp_path / "y.npy", "-o",
+            tmp_path / "c.json", "--samples", "4")
+    assert r.exit_code == 0, r.stderr
+    # k = ceil(6 * 0.9) = 6 > 5 calibration inputs: no finite threshold exists.
+    assert "5 calibration inputs are too few for coverage 0.9 (need n >= 9)" in r.stdout
+    assert json.loads((tmp_path / "c.json").read_text())["outputs"][0]["qhat"] == "inf"
+    r = run("mc-predict", model, "-i", tmp_path / "x.npy", "--samples", "4", "--calibration",
+            tmp_path / "c.json", "-o", tmp_path / "o.npz", "-q")
+    assert r.exit_code == 0, r.stderr
+    with np.load(tmp_path / "o.npz") as z:
+        assert z["set"].all()
+
+
+def test_wrong_label_count_is_one_line(samples_dir: Path, tmp_path: Path) -> None:
+    np.save(tmp_path / "y.npy", np.zeros(3, np.int64))
+    r = run("calibrate", samples_dir / "digits.keras", "-i", samples_dir / "digits_inputs.npy",
+            "--labels", tmp_path / "y.npy", "-o", tmp_path / "c.json", "--samples", "2")
+    assert r.exit_code == 2
+    assert "labels" in one_error_line(r)
+    assert not (tmp_path / "c.json").exists()
+
+
+def test_python_api(samples_dir: Path) -> None:
+    import hashlib
+
+    import dropctl
+
+    s = samples_dir
+    x, y = np.load(s / "diabetes_inputs.npy"), np.load(s / "diabetes_labels.npy")
+    run_ = dropctl.calibrate(str(s / "diabetes.keras"), x, y, samples=10, coverage=0.8)
+    fit = run_.fit
+    assert fit.model_sha256 == hashlib.sha256((s / "diabetes.keras").read_bytes()).hexdigest()
+    assert (fit.samples, fit.coverage, fit.n) == (10, 0.8, len(x))
+    (reg,) = fit.outputs
+    # The 0.8 threshold is the ceil(134 * 0.8) = 108th smallest normalised residual.
+    o = run_.result.outputs[0]
+    r = np.abs(y.reshape(o.mean.shape) - o.mean) / np.maximum(o.std, 1e-6)
+    assert reg.qhat == pytest.approx(np.sort(r.reshape(-1))[107])
+    same = dropctl.calibrate(str(s / "diabetes.keras"), x, str(s / "diabetes_labels.npy"),
+                             samples=10, coverage=0.8)
+    assert same.fit == fit  # labels as a path, same seed: the same fit
