@@ -92,7 +92,8 @@ def mc_predict_command(
     plot: Annotated[Path | None, typer.Option(
         "--plot", help="Uncertainty histogram and reliability diagram to FILE.png; with "
                        "--labels/--ood also FILE-risk-coverage.png, FILE-ood-roc.png, "
-                       "FILE-intervals.png.")] = None,
+                       "FILE-intervals.png; with --calibration --labels FILE-calibration.png.")
+    ] = None,
     per_sample: Annotated[bool, typer.Option("--per-sample", help="One row per input.")] = False,
     output_dir: Annotated[Path | None, typer.Option(
         "--output-dir", help="Score every shard of --input into DIR: one result per shard plus "

@@ -3,7 +3,8 @@
 The calibration file (``dropctl calibrate -o calib.json``; read back by
 :func:`dropctl.mc.calibration.read_calibration`)::
 
-    {"format": "dropctl-calibration/1", "dropctl_version", "model": {"name", "sha256"},
+    {"schema": "dropctl.calibrate", "schema_version": 1, "format": "dropctl-calibration/1",
+     "dropctl_version", "model": {"name", "sha256"},
      "samples": T, "seed", "sites", "coverage": 0.9, "n": N_cal,
      "outputs": [{"kind": "classifier", "output", "classes", "method", "temperature",
                   "weights", "bias", "score", "raps_lambda", "raps_k", "qhat", "curve"},
@@ -34,6 +35,7 @@ from dropctl.mc.calibration import (
     ProbabilityScores,
     RegressorCheck,
 )
+from dropctl.render.schema import header
 
 __all__ = ["bake_json", "bake_line", "calibrated_arrays", "calibration_doc", "calibration_tables",
            "check_json",
@@ -65,7 +67,8 @@ def calibration_doc(fit: CalibrationFit) -> dict[str, Any]:
                 "kind": "regressor", "output": f.output, "variance_scale": f.variance_scale,
                 "std_floor": f.std_floor, "qhat": _num(f.qhat),
                 "qhat_absolute": _num(f.qhat_absolute), "curve": _curve(f.curve)})
-    return {"format": FORMAT, "dropctl_version": fit.dropctl_version,
+    # The JSON contract's three keys first; dropctl_version is the one that fitted the file.
+    return {**header("calibrate"), "format": FORMAT, "dropctl_version": fit.dropctl_version,
             "model": {"name": fit.model_name, "sha256": fit.model_sha256},
             "samples": fit.samples, "seed": fit.seed, "sites": fit.sites,
             "coverage": fit.coverage, "n": fit.n, "outputs": outputs}

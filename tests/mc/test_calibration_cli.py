@@ -68,7 +68,7 @@ def test_calibration_file_records_the_run(calibrated_runs, samples_dir: Path) ->
     import hashlib
 
     for name, (doc, _, _, _, _, stdout) in calibrated_runs.items():
-        assert doc["format"] == "dropctl-calibration/1"
+        assert doc["format"] == "dropctl-calibration/1" and doc["schema"] == "dropctl.calibrate"
         assert doc["model"]["sha256"] == hashlib.sha256(
             (samples_dir / f"{name}.keras").read_bytes()).hexdigest()
         assert (doc["samples"], doc["seed"], doc["coverage"]) == (20, 0, 0.9)
