@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dropctl.mc.calibration import apply_calibration, check_calibration, fit_calibration
+from dropctl.mc.calibration import apply_calibration, fit_calibration
+from dropctl.mc.calibration_check import check_calibration
 from dropctl.mc.conformal import ClassScore
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_models"

@@ -102,7 +102,8 @@ def calibrate_command(
     write_text_atomic(output, json.dumps(doc, indent=2) + "\n")
     written = []
     if plot is not None:
-        from dropctl.mc.calibration import apply_calibration, check_calibration
+        from dropctl.mc.calibration import apply_calibration
+        from dropctl.mc.calibration_check import check_calibration
         from dropctl.render.calibration_plots import write_calibration_plots
 
         checks = check_calibration(run.fit, run.result, apply_calibration(run.fit, run.result),

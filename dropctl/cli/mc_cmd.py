@@ -240,7 +240,8 @@ def _apply_calibration(fit: Any, result: Any, labels: dict[str, Any], *,
     """(calibrated outputs, before/after checks) of ``--calibration`` (empty without it)."""
     if fit is None:
         return (), ()
-    from dropctl.mc.calibration import apply_calibration, check_calibration
+    from dropctl.mc.calibration import apply_calibration
+    from dropctl.mc.calibration_check import check_calibration
 
     if hints and (fit.samples, fit.seed) != (result.samples_requested, result.seed):
         err_console().print(f"note: the calibration was fitted with T={fit.samples}, seed "

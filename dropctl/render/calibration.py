@@ -26,15 +26,8 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-from dropctl.mc.calibration import (
-    FORMAT,
-    CalibratedOutput,
-    CalibrationFit,
-    ClassifierCheck,
-    ClassifierFit,
-    ProbabilityScores,
-    RegressorCheck,
-)
+from dropctl.mc.calibration import FORMAT, CalibratedOutput, CalibrationFit, ClassifierFit
+from dropctl.mc.calibration_check import ClassifierCheck, ProbabilityScores, RegressorCheck
 from dropctl.render.schema import header
 
 __all__ = ["bake_json", "bake_line", "calibrated_arrays", "calibration_doc", "calibration_tables",

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from dropctl.fileio import write_atomic
-from dropctl.mc.calibration import ClassifierCheck, RegressorCheck
+from dropctl.mc.calibration_check import ClassifierCheck, RegressorCheck
 
 __all__ = ["calibration_plot_path", "write_calibration_plots"]
 

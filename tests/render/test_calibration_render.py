@@ -7,14 +7,8 @@ import math
 import numpy as np
 from rich.console import Console
 
-from dropctl.mc.calibration import (
-    CalibratedOutput,
-    CalibrationFit,
-    ClassifierCheck,
-    ClassifierFit,
-    ProbabilityScores,
-    RegressorFit,
-)
+from dropctl.mc.calibration import CalibratedOutput, CalibrationFit, ClassifierFit, RegressorFit
+from dropctl.mc.calibration_check import ClassifierCheck, ProbabilityScores
 from dropctl.mc.conformal import ClassScore
 from dropctl.render.calibration import (
     calibrated_arrays,
