@@ -8,6 +8,7 @@ Public API (TensorFlow is imported only by the functions that run a model)::
     dropctl.convert(src, dst, mode=) -> ConvertReport   (perma / standard / strip)
     dropctl.mc_predict(model, x)     -> MCResult        (Monte Carlo dropout)
     dropctl.evaluate(mc_result, y)   -> Evaluation      (selective, OOD, intervals; numpy)
+    dropctl.calibrate(path, x, y)    -> CalibrateRun    (temperature, conformal sets/intervals)
     dropctl.plot_mc(mc_result)       -> Plots           (matplotlib Figures by name)
     dropctl.load_model(path)         -> keras.Model     (safe mode, PermaDropout rescued)
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from dropctl.conversion.plan import ConvertReport
+    from dropctl.mc.calibrate import CalibrateRun
     from dropctl.mc.diff import DiffResult
     from dropctl.mc.engine import MCResult
     from dropctl.mc.evaluation import Evaluation
@@ -36,8 +38,8 @@ if TYPE_CHECKING:
 
     Progress = bool | Callable[[int, int], None] | None
 
-__all__ = ["__version__", "check", "convert", "diff", "evaluate", "inspect", "load_model",
-           "mc_predict", "plot_mc"]
+__all__ = ["__version__", "calibrate", "check", "convert", "diff", "evaluate", "inspect",
+           "load_model", "mc_predict", "plot_mc"]
 
 
 def inspect(path: Any, *, include_layers: bool = True, config: Any = None,
@@ -201,3 +203,24 @@ def plot_mc(result: MCResult, labels: Any = None, *, evaluation: Evaluation | No
         labels = {result.outputs[0].name: labels}
     arrays = {name: np.asarray(y) for name, y in (labels or {}).items()}
     return mc_figures(result, arrays, evaluation)
+
+
+def calibrate(model: Any, inputs: Any, labels: Any, *, samples: int = 50, seed: int = 0,
+              coverage: float = 0.9, method: str = "temperature", score: str = "lac",
+              raps_lambda: float = 0.01, raps_k: int = 1, sites: str | None = None,
+              batch_size: int | None = None, std_floor: float = 1e-6,
+              model_path: Any = None) -> CalibrateRun:
+    """Fit temperature (or vector) scaling and split-conformal sets/intervals on held-out data.
+
+    ``model``: a path (or a loaded model with ``model_path``); ``labels``: class ids or targets
+    (one array, a dict by output name, or a .npy/.csv path). Runs :func:`mc_predict` with the
+    same ``samples``/``seed``/``sites``; ``score`` is ``lac`` (= ``thr``), ``aps`` or ``raps``.
+    ``result.fit`` is bound to the artifact's content hash; write it with
+    :func:`dropctl.render.calibration.calibration_doc`. See :mod:`dropctl.mc.calibration`.
+    """
+    from dropctl.mc.calibrate import calibrate as _calibrate
+
+    return _calibrate(model, inputs, labels, samples=samples, seed=seed, coverage=coverage,
+                      method=method, score=score, raps_lambda=raps_lambda, raps_k=raps_k,
+                      sites=sites, batch_size=batch_size, std_floor=std_floor,
+                      model_path=model_path)

@@ -32,7 +32,9 @@ import keras  # noqa: E402, TID253 - see the module docstring (Keras only, never
 
 from dropctl.reader.layer_names import ALWAYS_ON_CLASSES, PACKAGE  # noqa: E402
 
-__all__ = [*ALWAYS_ON_CLASSES, "ALWAYS_ON_CLASSES", "always_on_layer_classes"]
+__all__ = [*ALWAYS_ON_CLASSES, *("MonteCarloRepeat", "MonteCarloMoments", "CalibratedSoftmax",
+                                 "ConformalInterval"),
+           "ALWAYS_ON_CLASSES", "CALIBRATION_LAYERS", "always_on_layer_classes"]
 
 _register = keras.saving.register_keras_serializable(package=PACKAGE)
 
@@ -208,9 +210,135 @@ class AlwaysAttention(keras.layers.Attention):
         )
 
 
+# ---- calibration baked into an artifact (``convert --perma --calibration``) -----------------
+# Deterministic layers around a perma model: repeat each input T times, reduce the T rows to
+# mean/std, apply the fitted calibration. Their names are stored in files: never rename one.
+# Same formulas as dropctl.mc.calibration / dropctl.mc.conformal (convert verifies the two agree).
+
+
+@_register
+class MonteCarloRepeat(keras.layers.Layer):
+    """Repeat every input row ``samples`` times (rows ``i*T .. i*T+T-1`` are input ``i``)."""
+
+    def __init__(self, samples: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.samples = int(samples)
+
+    def call(self, inputs):
+        return keras.ops.repeat(inputs, self.samples, axis=0)
+
+    def compute_output_shape(self, input_shape):
+        n = input_shape[0]
+        return (None if n is None else n * self.samples, *input_shape[1:])
+
+    def get_config(self):
+        return {**super().get_config(), "samples": self.samples}
+
+
+@_register
+class MonteCarloMoments(keras.layers.Layer):
+    """``[N*T, ...]`` pass outputs -> (mean, std) over each input's T rows (std with ddof=0)."""
+
+    def __init__(self, samples: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.samples = int(samples)
+
+    def call(self, inputs):
+        y = keras.ops.reshape(inputs, (-1, self.samples, *inputs.shape[1:]))
+        return keras.ops.mean(y, axis=1), keras.ops.std(y, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (None, *input_shape[1:]), (None, *input_shape[1:])
+
+    def get_config(self):
+        return {**super().get_config(), "samples": self.samples}
+
+
+@_register
+class CalibratedSoftmax(keras.layers.Layer):
+    """MC-mean probabilities -> (``softmax(log p / T)`` or ``softmax(w log p + b)``, conformal
+    set ``score(c) <= qhat`` with score ``lac``, ``aps`` or ``raps`` of the MC mean)."""
+
+    def __init__(self, temperature: float = 1.0, class_weights=None, class_bias=None,
+                 score: str = "lac", qhat: float = 1.0, raps_lambda: float = 0.0,
+                 raps_k: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.temperature = float(temperature)
+        self.class_weights = None if class_weights is None else [float(v) for v in class_weights]
+        self.class_bias = None if class_bias is None else [float(v) for v in class_bias]
+        self.score = str(score)
+        self.qhat = float(qhat)
+        self.raps_lambda = float(raps_lambda)
+        self.raps_k = int(raps_k)
+
+    def call(self, inputs):
+        ops = keras.ops
+        p = ops.cast(inputs, "float32")
+        z = ops.log(ops.clip(p, 1e-12, 1.0))
+        z = z - ops.max(z, axis=-1, keepdims=True)
+        if self.class_weights is not None:
+            logits = z * ops.array(self.class_weights) + ops.array(self.class_bias or 0.0)
+        else:
+            logits = z / self.temperature
+        probs = ops.softmax(logits, axis=-1)
+        if self.score == "lac":
+            scores = 1.0 - p
+        else:
+            # Ties by class index, like dropctl.mc.conformal's stable numpy argsort: measured on
+            # Keras 3.15.1 / TensorFlow 2.21 (argsort(-[.3, .3, .4, 0, 0]) = [2, 0, 1, 3, 4]);
+            # convert's verification checks every set against numpy anyway.
+            order = ops.argsort(-p, axis=-1)
+            cum = ops.cumsum(ops.take_along_axis(p, order, axis=-1), axis=-1)
+            if self.score == "raps":
+                rank = ops.arange(1, p.shape[-1] + 1, dtype="float32")
+                cum = cum + self.raps_lambda * ops.maximum(0.0, rank - self.raps_k)
+            scores = ops.take_along_axis(cum, ops.argsort(order, axis=-1), axis=-1)
+        return probs, ops.less_equal(scores, self.qhat)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape, input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature,
+                "class_weights": self.class_weights, "class_bias": self.class_bias,
+                "score": self.score, "qhat": self.qhat, "raps_lambda": self.raps_lambda,
+                "raps_k": self.raps_k}
+
+
+@_register
+class ConformalInterval(keras.layers.Layer):
+    """[MC mean, MC std] -> (scaled std, lower, upper): ``s = max(std, floor)``, the interval
+    ``mean -+ qhat s`` and the std times the fitted variance scale."""
+
+    def __init__(self, qhat: float = 1.0, variance_scale: float = 1.0, std_floor: float = 1e-6,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.qhat = float(qhat)
+        self.variance_scale = float(variance_scale)
+        self.std_floor = float(std_floor)
+
+    def call(self, inputs):
+        mean, std = inputs
+        s = keras.ops.maximum(std, self.std_floor)
+        return s * self.variance_scale, mean - self.qhat * s, mean + self.qhat * s
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0], input_shape[0], input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "qhat": self.qhat, "variance_scale": self.variance_scale,
+                "std_floor": self.std_floor}
+
+
+CALIBRATION_LAYERS = ("MonteCarloRepeat", "MonteCarloMoments", "CalibratedSoftmax",
+                      "ConformalInterval")
+"""The deterministic layers of a calibrated artifact (``convert --perma --calibration``)."""
+
+
 def always_on_layer_classes() -> dict[str, type[keras.layers.Layer]]:
-    """dropctl class name -> class, for every always-on layer (for ``custom_objects``)."""
-    classes = {name: globals()[name] for name in ALWAYS_ON_CLASSES}
+    """dropctl class name -> class, for every always-on and calibration layer (for
+    ``custom_objects``)."""
+    classes = {name: globals()[name] for name in (*ALWAYS_ON_CLASSES, *CALIBRATION_LAYERS)}
     return classes
 
 

@@ -79,12 +79,14 @@ class MCDropout:
     ``sites`` and ``batch_size`` as for ``mc-predict``. ``input_columns``: the column of each
     model input (default: columns named after the inputs, or the only non-index column).
     ``index_column``: the row index column (kept in the output). ``threads``: TensorFlow
-    threads (default: the CPUs Ray gave the actor).
+    threads (default: the CPUs Ray gave the actor). ``calibration``: a ``dropctl calibrate``
+    file fitted on ``model``: adds its ``calibrated`` and ``set`` or ``lower``/``upper`` columns.
     """
 
     def __init__(self, model: str, *, samples: int = 50, seed: int = 0, sites: str | None = None,
                  batch_size: int | None = None, input_columns: list[str] | None = None,
-                 index_column: str = "row", threads: int | None = None) -> None:
+                 index_column: str = "row", threads: int | None = None,
+                 calibration: str | None = None) -> None:
         from dropctl.mc.scoring import Scorer
 
         _quiet_tf(threads or _actor_cpus())
@@ -92,6 +94,12 @@ class MCDropout:
                              batch_size=batch_size)
         self.input_columns = input_columns
         self.index_column = index_column
+        self.calibration = None
+        if calibration is not None:
+            from dropctl.mc.calibration import check_model, read_calibration
+
+            self.calibration = read_calibration(calibration)
+            check_model(self.calibration, model, calibration)
 
     def _inputs(self, batch: dict[str, Any]) -> list[np.ndarray]:
         specs = self.scorer.specs
@@ -134,6 +142,10 @@ class MCDropout:
             rows = [a[lo:hi] for a in arrays]
             pieces.append(result_arrays(self.scorer.score(rows, int(index[lo]))))
         out = {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]} if pieces else {}
+        if self.calibration is not None and out:
+            from dropctl.mc.calibration import calibrated_columns
+
+            out.update(calibrated_columns(self.calibration, out))
         return {self.index_column: index, **out}
 
 

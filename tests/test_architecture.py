@@ -30,7 +30,7 @@ ALLOWED = {
     "jaxlib": ("dropctl.runtime.",),
     "torch": ("dropctl.runtime.",),
     "ray": ("dropctl.ray",),
-    "matplotlib": ("dropctl.render.plots",),
+    "matplotlib": ("dropctl.render.plots", "dropctl.render.calibration_plots"),
     "pyarrow": ("dropctl.mc.shards", "dropctl.ray"),
     "sklearn": (),
 }

@@ -17,6 +17,7 @@ from dropctl.cli._app import _debug, app, fail
 # Registration order is the order `dropctl --help` lists the commands in.
 from dropctl.cli import inspect_cmd  # noqa: F401,E402  isort: skip
 from dropctl.cli import mc_cmd  # noqa: F401,E402  isort: skip
+from dropctl.cli import calibrate_cmd  # noqa: F401,E402  isort: skip
 from dropctl.cli import convert_cmd  # noqa: F401,E402  isort: skip
 from dropctl.cli import check_cmd  # noqa: F401,E402  isort: skip
 

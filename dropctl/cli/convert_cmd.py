@@ -56,6 +56,11 @@ def convert_command(
         help="Write a config this Keras version loads (default: 3.6, the oldest supported).")
     ] = None,
     custom_objects: CustomObjectsOpt = None,
+    calibration: Annotated[Path | None, typer.Option(
+        "--calibration", metavar="CALIB.json",
+        help="With --perma: bake a dropctl calibrate file into OUT, so one predict() call runs "
+             "the calibration's T passes and returns the MC mean, calibrated probabilities and "
+             "prediction sets (or scaled std and interval bounds) as a dict.")] = None,
 ) -> None:
     """Rewrite IN to OUT with inference-time dropout switched on, back to standard, or removed.
 
@@ -64,6 +69,7 @@ def convert_command(
     in the file is executed. A --perma OUT loads after `import dropctl.layers`.
 
     Example: dropctl convert model.h5 model_mc.keras --perma --sites '*dropout*'
+    Example: dropctl convert model.keras calibrated.keras --perma --calibration calib.json
     """
     modes = [name for name, on in (("perma", perma), ("standard", standard), ("strip", strip))
              if on]
@@ -71,6 +77,13 @@ def convert_command(
         raise UsageError("pick exactly one of --perma, --standard or --strip")
     import dropctl
     from dropctl.render.convert import convert_dict, render_plan, summary_line
+
+    if calibration is not None:
+        _convert_calibrated(src, dst, calibration, modes=modes, rate=rate, sites=sites,
+                            dry_run=dry_run, force=force, no_verify=no_verify, json_out=json_out,
+                            quiet=quiet, config=config, target_keras=target_keras,
+                            custom_objects=custom_objects)
+        return
 
     if not quiet and not json_out and not dry_run and sys.stderr.isatty():
         err_console().print(f"converting {src} -> {dst} (loads TensorFlow)...", style="dim",
@@ -83,6 +96,35 @@ def convert_command(
         return
     out_console().print(render_plan(report))
     out_console().print(summary_line(report))
+    if not quiet:
+        for warning in report.warnings:
+            err_console().print(f"warning: {warning}", style="yellow", soft_wrap=True)
+
+
+def _convert_calibrated(src: Path, dst: Path, calibration: Path, *, modes: list[str],
+                        rate: float | None, sites: str | None, dry_run: bool, force: bool,
+                        no_verify: bool, json_out: bool, quiet: bool, config: Path | None,
+                        target_keras: str | None, custom_objects: list[str] | None) -> None:
+    from dropctl.conversion.calibrated import convert_calibrated
+    from dropctl.render.calibration import bake_json, bake_line
+    from dropctl.render.convert import convert_dict, render_plan, summary_line
+
+    if modes != ["perma"]:
+        raise UsageError("--calibration needs --perma (the calibrated model samples dropout)")
+    if dry_run or no_verify:
+        raise UsageError("--calibration is always written and verified: drop --dry-run and "
+                         "--no-verify")
+    report, check = convert_calibrated(src, dst, calibration, sites=sites, rate=rate,
+                                       force=force, config=config, target_keras=target_keras,
+                                       custom_objects=custom_objects or ())
+    if json_out:
+        doc = convert_dict(report)
+        doc["calibration"] = bake_json(check, calibration)
+        print(json.dumps(doc, indent=2))
+        return
+    out_console().print(render_plan(report))
+    out_console().print(summary_line(report))
+    out_console().print(bake_line(check))
     if not quiet:
         for warning in report.warnings:
             err_console().print(f"warning: {warning}", style="yellow", soft_wrap=True)

@@ -93,7 +93,8 @@ def mc_predict_command(
     plot: Annotated[Path | None, typer.Option(
         "--plot", help="Uncertainty histogram and reliability diagram to FILE.png; with "
                        "--labels/--ood also FILE-risk-coverage.png, FILE-ood-roc.png, "
-                       "FILE-intervals.png.")] = None,
+                       "FILE-intervals.png; with --calibration --labels FILE-calibration.png.")
+    ] = None,
     per_sample: Annotated[bool, typer.Option("--per-sample", help="One row per input.")] = False,
     output_dir: Annotated[Path | None, typer.Option(
         "--output-dir", help="Score every shard of --input into DIR: one result per shard plus "
@@ -111,6 +112,11 @@ def mc_predict_command(
     gpus_per_worker: Annotated[float, typer.Option(
         "--gpus-per-worker", min=0.0, help="GPUs per Ray actor; fractions share a GPU "
                                            "(0.5: two actors per GPU).")] = 0.0,
+    calibration: Annotated[Path | None, typer.Option(
+        "--calibration", metavar="CALIB.json",
+        help="Apply a dropctl calibrate file: calibrated probabilities and prediction sets, or "
+             "scaled std and intervals; with --labels, coverage and ECE/NLL before/after.")
+    ] = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
@@ -125,6 +131,7 @@ def mc_predict_command(
     from dropctl.mc.engine import mc_predict
     from dropctl.mc.evaluation import evaluate, read_output_labels
     from dropctl.mc.metrics import calibrations
+    from dropctl.render.calibration import calibrated_arrays, check_json, check_tables
     from dropctl.render.evaluation import evaluation_arrays, evaluation_json, evaluation_tables
     from dropctl.render.mc import mc_file_json, mc_json, mc_tables, write_mc_file
     from dropctl.runtime.loader import load
@@ -148,7 +155,8 @@ def mc_predict_command(
                                "--plot": plot is not None, "--per-sample": per_sample,
                                "--ood": ood is not None,
                                "--synthetic-ood": synthetic_ood is not None,
-                               "--rank-by": rank_by is not None, "--top": top is not None})
+                               "--rank-by": rank_by is not None, "--top": top is not None},
+                           calibration=calibration)
         return
     if use_ray or address is not None or workers is not None or gpus_per_worker:
         raise UsageError("--ray, --address, --workers and --gpus-per-worker need --output-dir")
@@ -172,6 +180,12 @@ def mc_predict_command(
         clean_stale_temps(output)
     if plot is not None:
         clean_stale_temps_in(plot.parent)
+    calib_fit = None
+    if calibration is not None:
+        from dropctl.mc.calibration import check_model, read_calibration
+
+        calib_fit = read_calibration(calibration)
+        check_model(calib_fit, model, calibration)
     loaded = load(model, config=config, custom_objects=custom_objects or ())
     arrays = _inputs(loaded.model, input_path, synthetic, seed)
     ood_arrays = _ood_inputs(loaded.model, ood, synthetic_ood, seed)
@@ -191,30 +205,42 @@ def mc_predict_command(
     if labels is not None or ood_result is not None or rank_by is not None:
         ev = evaluate(result, label_arrays, ood_result, rank_by, top if top is not None else 10,
                       std_floor)
+    applied, checks = _apply_calibration(calib_fit, result, label_arrays,
+                                         hints=not quiet and not json_out)
+    calib_doc = check_json(checks, calib_fit)
     if to_stdout:
         per_input, other = evaluation_arrays(result, ood_result, ev)
+        per_input.update(calibrated_arrays(applied, len(result.outputs) > 1))
         print(mc_file_json(result, calib, per_input=per_input, other=other,
-                           extra_doc=evaluation_json(ev)))
+                           extra_doc={**evaluation_json(ev), **calib_doc}))
     elif output is not None:
         per_input, other = evaluation_arrays(result, ood_result, ev)
+        per_input.update(calibrated_arrays(applied, len(result.outputs) > 1))
         write_mc_file(result, output, calib, per_input=per_input, other=other,
-                      extra_doc=evaluation_json(ev),
+                      extra_doc={**evaluation_json(ev), **calib_doc},
                       rows=ev.ranking.index if ev is not None and ev.ranking is not None else None)
     written = []
     if plot is not None:
         from dropctl.render.plots import write_plots
 
         written = write_plots(result, plot, label_arrays, ev)
+        if checks:
+            from dropctl.render import calibration_plots
+
+            written += calibration_plots.write_calibration_plots(
+                checks, calibration_plots.calibration_plot_path(plot), "test data (--labels)")
     if to_stdout:
         pass  # stdout holds the --output document; the tables would break it
     elif json_out:
         doc = mc_json(result, calib, per_sample)
         doc.update(evaluation_json(ev))
+        doc.update(calib_doc)
         print(json.dumps(doc, indent=2))
     else:
         console = out_console()
         for part in [*mc_tables(result, calib, per_sample),
-                     *(evaluation_tables(ev) if ev is not None else [])]:
+                     *(evaluation_tables(ev) if ev is not None else []),
+                     *(check_tables(checks) if checks else [])]:
             console.print(part)
     if not quiet and not json_out:
         hint = err_console()
@@ -224,6 +250,23 @@ def mc_predict_command(
             hint.print(f"wrote {output}", style="dim")
         for p in written:
             hint.print(f"wrote {p}", style="dim")
+
+
+def _apply_calibration(fit: Any, result: Any, labels: dict[str, Any], *,
+                       hints: bool) -> tuple[Any, Any]:
+    """(calibrated outputs, before/after checks) of ``--calibration`` (empty without it)."""
+    if fit is None:
+        return (), ()
+    from dropctl.mc.calibration import apply_calibration
+    from dropctl.mc.calibration_check import check_calibration
+
+    if hints and (fit.samples, fit.seed) != (result.samples_requested, result.seed):
+        err_console().print(f"note: the calibration was fitted with T={fit.samples}, seed "
+                            f"{fit.seed}; this run uses T={result.samples_requested}, seed "
+                            f"{result.seed}", style="dim")
+    applied = apply_calibration(fit, result)
+    checks = check_calibration(fit, result, applied, labels) if labels else ()
+    return applied, checks
 
 
 def _ood_inputs(model: Any, path: Path | None, synthetic: int | None, seed: int) -> Any:

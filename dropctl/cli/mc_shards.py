@@ -21,7 +21,7 @@ def run_shards_command(model: Path, input_path: Path | None, output_dir: Path, *
                        seed: int, sites: str | None, batch_size: int | None, use_ray: bool,
                        address: str | None, workers: int | None, cpus_per_worker: int,
                        gpus_per_worker: float = 0.0, json_out: bool, quiet: bool,
-                       conflicts: dict[str, bool]) -> None:
+                       conflicts: dict[str, bool], calibration: Path | None = None) -> None:
     """Validate the options, run :func:`dropctl.mc.shards.run_shards`, print the report."""
     from dropctl.mc.shards import run_shards
     from dropctl.render.shards import shards_json, shards_tables
@@ -54,7 +54,8 @@ def run_shards_command(model: Path, input_path: Path | None, output_dir: Path, *
             run = run_shards(model, input_path, output_dir, samples=samples, seed=seed,
                              sites=sites, batch_size=batch_size, progress=progress,
                              on_shard=on_shard, runner=runner,
-                             workers=(workers or 2) if use_ray else 0)
+                             workers=(workers or 2) if use_ray else 0,
+                             calibration=calibration)
     finally:
         signal.signal(signal.SIGTERM, previous)
     if json_out:

@@ -61,6 +61,7 @@ __all__ = [
     "Selective",
     "aurc",
     "check_finite",
+    "checked_labels",
     "evaluate",
     "fpr_at_95",
     "gaussian_nll",
@@ -494,7 +495,7 @@ def parse_rank_by(result: MCResult, rank_by: str) -> tuple[OutputStats, str]:
                      f"{', '.join(known)})")
 
 
-def _checked_labels(o: OutputStats, labels: np.ndarray) -> np.ndarray:
+def checked_labels(o: OutputStats, labels: np.ndarray) -> np.ndarray:
     """Class ids [N] for a classifier, float targets shaped like the output for a regressor."""
     y = np.asarray(labels)
     n = o.mean.shape[0]
@@ -538,7 +539,7 @@ def evaluate(result: MCResult, labels: Mapping[str, np.ndarray] | None = None,
         scores = output_scores(o)
         y = labels.get(o.name)
         if y is not None:
-            y = _checked_labels(o, y)
+            y = checked_labels(o, y)
         if y is not None and o.classifier:
             wrong_mc = (np.argmax(o.mean, axis=-1) != y).astype(np.float64)
             wrong_det = (np.argmax(o.deterministic, axis=-1) != y).astype(np.float64)

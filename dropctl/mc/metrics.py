@@ -19,10 +19,12 @@ import numpy as np
 
 __all__ = [
     "Calibration",
+    "adaptive_calibration_error",
     "calibration",
     "entropy",
     "expected_calibration_error",
     "looks_like_probabilities",
+    "maximum_calibration_error",
     "mutual_information",
     "reliability_bins",
     "variation_ratio",
@@ -113,3 +115,24 @@ def calibrations(result: Any, labels: dict[str, np.ndarray]) -> dict[str, tuple[
     return {o.name: (calibration(o.deterministic, labels[o.name]),
                      calibration(o.mean, labels[o.name]))
             for o in result.outputs if o.name in labels}
+
+
+def adaptive_calibration_error(p: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:
+    """ECE with ``bins`` equal-mass bins (Nixon et al. 2019's ACE for the top class): inputs
+    sorted by confidence (stable), split into ``bins`` runs of sizes differing by at most one."""
+    p = np.asarray(p, np.float64)
+    conf = p.max(axis=1)
+    correct = (p.argmax(axis=1) == np.asarray(labels)).astype(np.float64)
+    order = np.argsort(conf, kind="stable")
+    total = 0.0
+    for part in np.array_split(order, min(bins, max(conf.size, 1))):
+        if part.size:
+            total += part.size * abs(float(np.mean(correct[part]) - np.mean(conf[part])))
+    return total / max(conf.size, 1)
+
+
+def maximum_calibration_error(p: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:
+    """MCE: the largest ``|acc - conf|`` over the non-empty equal-width bins."""
+    count, acc, conf = reliability_bins(p, labels, bins)
+    gaps = np.abs(acc - conf)[count > 0]
+    return float(gaps.max()) if gaps.size else 0.0

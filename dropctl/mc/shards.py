@@ -415,14 +415,23 @@ def run_shards(model_path: str | Path, input_spec: str | Path, output_dir: str |
                progress: Callable[[int, int], None] | None = None,
                on_shard: Callable[[ShardOutcome], None] | None = None,
                runner: UnitRunner | None = None,
-               workers: int = 0, unit_rows: int = UNIT_ROWS) -> ShardRun:
+               workers: int = 0, unit_rows: int = UNIT_ROWS,
+               calibration: str | Path | None = None) -> ShardRun:
     """Score every shard of ``input_spec`` into ``output_dir`` (see the module docstring).
 
     ``progress(rows_done, rows_total)`` after each unit; ``on_shard`` after each shard.
     ``runner(scorer, shards, units)`` scores the units elsewhere (``dropctl.ray``); by default
-    this process does it.
+    this process does it. ``calibration``: a ``dropctl calibrate`` file whose columns
+    (:func:`dropctl.mc.calibration.calibrated_columns`) join every shard's result.
     """
     from dropctl.mc.scoring import Scorer
+
+    fit = None
+    if calibration is not None:
+        from dropctl.mc.calibration import check_model, read_calibration
+
+        fit = read_calibration(calibration)
+        check_model(fit, model_path, calibration)
 
     began = time.perf_counter()
     paths = find_shards(input_spec)
@@ -444,6 +453,8 @@ def run_shards(model_path: str | Path, input_spec: str | Path, output_dir: str |
                     "model_sha256": sha256_file(model_file), "samples": cfg.samples,
                     "seed": cfg.seed, "sites": cfg.sites, "rows_per_pass": cfg.rows_per_pass,
                     "block": cfg.block, "passes_per_call": cfg.passes_per_call}
+        if calibration is not None:  # another calibration must rescore every shard
+            settings["calibration_sha256"] = sha256_file(Path(calibration))
         manifest = Manifest(out, settings)
         clean_stale_temps_in(out)  # temporary files of a run killed mid-write
         order = [s.path.name for s in shards]
@@ -478,6 +489,10 @@ def run_shards(model_path: str | Path, input_spec: str | Path, output_dir: str |
                     s = shards[i]
                     pieces = [a for _, a in sorted(parts.pop(i), key=lambda t: t[0])]
                     merged = {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]}
+                    if fit is not None:
+                        from dropctl.mc.calibration import calibrated_columns
+
+                        merged.update(calibrated_columns(fit, merged))
                     target = out / s.output_name
                     write_result(target, merged)
                     manifest.record(s, input_sha[i], sha256_file(target), order)
