@@ -103,6 +103,17 @@ FINDINGS: dict[str, FindingRule] = {
                     "Lookup layer's vocabulary is a file path: loading reads a file (CVE-2025-12058)",
                     "store the vocabulary inline",
                     policy="unsafe_modules", security=True),
+        FindingRule("DC501", "registered-name-mismatch", Severity.ERROR,
+                    "registered_name and class_name name different classes: Keras builds the "
+                    "registered one where it is registered (a report reading class_name is forged)",
+                    "the file was edited to hide what it builds; rebuild it from code, or "
+                    "re-save it with Keras so both names agree",
+                    policy="unsafe_modules", security=True),
+        FindingRule("DC502", "unresolvable-class", Severity.ERROR,
+                    "No Keras release builds this class (a homoglyph, a non-ASCII name or an "
+                    "unknown name under a Keras module)",
+                    "the name imitates a Keras class; do not trust the file, rebuild it from code",
+                    policy="unsafe_modules", security=True),
         FindingRule("DC406", "unknown-class", Severity.INFO,
                     "Class is not a built-in Keras layer: dropctl cannot see what it does",
                     "dropctl assumes it is deterministic; `dropctl diff MODEL --custom-objects "

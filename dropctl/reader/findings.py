@@ -56,6 +56,10 @@ def site_findings(site: Site, layer: Layer) -> list[Finding]:
 def layer_findings(layer: Layer) -> list[Finding]:
     """Findings about a layer regardless of whether it is stochastic (security, opacity)."""
     out: list[Finding] = []
+    res = layer.resolution
+    if res is not None and res.problem is not None:
+        out.append(make("DC501" if res.problem == "mismatch" else "DC502", layer.path,
+                        res.detail[:300]))
     for info in layer.lambdas:
         detail = f"{info.payload_bytes:,} bytes of bytecode"
         if info.names:
