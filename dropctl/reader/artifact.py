@@ -310,7 +310,11 @@ def _check_member_names(p: Path, infos: list[zipfile.ZipInfo]) -> None:
         name = info.filename
         parts = PurePosixPath(name.replace("\\", "/")).parts
         if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
-            raise ArtifactError(f"{p}: zip member name {name[:80]!r} escapes the archive; refusing it")
+            raise ArtifactError(f"{p}: zip member name {name[:80]!r} escapes the archive; "
+                                "refusing it (CVE-2026-11816)")
+        if (info.external_attr >> 16) & 0o170000 == 0o120000:
+            raise ArtifactError(f"{p}: zip member {name[:80]!r} is a symbolic link; refusing "
+                                "it (CVE-2026-12482)")
         if name in seen:
             raise ArtifactError(f"{p}: zip member {name[:80]!r} appears twice; refusing an ambiguous archive")
         seen.add(name)

@@ -374,7 +374,12 @@ def _walk(h5py: Any, f: Any, file_size: int) -> tuple[list[bytes], list[DatasetI
     def on_link(name: bytes, info: Any) -> int | None:
         if info.type == h5py.h5l.TYPE_EXTERNAL:
             bad.append(f"HDF5 external link /{name.decode(errors='replace')[:200]}; "
-                       "refusing a model file that points to other files")
+                       "refusing a model file that points to other files (CVE-2026-9335)")
+            return 1
+        if info.type == h5py.h5l.TYPE_SOFT:
+            # Keras never writes soft links; a soft link reaches other objects by name
+            bad.append(f"HDF5 soft link /{name.decode(errors='replace')[:200]}; refusing a "
+                       "model file whose weights are reached by name (CVE-2026-9335)")
             return 1
         if len(names) >= MAX_H5_OBJECTS:
             bad.append(f"HDF5 file has more than {MAX_H5_OBJECTS:,} links")
@@ -404,9 +409,12 @@ def _walk(h5py: Any, f: Any, file_size: int) -> tuple[list[bytes], list[DatasetI
         did = h5py.h5d.open(f.id, name)
         plist = did.get_create_plist()
         shown = name.decode(errors="replace")[:200]
-        if plist.get_external_count() > 0 or plist.get_layout() == h5py.h5d.VIRTUAL:
-            raise ArtifactError(f"HDF5 dataset /{shown} stores its data in another file; "
-                                "refusing it")
+        if plist.get_external_count() > 0:
+            raise ArtifactError(f"HDF5 dataset /{shown} stores its data in another file "
+                                "(external storage); refusing it (CVE-2026-1669)")
+        if plist.get_layout() == h5py.h5d.VIRTUAL:
+            raise ArtifactError(f"HDF5 dataset /{shown} is a virtual dataset reading other "
+                                "files; refusing it (CVE-2026-12480)")
         space = did.get_space()
         shape = tuple(int(n) for n in (space.shape or ()))
         tid = did.get_type()
@@ -419,10 +427,14 @@ def _walk(h5py: Any, f: Any, file_size: int) -> tuple[list[bytes], list[DatasetI
         total += declared
         if total > MAX_WEIGHT_BYTES:
             raise ArtifactError(f"HDF5 datasets declare more than {MAX_WEIGHT_BYTES:,} bytes "
-                                "in total; refusing it")
+                                f"in total; refusing it ({SHAPE_BOMB_CVES})")
         datasets.append(DatasetInfo(shown, shape, _dtype_name(tid), declared, stored))
         raw_names.append(name)
     return raw_names, datasets
+
+
+SHAPE_BOMB_CVES = "CVE-2026-0897, CVE-2026-12570"
+"""The Keras CVEs of an HDF5 dataset declaring more than it stores or than any model needs."""
 
 
 def _dtype_name(tid: Any) -> str:
@@ -441,7 +453,8 @@ def _check_dataset(name: str, declared: int, stored: int, file_size: int) -> Non
     if declared > 1024 * 1024 and declared > max(stored, 1) * MAX_DATASET_RATIO:
         raise ArtifactError(
             f"HDF5 dataset /{name} declares {declared:,} bytes but stores {stored:,} "
-            f"(over {MAX_DATASET_RATIO}:1: a fill-value or compression bomb); refusing it")
+            f"(over {MAX_DATASET_RATIO}:1: a fill-value or compression bomb); refusing it "
+            f"({SHAPE_BOMB_CVES})")
 
 
 def _read_every_dataset(f: Any, names: list[bytes]) -> None:

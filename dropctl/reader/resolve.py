@@ -199,9 +199,10 @@ def _resolve_legacy(stored: str) -> Resolution:
 
 
 def refuse_forged_classes(path: Any, layers: Sequence[Any]) -> None:
-    """Refuse to build a model whose stored names disagree about its classes (DC501) or name a
-    class no Keras has (DC502): what gets built would depend on what happens to be imported and
-    on the Keras version, so no report about it can be trusted (:mod:`dropctl.reader.resolve`)."""
+    """Refuse to build a model whose stored names disagree about its classes (DC501), name a
+    class no Keras has (DC502), or hold a layer name that escapes a directory (DC503): what
+    gets built would depend on what happens to be imported and on the Keras version, so no
+    report about it can be trusted, and Keras builds paths from layer names (CVE-2026-12479)."""
     for layer in layers:
         res = layer.resolution
         if res is not None and res.problem is not None:
@@ -209,3 +210,57 @@ def refuse_forged_classes(path: Any, layers: Sequence[Any]) -> None:
             raise UnsupportedModelError(
                 f"{path}: layer {layer.path}: {res.detail[:200]}; refusing to build a model "
                 f"whose class names are forged ({code})")
+        if escapes_directory(layer.name):
+            raise UnsupportedModelError(
+                f"{path}: layer name {layer.name[:80]!a} escapes a directory; refusing to "
+                "build it (DC503, CVE-2026-12479)")
+
+NON_MODELING_APIS = frozenset("""
+keras.backend.clear_session keras.config.enable_unsafe_deserialization keras.models.load_model
+keras.models.model_from_json keras.models.save_model
+keras.preprocessing.image_dataset_from_directory keras.preprocessing.image.load_img
+keras.preprocessing.image.save_img keras.preprocessing.text_dataset_from_directory
+keras.saving.deserialize_keras_object keras.saving.load_model keras.saving.load_weights
+keras.saving.register_keras_serializable keras.saving.save_model keras.saving.save_weights
+keras.saving.serialize_keras_object keras.utils.audio_dataset_from_directory
+keras.utils.clear_session keras.utils.deserialize_keras_object keras.utils.get_file
+keras.utils.image_dataset_from_directory keras.utils.load_img
+keras.utils.register_keras_serializable keras.utils.save_img keras.utils.serialize_keras_object
+keras.utils.text_dataset_from_directory
+""".split())
+"""Keras 3.15's ``serialization_lib.NON_MODELING_APIS`` (keras PR #23115): functions a config
+may not name. Older Keras call them while loading (CVE-2025-8747: ``get_file``; CVE-2025-9906:
+``enable_unsafe_deserialization``)."""
+_NON_MODELING_LEAVES = frozenset(name.rsplit(".", 1)[1] for name in NON_MODELING_APIS)
+MAX_API_HITS = 20
+
+
+def non_modeling_calls(doc: Any, root: str) -> list[tuple[str, str]]:
+    """(path, ``module.function``) of every serialized Keras function object in ``doc`` that is
+    not a model part, iteratively. A function is stored as ``{"module": "keras.utils",
+    "class_name": "function", "config": "get_file", "registered_name": ...}``; its private
+    module spelling (``keras.src.utils.file_utils``) counts too."""
+    hits: list[tuple[str, str]] = []
+    stack: list[tuple[Any, str]] = [(doc, root)]
+    while stack and len(hits) < MAX_API_HITS:
+        item, path = stack.pop()
+        if isinstance(item, dict):
+            module, name = item.get("module"), item.get("config")
+            if (item.get("class_name") == "function" and isinstance(module, str)
+                    and module.split(".", 1)[0] == "keras" and isinstance(name, str)
+                    and (f"{module}.{name}" in NON_MODELING_APIS
+                         or name in _NON_MODELING_LEAVES)):
+                hits.append((path, f"{module}.{name}"[:120]))
+            stack.extend((v, f"{path}/{k}") for k, v in item.items() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend((v, f"{path}/{i}") for i, v in enumerate(item)
+                         if isinstance(v, dict | list))
+    return hits
+
+
+def escapes_directory(name: str) -> bool:
+    """Whether a layer name, used by Keras as a directory name (DiskIOStore), leaves it:
+    ``..`` as a component, a separator, or an absolute/drive path (CVE-2026-12479)."""
+    if "/" in name or "\\" in name or name in ("..", "."):
+        return True
+    return len(name) > 1 and name[1] == ":" and name[0].isalpha()
