@@ -202,6 +202,28 @@ def test_consistent_names_raise_no_resolution_finding(tmp_path: Path) -> None:
         "AlwaysDropout", "dropctl>AlwaysDropout"]
 
 
+def test_names_paths_and_apis_keras_acts_on(tmp_path: Path) -> None:
+    """DC503 (a layer name Keras turns into a directory), DC504 (a keras_hub file path),
+    DC505 (a non-modeling Keras function: Keras 3.15 refuses it, older ones call it)."""
+    get_file = {"module": "keras.utils", "class_name": "function", "config": "get_file",
+                "registered_name": "get_file"}
+    doc = sequential([
+        _k3("Dense", "../../etc", units=2),
+        _k3("BytePairTokenizer", "tok", module="keras_hub.src.tokenizers.byte_pair_tokenizer",
+            registered="keras_hub>BytePairTokenizer", vocabulary="/data/vocab.json",
+            merges=["a b"]),
+        _k3("Dense", "d", units=2, kernel_initializer=get_file),
+    ])
+    report = dropctl.inspect(write(tmp_path, doc), keras="3.10")
+    by_code = {f.code: f for f in report.findings}
+    assert {"DC503", "DC504", "DC505"} <= set(by_code)
+    assert "CVE-2026-12479: affects Keras 3.10" in by_code["DC503"].message
+    assert "vocabulary '/data/vocab.json'" in by_code["DC504"].message
+    assert [f.code for f in report.findings].count("DC504") == 1  # inline merges are data
+    assert "keras.utils.get_file" in by_code["DC505"].message
+    assert "CVE-2025-8747: affects Keras 3.10" in by_code["DC505"].message
+
+
 def test_every_rule_is_raised_by_some_test() -> None:
     """The catalogue and the tests stay in step: a new code needs a test that raises it."""
     text = Path(__file__).read_text() + (Path(__file__).parent / "test_inspect.py").read_text()
