@@ -51,6 +51,7 @@ CASE_NAMES = (
     "config_units_bomb.keras", "config_many_layers.keras", "lambda_in_compile_config.keras",
     "os_system_loss.h5", "builtins_exec_metric.keras", "rate_nan.json", "rate_true.keras",
     "rate_huge_int.json", "names_control_chars.keras",
+    "zip64_record_lies.keras",
     # issue 18: one trigger per Keras loading CVE (see CVE_CASES)
     *(
         "cve_2024_3660_lambda.keras", "cve_2025_1550_foreign_module.keras",
@@ -209,12 +210,14 @@ def deep_sequential(depth: int) -> str:
 
 
 def write_zip(path: Path, members: list[tuple[str, bytes]], *, declared: dict[str, int] | None = None,
-              raw: dict[str, tuple[bytes, int, int]] | None = None, flags: int = 0) -> None:
+              raw: dict[str, tuple[bytes, int, int]] | None = None, flags: int = 0,
+              zip64_entries: int | None = None) -> None:
     """A zip written by hand so names, declared sizes and streams can lie.
 
     ``members``: (name, data) stored uncompressed. ``declared``: name -> uncompressed size
     to claim instead of the true one. ``raw``: name -> (deflate stream, crc, true size) to
-    store as-is (method 8).
+    store as-is (method 8). ``zip64_entries``: write a ZIP64 end record claiming that many
+    entries (and a directory that large) before an honest classic end record.
     """
     declared = declared or {}
     raw = raw or {}
@@ -243,6 +246,11 @@ def write_zip(path: Path, members: list[tuple[str, bytes]], *, declared: dict[st
                            len(central), cd_offset)
         out += struct.pack("<IIQI", 0x07064B50, 0, z64, 1)
         count = 0xFFFF
+    elif zip64_entries is not None:  # the lie: zipfile reads this record, not the classic one
+        z64 = len(out)
+        out += struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, zip64_entries,
+                           zip64_entries, 46 * zip64_entries, cd_offset)
+        out += struct.pack("<IIQI", 0x07064B50, 0, z64, 1)
     out += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count,
                        len(central), cd_offset, 0)
     path.write_bytes(bytes(out))
@@ -581,6 +589,11 @@ def _issue10_cases(d: Path, add: Any, code: str, meta: bytes) -> None:
         zf.writestr("config.json", json.dumps(keras3_dense_model()),
                     compress_type=zipfile.ZIP_BZIP2)
 
+    write_zip(add("zip64_record_lies.keras", "classic end record: 2 entries; the ZIP64 record "
+                  "zipfile reads instead: 1,000,000"),
+              [("metadata.json", meta), ("config.json", json.dumps(keras3_dense_model()).encode())],
+              zip64_entries=1_000_000)
+
     # -- JSON shape
     pad = "\\" * 5_000_000 + '\\"' * 2_000_000
     add("json_escapes.json", "a valid model whose config holds 14 MB of backslash escapes "
@@ -731,7 +744,7 @@ def build_cve_cases(d: Path, add: Any, code: str, meta: bytes) -> None:
 
     write_h5(add("cve_2026_1669_external_storage.h5", "a weight stored in another file"),
              attrs, external)
-    source = d / "cve_source.h5"
+    source = d / "cve_source.vds-data"  # not a model suffix: check does not judge it
     with h5py.File(source, "w") as f:
         f.create_dataset("data", data=np.arange(4, dtype="f4"))
 
