@@ -239,7 +239,7 @@ def non_modeling_calls(doc: Any, root: str) -> list[tuple[str, str]]:
     """(path, ``module.function``) of every serialized Keras function object in ``doc`` that is
     not a model part, iteratively. A function is stored as ``{"module": "keras.utils",
     "class_name": "function", "config": "get_file", "registered_name": ...}``; its private
-    module spelling (``keras.src.utils.file_utils``) counts too."""
+    module spelling (under ``keras``, e.g. the file_utils module) counts too."""
     hits: list[tuple[str, str]] = []
     stack: list[tuple[Any, str]] = [(doc, root)]
     while stack and len(hits) < MAX_API_HITS:

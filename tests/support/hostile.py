@@ -113,7 +113,8 @@ STATIC_EXPECT.update({case: (0, 1, code, "DCK0") for case, code in CVE_CASES.val
 contain, text check's stdout must contain). Loading commands (convert, mc-predict) refuse every
 case of the corpus with exit 2; every other case is exit 2 with one Error line for all commands."""
 BIG_CASE_NAMES = ("h5_vlen_model_config_600mb.h5", "zip_3m_entries.keras",
-                  "zip_bzip2_bomb.keras", "many_dropouts.json")
+                  "zip_bzip2_bomb.keras", "many_dropouts.json",
+                  "zip64_lie_500k_entries.keras", "zip64_lie_1m_entries.keras")
 """Cases only ``bench/hostile_limits.py --big`` builds (hundreds of MB on disk, or minutes of
 work before issue 10)."""
 
@@ -211,13 +212,14 @@ def deep_sequential(depth: int) -> str:
 
 def write_zip(path: Path, members: list[tuple[str, bytes]], *, declared: dict[str, int] | None = None,
               raw: dict[str, tuple[bytes, int, int]] | None = None, flags: int = 0,
-              zip64_entries: int | None = None) -> None:
+              zip64_entries: int | None = None, classic_entries: int | None = None) -> None:
     """A zip written by hand so names, declared sizes and streams can lie.
 
     ``members``: (name, data) stored uncompressed. ``declared``: name -> uncompressed size
     to claim instead of the true one. ``raw``: name -> (deflate stream, crc, true size) to
     store as-is (method 8). ``zip64_entries``: write a ZIP64 end record claiming that many
     entries (and a directory that large) before an honest classic end record.
+    ``classic_entries``: the count the classic end record claims (a ZIP64 archive's lie).
     """
     declared = declared or {}
     raw = raw or {}
@@ -251,8 +253,10 @@ def write_zip(path: Path, members: list[tuple[str, bytes]], *, declared: dict[st
         out += struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, zip64_entries,
                            zip64_entries, 46 * zip64_entries, cd_offset)
         out += struct.pack("<IIQI", 0x07064B50, 0, z64, 1)
-    out += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count,
-                       len(central), cd_offset, 0)
+    cd_size = min(len(central), 0xFFFFFFFF)
+    if classic_entries is not None:  # the classic record lies about count and size
+        count, cd_size = classic_entries, 120 * classic_entries
+    out += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, cd_size, cd_offset, 0)
     path.write_bytes(bytes(out))
 
 
@@ -805,6 +809,13 @@ def build_big_cases(d: Path) -> dict[str, str]:
     path = d / "many_dropouts.json"
     path.write_text(json.dumps(_k3("Sequential", {"name": "s", "layers": layers}, "keras")))
     out[path.name] = "199,990 Dropout layers in 9.4 MB (inspect > 60 s, check 54 s before)"
+    for count, name in ((500_000, "zip64_lie_500k_entries.keras"),
+                        (1_000_000, "zip64_lie_1m_entries.keras")):
+        write_zip(d / name, [("metadata.json", meta),
+                             ("config.json", json.dumps(keras3_dense_model()).encode()),
+                             *((f"{i:07d}", b"") for i in range(count))], classic_entries=3)
+        out[name] = (f"a real directory of {count:,} entries; the classic end record says 3, "
+                     "the ZIP64 record zipfile reads says the truth (5-6 s, 295 MB before)")
     return out
 
 
