@@ -141,10 +141,14 @@ def with_cves(findings: list[Finding], target: tuple[int, int, int], label: str
         for c in cves:
             affected = any(spec_matches(r, target) for r in c.affected)
             hit = hit or affected
-            state = f"affects Keras {label}" if affected else f"Keras {label} is not affected"
-            notes.append(f"{c.id}: {state}, fixed in {c.fixed}")
+            state = "affects" if affected else "does not affect"
+            notes.append(f"{c.id} {state} Keras {label} (fixed in {c.fixed})")
+        # after the title, before the detail: "title [CVE ...]: detail" keeps the detail last
+        title = FINDINGS[f.code].title
+        head, rest = ((title, f.message[len(title):]) if f.message.startswith(title)
+                      else (f.message, ""))
         severity = Severity.ERROR if hit else f.severity
-        out.append(dataclasses.replace(f, message=f"{f.message} [{'; '.join(notes)}]",
+        out.append(dataclasses.replace(f, message=f"{head} [{'; '.join(notes)}]{rest}",
                                        severity=severity))
     return out
 

@@ -217,11 +217,11 @@ def test_names_paths_and_apis_keras_acts_on(tmp_path: Path) -> None:
     report = dropctl.inspect(write(tmp_path, doc), keras="3.10")
     by_code = {f.code: f for f in report.findings}
     assert {"DC503", "DC504", "DC505"} <= set(by_code)
-    assert "CVE-2026-12479: affects Keras 3.10" in by_code["DC503"].message
+    assert "CVE-2026-12479 affects Keras 3.10" in by_code["DC503"].message
     assert "vocabulary '/data/vocab.json'" in by_code["DC504"].message
     assert [f.code for f in report.findings].count("DC504") == 1  # inline merges are data
     assert "keras.utils.get_file" in by_code["DC505"].message
-    assert "CVE-2025-8747: affects Keras 3.10" in by_code["DC505"].message
+    assert "CVE-2025-8747 affects Keras 3.10" in by_code["DC505"].message
 
 
 def test_every_rule_is_raised_by_some_test() -> None:
