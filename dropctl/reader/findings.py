@@ -60,7 +60,7 @@ def layer_findings(layer: Layer) -> list[Finding]:
     res = layer.resolution
     if res is not None and res.problem is not None:
         out.append(make("DC501" if res.problem == "mismatch" else "DC502", layer.path,
-                        res.detail[:300]))
+                        res.detail))
     for info in layer.lambdas:
         detail = f"{info.payload_bytes:,} bytes of bytecode"
         if info.names:

@@ -80,6 +80,11 @@ def ascii_skeleton(name: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+def _q(name: str | None) -> str:
+    """A stored name for a message: ASCII-escaped and cut at 80 characters (it is hostile)."""
+    return ascii(name if name is None or len(name) <= 80 else name[:80] + "...")
+
+
 def _plain(name: str) -> bool:
     return name.isascii() and name.isidentifier()
 
@@ -89,8 +94,8 @@ def _disguise(name: str) -> str:
     skeleton = ascii_skeleton(name)
     codes = ", ".join(f"U+{ord(c):04X}" for c in name if not c.isascii())[:80]
     if skeleton != name and skeleton in BUILTIN_CLASSES:
-        return f"{name!a} looks like {skeleton} but holds {codes}"
-    return f"{name!a} holds non-ASCII characters ({codes})"
+        return f"{_q(name)} looks like {skeleton} but holds {codes}"
+    return f"{_q(name)} holds non-ASCII characters ({codes})"
 
 
 def registered_class(registered: str) -> tuple[str, str] | None:
@@ -127,12 +132,12 @@ def _resolve_keras3(entry: dict[str, Any], stored: str) -> Resolution:
         if cls == stored:
             return Resolution(cls, package, "registered_name")
         stock = "refuses the file" if module and module.split(".")[0] == "keras" else (
-            f"builds {stored!a} from {module!a}" if module else "refuses the file")
+            f"builds {_q(stored)} from {_q(module)}" if module else "refuses the file")
         return Resolution(
             cls, package, "registered_name", "mismatch",
-            f"registered_name {registered!a} wins over class_name {stored!a}: Keras builds "
-            f"{package} {cls} when {package} is imported (dropctl's loader imports it), "
-            f"otherwise it {stock}")
+            f"registered_name {_q(registered)} wins over class_name {_q(stored)}: Keras builds "
+            f"{package} {cls} in any process where {package} is imported, otherwise it "
+            f"{stock}")
     root = module.split(".", 1)[0] if module else None
     differs = registered is not None and registered != stored
     if root == "keras":
@@ -145,9 +150,9 @@ def _resolve_keras3(entry: dict[str, Any], stored: str) -> Resolution:
         if differs:
             return Resolution(
                 stored, "keras", "module", "mismatch",
-                f"registered_name {registered!a} names another class than class_name "
-                f"{stored!a}: Keras 3.0-3.14 build {stored} and ignore it (unless custom objects "
-                f"or a registered package supply {registered!a}: then they build that), Keras "
+                f"registered_name {_q(registered)} names another class than class_name "
+                f"{_q(stored)}: Keras 3.0-3.14 build {stored} and ignore it (unless custom objects "
+                f"or a registered package supply {_q(registered)}: then they build that), Keras "
                 f">={REGISTERED_NAME_CHECKED} refuse the file (keras PR #22729)")
         return Resolution(stored, "keras", "module")
     if root in HUB_PACKAGES or root == "tf_keras":
@@ -158,16 +163,16 @@ def _resolve_keras3(entry: dict[str, Any], stored: str) -> Resolution:
         if differs:
             return Resolution(
                 stored, package, "module", "mismatch",
-                f"registered_name {registered!a} names another class than class_name "
-                f"{stored!a}: Keras builds {stored} from {module!a}, or {registered!a} where "
+                f"registered_name {_q(registered)} names another class than class_name "
+                f"{_q(stored)}: Keras builds {stored} from {_q(module)}, or {_q(registered)} where "
                 "custom objects supply it")
         return Resolution(stored, package, "module")
     if root == PACKAGE:
         # The registry lookup failed (dropctl registers only 'dropctl>Name'), and Keras' last
         # step imports keras/keras_hub/keras_cv/keras_nlp modules only: no Keras builds it.
         return Resolution(stored, PACKAGE, "module", "unresolvable",
-                          f"dropctl registers its layers as '{PACKAGE}>Name'; class {stored!a} "
-                          f"with registered_name {registered!a} is not one: no Keras builds it")
+                          f"dropctl registers its layers as '{PACKAGE}>Name'; class {_q(stored)} "
+                          f"with registered_name {_q(registered)} is not one: no Keras builds it")
     # A class of the user's (or a foreign module: DC403/DC204 judge the module).
     if not _plain(stored):
         return Resolution(stored, None, "module", "unresolvable",
@@ -175,8 +180,8 @@ def _resolve_keras3(entry: dict[str, Any], stored: str) -> Resolution:
     if registered is not None and registered.rpartition(">")[2] != stored:
         return Resolution(
             stored, None, "registered_name", "mismatch",
-            f"registered_name {registered!a} names another class than class_name {stored!a}: "
-            f"with that package's code imported Keras builds {registered!a}")
+            f"registered_name {_q(registered)} names another class than class_name {_q(stored)}: "
+            f"with that package's code imported Keras builds {_q(registered)}")
     return Resolution(stored, None, "module")
 
 
@@ -208,7 +213,7 @@ def refuse_forged_classes(path: Any, layers: Sequence[Any]) -> None:
         if res is not None and res.problem is not None:
             code = "DC501" if res.problem == "mismatch" else "DC502"
             raise UnsupportedModelError(
-                f"{path}: layer {layer.path}: {res.detail[:200]}; refusing to build a model "
+                f"{path}: layer {layer.path}: {res.detail}; refusing to build a model "
                 f"whose class names are forged ({code})")
         if escapes_directory(layer.name):
             raise UnsupportedModelError(
