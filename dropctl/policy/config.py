@@ -217,11 +217,12 @@ def _relative_posix(path: Path, root: Path) -> str | None:
 # ---- configuration files ---------------------------------------------------------------
 
 
-def find_config(start: Path | None = None) -> Path | None:
+def find_config(start: Path | None = None, notes: list[str] | None = None) -> Path | None:
     """The nearest ``dropctl.toml`` or ``pyproject.toml`` with ``[tool.dropctl]``, walking up.
 
     In one directory ``dropctl.toml`` wins over ``pyproject.toml``. A ``pyproject.toml``
-    without a ``[tool.dropctl]`` table does not stop the walk.
+    without a ``[tool.dropctl]`` table does not stop the walk; one that cannot be read or
+    parsed (another tool's broken or hostile table) is skipped, with a line in ``notes``.
     """
     here = (start or Path.cwd()).resolve()
     for directory in (here, *here.parents):
@@ -236,10 +237,12 @@ def find_config(start: Path | None = None) -> Path | None:
                 continue  # someone else's unreadable pyproject is not our configuration
             try:
                 data = _parse_toml(text, candidate)
-            except UsageError:
+            except UsageError as exc:
                 if _names_dropctl(text):
                     return candidate  # ours and broken: load_config says why, in one line
-                continue  # someone else's broken or hostile pyproject: not our configuration
+                if notes is not None:  # someone else's broken or hostile pyproject
+                    notes.append(f"note: skipped {exc} (no [tool.dropctl] in it)")
+                continue
             tool = data.get("tool")
             if isinstance(tool, dict) and "dropctl" in tool:
                 return candidate

@@ -229,6 +229,22 @@ def test_hostile_toml_in_someone_elses_table_is_skipped(tmp_path: Path) -> None:
     assert find_config(project) is None or not str(find_config(project)).startswith(str(tmp_path))
 
 
+def test_skipped_foreign_config_is_a_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from dropctl.cli import app
+    from tests.support import SAMPLES
+
+    (tmp_path / "pyproject.toml").write_text(_deep_toml(20_000, "tool.black"))
+    monkeypatch.chdir(tmp_path)
+    notes: list[str] = []
+    find_config(tmp_path, notes)
+    assert notes and "nests too deeply" in notes[0]
+    result = CliRunner().invoke(app, ["check", str(SAMPLES / "mlp.keras")])
+    assert result.exit_code in (0, 1), result.output
+    assert "note: skipped" in result.stderr and "Error" not in result.stderr
+
+
 @pytest.mark.parametrize("text", [
     _deep_toml(20_000, "tool.dropctl"),
     "tool = [1, 2]\n",
