@@ -30,7 +30,7 @@ quiet_import_keras("loading dropctl's always-on layers")
 
 import keras  # noqa: E402, TID253 - see the module docstring (Keras only, never a backend)
 
-from dropctl.reader.layer_names import ALWAYS_ON_CLASSES, PACKAGE  # noqa: E402
+from dropctl.reader.layer_names import ALWAYS_ON_CLASSES, PACKAGE, registered_name  # noqa: E402
 
 __all__ = [*ALWAYS_ON_CLASSES, *("MonteCarloRepeat", "MonteCarloMoments", "CalibratedSoftmax",
                                  "ConformalInterval"),
@@ -336,10 +336,16 @@ CALIBRATION_LAYERS = ("MonteCarloRepeat", "MonteCarloMoments", "CalibratedSoftma
 
 
 def always_on_layer_classes() -> dict[str, type[keras.layers.Layer]]:
-    """dropctl class name -> class, for every always-on and calibration layer (for
-    ``custom_objects``)."""
-    classes = {name: globals()[name] for name in (*ALWAYS_ON_CLASSES, *CALIBRATION_LAYERS)}
-    return classes
+    """Registered name (``dropctl>AlwaysDropout``) -> class, for every always-on and
+    calibration layer (for ``custom_objects``).
+
+    Only the registered names: Keras matches ``custom_objects`` against a stored
+    ``registered_name`` before ``class_name`` and ``module``, so a bare ``"AlwaysDropout"`` key
+    would let a file stored as ``class_name "Identity"`` + ``registered_name "AlwaysDropout"``
+    build an always-on dropout that stock Keras never builds (it refuses that file since 3.15
+    and builds Identity before).
+    """
+    return {registered_name(name): globals()[name] for name in (*ALWAYS_ON_CLASSES, *CALIBRATION_LAYERS)}
 
 
 def _check_names() -> None:

@@ -8,7 +8,12 @@ renumber or reuse one.
 * Finding codes ``DC1xx`` (training/inference semantics), ``DC2xx`` (Lambda and always-on),
   ``DC3xx`` (rates), ``DC4xx`` (what cannot be seen or is unsafe). A finding's ``policy`` names
   the ``check`` setting that decides its severity in a check.
+* Finding codes ``DC5xx``: what Keras resolves, refuses or runs from the file (forged class
+  names, names that escape a directory, non-modeling APIs, pickles, file paths).
 * Policy rules ``DCK000``-``DCK011``: what ``check`` demands, one setting each.
+* :data:`KERAS_CVES`: every Keras loading CVE of 2024-2026 whose trigger can sit in an
+  artifact, with the finding code (or the reader's refusal) that detects its trigger and the
+  Keras versions it affects; findings name them and say whether the target Keras is affected.
 """
 
 from __future__ import annotations
@@ -103,12 +108,125 @@ FINDINGS: dict[str, FindingRule] = {
                     "Lookup layer's vocabulary is a file path: loading reads a file (CVE-2025-12058)",
                     "store the vocabulary inline",
                     policy="unsafe_modules", security=True),
+        FindingRule("DC501", "registered-name-mismatch", Severity.ERROR,
+                    "registered_name and class_name name different classes: Keras builds the "
+                    "registered one where it is registered (a report reading class_name is forged)",
+                    "the file was edited to hide what it builds; rebuild it from code, or "
+                    "re-save it with Keras so both names agree",
+                    policy="unsafe_modules", security=True),
+        FindingRule("DC502", "unresolvable-class", Severity.ERROR,
+                    "No Keras release builds this class (a homoglyph, a non-ASCII name or an "
+                    "unknown name under a Keras module)",
+                    "the name imitates a Keras class; do not trust the file, rebuild it from code",
+                    policy="unsafe_modules", security=True),
+        FindingRule("DC503", "name-escapes-directory", Severity.ERROR,
+                    "A layer name holds '..', '/', '\\' or an absolute path: Keras builds file "
+                    "paths from layer names when it saves or loads (CVE-2026-12479)",
+                    "rename the layer; a file written this way can create or overwrite files "
+                    "outside Keras' working directory",
+                    policy="unsafe_modules", security=True),
+        FindingRule("DC504", "hub-file-path", Severity.ERROR,
+                    "A keras_hub tokenizer or layer names a vocabulary, merges or proto file: "
+                    "loading reads that file (keras-hub PR #2517)",
+                    "store the vocabulary in the preset's assets, never as a path in the config",
+                    policy="unsafe_modules", security=True),
+        FindingRule("DC505", "non-modeling-api", Severity.ERROR,
+                    "The config names a Keras function that is not a model part (get_file, "
+                    "enable_unsafe_deserialization, load_model...): loading calls it",
+                    "older Keras call it while loading (CVE-2025-8747, CVE-2025-9906); Keras "
+                    "3.15 refuses it (NON_MODELING_APIS); remove the object",
+                    policy="unsafe_modules", security=True),
         FindingRule("DC406", "unknown-class", Severity.INFO,
                     "Class is not a built-in Keras layer: dropctl cannot see what it does",
                     "dropctl assumes it is deterministic; `dropctl diff MODEL --custom-objects "
                     "YOUR_CODE.py` measures it"),
     )
 }
+
+
+@dataclass(frozen=True)
+class KerasCVE:
+    """One Keras loading CVE whose trigger can sit inside an artifact."""
+
+    id: str
+    title: str
+    """What the trigger does when Keras loads the file."""
+    affected: tuple[str, ...]
+    """Affected Keras versions, one range per release line (``dropctl.reader.versions``
+    syntax); a version in any of them is affected."""
+    fixed: str
+    """First fixed releases, as the advisory states them (or "no release yet")."""
+    detection: tuple[str, ...]
+    """The finding codes that detect the trigger, or ``("refused",)`` when the static reader
+    refuses any file carrying it (the ``Error:`` line names the CVE)."""
+    source: str
+    """Where the facts come from (advisory, CVE record, Keras commit in a release tag)."""
+    classes: tuple[str, ...] = ()
+    """The layer classes it concerns when its finding code covers several (DC404)."""
+
+
+_LINES_3123 = ("<3.12.3", ">=3.13,<3.15")
+KERAS_CVES: tuple[KerasCVE, ...] = (
+    KerasCVE("CVE-2024-3660", "Lambda bytecode runs when the model is loaded", ("<2.13",),
+             "2.13 (safe_mode)", ("DC201",), "CERT VU#253266; GHSA-r4w4-cxcj-4qq4"),
+    KerasCVE("CVE-2025-1550", "config.json names any module and function; loading imports and "
+             "calls it even with safe_mode=True", (">=3.0,<3.8",), "3.8.0", ("DC403", "DC204"),
+             "CVE record (3.0.0 to <3.8.0); PYSEC-2025-122; keras PR #20751"),
+    KerasCVE("CVE-2025-8747", "keras.utils.get_file named in the config downloads and "
+             "overwrites files while loading (safe_mode bypass)", (">=3.0,<3.11",), "3.11.0",
+             ("DC505",), "PYSEC-2025-75 (3.0.0 to 3.10.0); keras PR #21429"),
+    KerasCVE("CVE-2025-9905", "a Lambda in a legacy .h5 file runs although safe_mode=True",
+             (">=3.0,<3.11.3",), "3.11.3", ("DC201",), "GHSA-36rr-ww3j-vrjv"),
+    KerasCVE("CVE-2025-9906", "keras.config.enable_unsafe_deserialization named in the config "
+             "switches safe_mode off for the Lambda after it", (">=3.0,<3.11",), "3.11.0",
+             ("DC505",), "PYSEC-2025-76; keras PR #21429"),
+    KerasCVE("CVE-2025-12058", "a lookup layer's vocabulary file path is read (or fetched over "
+             "the network) while loading", ("<3.12",), "3.12.0", ("DC405",),
+             "PYSEC-2026-1487 / GHSA-mq84-hjqx-cwf2"),
+    KerasCVE("CVE-2025-49655", "TorchModuleWrapper's pickled module runs despite safe_mode",
+             (">=3.11,<3.11.3",), "3.11.3", ("DC404",), "CVE record (3.11.0 to <3.11.3)",
+             ("TorchModuleWrapper",)),
+    KerasCVE("CVE-2026-0897", "an HDF5 weight dataset declaring a huge shape exhausts memory",
+             ("<3.12.1", ">=3.13,<3.13.2"), "3.12.1, 3.13.2", ("refused",),
+             "CVE record (3.0.0 to 3.13.0); GHSA-xfhx-r7ww-5995; keras PR #21880"),
+    KerasCVE("CVE-2026-1669", "HDF5 external storage makes loading read a local file",
+             ("<3.13.2",), "3.13.2", ("refused",), "CVE record (3.0.0 to 3.13.1)"),
+    KerasCVE("CVE-2026-1462", "TFSMLayer loads an attacker's SavedModel although safe_mode=True",
+             ("<3.12.1", ">=3.13,<3.13.2"), "3.12.1, 3.13.2", ("DC404",),
+             "GHSA-4f3f-g24h-fr8m; keras PR #22035", ("TFSMLayer",)),
+    KerasCVE("CVE-2026-11816", "archive members escaping the extraction directory (checked "
+             "against the working directory)", ("<3.14",), "3.14.0", ("refused",),
+             "GHSA-hqp4-2352-xf5r"),
+    KerasCVE("CVE-2026-12479", "layer names with '..' make DiskIOStore create and write files "
+             "outside its directory", (">=3.0",), "no release yet (keras PR #23017 on master)",
+             ("DC503",), "CVE record (3.14.0 and later); keras commit e94d16f7, in no release tag"),
+    KerasCVE("CVE-2026-12480", "an HDF5 virtual dataset makes loading read another HDF5 file",
+             ("<3.12.2", ">=3.13,<3.14.1"), "3.12.2, 3.14.1", ("refused",),
+             "CVE record; keras commit d5a88bdb"),
+    KerasCVE("CVE-2026-12481", "Lambda.from_config fails open when safe_mode is unset (None)",
+             _LINES_3123, "3.12.3, 3.15.0", ("DC201",),
+             "CVE record; keras PR #23048 (in v3.15.0 and the 3.12.3 security release)"),
+    KerasCVE("CVE-2026-12482", "symlink members of an archive escape the extraction directory",
+             _LINES_3123, "3.12.3, 3.15.0", ("refused",),
+             "keras PR #23015 (in v3.15.0 and the 3.12.3 security release)"),
+    KerasCVE("CVE-2026-12484", "TorchModuleWrapper calls torch.load on its pickled module "
+             "without an opt-in when safe_mode is unset", _LINES_3123, "3.12.3, 3.15.0",
+             ("DC404",), "keras PR #23048 (in v3.15.0 and the 3.12.3 security release)",
+             ("TorchModuleWrapper",)),
+    KerasCVE("CVE-2026-9335", "HDF5 soft and external links in a weights file reach other "
+             "objects and files in load_weights", _LINES_3123, "3.12.3, 3.15.0", ("refused",),
+             "keras PR #22900 (in v3.15.0 and the 3.12.3 security release)"),
+    KerasCVE("CVE-2026-12570", "H5IOStore reads a shape-bomb dataset in the main load_model "
+             "path", _LINES_3123, "3.12.3, 3.15.0", ("refused",),
+             "PYSEC-2026-3856 / GHSA-74m6-m3xx-3vmj; keras PR #22975 (in v3.15.0, 3.12.3)"),
+)
+"""The CVE catalogue (README "Keras loading CVEs" is generated from it)."""
+CVE_BY_ID: dict[str, KerasCVE] = {c.id: c for c in KERAS_CVES}
+
+
+def cves_of(code: str) -> tuple[KerasCVE, ...]:
+    """The CVEs whose trigger finding ``code`` detects."""
+    return tuple(c for c in KERAS_CVES if code in c.detection)
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,7 @@ def check_command(
     import dropctl.policy.run as engine
     from dropctl.policy.config import find_config, load_config, parse_severity
     from dropctl.policy.run import run_check
+    from dropctl.render.safe import escape_all
 
     engine.DEBUG = _debug()  # --debug: a failure inside one artifact shows its traceback
     if output is not None and str(output) == "-":  # -o - is stdout, as for every -o
@@ -124,8 +125,11 @@ def check_command(
         fmt = Format.JSON  # type: ignore[attr-defined]
     if config_file is not None and no_config:
         raise UsageError("--config and --no-config contradict each other")
-    source = None if no_config else (config_file or find_config())
+    notes: list[str] = []
+    source = None if no_config else (config_file or find_config(notes=notes))
     config = load_config(source)
+    for note in notes if not quiet else ():
+        print(escape_all(note), file=sys.stderr)
 
     cli: dict[str, Any] = _parse_set(settings or [])
     for key, value in (("inference", inference), ("max_rate", max_rate),

@@ -189,6 +189,47 @@ def reference_prediction(source: Any, x: list[np.ndarray]) -> np.ndarray:
         return _predict(source, x)
 
 
+def static_contradiction(out_path: Path, artifact: Any, report: Any,
+                         sites: str | None = None) -> str | None:
+    """What OUT, read back with dropctl's own static reader, says against the requested mode
+    (None: it agrees). The runtime measurement alone can be fooled by a file whose names
+    disagree, so ``convert`` prints "verified" only when both agree:
+
+    * ``--standard`` / ``--strip``: no site acts under ``predict()`` except an always-on site of
+      IN that ``--sites`` did not select;
+    * ``--perma``: every site the plan made always-on (rate > 0) acts under ``predict()``;
+    * always: no class whose stored names disagree or that no Keras builds (DC501, DC502).
+    """
+    from dropctl.reader.formats import read_model
+    from dropctl.reader.inspection import report_from_artifact
+    from dropctl.reader.report import Phase
+    from dropctl.reader.walker import bidirectional_aliases, site_matches
+
+    try:
+        out = report_from_artifact(read_model(out_path), include_layers=False)
+    except DropctlError as exc:
+        return f"cannot be read: {exc}"
+    forged = [f for f in out.findings if f.code in ("DC501", "DC502")]
+    if forged:
+        return f"has {forged[0].code} at {forged[0].path}: {forged[0].message[:160]}"
+    acting = {s.path for s in out.sites if s.in_predict is Phase.ALWAYS}
+    if report.mode is ConvertMode.PERMA:
+        wanted = {c.path for c in report.changes
+                  if c.action is Action.ALWAYS_ON and (c.rate_after or 0) > 0}
+        missing = sorted(wanted - acting)
+        return (f"does not act under predict() at {', '.join(missing[:5])} after --perma"
+                if missing else None)
+    source = report_from_artifact(artifact, include_layers=False)
+
+    def selected(path: str) -> bool:
+        return sites is None or site_matches(path, sites, bidirectional_aliases(path))
+
+    kept = {s.path for s in source.sites if s.in_predict is Phase.ALWAYS and not selected(s.path)}
+    extra = sorted(acting - kept)
+    return (f"still acts under predict() at {', '.join(extra[:5])} after --{report.mode.value}"
+            if extra else None)
+
+
 def verify_file(path: Path, source: Any, x: list[np.ndarray], ref: np.ndarray,
                 *, stochastic_expected: bool, perma: bool,
                 custom_objects: dict[str, Any] | None = None) -> Any:
@@ -305,7 +346,7 @@ def _sigterm_as_exit() -> Iterator[None]:
 
 def build_and_write(plan: Any, report: Any, dst: Path, *, verify: bool,
                     probe_seed: int, force: bool = False,
-                    custom_objects: Sequence[str] = ()) -> Any:
+                    custom_objects: Sequence[str] = (), sites: str | None = None) -> Any:
     """Build OUT from ``plan``, copy weights, save to a temporary file, verify, publish.
 
     Without ``force`` OUT is created atomically and never replaced (:func:`dropctl.fileio.publish`);
@@ -331,7 +372,7 @@ def build_and_write(plan: Any, report: Any, dst: Path, *, verify: bool,
     with _sigterm_as_exit():
         return _write_verify_publish(model, source, plan, report, dst, warnings, compiled,
                                      verify=verify, probe_seed=probe_seed, force=force,
-                                     custom_objects=custom_objects)
+                                     custom_objects=custom_objects, sites=sites)
 
 
 def _saved_bytes(model: Any, suffix: str) -> bytes:
@@ -350,7 +391,7 @@ def _saved_bytes(model: Any, suffix: str) -> bytes:
 def _write_verify_publish(model: Any, source: Any, plan: Any, report: Any, dst: Path,
                           warnings: tuple[str, ...], compiled: bool | None, *, verify: bool,
                           probe_seed: int, force: bool,
-                          custom_objects: Sequence[str] = ()) -> Any:
+                          custom_objects: Sequence[str] = (), sites: str | None = None) -> Any:
     tmp = temp_path(dst)
     try:
         data = _saved_bytes(model, dst.suffix.lower())
@@ -384,6 +425,11 @@ def _write_verify_publish(model: Any, source: Any, plan: Any, report: Any, dst: 
             verification = verify_file(tmp, source, x, ref, stochastic_expected=expected,
                                        perma=report.mode is ConvertMode.PERMA,
                                        custom_objects=import_custom_objects(custom_objects))
+            contradiction = static_contradiction(tmp, plan.artifact, report, sites)
+            if contradiction:
+                verification = dataclasses.replace(
+                    verification, passed=False,
+                    message=f"read back statically, OUT {contradiction}")
             if not verification.passed:
                 raise VerificationError(
                     f"verification of {dst} failed, nothing written: {verification.message}")

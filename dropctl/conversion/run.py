@@ -86,6 +86,10 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
         raise UnsupportedModelError(
             f"{src_p} is a keras_hub model: legacy .h5 cannot name keras_hub classes, so it "
             "would not reload; write OUT as .keras")
+    from dropctl.reader.resolve import refuse_forged_classes
+    from dropctl.reader.walker import walk
+
+    refuse_forged_classes(src_p, walk(artifact.model_config))
     plan = plan_conversion(artifact, mode, rate=rate, sites=sites)
     if sites is not None and not plan.changes:
         raise UsageError(f"--sites {sites!r} matches no stochastic site of {src_p}")
@@ -96,4 +100,4 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     from dropctl.conversion.build import build_and_write  # imports Keras: only when writing
 
     return build_and_write(plan, report, dst_p, verify=verify, probe_seed=probe_seed,
-                           force=force, custom_objects=custom_objects)
+                           force=force, custom_objects=custom_objects, sites=sites)

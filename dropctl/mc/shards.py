@@ -372,13 +372,23 @@ class Manifest:
         self.settings = settings
         self.entries: dict[str, dict[str, Any]] = {}
         if self.path.is_file():
+            from dropctl.errors import ArtifactError
+            from dropctl.reader.artifact import parse_json
+
+            # The directory is the user's, its manifest maybe not: read it with the static
+            # reader's bounded JSON parser (size, node count and depth are limited, so a deep
+            # or huge file is one error, never a RecursionError) and check every type.
+            bad = InputDataError(f"{self.path} is not a dropctl manifest; use an empty "
+                                 "--output-dir")
             try:
-                doc = json.loads(self.path.read_text())
-                old = {k: doc.get(k) for k in settings if k != "model"}
-                entries = doc["shards"]
-            except (ValueError, KeyError, TypeError):
-                raise InputDataError(f"{self.path} is not a dropctl manifest; use an empty "
-                                     "--output-dir") from None
+                doc = parse_json(self.path.read_bytes(), str(self.path))
+            except (ArtifactError, OSError):
+                raise bad from None
+            entries = doc.get("shards") if isinstance(doc, dict) else None
+            if not isinstance(entries, list) or not all(
+                    isinstance(e, dict) and isinstance(e.get("shard"), str) for e in entries):
+                raise bad
+            old = {k: doc.get(k) for k in settings if k != "model"}
             if any(old[k] != settings[k] for k in old):  # the model by hash, not by path
                 diff = ", ".join(f"{k} {old[k]!r} -> {settings[k]!r}" for k in old
                                  if old[k] != settings[k])

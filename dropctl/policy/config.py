@@ -217,11 +217,12 @@ def _relative_posix(path: Path, root: Path) -> str | None:
 # ---- configuration files ---------------------------------------------------------------
 
 
-def find_config(start: Path | None = None) -> Path | None:
+def find_config(start: Path | None = None, notes: list[str] | None = None) -> Path | None:
     """The nearest ``dropctl.toml`` or ``pyproject.toml`` with ``[tool.dropctl]``, walking up.
 
     In one directory ``dropctl.toml`` wins over ``pyproject.toml``. A ``pyproject.toml``
-    without a ``[tool.dropctl]`` table does not stop the walk.
+    without a ``[tool.dropctl]`` table does not stop the walk; one that cannot be read or
+    parsed (another tool's broken or hostile table) is skipped, with a line in ``notes``.
     """
     here = (start or Path.cwd()).resolve()
     for directory in (here, *here.parents):
@@ -231,12 +232,45 @@ def find_config(start: Path | None = None) -> Path | None:
         candidate = directory / "pyproject.toml"
         if candidate.is_file():
             try:
-                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-                continue  # someone else's broken pyproject is not our configuration
-            if isinstance(data.get("tool"), dict) and "dropctl" in data["tool"]:
+                text = candidate.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue  # someone else's unreadable pyproject is not our configuration
+            try:
+                data = _parse_toml(text, candidate)
+            except UsageError as exc:
+                if _names_dropctl(text):
+                    return candidate  # ours and broken: load_config says why, in one line
+                if notes is not None:  # someone else's broken or hostile pyproject
+                    notes.append(f"note: skipped {exc} (no [tool.dropctl] in it)")
+                continue
+            tool = data.get("tool")
+            if isinstance(tool, dict) and "dropctl" in tool:
                 return candidate
     return None
+
+
+MAX_TOML_BYTES = 4 * 1024 * 1024
+"""Largest configuration file read (real ones are a few KB)."""
+
+
+def _names_dropctl(text: str) -> bool:
+    """Whether a TOML text that cannot be parsed is meant as dropctl's configuration."""
+    return "tool.dropctl" in text or '"dropctl"' in text or "[dropctl" in text
+
+
+def _parse_toml(text: str, path: Path) -> dict[str, Any]:
+    """``tomllib.loads`` that fails as one UsageError on every hostile input: oversized text,
+    nesting deeper than the interpreter's stack (tomllib recurses per level: 20,000 nested
+    tables or arrays raise RecursionError), or invalid TOML."""
+    if len(text) > MAX_TOML_BYTES:
+        raise UsageError(f"{path} is {len(text):,} characters, over the "
+                         f"{MAX_TOML_BYTES:,}-character limit for a configuration file")
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path} is not valid TOML: {exc}") from None
+    except (RecursionError, MemoryError):
+        raise UsageError(f"{path} nests too deeply to read (hostile or corrupt TOML)") from None
 
 
 def load_config(path: Path | None) -> Config:
@@ -244,18 +278,20 @@ def load_config(path: Path | None) -> Config:
     if path is None:
         return Config()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"configuration file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read configuration file {path}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path} is not valid TOML: {exc}") from None
+    data = _parse_toml(text, path)
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise UsageError(f"{path}: tool must be a table, not {type(tool).__name__}")
     if path.name == "pyproject.toml":
-        table = data.get("tool", {}).get("dropctl", {})
+        table = tool.get("dropctl", {})
         where = f"{path} [tool.dropctl]"
     else:
-        table = data.get("tool", {}).get("dropctl", data)
+        table = tool.get("dropctl", data)
         where = str(path)
     if not isinstance(table, dict):
         raise UsageError(f"{where} must be a table")

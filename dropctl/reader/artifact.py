@@ -277,25 +277,36 @@ def _sniff(p: Path, head: bytes) -> ArtifactFormat | None:
 # ---- .keras (zip) -------------------------------------------------------------------------
 def _check_zip_directory(p: Path) -> None:
     """Entry count and central-directory size from the end record, before zipfile parses it all
-    (a 3-million-entry directory took 23.6 s and 1.7 GB in zipfile itself)."""
+    (a 3-million-entry directory took 23.6 s and 1.7 GB in zipfile itself).
+
+    The numbers are read from the same records CPython's ``zipfile._EndRecData`` reads: the end
+    record at the very end (else the last one in the final 64 KB), then, whenever a ZIP64
+    locator sits right before it, the ZIP64 record right before the locator, whose numbers
+    zipfile uses instead, whatever the classic record says (a classic record claiming 3 entries
+    over a ZIP64 record of 500,000 was parsed in full before). Either record over a limit
+    refuses the archive.
+    """
     size = p.stat().st_size
     tail_len = min(size, 65_536 + 22)
     with p.open("rb") as fh:
         fh.seek(size - tail_len)
         tail = fh.read(tail_len)
+    at = len(tail) - 22
+    if not (at >= 0 and tail[at:at + 4] == b"PK\x05\x06" and tail[-2:] == b"\x00\x00"):
         at = tail.rfind(b"PK\x05\x06")
-        if at < 0 or at + 22 > len(tail):
-            return  # zipfile reports the archive as unreadable with its own words
-        _, _, _, _, entries, cd_size, _, _ = struct.unpack("<4s4H2LH", tail[at:at + 22])
-        if entries == 0xFFFF or cd_size == 0xFFFFFFFF:  # ZIP64: the real numbers are elsewhere
-            loc = at - 20
-            if loc >= 0 and tail[loc:loc + 4] == b"PK\x06\x07":
-                (offset,) = struct.unpack("<Q", tail[loc + 8:loc + 16])
-                if offset + 56 <= size:
-                    fh.seek(offset)
-                    rec = fh.read(56)
-                    if rec[:4] == b"PK\x06\x06":
-                        entries, _, cd_size = struct.unpack("<QQQ", rec[24:48])
+    if at < 0 or at + 22 > len(tail):
+        return  # zipfile reports the archive as unreadable with its own words
+    _, _, _, _, entries, cd_size, _, _ = struct.unpack("<4s4H2LH", tail[at:at + 22])
+    end = size - len(tail) + at  # file offset of the end record
+    if end >= 20 + 56:
+        with p.open("rb") as fh:
+            fh.seek(end - 20 - 56)
+            rec = fh.read(56 + 20)
+        if rec[56:60] == b"PK\x06\x07" and rec[:4] == b"PK\x06\x06":
+            entries64, cd_size64 = struct.unpack("<QQ", rec[32:48])
+            # 0xFFFF / 0xFFFFFFFF in the classic record only say "see the ZIP64 record"
+            entries = entries64 if entries == 0xFFFF else max(entries, entries64)
+            cd_size = cd_size64 if cd_size == 0xFFFFFFFF else max(cd_size, cd_size64)
     if entries > MAX_ZIP_MEMBERS:
         raise ArtifactError(f"{p}: zip declares {entries:,} entries, over the "
                             f"{MAX_ZIP_MEMBERS:,}-entry limit; refusing it")
@@ -310,7 +321,11 @@ def _check_member_names(p: Path, infos: list[zipfile.ZipInfo]) -> None:
         name = info.filename
         parts = PurePosixPath(name.replace("\\", "/")).parts
         if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
-            raise ArtifactError(f"{p}: zip member name {name[:80]!r} escapes the archive; refusing it")
+            raise ArtifactError(f"{p}: zip member name {name[:80]!r} escapes the archive; "
+                                "refusing it (CVE-2026-11816)")
+        if (info.external_attr >> 16) & 0o170000 == 0o120000:
+            raise ArtifactError(f"{p}: zip member {name[:80]!r} is a symbolic link; refusing "
+                                "it (CVE-2026-12482)")
         if name in seen:
             raise ArtifactError(f"{p}: zip member {name[:80]!r} appears twice; refusing an ambiguous archive")
         seen.add(name)

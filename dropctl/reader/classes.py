@@ -69,6 +69,7 @@ TFOpLambda SlicingOpLambda TensorFlowOpLayer CuDNNLSTM CuDNNGRU PeepholeLSTMCell
 Merge Highway MaxoutDense TimeDistributedDense AtrousConvolution1D AtrousConvolution2D
 Deconvolution2D Deconvolution3D Convolution1D ParametricSoftplus SReLU LocallyConnected
 UpSampling1D UpSampling2D UpSampling3D StochasticDepth LayerScale
+ContrastLimitedAdaptiveHistogramEqualization MaxNumBoundingBoxes UnitNormalization
 """
 BUILTIN_CLASSES = frozenset(_BUILTIN_NAMES.split())
 

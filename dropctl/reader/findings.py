@@ -6,9 +6,10 @@ import math
 
 from dropctl.reader.callables import CodeHit, dangerous_root
 from dropctl.reader.classes import LOOKUP_CLASSES, TRUSTED_MODULE_ROOTS, UNSAFE_CLASSES
-from dropctl.reader.report import Finding, Phase, Site, SiteKind
+from dropctl.reader.report import Finding, Phase, Severity, Site, SiteKind
+from dropctl.reader.resolve import escapes_directory, non_modeling_calls
 from dropctl.reader.walker import Layer
-from dropctl.rules import FINDINGS
+from dropctl.rules import FINDINGS, cves_of
 
 
 def make(code: str, path: str, detail: str = "") -> Finding:
@@ -56,6 +57,10 @@ def site_findings(site: Site, layer: Layer) -> list[Finding]:
 def layer_findings(layer: Layer) -> list[Finding]:
     """Findings about a layer regardless of whether it is stochastic (security, opacity)."""
     out: list[Finding] = []
+    res = layer.resolution
+    if res is not None and res.problem is not None:
+        out.append(make("DC501" if res.problem == "mismatch" else "DC502", layer.path,
+                        res.detail))
     for info in layer.lambdas:
         detail = f"{info.payload_bytes:,} bytes of bytecode"
         if info.names:
@@ -63,8 +68,15 @@ def layer_findings(layer: Layer) -> list[Finding]:
         out.append(make("DC201", layer.path, detail))
     if layer.opaque:
         out.append(make("DC402", layer.path, layer.class_name))
+    if escapes_directory(layer.name):
+        out.append(make("DC503", layer.path, f"name {layer.name[:80]!a}"))
     if layer.class_name in UNSAFE_CLASSES:
-        out.append(make("DC404", layer.path, layer.class_name))
+        out.append(make("DC404", layer.path, layer.class_name + _payload(layer)))
+    if res is not None and res.package == "keras_hub":
+        for key in HUB_FILE_KEYS:
+            value = layer.config.get(key)
+            if isinstance(value, str) and value:
+                out.append(make("DC504", layer.path, f"{key} {value[:80]!a}"))
     if layer.class_name in LOOKUP_CLASSES:
         vocab = layer.config.get("vocabulary")
         if isinstance(vocab, str) and vocab:
@@ -78,6 +90,66 @@ def layer_findings(layer: Layer) -> list[Finding]:
         out.append(make("DC403", layer.path, detail[:120]))
     if layer.module is None and not layer.trusted and layer.depth > 0 and not layer.opaque:
         out.append(make("DC406", layer.path, layer.class_name))
+    return out
+
+
+HUB_FILE_KEYS = ("vocabulary", "merges", "proto", "spm_proto", "vocabulary_file", "merges_file",
+                 "tokenizer_file", "vocab_file")
+"""keras_hub tokenizer arguments that take a file path (a list or dict is inline data)."""
+
+
+def _payload(layer: Layer) -> str:
+    """What a TorchModuleWrapper/TFSMLayer carries, recognised by its bytes (never unpickled)."""
+    import base64
+    import binascii
+
+    module = layer.config.get("module")
+    if isinstance(module, str) and len(module) > 16:
+        try:
+            head = base64.b64decode(module[:64] + "=" * (-len(module[:64]) % 4), validate=False)
+        except (binascii.Error, ValueError):
+            head = b""
+        kind = ("a torch.save zip (pickle inside)" if head[:2] == b"PK" else
+                "a pickle" if head[:1] == b"\x80" else None)
+        if kind:
+            return f", module: {len(module) * 3 // 4:,} bytes of {kind}"
+    path = layer.config.get("filepath")
+    return f", filepath {path[:80]!a}" if isinstance(path, str) else ""
+
+
+def api_findings(doc: object, root: str) -> list[Finding]:
+    """DC505 for every non-modeling Keras function named anywhere in the document."""
+    return [make("DC505", path, name) for path, name in non_modeling_calls(doc, root)]
+
+
+def with_cves(findings: list[Finding], target: tuple[int, int, int], label: str
+              ) -> list[Finding]:
+    """Each finding that detects a Keras CVE's trigger, naming the CVE, its fixed releases and
+    whether the target Keras (``label``) is affected; an affected target makes it an error."""
+    import dataclasses
+
+    from dropctl.reader.versions import spec_matches
+
+    out = []
+    for f in findings:
+        cves = [c for c in cves_of(f.code)
+                if not c.classes or any(cls in f.message for cls in c.classes)]
+        if not cves:
+            out.append(f)
+            continue
+        notes, hit = [], False
+        for c in cves:
+            affected = any(spec_matches(r, target) for r in c.affected)
+            hit = hit or affected
+            state = "affects" if affected else "does not affect"
+            notes.append(f"{c.id} {state} Keras {label} (fixed in {c.fixed})")
+        # after the title, before the detail: "title [CVE ...]: detail" keeps the detail last
+        title = FINDINGS[f.code].title
+        head, rest = ((title, f.message[len(title):]) if f.message.startswith(title)
+                      else (f.message, ""))
+        severity = Severity.ERROR if hit else f.severity
+        out.append(dataclasses.replace(f, message=f"{head} [{'; '.join(notes)}]{rest}",
+                                       severity=severity))
     return out
 
 

@@ -41,19 +41,27 @@ MAX_H5_OBJECTS = 200_000
 """Most links walked in one file."""
 MAX_H5_DEPTH = 64
 """Deepest group chain accepted (Keras weight files nest under 10 levels)."""
-H5_CPU_SECONDS = 0.25
-"""CPU time one metadata read may use, plus 1 s per :data:`H5_METADATA_BYTES_PER_SECOND` of file
-(real models: under 30 ms). A libhdf5 loop burns CPU, so the kernel ends it whatever the load."""
-H5_METADATA_BYTES_PER_SECOND = 50 * 1024 * 1024
+H5_STEP_CPU_SECONDS = 1.0
+"""CPU time ONE step of the read may use: opening the file, reading one attribute, visiting one
+link, summarising one object, each re-arming the timer. The budget counts work, not the whole
+read: a real step takes microseconds to a few milliseconds (keras.applications DenseNet121's
+1,466 objects: 0.09 s in all), so 1 s is hundreds of times what a real file needs on a machine
+at load 16, while libhdf5 looping inside one call is stopped after 1 s of its own CPU."""
+H5_COPY_BYTES_PER_SECOND = 10 * 1024 * 1024
+"""CPU allowed per byte when a deflated zip member is copied out (zlib: ~200 MB/s on one core)."""
+H5_TOTAL_CPU_SECONDS = 60.0
+"""Backstop for the whole child (RLIMIT_CPU), plus 1 s per MB of file."""
 H5_WALL_SECONDS = float(os.environ.get("DROPCTL_H5_SECONDS", "10"))
-"""Wall-clock backstop for a child that stalls without using CPU."""
+"""Wall-clock backstop for a child that stalls without using CPU, plus 1 s per
+:data:`H5_WALL_BYTES_PER_SECOND` of file."""
+H5_WALL_BYTES_PER_SECOND = 2 * 1024 * 1024
 STARTUP_SECONDS = 60.0
 """How long a fresh child interpreter may take to start (only when forking is unsafe)."""
 _READY = b"\x01"
 H5_MEMORY = 512 * 1024 * 1024
 """Address space the child may add to what it inherits."""
-H5_SCAN_BYTES_PER_SECOND = 100 * 1024 * 1024
-"""Extra CPU time allowed per byte when every weight is read once (``scan_weights``)."""
+H5_SCAN_BYTES_PER_SECOND = 20 * 1024 * 1024
+"""CPU allowed per byte of one dataset when every weight is read once (``scan_weights``)."""
 MAX_DATASET_RATIO = 64
 """A dataset over 1 MB declaring more than 64x the bytes it stores is a bomb (fill value, gzip)."""
 MAX_WEIGHT_BYTES = 8 * 1024 * 1024 * 1024
@@ -114,12 +122,10 @@ def read_h5(path: Path, *, member: str | None = None, scan_weights: bool = False
         size = os.path.getsize(path)
     except OSError:
         size = 0
-    cpu = H5_CPU_SECONDS + size / H5_METADATA_BYTES_PER_SECOND
-    if scan_weights:
-        cpu += size / H5_SCAN_BYTES_PER_SECOND
+    cpu = H5_TOTAL_CPU_SECONDS + size / (1024 * 1024)
     request = (str(path), member, scan_weights, cpu)
     where = f"{path}: {member}" if member else f"{path}"
-    status, value = _run_child(request, H5_WALL_SECONDS + cpu)
+    status, value = _run_child(request, H5_WALL_SECONDS + size / H5_WALL_BYTES_PER_SECOND)
     if status == "ok":
         assert isinstance(value, H5Contents)
         return value
@@ -165,9 +171,13 @@ def _run_child(request: tuple[str, str | None, bool, float], wall: float) -> tup
         os.close(r)
         code = _reap(pid, proc)
     cpu = request[3]
-    if code in (-signal.SIGPROF, -signal.SIGXCPU):
-        return "error", (f"reading its HDF5 metadata used over {cpu:g} s of CPU "
-                         "(libhdf5 loops on this corrupt or hostile file); refusing it")
+    if code == -signal.SIGPROF:
+        return "error", (f"reading its HDF5 metadata, one libhdf5 call used over "
+                         f"{H5_STEP_CPU_SECONDS:g} s of CPU (real files need milliseconds: "
+                         "libhdf5 loops on this corrupt or hostile file); refusing it")
+    if code == -signal.SIGXCPU:
+        return "error", (f"reading its HDF5 metadata used over {cpu:g} s of CPU in all "
+                         "(corrupt or hostile file); refusing it")
     if not complete:
         return "error", (f"reading its HDF5 metadata took over {wall:.0f} s "
                          "(corrupt or hostile file); refusing it")
@@ -234,9 +244,23 @@ def _limit_resources(budget: int, cpu_seconds: float) -> None:
         resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 1))
     except (OSError, ValueError):
         pass
-    # SIGPROF's default action ends the process after `cpu_seconds` of CPU (fractions work).
+    # SIGPROF's default action ends the process once a step's CPU allowance is spent
+    # (fractions work); every step re-arms it (:func:`_step`).
+    global _ARMED
     signal.signal(signal.SIGPROF, signal.SIG_DFL)
-    signal.setitimer(signal.ITIMER_PROF, cpu_seconds)
+    _ARMED = True
+    _step()
+
+
+_ARMED = False
+"""True in the bounded child only: :func:`_step` arms the CPU timer there and nowhere else."""
+
+
+def _step(extra_seconds: float = 0.0) -> None:
+    """Start one step of work: it may use :data:`H5_STEP_CPU_SECONDS` (plus ``extra_seconds``
+    for a step that reads bytes) of CPU from now, whatever the steps before it used."""
+    if _ARMED:
+        signal.setitimer(signal.ITIMER_PROF, H5_STEP_CPU_SECONDS + extra_seconds)
 
 
 def _child_main(request: tuple[str, str | None, bool, float], out_fd: int) -> None:
@@ -298,6 +322,7 @@ def _read(path: str, member: str | None, scan_weights: bool) -> H5Contents:
                 info.file_size > 1024 * 1024):
             raise ArtifactError(f"expands {info.file_size // max(info.compress_size, 1):,}:1 "
                                 "(zip bomb); refusing it")
+        _step(info.file_size / H5_COPY_BYTES_PER_SECOND)
         with tempfile.TemporaryFile() as tmp, zf.open(info) as src:
             copied = 0
             while chunk := src.read(1 << 20):
@@ -311,6 +336,7 @@ def _read(path: str, member: str | None, scan_weights: bool) -> H5Contents:
 
 
 def _attr_text(h5py: Any, f: Any, name: str) -> str | None:
+    _step()
     if name not in f.attrs:
         return None
     cap = MAX_H5_SHORT_ATTR if name in _SHORT else MAX_H5_ATTR_BYTES
@@ -342,6 +368,7 @@ def _attr_text(h5py: Any, f: Any, name: str) -> str | None:
 
 
 def _read_file(h5py: Any, source: Any, file_size: int, scan_weights: bool) -> H5Contents:
+    _step()
     try:
         f = h5py.File(source, "r")
     except Exception as exc:  # noqa: BLE001 - OSError for truncated/corrupt files, others from HDF5
@@ -353,6 +380,7 @@ def _read_file(h5py: Any, source: Any, file_size: int, scan_weights: bool) -> H5
             if text is not None:
                 attrs[name] = text
         raw_names, datasets = _walk(h5py, f, file_size)
+        _step()
         link = f.get("model_weights", getlink=True)
         has_weights = isinstance(link, h5py.HardLink)
         weights_only = "layer_names" in f.attrs or any(
@@ -372,9 +400,15 @@ def _walk(h5py: Any, f: Any, file_size: int) -> tuple[list[bytes], list[DatasetI
     bad: list[str] = []
 
     def on_link(name: bytes, info: Any) -> int | None:
+        _step()  # each link is one step of work
         if info.type == h5py.h5l.TYPE_EXTERNAL:
             bad.append(f"HDF5 external link /{name.decode(errors='replace')[:200]}; "
-                       "refusing a model file that points to other files")
+                       "refusing a model file that points to other files (CVE-2026-9335)")
+            return 1
+        if info.type == h5py.h5l.TYPE_SOFT:
+            # Keras never writes soft links; a soft link reaches other objects by name
+            bad.append(f"HDF5 soft link /{name.decode(errors='replace')[:200]}; refusing a "
+                       "model file whose weights are reached by name (CVE-2026-9335)")
             return 1
         if len(names) >= MAX_H5_OBJECTS:
             bad.append(f"HDF5 file has more than {MAX_H5_OBJECTS:,} links")
@@ -386,6 +420,7 @@ def _walk(h5py: Any, f: Any, file_size: int) -> tuple[list[bytes], list[DatasetI
             names.append(name)
         return None
 
+    _step()
     f.id.links.visit(on_link, info=True)
     if bad:
         raise ArtifactError(bad[0])
@@ -394,6 +429,7 @@ def _walk(h5py: Any, f: Any, file_size: int) -> tuple[list[bytes], list[DatasetI
     total = 0
     seen: set[Any] = set()
     for name in names:
+        _step()  # each object is one step of work
         info = h5py.h5o.get_info(f.id, name)
         if info.type != h5py.h5o.TYPE_DATASET:
             continue
@@ -404,9 +440,12 @@ def _walk(h5py: Any, f: Any, file_size: int) -> tuple[list[bytes], list[DatasetI
         did = h5py.h5d.open(f.id, name)
         plist = did.get_create_plist()
         shown = name.decode(errors="replace")[:200]
-        if plist.get_external_count() > 0 or plist.get_layout() == h5py.h5d.VIRTUAL:
-            raise ArtifactError(f"HDF5 dataset /{shown} stores its data in another file; "
-                                "refusing it")
+        if plist.get_external_count() > 0:
+            raise ArtifactError(f"HDF5 dataset /{shown} stores its data in another file "
+                                "(external storage); refusing it (CVE-2026-1669)")
+        if plist.get_layout() == h5py.h5d.VIRTUAL:
+            raise ArtifactError(f"HDF5 dataset /{shown} is a virtual dataset reading other "
+                                "files; refusing it (CVE-2026-12480)")
         space = did.get_space()
         shape = tuple(int(n) for n in (space.shape or ()))
         tid = did.get_type()
@@ -419,10 +458,14 @@ def _walk(h5py: Any, f: Any, file_size: int) -> tuple[list[bytes], list[DatasetI
         total += declared
         if total > MAX_WEIGHT_BYTES:
             raise ArtifactError(f"HDF5 datasets declare more than {MAX_WEIGHT_BYTES:,} bytes "
-                                "in total; refusing it")
+                                f"in total; refusing it ({SHAPE_BOMB_CVES})")
         datasets.append(DatasetInfo(shown, shape, _dtype_name(tid), declared, stored))
         raw_names.append(name)
     return raw_names, datasets
+
+
+SHAPE_BOMB_CVES = "CVE-2026-0897, CVE-2026-12570"
+"""The Keras CVEs of an HDF5 dataset declaring more than it stores or than any model needs."""
 
 
 def _dtype_name(tid: Any) -> str:
@@ -441,7 +484,8 @@ def _check_dataset(name: str, declared: int, stored: int, file_size: int) -> Non
     if declared > 1024 * 1024 and declared > max(stored, 1) * MAX_DATASET_RATIO:
         raise ArtifactError(
             f"HDF5 dataset /{name} declares {declared:,} bytes but stores {stored:,} "
-            f"(over {MAX_DATASET_RATIO}:1: a fill-value or compression bomb); refusing it")
+            f"(over {MAX_DATASET_RATIO}:1: a fill-value or compression bomb); refusing it "
+            f"({SHAPE_BOMB_CVES})")
 
 
 def _read_every_dataset(f: Any, names: list[bytes]) -> None:
@@ -452,6 +496,7 @@ def _read_every_dataset(f: Any, names: list[bytes]) -> None:
         if ds.size == 0:
             continue
         out = np.empty(ds.shape, dtype=ds.dtype)
+        _step(out.nbytes / H5_SCAN_BYTES_PER_SECOND)
         ds.read_direct(out)
         del out
 

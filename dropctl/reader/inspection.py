@@ -10,7 +10,13 @@ from pathlib import Path
 
 from dropctl.reader.artifact import Artifact
 from dropctl.reader.callables import CodeHit, scan_document
-from dropctl.reader.findings import document_findings, layer_findings, site_findings
+from dropctl.reader.findings import (
+    api_findings,
+    document_findings,
+    layer_findings,
+    site_findings,
+    with_cves,
+)
 from dropctl.reader.formats import read_model
 from dropctl.reader.hub import HubSite, hub_sites, unknown_hub_site
 from dropctl.reader.report import Finding, InspectReport, LayerEntry, ModelInfo, Site
@@ -111,6 +117,10 @@ def report_from_artifact(artifact: Artifact, *, display_path: str | None = None,
     for site, layer in pairs:
         findings.extend(site_findings(site, layer))
     findings.extend(document_findings(_outside_layers(artifact, root.path)))
+    findings.extend(api_findings(artifact.model_config, root.path))
+    if artifact.training_config is not None:
+        findings.extend(api_findings(artifact.training_config, "training_config"))
+    findings = with_cves(findings, target.parsed, target.version)
     name = artifact.model_config.get("config")
     model_name = name.get("name") if isinstance(name, dict) else None
     info = ModelInfo(

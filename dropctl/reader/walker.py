@@ -19,6 +19,7 @@ from typing import Any
 from dropctl.errors import ArtifactError
 from dropctl.reader.classes import BUILTIN_CLASSES, CONTAINER_CLASSES, TRUSTED_MODULE_ROOTS
 from dropctl.reader.lambdas import LambdaInfo, analyze_lambda
+from dropctl.reader.resolve import Resolution, resolve
 
 MAX_LAYERS = 50_000
 """Most layers walked statically (EfficientNetB7: 813); keeps the largest readable model under
@@ -65,6 +66,11 @@ class Layer:
     """The list or dict holding ``entry`` (``holder[key] is entry``); None for the root."""
     key: int | str | None = field(default=None, compare=False, repr=False)
     """Index or key of ``entry`` inside ``holder``."""
+    resolution: Resolution | None = None
+    """How Keras finds the class (:func:`dropctl.reader.resolve.resolve`); ``class_name`` and
+    ``module`` above already describe the class Keras builds."""
+    stored_class_name: str | None = None
+    """The ``class_name`` written in the file when it differs from the class Keras builds."""
 
     @property
     def trusted(self) -> bool:
@@ -76,10 +82,12 @@ class Layer:
 
 def always_on_stock(layer: Layer) -> str | None:
     """The stock class a dropctl always-on layer behaves like, or None for other layers."""
-    from dropctl.reader.layer_names import ALWAYS_ON_CLASSES, always_on_class
+    from dropctl.reader.layer_names import ALWAYS_ON_CLASSES
 
-    ours = always_on_class(layer.class_name, layer.registered_name)
-    return ALWAYS_ON_CLASSES[ours] if ours else None
+    res = layer.resolution
+    if res is None or res.package != "dropctl" or res.problem == "unresolvable":
+        return None
+    return ALWAYS_ON_CLASSES.get(res.class_name)
 
 
 def bidirectional_aliases(path: str) -> tuple[str, ...]:
@@ -323,7 +331,15 @@ def walk(model_config: dict[str, Any]) -> list[Layer]:
         own_pin = pinned_training(entry)
         eff_pin, eff_pin_from = (own_pin, path) if own_pin is not None else (pin, pin_from)
         kids = child_slots(entry)
+        stored_class = str(entry.get("class_name"))
+        res = resolve(entry)
         module = entry.get("module")
+        if res.via == "registered_name" and res.package is not None and (
+                not isinstance(module, str) or module.split(".", 1)[0] != res.package):
+            module = res.package  # the registry wins over the stored module
+        # the legacy registered spelling (dropctl>AlwaysDropout) stays as written
+        class_name = stored_class if stored_class.rpartition(">")[2] == res.class_name else (
+            res.class_name)
         registered = entry.get("registered_name")
         lambdas: list[LambdaInfo] = []
         scanned = cfg_dict
@@ -339,7 +355,7 @@ def walk(model_config: dict[str, Any]) -> list[Layer]:
             Layer(
                 path=path,
                 name=name,
-                class_name=str(entry.get("class_name")),
+                class_name=class_name,
                 config=cfg_dict,
                 depth=depth,
                 module=module if isinstance(module, str) else None,
@@ -359,6 +375,8 @@ def walk(model_config: dict[str, Any]) -> list[Layer]:
                 entry=entry,
                 holder=holder,
                 key=key,
+                resolution=res,
+                stored_class_name=stored_class if class_name != stored_class else None,
             )
         )
         index = len(out) - 1

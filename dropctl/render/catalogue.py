@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from dropctl.policy.config import Policy
-from dropctl.rules import FINDINGS, POLICY_RULES
+from dropctl.rules import FINDINGS, KERAS_CVES, POLICY_RULES
 
 
 def _cell(text: str) -> str:
@@ -53,5 +53,17 @@ def policy_table() -> str:
     return "\n".join(rows)
 
 
-TABLES = {"findings": findings_table, "policy": policy_table}
+def cve_table() -> str:
+    """Every Keras loading CVE dropctl detects: affected and fixed Keras, what detects it."""
+    rows = ["| CVE | the trigger in the file | affected Keras | fixed in | dropctl |",
+            "|---|---|---|---|---|"]
+    for c in KERAS_CVES:
+        found = ("refused by the reader (exit 2, the `Error:` line names the CVE)"
+                 if c.detection == ("refused",) else ", ".join(c.detection))
+        rows.append(f"| {c.id} | {_cell(c.title)} | {_cell(' or '.join(c.affected))} | "
+                    f"{_cell(c.fixed)} | {found} |")
+    return "\n".join(rows)
+
+
+TABLES = {"findings": findings_table, "policy": policy_table, "cves": cve_table}
 """Marker name in the README (``<!-- generated:NAME -->``) -> table function."""

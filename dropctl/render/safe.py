@@ -15,14 +15,21 @@ import math
 import re
 from typing import Any
 
-# C0 controls, DEL, C1 controls, surrogates, bidi overrides/isolates (Trojan-source tricks),
+# C0 controls, DEL, C1 controls, surrogates, the line and paragraph separators U+2028/U+2029
+# (JavaScript and many log viewers break lines there), bidi marks, embeddings, overrides and
+# isolates (U+061C, U+200E/F, U+202A-E, U+2066-9: Trojan-source tricks), invisible formatting
+# characters that hide text (soft hyphen, U+180E, zero-width U+200B-D, U+2060-4, BOM U+FEFF),
 # and the XML-forbidden noncharacters U+FFFE/U+FFFF.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069\ufffe\uffff]")
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u2028-\u202e"
+                     "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff\ufffe\uffff"
+                     "\U000e0000-\U000e007f]")
 
 
 def _show(match: re.Match[str]) -> str:
     code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def escape(text: str) -> str:

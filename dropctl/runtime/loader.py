@@ -279,7 +279,11 @@ def load_artifact(art: Any, *, require_weights: bool = True,
     from dropctl.reader.budget import check_build_budget
     from dropctl.reader.walker import walk
 
-    check_build_budget(art.path, walk(art.model_config),
+    layers = walk(art.model_config)
+    from dropctl.reader.resolve import refuse_forged_classes
+
+    refuse_forged_classes(art.path, layers)
+    check_build_budget(art.path, layers,
                        contents.declared_bytes(_weights_prefix(art)) if contents else 0)
     rescued, rescues = rescue_config(art.model_config, keras3=keras3)
     from dropctl.runtime.custom import import_custom_objects

@@ -156,10 +156,11 @@ def test_every_json_document_carries_its_schema(cli_runner, tmp_path: Path) -> N
 
 def test_readme_reference_tables_match_the_rule_catalogue() -> None:
     """README's finding-code and check-rule tables are generated from dropctl/rules.py."""
-    from dropctl.render.catalogue import findings_table, policy_table
+    from dropctl.render.catalogue import cve_table, findings_table, policy_table
     from dropctl.rules import FINDINGS, POLICY_RULES
 
     assert f"<!-- generated:findings -->\n{findings_table()}\n<!-- /generated -->" in README
     assert f"<!-- generated:policy -->\n{policy_table()}\n<!-- /generated -->" in README
+    assert f"<!-- generated:cves -->\n{cve_table()}\n<!-- /generated -->" in README
     assert all(f"| {code} |" in README for code in FINDINGS)
     assert all(f"| {r.id} |" in README for r in POLICY_RULES)

@@ -337,3 +337,23 @@ def test_cli_ray_missing_names_the_extra(cli_runner, tmp_path, data, monkeypatch
     assert res.exit_code == 2
     assert res.stderr.strip() == ("Error: --ray needs ray, which is not installed: "
                                   "pip install 'dropctl[ray]'")
+
+
+@pytest.mark.parametrize("text", [
+    "[" * 100_000 + "]" * 100_000,               # json's recursion limit
+    '{"shards": ' + "[" * 5_000 + "]" * 5_000 + "}",
+    "[1, 2]",                                     # list-typed
+    '{"shards": [1, 2]}',
+    '{"shards": "x"}',
+])
+def test_hostile_manifest_is_one_input_error(tmp_path: Path, text: str) -> None:
+    """A deep, list-typed or mistyped manifest.json in --output-dir is refused with one message
+    (json.loads itself raises RecursionError on the first: the oracle)."""
+    from dropctl.mc.shards import Manifest
+
+    if text.startswith("[[[["):
+        with pytest.raises(RecursionError):
+            json.loads(text)
+    (tmp_path / "manifest.json").write_text(text)
+    with pytest.raises(InputDataError, match="is not a dropctl manifest"):
+        Manifest(tmp_path, {"model": "m", "samples": 5})

@@ -206,3 +206,61 @@ def test_override_glob_cannot_stall(tmp_path: Path) -> None:
     policy = config.policy_for(target, None)
     assert time.process_time() - start < 1.0  # CPU time, not wall: milliseconds in practice
     assert policy.max_rate is None
+
+
+def _deep_toml(depth: int, key: str) -> str:
+    """A table nested ``depth`` deep under ``key`` (inline tables: tomllib recurses per level)."""
+    return f"[{key}]\nx = " + "{a = " * depth + "1" + "}" * depth + "\n"
+
+
+def test_hostile_toml_in_someone_elses_table_is_skipped(tmp_path: Path) -> None:
+    """Another tool's table nested 20,000 deep (tomllib raises RecursionError on it) or a
+    list-typed `tool` is not our configuration: discovery walks past it."""
+    import tomllib
+
+    deep = _deep_toml(20_000, "tool.black")
+    with pytest.raises(RecursionError):
+        tomllib.loads(deep)  # the oracle: the standard parser itself cannot read it
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(deep)
+    assert find_config(project) is None or not str(find_config(project)).startswith(str(tmp_path))
+    (project / "pyproject.toml").write_text("tool = [1, 2]\n")
+    assert find_config(project) is None or not str(find_config(project)).startswith(str(tmp_path))
+
+
+def test_skipped_foreign_config_is_a_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from dropctl.cli import app
+    from tests.support import SAMPLES
+
+    (tmp_path / "pyproject.toml").write_text(_deep_toml(20_000, "tool.black"))
+    monkeypatch.chdir(tmp_path)
+    notes: list[str] = []
+    find_config(tmp_path, notes)
+    assert notes and "nests too deeply" in notes[0]
+    result = CliRunner().invoke(app, ["check", str(SAMPLES / "mlp.keras")])
+    assert result.exit_code in (0, 1), result.output
+    assert "note: skipped" in result.stderr and "Error" not in result.stderr
+
+
+@pytest.mark.parametrize("text", [
+    _deep_toml(20_000, "tool.dropctl"),
+    "tool = [1, 2]\n",
+    "[tool]\ndropctl = [1, 2]\n",
+    "[tool.dropctl]\nmax_rate = [[[[0.5]]]]\n",
+])
+def test_hostile_toml_in_our_table_is_one_usage_error(tmp_path: Path, text: str) -> None:
+    from typer.testing import CliRunner
+
+    from dropctl.cli import app
+
+    path = tmp_path / "pyproject.toml"
+    path.write_text(text)
+    with pytest.raises(UsageError):
+        load_config(path)
+    result = CliRunner().invoke(app, ["check", "--config", str(path), str(tmp_path / "x.keras")])
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("Error: ") and "internal error" not in line

@@ -101,3 +101,24 @@ def test_zip_member_with_backslash_escape(tmp_path: Path) -> None:
         zf.writestr("..\\evil.txt", "x")
     with pytest.raises(ArtifactError, match="escapes the archive"):
         read_artifact(path)
+
+
+@pytest.mark.parametrize("lie", [500_000, 1_000_000])
+def test_zip64_record_is_judged_like_zipfile_reads_it(tmp_path: Path, lie: int) -> None:
+    """A classic end record with 2 entries over a ZIP64 record claiming ``lie``: CPython's
+    zipfile takes the ZIP64 numbers (its own _EndRecData is the oracle), so dropctl refuses the
+    archive on them, before zipfile parses anything; an honest archive still reads."""
+    from tests.support import hostile
+
+    path = tmp_path / "lie.keras"
+    members = [("metadata.json", b"{}"),
+               ("config.json", json.dumps(hostile.keras3_dense_model()).encode())]
+    hostile.write_zip(path, members, zip64_entries=lie)
+    with path.open("rb") as fh:
+        endrec = zipfile._EndRecData(fh)
+    assert endrec is not None and endrec[zipfile._ECD_ENTRIES_TOTAL] == lie
+    with pytest.raises(ArtifactError, match=f"zip declares {lie:,} entries"):
+        read_artifact(path)
+    honest = tmp_path / "honest.keras"
+    hostile.write_zip(honest, members)
+    assert read_artifact(honest).model_config["class_name"] == "Sequential"

@@ -153,6 +153,77 @@ def test_always_on_dropctl_layer_is_a_site(tmp_path: Path) -> None:
     assert {f.code for f in report.findings} == {"DC203"}
 
 
+def _k3(cls: str, name: str, module: str = "keras.layers", registered: str | None = None,
+        **config) -> dict:
+    return {"module": module, "class_name": cls, "registered_name": registered,
+            "config": {"name": name, "trainable": True, **config}}
+
+
+@pytest.mark.parametrize(("entry", "code", "class_name", "words"), [
+    # registered_name wins in Keras (serialization_lib._retrieve_class_or_fn): the report
+    # describes keras_hub's attention, rate 0.5, not the Dense the class_name claims
+    (_k3("Dense", "x", registered="keras_hub>CachedMultiHeadAttention", num_heads=2, key_dim=2,
+         dropout=0.5), "DC501", "CachedMultiHeadAttention", "wins over class_name 'Dense'"),
+    (_k3("Identity", "x", registered="AlwaysDropout", rate=0.5), "DC501", "Identity",
+     "Keras >=3.15 refuse the file"),
+    (_k3("Identity", "x", registered="dropctl>AlwaysDropout", rate=0.5), "DC501",
+     "AlwaysDropout", "wins over class_name 'Identity'"),
+    (_k3("Dr\u043epout", "x", rate=0.5), "DC502", "Dr\u043epout", "looks like Dropout"),
+    (_k3("DropOut", "x", rate=0.5), "DC502", "DropOut", "not a class of any Keras release"),
+    (_k3("AlwaysDropout", "x", module="dropctl.layers", registered="AlwaysDropout", rate=0.5),
+     "DC502", "AlwaysDropout", "no Keras builds it"),
+    (layer("Dr\u043epout", "x", rate=0.5), "DC502", "Dr\u043epout", "U+043E"),
+    (layer("AlwaysDropout", "x", rate=0.5), "DC502", "AlwaysDropout", "without the 'dropctl>'"),
+    (_k3("Scaler", "x", module="mypkg.layers", registered="mypkg>Dropper"), "DC501", "Scaler",
+     "names another class"),
+])
+def test_forged_class_names(tmp_path: Path, entry: dict, code: str, class_name: str,
+                            words: str) -> None:
+    report = dropctl.inspect(write(tmp_path, sequential([entry])), keras="3.15")
+    (finding,) = [f for f in report.findings if f.code == code]
+    assert words in finding.message and finding.severity is Severity.ERROR
+    assert [e.class_name for e in report.layers][1] == class_name
+    assert RULES[code].security
+
+
+def test_consistent_names_raise_no_resolution_finding(tmp_path: Path) -> None:
+    doc = sequential([
+        _k3("Dropout", "d", rate=0.2),
+        _k3("TransformerEncoder", "enc", module="keras_hub.src.layers.modeling.transformer_encoder",
+            registered="keras_hub>TransformerEncoder", intermediate_dim=8, num_heads=2),
+        _k3("AlwaysDropout", "mc", module="dropctl.layers", registered="dropctl>AlwaysDropout",
+            rate=0.1),
+        layer("dropctl>AlwaysDropout", "legacy_mc", rate=0.1),
+        _k3("Mine", "mine", module="mypkg.layers", registered="mypkg>Mine"),
+    ])
+    report = dropctl.inspect(write(tmp_path, doc))
+    assert not {f.code for f in report.findings} & {"DC501", "DC502"}
+    assert [s.class_name for s in report.sites if s.path.endswith("mc")] == [
+        "AlwaysDropout", "dropctl>AlwaysDropout"]
+
+
+def test_names_paths_and_apis_keras_acts_on(tmp_path: Path) -> None:
+    """DC503 (a layer name Keras turns into a directory), DC504 (a keras_hub file path),
+    DC505 (a non-modeling Keras function: Keras 3.15 refuses it, older ones call it)."""
+    get_file = {"module": "keras.utils", "class_name": "function", "config": "get_file",
+                "registered_name": "get_file"}
+    doc = sequential([
+        _k3("Dense", "../../etc", units=2),
+        _k3("BytePairTokenizer", "tok", module="keras_hub.src.tokenizers.byte_pair_tokenizer",
+            registered="keras_hub>BytePairTokenizer", vocabulary="/data/vocab.json",
+            merges=["a b"]),
+        _k3("Dense", "d", units=2, kernel_initializer=get_file),
+    ])
+    report = dropctl.inspect(write(tmp_path, doc), keras="3.10")
+    by_code = {f.code: f for f in report.findings}
+    assert {"DC503", "DC504", "DC505"} <= set(by_code)
+    assert "CVE-2026-12479 affects Keras 3.10" in by_code["DC503"].message
+    assert "vocabulary '/data/vocab.json'" in by_code["DC504"].message
+    assert [f.code for f in report.findings].count("DC504") == 1  # inline merges are data
+    assert "keras.utils.get_file" in by_code["DC505"].message
+    assert "CVE-2025-8747 affects Keras 3.10" in by_code["DC505"].message
+
+
 def test_every_rule_is_raised_by_some_test() -> None:
     """The catalogue and the tests stay in step: a new code needs a test that raises it."""
     text = Path(__file__).read_text() + (Path(__file__).parent / "test_inspect.py").read_text()

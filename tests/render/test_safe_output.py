@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 
 from dropctl.cli import app
 
-EVIL = "drop\x1b]0;owned\x07\x1b[2J\r\nError: forged line\x00[/bold]\u202e"
+EVIL = ("drop\x1b]0;owned\x07\x1b[2J\r\nError: forged line\x00[/bold]\u202e"
+        "\u2028Error: after a line separator\u2029\u200f\u200e\u061c\u2066\u2069\u200b\ufeff")
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +37,13 @@ def hostile_names(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _no_raw_controls(text: str) -> None:
+    import unicodedata
+
+    # Unicode's own classes: format characters (bidi marks, isolates, zero-width, BOM) and the
+    # line/paragraph separators must never reach the output raw.
     bad = [c for c in text if (ord(c) < 32 and c not in "\n") or 0x7F <= ord(c) < 0xA0
-           or 0xD800 <= ord(c) < 0xE000 or c == "\u202e"]
+           or 0xD800 <= ord(c) < 0xE000
+           or unicodedata.category(c) in ("Cf", "Zl", "Zp")]
     assert not bad, f"raw control characters reached the output: {bad!r}"
 
 
@@ -45,6 +51,7 @@ def test_escape_is_visible_and_idempotent_on_clean_text() -> None:
     from dropctl.render.safe import escape
 
     assert escape("a\x1bb\x07\ud800\u202e") == "a\\x1bb\\x07\\ud800\\u202e"
+    assert escape("x\u2028y\u200f\u061c") == "x\\u2028y\\u200f\\u061c"
     clean = "model/dense_1"
     assert escape(clean) is clean
 

@@ -77,7 +77,9 @@ def _probe(model: keras.Model) -> np.ndarray:
 
 
 def test_name_table_matches_classes() -> None:
-    assert set(L.always_on_layer_classes()) == set(ALWAYS_ON_CLASSES) == set(CASES)
+    assert set(L.always_on_layer_classes()) == {f"dropctl>{n}" for n in (*ALWAYS_ON_CLASSES,
+                                                                       *L.CALIBRATION_LAYERS)}
+    assert set(ALWAYS_ON_CLASSES) == set(CASES)
     for name, stock in ALWAYS_ON_CLASSES.items():
         cls = getattr(L, name)
         assert issubclass(cls, getattr(keras.layers, stock))

@@ -51,6 +51,19 @@ CASE_NAMES = (
     "config_units_bomb.keras", "config_many_layers.keras", "lambda_in_compile_config.keras",
     "os_system_loss.h5", "builtins_exec_metric.keras", "rate_nan.json", "rate_true.keras",
     "rate_huge_int.json", "names_control_chars.keras",
+    "zip64_record_lies.keras",
+    # issue 18: one trigger per Keras loading CVE (see CVE_CASES)
+    *(
+        "cve_2024_3660_lambda.keras", "cve_2025_1550_foreign_module.keras",
+        "cve_2025_8747_get_file.keras", "cve_2025_9905_h5_lambda.h5",
+        "cve_2025_9906_unsafe_switch.keras", "cve_2025_12058_vocab_path.keras",
+        "cve_2025_49655_torch_pickle.keras", "cve_2026_0897_shape_bomb.h5",
+        "cve_2026_1669_external_storage.h5", "cve_2026_1462_tfsmlayer.keras",
+        "cve_2026_11816_zip_slip.keras", "cve_2026_12479_layer_name.keras",
+        "cve_2026_12480_virtual_dataset.h5", "cve_2026_12481_lambda_unset.keras",
+        "cve_2026_12482_zip_symlink.keras", "cve_2026_12484_torch_zip.keras",
+        "cve_2026_9335_soft_link.h5", "cve_2026_12570_h5iostore_bomb.h5",
+    ),
 )
 """Every case :func:`build_corpus` writes (tests parametrize over this; a test keeps it in step).
 The ``sm_*`` cases are TensorFlow SavedModel directories (check finds them as artifacts)."""
@@ -72,11 +85,36 @@ STATIC_EXPECT: dict[str, tuple[int, int, str, str]] = {
     "config_units_bomb.keras": (0, 0, "", ""),
     "config_many_layers.keras": (0, 0, "", ""),
 }
+CVE_CASES: dict[str, tuple[str, str]] = {
+    "CVE-2024-3660": ("cve_2024_3660_lambda.keras", "DC201"),
+    "CVE-2025-1550": ("cve_2025_1550_foreign_module.keras", "DC403"),
+    "CVE-2025-8747": ("cve_2025_8747_get_file.keras", "DC505"),
+    "CVE-2025-9905": ("cve_2025_9905_h5_lambda.h5", "DC201"),
+    "CVE-2025-9906": ("cve_2025_9906_unsafe_switch.keras", "DC505"),
+    "CVE-2025-12058": ("cve_2025_12058_vocab_path.keras", "DC405"),
+    "CVE-2025-49655": ("cve_2025_49655_torch_pickle.keras", "DC404"),
+    "CVE-2026-0897": ("cve_2026_0897_shape_bomb.h5", "refused"),
+    "CVE-2026-1669": ("cve_2026_1669_external_storage.h5", "refused"),
+    "CVE-2026-1462": ("cve_2026_1462_tfsmlayer.keras", "DC404"),
+    "CVE-2026-11816": ("cve_2026_11816_zip_slip.keras", "refused"),
+    "CVE-2026-12479": ("cve_2026_12479_layer_name.keras", "DC503"),
+    "CVE-2026-12480": ("cve_2026_12480_virtual_dataset.h5", "refused"),
+    "CVE-2026-12481": ("cve_2026_12481_lambda_unset.keras", "DC201"),
+    "CVE-2026-12482": ("cve_2026_12482_zip_symlink.keras", "refused"),
+    "CVE-2026-12484": ("cve_2026_12484_torch_zip.keras", "DC404"),
+    "CVE-2026-9335": ("cve_2026_9335_soft_link.h5", "refused"),
+    "CVE-2026-12570": ("cve_2026_12570_h5iostore_bomb.h5", "refused"),
+}
+"""CVE id -> (hostile case carrying its trigger, the finding code that must name the CVE, or
+``refused``: every command refuses the file with an ``Error:`` line naming the CVE)."""
+STATIC_EXPECT.update({case: (0, 1, code, "DCK0") for case, code in CVE_CASES.values()
+                      if code != "refused"})
 """Cases the static reader reads: case -> (inspect exit, check exit, text inspect's stdout must
 contain, text check's stdout must contain). Loading commands (convert, mc-predict) refuse every
 case of the corpus with exit 2; every other case is exit 2 with one Error line for all commands."""
 BIG_CASE_NAMES = ("h5_vlen_model_config_600mb.h5", "zip_3m_entries.keras",
-                  "zip_bzip2_bomb.keras", "many_dropouts.json")
+                  "zip_bzip2_bomb.keras", "many_dropouts.json",
+                  "zip64_lie_500k_entries.keras", "zip64_lie_1m_entries.keras")
 """Cases only ``bench/hostile_limits.py --big`` builds (hundreds of MB on disk, or minutes of
 work before issue 10)."""
 
@@ -173,12 +211,15 @@ def deep_sequential(depth: int) -> str:
 
 
 def write_zip(path: Path, members: list[tuple[str, bytes]], *, declared: dict[str, int] | None = None,
-              raw: dict[str, tuple[bytes, int, int]] | None = None, flags: int = 0) -> None:
+              raw: dict[str, tuple[bytes, int, int]] | None = None, flags: int = 0,
+              zip64_entries: int | None = None, classic_entries: int | None = None) -> None:
     """A zip written by hand so names, declared sizes and streams can lie.
 
     ``members``: (name, data) stored uncompressed. ``declared``: name -> uncompressed size
     to claim instead of the true one. ``raw``: name -> (deflate stream, crc, true size) to
-    store as-is (method 8).
+    store as-is (method 8). ``zip64_entries``: write a ZIP64 end record claiming that many
+    entries (and a directory that large) before an honest classic end record.
+    ``classic_entries``: the count the classic end record claims (a ZIP64 archive's lie).
     """
     declared = declared or {}
     raw = raw or {}
@@ -207,8 +248,15 @@ def write_zip(path: Path, members: list[tuple[str, bytes]], *, declared: dict[st
                            len(central), cd_offset)
         out += struct.pack("<IIQI", 0x07064B50, 0, z64, 1)
         count = 0xFFFF
-    out += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count,
-                       len(central), cd_offset, 0)
+    elif zip64_entries is not None:  # the lie: zipfile reads this record, not the classic one
+        z64 = len(out)
+        out += struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, zip64_entries,
+                           zip64_entries, 46 * zip64_entries, cd_offset)
+        out += struct.pack("<IIQI", 0x07064B50, 0, z64, 1)
+    cd_size = min(len(central), 0xFFFFFFFF)
+    if classic_entries is not None:  # the classic record lies about count and size
+        count, cd_size = classic_entries, 120 * classic_entries
+    out += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, cd_size, cd_offset, 0)
     path.write_bytes(bytes(out))
 
 
@@ -475,6 +523,7 @@ def build_corpus(directory: Path) -> dict[str, HostileCase]:
                      keras_metadata(tfkeras_lambda_model(code)))
 
     _issue10_cases(d, add, code, meta)
+    build_cve_cases(d, add, code, meta)
     return {c.name: c for c in cases}
 
 
@@ -544,6 +593,11 @@ def _issue10_cases(d: Path, add: Any, code: str, meta: bytes) -> None:
         zf.writestr("config.json", json.dumps(keras3_dense_model()),
                     compress_type=zipfile.ZIP_BZIP2)
 
+    write_zip(add("zip64_record_lies.keras", "classic end record: 2 entries; the ZIP64 record "
+                  "zipfile reads instead: 1,000,000"),
+              [("metadata.json", meta), ("config.json", json.dumps(keras3_dense_model()).encode())],
+              zip64_entries=1_000_000)
+
     # -- JSON shape
     pad = "\\" * 5_000_000 + '\\"' * 2_000_000
     add("json_escapes.json", "a valid model whose config holds 14 MB of backslash escapes "
@@ -611,6 +665,108 @@ def _issue10_cases(d: Path, add: Any, code: str, meta: bytes) -> None:
                   "and a bidi override; keras_version with a lone surrogate"), members)
 
 
+def build_cve_cases(d: Path, add: Any, code: str, meta: bytes) -> None:
+    """One file per Keras loading CVE, carrying its trigger (:data:`CVE_CASES`)."""
+    import pickle
+    import zipfile
+
+    import h5py
+    import numpy as np
+
+    def k3_zip(name: str, what: str, doc: dict[str, Any]) -> None:
+        write_zip(add(name, what), [("metadata.json", meta),
+                                    ("config.json", json.dumps(doc).encode())])
+
+    def with_layer(layer: dict[str, Any]) -> dict[str, Any]:
+        return keras3_dense_model("m", [layer])
+
+    k3_zip("cve_2024_3660_lambda.keras", "a Lambda whose bytecode writes a file",
+           with_layer(keras3_lambda_layer(code)))
+    k3_zip("cve_2026_12481_lambda_unset.keras", "a Lambda nested in a Sequential (reached by "
+           "Lambda.from_config with safe_mode unset)", keras3_nested_lambda_model(code))
+    k3_zip("cve_2025_1550_foreign_module.keras", "a layer whose module is outside Keras",
+           with_layer(_k3("Thing", {"name": "thing"}, module="evil_pkg.layers")))
+    fn = {"module": "keras.utils", "class_name": "function", "config": "get_file",
+          "registered_name": "get_file"}
+    doc = with_layer(_k3_layer("Dense", name="d", units=2, kernel_initializer=fn))
+    k3_zip("cve_2025_8747_get_file.keras", "keras.utils.get_file as an initializer", doc)
+    doc = keras3_dense_model()
+    doc["compile_config"] = {"optimizer": "adam", "loss": "mse", "metrics": [
+        {"module": "keras.config", "class_name": "function",
+         "config": "enable_unsafe_deserialization",
+         "registered_name": "enable_unsafe_deserialization"}]}
+    k3_zip("cve_2025_9906_unsafe_switch.keras", "compile_config calls "
+           "keras.config.enable_unsafe_deserialization", doc)
+    write_h5(add("cve_2025_9905_h5_lambda.h5", "a tf.keras .h5 whose Lambda writes a file"),
+             {"model_config": json.dumps(tfkeras_lambda_model(code)), "keras_version": "2.15.0"})
+    k3_zip("cve_2025_12058_vocab_path.keras", "StringLookup whose vocabulary is /etc/passwd",
+           with_layer(_k3_layer("StringLookup", name="lookup", vocabulary="/etc/passwd")))
+    pickled = base64.b64encode(b"\x80\x04" + pickle.dumps(0)[2:]).decode()
+    k3_zip("cve_2025_49655_torch_pickle.keras", "TorchModuleWrapper holding a pickle",
+           with_layer(_k3_layer("TorchModuleWrapper", name="torch", module=pickled)))
+    torch_zip = base64.b64encode(b"PK\x03\x04" + bytes(60)).decode()
+    k3_zip("cve_2026_12484_torch_zip.keras", "TorchModuleWrapper holding a torch.save archive",
+           with_layer(_k3_layer("TorchModuleWrapper", name="torch", module=torch_zip)))
+    k3_zip("cve_2026_1462_tfsmlayer.keras", "TFSMLayer naming a SavedModel on disk",
+           with_layer(_k3_layer("TFSMLayer", name="sm", filepath="/tmp/attacker_savedmodel")))
+    k3_zip("cve_2026_12479_layer_name.keras", "a Dense layer named ../../escape",
+           with_layer(_k3_layer("Dense", name="../../escape", units=2)))
+    benign = json.dumps(keras3_dense_model()).encode()
+    write_zip(add("cve_2026_11816_zip_slip.keras", "a member named ../../evil.py"),
+              [("metadata.json", meta), ("config.json", benign), ("../../evil.py", b"x")])
+    with zipfile.ZipFile(add("cve_2026_12482_zip_symlink.keras",
+                             "a member that is a symbolic link to /etc/passwd"), "w") as zf:
+        zf.writestr("metadata.json", meta)
+        zf.writestr("config.json", benign)
+        link = zipfile.ZipInfo("assets/link")
+        link.external_attr = (0o120777 << 16)
+        zf.writestr(link, "/etc/passwd")
+    tf_benign = json.dumps({"class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "Dense", "config": {"name": "dense", "units": 2,
+                                           "batch_input_shape": [None, 4]}}]}})
+    attrs = {"model_config": tf_benign, "keras_version": "2.15.0"}
+
+    def bomb(shape: tuple[int, ...]) -> Any:
+        def build(f: Any) -> None:
+            f.attrs["layer_names"] = np.array([b"dense"])
+            g = f.create_group("model_weights/dense")
+            g.attrs["weight_names"] = np.array([b"dense/kernel:0"])
+            g.create_dataset("dense/kernel:0", shape=shape, dtype="f4", chunks=True,
+                             compression="gzip", fillvalue=1.0)
+        return build
+
+    write_h5(add("cve_2026_0897_shape_bomb.h5", "a kernel declaring 4 GB, stored as nothing"),
+             attrs, bomb((2**15, 2**15)))
+    write_h5(add("cve_2026_12570_h5iostore_bomb.h5", "a kernel declaring 1 TB"),
+             attrs, bomb((2**20, 2**18)))
+    secret = d / "cve_secret.bin"
+    secret.write_bytes(b"secret" * 4)
+
+    def external(f: Any) -> None:
+        f.create_dataset("model_weights/dense/kernel", shape=(6,), dtype="f4",
+                         external=[(str(secret), 0, 24)])
+
+    write_h5(add("cve_2026_1669_external_storage.h5", "a weight stored in another file"),
+             attrs, external)
+    source = d / "cve_source.vds-data"  # not a model suffix: check does not judge it
+    with h5py.File(source, "w") as f:
+        f.create_dataset("data", data=np.arange(4, dtype="f4"))
+
+    def virtual(f: Any) -> None:
+        layout = h5py.VirtualLayout(shape=(4,), dtype="f4")
+        layout[:] = h5py.VirtualSource(str(source), "data", shape=(4,))
+        f.create_virtual_dataset("model_weights/dense/kernel", layout)
+
+    write_h5(add("cve_2026_12480_virtual_dataset.h5", "a virtual dataset reading another "
+                 "HDF5 file"), attrs, virtual)
+
+    def soft(f: Any) -> None:
+        f.create_dataset("model_weights/dense/kernel", data=np.zeros(4, "f4"))
+        f["model_weights/alias"] = h5py.SoftLink("/model_weights/dense")
+
+    write_h5(add("cve_2026_9335_soft_link.h5", "a soft link among the weights"), attrs, soft)
+
+
 def build_big_cases(d: Path) -> dict[str, str]:
     """The cases too large for the unit suite (see :data:`BIG_CASE_NAMES`); name -> what."""
     import zipfile
@@ -653,6 +809,13 @@ def build_big_cases(d: Path) -> dict[str, str]:
     path = d / "many_dropouts.json"
     path.write_text(json.dumps(_k3("Sequential", {"name": "s", "layers": layers}, "keras")))
     out[path.name] = "199,990 Dropout layers in 9.4 MB (inspect > 60 s, check 54 s before)"
+    for count, name in ((500_000, "zip64_lie_500k_entries.keras"),
+                        (1_000_000, "zip64_lie_1m_entries.keras")):
+        write_zip(d / name, [("metadata.json", meta),
+                             ("config.json", json.dumps(keras3_dense_model()).encode()),
+                             *((f"{i:07d}", b"") for i in range(count))], classic_entries=3)
+        out[name] = (f"a real directory of {count:,} entries; the classic end record says 3, "
+                     "the ZIP64 record zipfile reads says the truth (5-6 s, 295 MB before)")
     return out
 
 
