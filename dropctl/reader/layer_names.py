@@ -34,6 +34,14 @@ ALWAYS_ON_CLASSES: dict[str, str] = {
 """dropctl's always-on class name -> the stock Keras class it behaves like (same config,
 same weights), except that its stochastic part ignores ``training`` and always acts."""
 
+CALIBRATION_CLASSES: tuple[str, ...] = ("MonteCarloRepeat", "MonteCarloMoments", "CalibratedSoftmax",
+                                         "ConformalInterval")
+"""dropctl's deterministic layers of a calibrated artifact (``convert --perma --calibration``):
+repeat the input T times, reduce to mean/std, apply the fitted calibration. Never stochastic."""
+
+DROPCTL_CLASSES: frozenset[str] = frozenset({*ALWAYS_ON_CLASSES, *CALIBRATION_CLASSES})
+"""Every class dropctl registers (as ``dropctl>Name``)."""
+
 STOCK_TO_ALWAYS: dict[str, str] = {stock: ours for ours, stock in ALWAYS_ON_CLASSES.items()}
 """Stock Keras class name -> dropctl's always-on class name."""
 

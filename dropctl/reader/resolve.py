@@ -34,7 +34,7 @@ from typing import Any
 
 from dropctl.errors import UnsupportedModelError
 from dropctl.reader.classes import BUILTIN_CLASSES
-from dropctl.reader.layer_names import ALWAYS_ON_CLASSES, PACKAGE
+from dropctl.reader.layer_names import DROPCTL_CLASSES, PACKAGE
 
 HUB_PACKAGES = ("keras_hub", "keras_nlp", "keras_cv")
 """Packages that register their classes as ``package>Name`` (keras_hub registers both
@@ -106,7 +106,7 @@ def registered_class(registered: str) -> tuple[str, str] | None:
         return None
     if package in HUB_PACKAGES:
         return "keras_hub" if package == "keras_nlp" else package, name
-    if package == PACKAGE and name in ALWAYS_ON_CLASSES:
+    if package == PACKAGE and name in DROPCTL_CLASSES:
         return PACKAGE, name
     return None
 
@@ -196,7 +196,7 @@ def _resolve_legacy(stored: str) -> Resolution:
         problem = "unresolvable" if skeleton in BUILTIN_CLASSES else None
         return Resolution(stored, None, "name", problem,
                           f"no Keras has the class: {_disguise(stored)}" if problem else "")
-    if stored in ALWAYS_ON_CLASSES:
+    if stored in DROPCTL_CLASSES:
         return Resolution(stored, None, "name", "unresolvable",
                           f"{stored} without the '{PACKAGE}>' prefix: dropctl registers it as "
                           f"'{PACKAGE}>{stored}', so no Keras builds this name")
