@@ -14,12 +14,14 @@ from dropctl._version import __version__
 
 if TYPE_CHECKING:
     from dropctl.conversion.plan import ConvertReport
+    from dropctl.deploy.plan import ExportReport
     from dropctl.mc.engine import MCResult
     from dropctl.mc.evaluation import Evaluation
     from dropctl.policy.run import CheckReport
     from dropctl.reader.report import InspectReport
 
-__all__ = ["__version__", "check", "convert", "evaluate", "inspect", "load_model", "mc_predict"]
+__all__ = ["__version__", "check", "convert", "evaluate", "export", "inspect", "load_model",
+           "mc_predict"]
 
 
 def inspect(path: Any, *, include_layers: bool = True, config: Any = None,
@@ -67,6 +69,25 @@ def convert(src: Any, dst: Any, *, mode: str, rate: float | None = None, sites: 
     return _convert(src, dst, mode, rate=rate, sites=sites, dry_run=dry_run, force=force,
                     verify=verify, config=config, target_keras=target_keras,
                     custom_objects=custom_objects)
+
+
+def export(src: Any, dst: Any, *, format: str, mode: str = "mc", samples: int = 50,
+           sites: str | None = None, force: bool = False, verify: bool = True, seed: int = 0,
+           custom_objects: Any = ()) -> ExportReport:
+    """Write ``src`` as a ``format`` ("savedmodel", "onnx", "litert") file for serving.
+
+    ``mode`` "mc": one call runs ``samples`` (T) stochastic passes inside the graph and returns
+    ``mean``, ``std`` and, for probability outputs, ``entropy``, ``mutual_information`` and
+    ``variation_ratio`` (``name/mean``... for multi-output models); "perma": each call is one
+    stochastic sample; "standard": dropout off, no random op. Only the sites ``sites`` selects
+    act; BatchNormalization stays in inference. Unless ``verify=False`` the written file runs in
+    its own runtime against :func:`mc_predict` first (:class:`dropctl.errors.VerificationError`
+    and nothing written on failure). Returns an :class:`dropctl.deploy.plan.ExportReport`.
+    """
+    from dropctl.deploy.run import export as _export
+
+    return _export(src, dst, format, mode, samples=samples, sites=sites, force=force,
+                   verify=verify, seed=seed, custom_objects=custom_objects)
 
 
 def load_model(path: Any) -> Any:

@@ -17,6 +17,7 @@ SCHEMA_VERSIONS: dict[str, int] = {
     "mc-predict": 1,
     "diff": 1,
     "convert": 1,
+    "export": 1,
 }
 """Document kind -> current schema version."""
 

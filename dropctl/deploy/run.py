@@ -1,6 +1,6 @@
 """``dropctl export`` end to end: check, load, trace, write to a temporary OUT, verify, publish.
 
-OUT appears only after its own runtime verified it (:mod:`dropctl.export.verify`): a failed
+OUT appears only after its own runtime verified it (:mod:`dropctl.deploy.verify`): a failed
 verification raises :class:`~dropctl.errors.VerificationError` (exit 1) and nothing is written,
 like ``convert``.
 """
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dropctl.errors import UnsupportedModelError, UsageError
-from dropctl.export.plan import ExportFormat, ExportMode, ExportReport, check_paths, output_keys
+from dropctl.deploy.plan import ExportFormat, ExportMode, ExportReport, check_paths, output_keys
 from dropctl.fileio import clean_stale_temps
 
 
@@ -37,7 +37,7 @@ def export(src: str | os.PathLike[str], dst: str | os.PathLike[str], fmt: Export
     if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
         raise UsageError("dropctl export builds TensorFlow graphs: run it with "
                          "KERAS_BACKEND=tensorflow (the exported file needs no Keras)")
-    from dropctl.export import build
+    from dropctl.deploy import build
     from dropctl.mc.engine import resolve_inputs, resolve_model
     from dropctl.mc.metrics import looks_like_probabilities
     from dropctl.runtime.loader import load
@@ -70,7 +70,7 @@ def export(src: str | os.PathLike[str], dst: str | os.PathLike[str], fmt: Export
         build.WRITERS[fmt](graph, model, tmp)
         verification = None
         if verify:
-            from dropctl.export.verify import verify_export
+            from dropctl.deploy.verify import verify_export
 
             verification = verify_export(fmt, tmp, mode, samples, model, arrays,
                                          [s.name for s in graph.inputs], out_keys, sites=sites,
@@ -97,7 +97,7 @@ def export(src: str | os.PathLike[str], dst: str | os.PathLike[str], fmt: Export
 
 def build_inputs() -> int:
     """How many seeded synthetic inputs trace and verify the export."""
-    from dropctl.export.verify import VERIFY_INPUTS
+    from dropctl.deploy.verify import VERIFY_INPUTS
 
     return VERIFY_INPUTS
 

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from dropctl.errors import UnsupportedModelError
-from dropctl.export.plan import SEED_SIGNATURE, ExportFormat, ExportMode, output_keys
+from dropctl.deploy.plan import SEED_SIGNATURE, ExportFormat, ExportMode, output_keys
 from dropctl.mc.engine import Engine
 from dropctl.mc.inputs import InputSpec, model_input_specs
 from dropctl.runtime import backend as backends
@@ -86,8 +86,9 @@ class _GraphRandom(backends.Backend):
         if noise_shape is None:
             return tf.shape(x)
         dyn = tf.shape(x)
-        return tf.stack([dyn[i] if d is None else tf.constant(int(d), tf.int32)
-                         for i, d in enumerate(noise_shape)])
+        return tf.stack([dyn[i] if d is None else (
+            tf.constant(d, tf.int32) if isinstance(d, int) else tf.cast(d, tf.int32))
+            for i, d in enumerate(noise_shape)])
 
     def drop(self, x: Any, rate: float, noise_shape: Any = None) -> Any:
         """Inverted dropout of ``x`` at ``rate`` with one uniform draw (broadcast mask)."""
@@ -297,9 +298,9 @@ def _litert_failure(exc: BaseException) -> str:
     text = str(exc)
     ops = sorted(set(re.findall(r"'(tf\.[A-Za-z0-9_]+)'", text)))
     if ops:
-        return (f"LiteRT has no builtin kernel for {', '.join(ops)} (it would need the Flex "
-                "delegate); export --format savedmodel or onnx, or --sites to leave that "
-                "layer's randomness out")
+        return (f"LiteRT has no builtin kernel for {', '.join(ops)} (the model needs it; "
+                "only the Flex delegate would run it, which the LiteRT interpreter lacks): "
+                "export --format savedmodel or onnx for this model")
     return f"the LiteRT converter failed ({_first_line(exc)}); export --format savedmodel or onnx"
 
 

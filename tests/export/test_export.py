@@ -1,0 +1,163 @@
+"""``dropctl export``: each format written once per session and judged by its own runtime here.
+
+The oracles are outside dropctl: onnxruntime, the LiteRT interpreter and ``tf.saved_model``
+run the files; Keras' ``predict()`` is the reference for ``--standard``; the ``onnx`` package
+and LiteRT's generated flatbuffer schema list the ops the static readers must find.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.support import SAMPLES
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("ai_edge_litert")
+pytest.importorskip("tf2onnx")
+
+CNN = SAMPLES / "cnn.keras"
+BN = SAMPLES / "bn_dropout.keras"
+T = 5
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, object]]:
+    import dropctl
+
+    out = tmp_path_factory.mktemp("export")
+    jobs = {
+        "cnn_onnx_mc": (CNN, out / "cnn.onnx", "onnx", "mc"),
+        "cnn_litert_mc": (CNN, out / "cnn.tflite", "litert", "mc"),
+        "cnn_savedmodel_mc": (CNN, out / "cnn_sm", "savedmodel", "mc"),
+        "bn_litert_standard": (BN, out / "bn_std.tflite", "litert", "standard"),
+        "bn_onnx_perma": (BN, out / "bn_perma.onnx", "onnx", "perma"),
+    }
+    return {k: (dst, dropctl.export(src, dst, format=fmt, mode=mode, samples=T))
+            for k, (src, dst, fmt, mode) in jobs.items()}
+
+
+def _cnn_inputs(n: int = 4) -> np.ndarray:
+    return np.random.default_rng(3).random((n, 28, 28, 1), dtype=np.float32)
+
+
+def test_onnx_mc_samples_afresh_in_onnxruntime(exported) -> None:
+    import onnxruntime as ort
+
+    path, report = exported["cnn_onnx_mc"]
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert sorted(o.name for o in session.get_outputs()) == [
+        "entropy", "mean", "mutual_information", "std", "variation_ratio"]
+    assert session.get_inputs()[0].shape[0] in (None, "unk__0") or not isinstance(
+        session.get_inputs()[0].shape[0], int)  # dynamic batch
+    x = _cnn_inputs(3)
+    a = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"image": x})))
+    b = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"image": x})))
+    assert a["mean"].shape == (3, 10) and a["std"].shape == (3, 10)
+    assert np.all(a["std"] > 0)
+    assert not np.array_equal(a["mean"], b["mean"])
+    np.testing.assert_allclose(a["mean"].sum(axis=1), 1.0, atol=1e-5)
+    assert np.all(a["variation_ratio"] >= 0) and np.all(a["variation_ratio"] <= 1 - 1 / T + 1e-6)
+    assert report.verification.runtime == "onnxruntime"
+
+
+def test_litert_mc_runs_in_the_interpreter_without_flex(exported) -> None:
+    from ai_edge_litert.interpreter import Interpreter
+
+    path, report = exported["cnn_litert_mc"]
+    runner = Interpreter(model_path=str(path)).get_signature_runner("serving_default")
+    x = _cnn_inputs(2)
+    a, b = runner(image=x), runner(image=x)
+    assert a["std"].shape == (2, 10) and np.all(a["std"] > 0)
+    assert not np.array_equal(a["mean"], b["mean"])
+    assert report.verification.random_ops == ("RANDOM_UNIFORM",)
+
+
+def test_savedmodel_mc_serving_and_seeded_signatures(exported) -> None:
+    import tensorflow as tf
+
+    path, report = exported["cnn_savedmodel_mc"]
+    loaded = tf.saved_model.load(str(path))
+    x = tf.constant(_cnn_inputs(2))
+    a, b = loaded.signatures["serving_default"](image=x), loaded.signatures[
+        "serving_default"](image=x)
+    assert not np.array_equal(a["mean"].numpy(), b["mean"].numpy())
+    seeded = loaded.signatures["seeded"]
+    s1 = seeded(image=x, seed=tf.constant([5, 6], tf.int64))
+    s2 = seeded(image=x, seed=tf.constant([5, 6], tf.int64))
+    s3 = seeded(image=x, seed=tf.constant([7, 6], tf.int64))
+    assert np.array_equal(s1["mean"].numpy(), s2["mean"].numpy())
+    assert not np.array_equal(s1["mean"].numpy(), s3["mean"].numpy())
+    assert report.verification.seeded is True
+
+
+def test_standard_litert_equals_keras_predict(exported) -> None:
+    import keras
+    from ai_edge_litert.interpreter import Interpreter
+
+    path, report = exported["bn_litert_standard"]
+    model = keras.saving.load_model(BN)
+    x = np.random.default_rng(1).standard_normal((6, 12)).astype(np.float32)
+    want = model.predict(x, verbose=0)
+    runner = Interpreter(model_path=str(path)).get_signature_runner("serving_default")
+    got = next(iter(runner(features=x).values()))
+    assert np.max(np.abs(got - want)) <= 1e-5 * np.max(np.abs(want))
+    assert report.sites == () and report.verification.random_ops == ()
+
+
+def test_perma_onnx_is_one_sample_per_call(exported) -> None:
+    import onnxruntime as ort
+
+    path, report = exported["bn_onnx_perma"]
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = np.ones((4, 12), np.float32)
+    a, b = session.run(None, {"features": x})[0], session.run(None, {"features": x})[0]
+    assert a.shape == (4, 1) and not np.array_equal(a, b)
+    assert report.outputs == ("dense_1",)
+
+
+def test_static_readers_match_the_formats_own_tools(exported) -> None:
+    import onnx
+    from ai_edge_litert import schema_py_generated as schema
+
+    from dropctl.reader.deployed import read_deployed
+
+    onnx_path = exported["cnn_onnx_mc"][0]
+    graph = read_deployed(onnx_path)
+    want = sorted(n.name for n in onnx.load(str(onnx_path)).graph.node
+                  if n.op_type.startswith("Random"))
+    assert sorted(r.name for r in graph.random_ops) == want and len(want) == 3
+    assert graph.stochastic and all(r.feeds_mask for r in graph.random_ops)
+
+    lite = exported["cnn_litert_mc"][0]
+    model = schema.Model.GetRootAs(lite.read_bytes(), 0)
+    codes = [max(model.OperatorCodes(i).BuiltinCode(), model.OperatorCodes(i).DeprecatedBuiltinCode())
+             for i in range(model.OperatorCodesLength())]
+    sub = model.Subgraphs(0)
+    n_random = sum(codes[sub.Operators(k).OpcodeIndex()] == schema.BuiltinOperator.RANDOM_UNIFORM
+                   for k in range(sub.OperatorsLength()))
+    lg = read_deployed(lite)
+    assert len(lg.random_ops) == n_random == 3 and lg.ops == sub.OperatorsLength()
+    assert not read_deployed(exported["bn_litert_standard"][0]).stochastic
+
+
+def test_lstm_to_litert_is_one_line_naming_the_op(tmp_path: Path) -> None:
+    import dropctl
+    from dropctl.errors import UnsupportedModelError
+
+    dst = tmp_path / "family.tflite"
+    with pytest.raises(UnsupportedModelError, match=r"LiteRT has no builtin kernel for tf\.\w+"):
+        dropctl.export(SAMPLES / "family.keras", dst, format="litert", mode="mc", samples=2)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_model_without_sites_cannot_export_mc(tmp_path: Path) -> None:
+    import dropctl
+    from dropctl.errors import UnsupportedModelError
+
+    with pytest.raises(UnsupportedModelError, match="no stochastic site"):
+        dropctl.export(SAMPLES / "no_dropout.keras", tmp_path / "x.onnx", format="onnx",
+                       mode="mc", samples=4)
+    assert list(tmp_path.iterdir()) == []
