@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from dropctl.errors import UnsupportedModelError
 from dropctl.deploy.plan import SEED_SIGNATURE, ExportFormat, ExportMode, output_keys
+from dropctl.errors import UnsupportedModelError
 from dropctl.mc.engine import Engine
 from dropctl.mc.inputs import InputSpec, model_input_specs
 from dropctl.runtime import backend as backends

@@ -11,8 +11,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from dropctl.errors import UnsupportedModelError, UsageError
 from dropctl.deploy.plan import ExportFormat, ExportMode, ExportReport, check_paths, output_keys
+from dropctl.errors import UnsupportedModelError, UsageError
 from dropctl.fileio import clean_stale_temps
 
 

@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 
-from dropctl.errors import VerificationError
 from dropctl.deploy.plan import (
     RUNTIMES,
     SEED_SIGNATURE,
@@ -34,6 +33,7 @@ from dropctl.deploy.plan import (
     OutputCheck,
     Verification,
 )
+from dropctl.errors import VerificationError
 from dropctl.runtime.imports import optional_module, tf_module
 
 Z_MAX = 4.0
