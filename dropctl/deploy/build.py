@@ -57,7 +57,7 @@ class _GraphRandom(backends.Backend):
         super().__init__(keras)
         self.tf = tf
         self.seed: Any = None
-        self._draws = 0
+        self.draws = 0
 
     def fold_in(self, seed: Any, index: int) -> Any:
         return index  # per-op streams come from the draw counter (see uniform())
@@ -69,17 +69,17 @@ class _GraphRandom(backends.Backend):
         tf = self.tf
         if self.seed is None:
             return tf.random.uniform(shape, dtype=dtype)
-        self._draws += 1
+        self.draws += 1
         return tf.random.stateless_uniform(
-            shape, tf.random.experimental.stateless_fold_in(self.seed, self._draws), dtype=dtype)
+            shape, tf.random.experimental.stateless_fold_in(self.seed, self.draws), dtype=dtype)
 
     def normal(self, shape: Any, dtype: Any) -> Any:
         tf = self.tf
         if self.seed is None:
             return tf.random.normal(shape, dtype=dtype)
-        self._draws += 1
+        self.draws += 1
         return tf.random.stateless_normal(
-            shape, tf.random.experimental.stateless_fold_in(self.seed, self._draws), dtype=dtype)
+            shape, tf.random.experimental.stateless_fold_in(self.seed, self.draws), dtype=dtype)
 
     def _shape(self, x: Any, noise_shape: Any) -> Any:
         tf = self.tf
@@ -97,7 +97,11 @@ class _GraphRandom(backends.Backend):
             return x
         keep = self.uniform(self._shape(x, noise_shape), tf.float32) >= tf.constant(
             float(rate), tf.float32)
-        return x * (tf.cast(keep, x.dtype) * tf.constant(1.0 / (1.0 - float(rate)), x.dtype))
+        # A select, not ``x * cast(keep) * scale``: tf2onnx's dropout rewriter matches that
+        # multiply pattern and replaces it by an ONNX Dropout node without training_mode, the
+        # identity at inference (onnx/tensorflow-onnx #1845; measured on family.keras' LSTM).
+        scaled = x * tf.constant(1.0 / (1.0 - float(rate)), x.dtype)
+        return tf.where(keep, scaled, tf.zeros_like(scaled))
 
     def dropout(self, x: Any, noise_shape: Any, seed: Any, bits: int, threshold: int,
                 row0: Any = 0) -> Any:
@@ -155,6 +159,9 @@ class Graph:
     """OUT's inputs (names as OUT spells them, None for dynamic dims)."""
     keys: tuple[str, ...]
     """OUT's output names in order."""
+    random_ops: int = 0
+    """Random ops in the traced ``serve`` graph (functions included): the written file must
+    hold as many, or its exporter merged, folded or dropped some."""
 
 
 def clean_name(name: str) -> str:
@@ -207,13 +214,28 @@ def build_graph(engine: ExportEngine, mode: ExportMode, samples: int, names: lis
         return {n: tf.identity(v, name=clean_name(n))
                 for n, v in zip(out_names, values, strict=True)}
 
+    if fmt is ExportFormat.LITERT:
+        try:
+            with _rnns_unrolled(engine.model, engine._keras):  # noqa: SLF001
+                return _trace(engine, fmt, mode, body, sig, specs, in_names, out_names)
+        except ValueError as exc:
+            if "unroll" not in str(exc).lower():
+                raise
+    return _trace(engine, fmt, mode, body, sig, specs, in_names, out_names)
+
+
+def _trace(engine: ExportEngine, fmt: ExportFormat, mode: ExportMode,
+           body: Callable[[list[Any]], dict[str, Any]], sig: list[Any],
+           specs: list[InputSpec], in_names: list[str], out_names: list[str]) -> Graph:
+    tf = engine.random.tf
+
     def serve(*xs: Any) -> dict[str, Any]:
         engine.random.seed = None
         return body(list(xs))
 
     def seeded(*args: Any) -> dict[str, Any]:
         engine.random.seed = args[-1]
-        engine.random._draws = 0  # noqa: SLF001 - same class family, one trace at a time
+        engine.random.draws = 0
         try:
             return body(list(args[:-1]))
         finally:
@@ -231,7 +253,40 @@ def build_graph(engine: ExportEngine, mode: ExportMode, samples: int, names: lis
             seeded_fn.get_concrete_function()
     inputs = tuple(InputSpec(n, (None, *s.shape[1:]), s.dtype)
                    for s, n in zip(specs, in_names, strict=True))
-    return Graph(serve_fn, seeded_fn, inputs, tuple(out_names))
+    return Graph(serve_fn, seeded_fn, inputs, tuple(out_names), _count_random(serve_fn))
+
+
+TRACED_RANDOM = frozenset({"RandomUniform", "RandomStandardNormal"})
+"""The op types :class:`_GraphRandom` draws with (unseeded)."""
+
+
+def _count_random(fn: Any) -> int:
+    graph_def = fn.get_concrete_function().graph.as_graph_def()
+    nodes = list(graph_def.node) + [n for f in graph_def.library.function for n in f.node_def]
+    return sum(n.op in TRACED_RANDOM for n in nodes)
+
+
+@contextmanager
+def _rnns_unrolled(model: Any, keras: Any) -> Iterator[None]:
+    """Every RNN layer set to ``unroll=True`` while tracing (the caller retries without on
+    Keras' "time dimension is undefined" error: only a known number of timesteps unrolls).
+
+    A rolled Keras RNN on TensorFlow is a ``while_loop`` over a TensorList, and the LiteRT
+    converter has no builtin kernel for ``TensorListReserve`` (measured on family.keras with
+    TF 2.21: "needs Flex"); unrolled, the same LSTM/GRU converts to builtins and verifies.
+    ``keras`` None: nothing changes (ONNX and SavedModel keep the loop). Restored on exit.
+    """
+    changed: list[Any] = []
+    try:
+        if keras is not None:
+            for layer in compat.all_layers(model):
+                if isinstance(layer, keras.layers.RNN) and not layer.unroll:
+                    layer.unroll = True
+                    changed.append(layer)
+        yield
+    finally:
+        for layer in changed:
+            layer.unroll = False
 
 
 def _unique(names: list[str]) -> list[str]:
@@ -263,7 +318,7 @@ def write_onnx(graph: Graph, path: Path) -> None:
     """ONNX through tf2onnx's ``from_function`` (it freezes the variables)."""
     tf2onnx = optional_module("tf2onnx", "dropctl export --format onnx")
     sig = graph.serve.input_signature
-    with _quiet():
+    with _quiet(), _no_merging_of_random_nodes(tf2onnx):
         try:
             tf2onnx.convert.from_function(graph.serve, input_signature=sig, opset=ONNX_OPSET,
                                           output_path=str(path))
@@ -271,6 +326,34 @@ def write_onnx(graph: Graph, path: Path) -> None:
             raise UnsupportedModelError(
                 f"tf2onnx cannot convert this model to ONNX ({_first_line(exc)}); export "
                 "--format savedmodel instead") from None
+
+
+@contextmanager
+def _no_merging_of_random_nodes(tf2onnx: Any) -> Iterator[None]:
+    """tf2onnx 1.17 without its ``merge_duplication`` optimizer while converting.
+
+    That pass merges nodes with the same op type, inputs and attributes, random ones included:
+    two dropout masks of the same shape become ONE RandomUniformLike (measured: family.keras
+    has 29 random ops in TF and LiteRT, 15 in the ONNX file; its LSTM masks then correlate and
+    the MC mean moved 4.4 standard errors). ``from_function`` takes no optimizer list, so the
+    entry is removed from tf2onnx's optimizer table and restored afterwards. If a tf2onnx
+    release renames the table, nothing is removed and the random-op count check in
+    :mod:`dropctl.deploy.verify` refuses a merged file.
+    """
+    table = getattr(getattr(tf2onnx, "optimizer", None), "_optimizers", None)
+    removed = table.pop("merge_duplication", None) if isinstance(table, dict) else None
+    try:
+        yield
+    finally:
+        if removed is not None and isinstance(table, dict):
+            # Put it back in its place: the order of tf2onnx's passes matters.
+            items = list(table.items())
+            table.clear()
+            for name, cls in items:
+                if name == "reshape_optimizer":
+                    table["merge_duplication"] = removed
+                table[name] = cls
+            table.setdefault("merge_duplication", removed)
 
 
 def write_litert(graph: Graph, model: Any, path: Path) -> None:

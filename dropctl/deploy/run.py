@@ -74,7 +74,7 @@ def export(src: str | os.PathLike[str], dst: str | os.PathLike[str], fmt: Export
 
             verification = verify_export(fmt, tmp, mode, samples, model, arrays,
                                          [s.name for s in graph.inputs], out_keys, sites=sites,
-                                         seed=seed)
+                                         seed=seed, traced_random=graph.random_ops)
         size = build.size_of(tmp)
         if fmt is ExportFormat.SAVEDMODEL:
             build.publish_dir(tmp, dst_p, force=force)

@@ -100,9 +100,10 @@ def random_ops(fmt: ExportFormat, path: Path) -> tuple[str, ...]:
 
 def verify_export(fmt: ExportFormat, path: Path, mode: ExportMode, samples: int, model: Any,
                   arrays: list[np.ndarray], in_names: list[str], out_keys: list[list[str]],
-                  *, sites: str | None, seed: int) -> Verification:
+                  *, sites: str | None, seed: int, traced_random: int = 0) -> Verification:
     """Run ``path`` in its runtime against ``mc-predict`` on ``arrays``; raise on a failure."""
     from dropctl.mc.engine import mc_predict
+    from dropctl.reader.deployed import read_deployed
 
     feed = dict(zip(in_names, arrays, strict=True))
     run = open_runner(fmt, path)
@@ -114,6 +115,15 @@ def verify_export(fmt: ExportFormat, path: Path, mode: ExportMode, samples: int,
         problems.append(f"the --standard graph holds random ops {', '.join(ops)}")
     if mode is not ExportMode.STANDARD and ref.stochastic and not ops:
         problems.append("the exporter dropped or constant-folded every random op")
+    graph = read_deployed(path)
+    idle = [name for name, state in graph.dropout_nodes if state in ("false", "absent")]
+    if mode is not ExportMode.STANDARD and idle:
+        problems.append(f"the exporter turned {len(idle)} mask(s) into Dropout nodes that are "
+                        f"the identity at inference ({', '.join(idle[:3])})")
+    found = len(graph.random_ops)
+    if found < traced_random:
+        problems.append(f"the file holds {found} random ops where the traced graph has "
+                        f"{traced_random} (the exporter merged, folded or dropped some)")
     first = run(feed)
     second = run(feed)
     checks = []
