@@ -74,7 +74,8 @@ def export(src: str | os.PathLike[str], dst: str | os.PathLike[str], fmt: Export
 
             verification = verify_export(fmt, tmp, mode, samples, model, arrays,
                                          [s.name for s in graph.inputs], out_keys, sites=sites,
-                                         seed=seed, traced_random=graph.random_ops)
+                                         seed=seed, traced_random=graph.random_ops,
+                                         display=str(dst_p))
         size = build.size_of(tmp)
         if fmt is ExportFormat.SAVEDMODEL:
             build.publish_dir(tmp, dst_p, force=force)

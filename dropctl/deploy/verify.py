@@ -52,6 +52,9 @@ REFERENCE_SAMPLES = 200
 VERIFY_INPUTS = 8
 """Seeded synthetic inputs the file is run on."""
 
+HINTS = {ExportFormat.ONNX: "tf2onnx changed the sampling; try --format savedmodel or litert"}
+"""What to try after a failed verification, per format."""
+
 Runner = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 
@@ -100,7 +103,8 @@ def random_ops(fmt: ExportFormat, path: Path) -> tuple[str, ...]:
 
 def verify_export(fmt: ExportFormat, path: Path, mode: ExportMode, samples: int, model: Any,
                   arrays: list[np.ndarray], in_names: list[str], out_keys: list[list[str]],
-                  *, sites: str | None, seed: int, traced_random: int = 0) -> Verification:
+                  *, sites: str | None, seed: int, traced_random: int = 0,
+                  display: str | None = None) -> Verification:
     """Run ``path`` in its runtime against ``mc-predict`` on ``arrays``; raise on a failure."""
     from dropctl.mc.engine import mc_predict
     from dropctl.reader.deployed import read_deployed
@@ -185,8 +189,9 @@ def verify_export(fmt: ExportFormat, path: Path, mode: ExportMode, samples: int,
         if not seeded:
             problems.append(f"the '{SEED_SIGNATURE}' signature is not reproducible")
     if problems:
-        raise VerificationError(f"{path.name} failed verification in {RUNTIMES[fmt]} "
-                                f"{runtime_version(fmt)}: {'; '.join(problems)}; nothing written")
+        raise VerificationError(f"{display or path.name} failed verification in {RUNTIMES[fmt]} "
+                                f"{runtime_version(fmt)}: {'; '.join(problems)}; nothing written"
+                                + (f" ({HINTS[fmt]})" if fmt in HINTS else ""))
     return Verification(RUNTIMES[fmt], runtime_version(fmt), len(arrays[0]), tuple(checks),
                         ops, seeded)
 

@@ -15,8 +15,12 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dropctl.errors import ArtifactError
+
+if TYPE_CHECKING:
+    from dropctl.reader.report import InspectReport
 
 
 class DeployedFormat(StrEnum):
@@ -62,7 +66,7 @@ class DeployedGraph:
         return bool(self.random_ops) or any(m in ("true", "input") for _, m in self.dropout_nodes)
 
 
-TF_RANDOM = re.compile(r"^(RandomUniform\w*|RandomStandardNormal|TruncatedNormal|"
+TF_RANDOM = re.compile(r"^(?!StatelessRandomGet)(RandomUniform\w*|RandomStandardNormal|TruncatedNormal|"
                        r"StatelessRandom\w*|StatelessTruncatedNormal\w*|RandomBinomial|"
                        r"Multinomial|StatelessMultinomial|RandomGamma|RandomPoisson\w*)$")
 
@@ -176,3 +180,60 @@ def _savedmodel_graph(view: memoryview, what: str) -> DeployedGraph:
             name = node.name if fname == "graph" else f"{fname}/{node.name}"
             rand.setdefault((name, node.op), RandomOp(name, node.op, feeds_mask=masked))
     return DeployedGraph(DeployedFormat.SAVEDMODEL_GRAPH, total, tuple(rand.values()))
+
+
+# ---- the inspect report of a deployed file -----------------------------------------------------
+
+_ARTIFACT = {"onnx": "ONNX", "litert": "LITERT", "savedmodel-graph": "SAVEDMODEL_GRAPH"}
+
+
+def report_from_deployed(path: str | Path, display_path: str | None = None) -> InspectReport:
+    """The :class:`InspectReport` of a deployed file: every random op is a site that acts on
+    every call (``predict`` and ``call`` alike; a deployed graph is not trained, so never "fit"),
+    a Dropout node whose ``training_mode`` is a graph input is a site the caller decides."""
+    from dropctl.reader.findings import make
+    from dropctl.reader.report import (
+        ArtifactFormat,
+        Finding,
+        InspectReport,
+        ModelInfo,
+        Phase,
+        Site,
+        SiteKind,
+    )
+
+    graph = read_deployed(path)
+    shown = display_path or str(path)
+    info = ModelInfo(path=shown, format=ArtifactFormat[_ARTIFACT[graph.format.value]],
+                     keras_version=None, backend=None, name=Path(path).name,
+                     class_name=graph.format.value, has_weights=True)
+
+    def site(name: str, op: str, kind: SiteKind, phase: Phase, note: str) -> Site:
+        return Site(path=name, class_name=op, kind=kind, rate=None, recurrent_rate=None,
+                    stddev=None, trainable=True, effective_trainable=True,
+                    training_pinned=None, in_fit=False, in_predict=phase,
+                    in_predict_keras2=phase, in_call=phase, note=note)
+
+    sites: list[Site] = []
+    findings: list[Finding] = []
+    for r in graph.random_ops:
+        normal = "Normal" in r.op or "NORMAL" in r.op
+        kind = SiteKind.DROPOUT if r.feeds_mask and not normal else SiteKind.GAUSSIAN_NOISE
+        sites.append(site(r.name, r.op, kind, Phase.ALWAYS,
+                          "random op: samples on every call" + (" (Flex)" if r.needs_flex
+                                                               else "")))
+        if r.needs_flex:
+            findings.append(make("DC802", r.name, r.op))
+        if not r.feeds_mask:
+            findings.append(make("DC803", r.name, r.op))
+    for name, mode in graph.dropout_nodes:
+        if mode in ("false", "absent"):
+            findings.append(make("DC801", name, f"training_mode {mode}"))
+        elif mode == "true":
+            sites.append(site(name, "Dropout", SiteKind.DROPOUT, Phase.ALWAYS,
+                              "Dropout node with training_mode true"))
+        else:
+            sites.append(site(name, "Dropout", SiteKind.DROPOUT, Phase.UNKNOWN,
+                              "Dropout node: training_mode is a graph input"))
+            findings.append(make("DC804", name))
+    return InspectReport(model=info, sites=tuple(sites), findings=tuple(findings), opaque=())

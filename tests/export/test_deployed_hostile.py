@@ -55,3 +55,26 @@ def test_detect_by_name_and_magic(tmp_path: Path) -> None:
     f.write_bytes(b"\x10\0\0\0TFL3")
     assert detect(f) is DeployedFormat.LITERT
     assert detect(tmp_path / "x.onnx") is DeployedFormat.ONNX
+
+
+def test_onnx_subgraph_nesting_is_bounded(tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    from onnx import helper
+
+    body = helper.make_graph([helper.make_node("RandomUniform", [], ["r"], shape=[1])], "b",
+                             [], [helper.make_tensor_value_info("r", 1, [1])])
+    for _ in range(6):  # If(then=If(then=...)) six deep
+        node = helper.make_node("If", ["c"], ["r"], then_branch=body, else_branch=body)
+        body = helper.make_graph([node], "b", [], [helper.make_tensor_value_info("r", 1, [1])])
+    f = tmp_path / "deep.onnx"
+    onnx.save(helper.make_model(body), str(f))
+    with pytest.raises(ArtifactError, match="nests subgraphs deeper than 4"):
+        read_deployed(f)
+
+
+def test_flex_random_op_is_a_dc802_finding() -> None:
+    from dropctl.reader.deployed import DeployedFormat, DeployedGraph, RandomOp
+
+    g = DeployedGraph(DeployedFormat.LITERT, 3, (RandomOp("m", "FlexRandomUniform", True),),
+                      flex_ops=("RandomUniform",))
+    assert g.stochastic
