@@ -132,6 +132,11 @@ class ExportEngine(Engine):
         self.random = _GraphRandom(self._keras, tf_module(WHAT))
         self._backend = self.random
 
+    @property
+    def keras(self) -> Any:
+        """The keras module the engine runs on."""
+        return self._keras
+
     def set_all(self, mode: str) -> None:
         """Selected sites ``mode`` ("on"/"off"), every other site off (never "native")."""
         self._ctx.modes = {id(p): (mode if id(p) in self._selected_ids else "off")
@@ -216,7 +221,7 @@ def build_graph(engine: ExportEngine, mode: ExportMode, samples: int, names: lis
 
     if fmt is ExportFormat.LITERT:
         try:
-            with _rnns_unrolled(engine.model, engine._keras):  # noqa: SLF001
+            with _rnns_unrolled(engine.model, engine.keras):
                 return _trace(engine, fmt, mode, body, sig, specs, in_names, out_names)
         except ValueError as exc:
             if "unroll" not in str(exc).lower():

@@ -49,7 +49,9 @@ def export(src: str | os.PathLike[str], dst: str | os.PathLike[str], fmt: Export
     if mode is not ExportMode.STANDARD and not switched:
         raise UnsupportedModelError(f"{src_p} has no stochastic site to switch on; export "
                                     "--standard (nothing to sample)")
-    arrays = resolve_inputs(model, None, build_inputs(), seed)
+    from dropctl.deploy.verify import VERIFY_INPUTS
+
+    arrays = resolve_inputs(model, None, VERIFY_INPUTS, seed)
     with engine:
         engine.set_all("off")
         det = engine.single(list(arrays))
@@ -94,13 +96,6 @@ def export(src: str | os.PathLike[str], dst: str | os.PathLike[str], fmt: Export
                         () if mode is ExportMode.STANDARD else switched,
                         tuple((s.name, s.shape, s.dtype) for s in graph.inputs), graph.keys,
                         verification, size, tuple(warnings))
-
-
-def build_inputs() -> int:
-    """How many seeded synthetic inputs trace and verify the export."""
-    from dropctl.deploy.verify import VERIFY_INPUTS
-
-    return VERIFY_INPUTS
 
 
 def _names(model: object, count: int) -> list[str]:
