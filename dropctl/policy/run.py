@@ -30,8 +30,9 @@ from dropctl.rules import POLICY_BY_NAME, PolicyRule, finding_owner
 
 DEBUG = False
 """Set by ``dropctl --debug``: an unexpected exception inside one artifact is raised, not reported."""
-MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
-"""Files a directory search picks up (bare .json models must be named explicitly)."""
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".onnx", ".tflite")
+"""Files a directory search picks up (bare .json models must be named explicitly): Keras models
+and the deployment files ``dropctl export`` writes (ONNX, LiteRT)."""
 _GLOB_CHARS = set("*?[")
 
 

@@ -209,3 +209,13 @@ def test_check_gates_exported_files_like_keras_files(exported, cli_runner) -> No
     assert bad.exit_code == 1 and "DCK001" in bad.stdout
     allowed = cli_runner.invoke(app, ["check", mc, "--inference", "on"])
     assert allowed.exit_code == 0, allowed.stdout
+
+
+def test_check_dir_picks_up_every_exported_file(exported, cli_runner) -> None:
+    from dropctl.cli import app
+
+    folder = exported["cnn_onnx_mc"][0].parent
+    result = cli_runner.invoke(app, ["check", str(folder)])
+    assert result.exit_code == 1
+    # cnn.onnx, cnn.tflite, cnn_sm/, bn_std.tflite, bn_perma.onnx; only --standard passes.
+    assert "5 artifacts checked, 1 passed, 4 failed, 0 unreadable" in result.stdout
