@@ -219,3 +219,44 @@ def test_check_dir_picks_up_every_exported_file(exported, cli_runner) -> None:
     assert result.exit_code == 1
     # cnn.onnx, cnn.tflite, cnn_sm/, bn_std.tflite, bn_perma.onnx; only --standard passes.
     assert "5 artifacts checked, 1 passed, 4 failed, 0 unreadable" in result.stdout
+
+
+def test_keras_hub_text_model_exports_to_litert(tmp_path: Path) -> None:
+    pytest.importorskip("keras_hub")
+    from ai_edge_litert.interpreter import Interpreter
+
+    import dropctl
+    from dropctl.reader.report import Verdict
+
+    dst = tmp_path / "gpt2.tflite"
+    report = dropctl.export(SAMPLES / "gpt2_tiny.keras", dst, format="litert", mode="mc",
+                            samples=3)
+    assert len(report.sites) == 7 and report.verification.outputs[0].stochastic
+    runner = Interpreter(model_path=str(dst)).get_signature_runner("serving_default")
+    ids = np.array([[5, 6, 7, 8, 0, 0]], np.int32)
+    mask = np.array([[1, 1, 1, 1, 0, 0]], np.int32)
+    out = runner(token_ids=ids, padding_mask=mask)
+    assert out["mean"].shape[:2] == (1, 6) and np.all(out["std"][0, :4] > 0)
+    assert dropctl.inspect(dst).predict_deterministic is Verdict.NO
+
+
+def test_multi_output_keys_are_prefixed_by_output_name(tmp_path: Path) -> None:
+    import keras
+    import onnxruntime as ort
+
+    import dropctl
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((6,), name="x")
+    h = keras.layers.Dropout(0.5)(keras.layers.Dense(16, activation="relu")(inp))
+    cls = keras.layers.Dense(3, activation="softmax", name="cls")(h)
+    reg = keras.layers.Dense(1, name="reg")(h)
+    src = tmp_path / "two.keras"
+    keras.Model(inp, [cls, reg]).save(src)
+    dst = tmp_path / "two.onnx"
+    report = dropctl.export(src, dst, format="onnx", mode="mc", samples=8)
+    want = {"cls/mean", "cls/std", "cls/entropy", "cls/mutual_information",
+            "cls/variation_ratio", "reg/mean", "reg/std"}
+    assert set(report.outputs) == want
+    session = ort.InferenceSession(str(dst), providers=["CPUExecutionProvider"])
+    assert {o.name for o in session.get_outputs()} == want

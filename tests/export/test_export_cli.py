@@ -46,3 +46,22 @@ def test_export_onnx_prints_the_verification_line(tmp_path: Path) -> None:
     again = runner.invoke(app, ["export", str(SAMPLES / "bn_dropout.keras"), str(out),
                                 "--format", "onnx", "--mc", "8"])
     assert again.exit_code == 2 and "exists; pass --force" in again.stderr
+
+
+@pytest.mark.parametrize("module, extra", [
+    ("tf2onnx", "onnx"), ("onnxruntime", "onnx"), ("onnx", "onnx"),
+    ("ai_edge_litert.interpreter", "litert")])
+def test_a_missing_runtime_names_its_extra(module: str, extra: str) -> None:
+    from dropctl.runtime.imports import missing
+
+    message = str(missing(module, "dropctl export"))
+    assert message.endswith(f"pip install 'dropctl[{extra}]'")
+    assert "\n" not in message
+
+
+def test_optional_module_raises_the_missing_dependency_error() -> None:
+    from dropctl.errors import MissingDependencyError
+    from dropctl.runtime.imports import optional_module
+
+    with pytest.raises(MissingDependencyError, match="not installed"):
+        optional_module("dropctl_no_such_runtime_23", "dropctl export")
