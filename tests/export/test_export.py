@@ -260,3 +260,28 @@ def test_multi_output_keys_are_prefixed_by_output_name(tmp_path: Path) -> None:
     assert set(report.outputs) == want
     session = ort.InferenceSession(str(dst), providers=["CPUExecutionProvider"])
     assert {o.name for o in session.get_outputs()} == want
+
+
+@pytest.fixture(scope="session")
+def tiny_lstm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((6, 8), name="seq")
+    h = keras.layers.LSTM(8, dropout=0.3, recurrent_dropout=0.3)(inp)
+    path = tmp_path_factory.mktemp("lstm") / "lstm.keras"
+    keras.Model(inp, keras.layers.Dense(3, activation="softmax")(h)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("fmt, name", [("onnx", "l.onnx"), ("litert", "l.tflite"),
+                                       ("savedmodel", "l_sm")])
+def test_an_lstm_exports_and_verifies_in_every_format(tiny_lstm: Path, tmp_path: Path,
+                                                      fmt: str, name: str) -> None:
+    import dropctl
+    from dropctl.reader.report import Verdict
+
+    report = dropctl.export(tiny_lstm, tmp_path / name, format=fmt, mode="mc", samples=8)
+    (check,) = report.verification.outputs
+    assert check.stochastic and check.fresh and check.max_std > 0
+    assert dropctl.inspect(tmp_path / name).predict_deterministic is Verdict.NO
