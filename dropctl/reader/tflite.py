@@ -49,6 +49,9 @@ class _Buffer:
     def __init__(self, data: bytes | memoryview, what: str) -> None:
         self.data = data
         self.what = what
+        # Flatbuffers may point many fields at ONE string: decode each offset once, so the
+        # names read never take more memory than the file (1M operators x one 4 KB name).
+        self._strings: dict[int, str] = {}
 
     def _fail(self, why: str) -> ArtifactError:
         return ArtifactError(f"{self.what} is not a valid TFLite flatbuffer ({why})")
@@ -97,10 +100,15 @@ class _Buffer:
 
     def string(self, pos: int) -> str:
         start = self.ref(pos)
+        cached = self._strings.get(start)
+        if cached is not None:
+            return cached
         n = self.u32(start)
         if n > MAX_NAME or start + 4 + n > len(self.data):
             raise self._fail("a string is too long or runs past the end")
-        return bytes(self.data[start + 4:start + 4 + n]).decode("utf-8", "replace")
+        text = bytes(self.data[start + 4:start + 4 + n]).decode("utf-8", "replace")
+        self._strings[start] = text
+        return text
 
     def scalar(self, table: int, index: int, fmt: str, default: int) -> int:
         pos = self.field(table, index)
