@@ -80,6 +80,8 @@ def detect(p: Path) -> DeployedFormat | None:
         if (p / GRAPH_FILE).is_file() and not (p / METADATA_FILE).exists():
             return DeployedFormat.SAVEDMODEL_GRAPH
         return None
+    if not p.is_file():  # missing, a FIFO, a device: the model readers say what is wrong
+        return None      # (opening a FIFO to sniff it would block)
     suffix = p.suffix.lower()
     if suffix == ".onnx":
         return DeployedFormat.ONNX

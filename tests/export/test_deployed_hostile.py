@@ -54,7 +54,25 @@ def test_detect_by_name_and_magic(tmp_path: Path) -> None:
     f = tmp_path / "model.bin"
     f.write_bytes(b"\x10\0\0\0TFL3")
     assert detect(f) is DeployedFormat.LITERT
+    (tmp_path / "x.onnx").write_bytes(b"")
     assert detect(tmp_path / "x.onnx") is DeployedFormat.ONNX
+    assert detect(tmp_path / "missing.onnx") is None  # the model reader says "no such file"
+
+
+def test_a_fifo_named_like_an_export_does_not_hang_inspect(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.support import ROOT
+
+    for name in ("pipe.onnx", "pipe.tflite", "pipe.bin"):
+        fifo = tmp_path / name
+        os.mkfifo(fifo)
+        proc = subprocess.run([sys.executable, "-m", "dropctl", "inspect", str(fifo)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.startswith("Error: ") and len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_onnx_subgraph_nesting_is_bounded(tmp_path: Path) -> None:
