@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from dropctl.conversion.plan import ConvertReport
+    from dropctl.deploy.plan import ExportReport
     from dropctl.mc.calibrate import CalibrateRun
     from dropctl.mc.diff import DiffResult
     from dropctl.mc.engine import MCResult
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 
     Progress = bool | Callable[[int, int], None] | None
 
-__all__ = ["__version__", "calibrate", "check", "convert", "diff", "evaluate", "inspect",
+__all__ = ["__version__", "calibrate", "check", "convert", "diff", "evaluate", "export", "inspect",
            "load_model", "mc_predict", "plot_mc"]
 
 
@@ -124,6 +125,25 @@ def convert(src: Any, dst: Any, *, mode: str, rate: float | None = None, sites: 
     return _convert(src, dst, mode, rate=rate, sites=sites, dry_run=dry_run, force=force,
                     verify=verify, config=config, target_keras=target_keras,
                     custom_objects=custom_objects)
+
+
+def export(src: Any, dst: Any, *, format: str, mode: str = "mc", samples: int = 50,
+           sites: str | None = None, force: bool = False, verify: bool = True, seed: int = 0,
+           custom_objects: Any = ()) -> ExportReport:
+    """Write ``src`` as a ``format`` ("savedmodel", "onnx", "litert") file for serving.
+
+    ``mode`` "mc": one call runs ``samples`` (T) stochastic passes inside the graph and returns
+    ``mean``, ``std`` and, for probability outputs, ``entropy``, ``mutual_information`` and
+    ``variation_ratio`` (``name/mean``... for multi-output models); "perma": each call is one
+    stochastic sample; "standard": dropout off, no random op. Only the sites ``sites`` selects
+    act; BatchNormalization stays in inference. Unless ``verify=False`` the written file runs in
+    its own runtime against :func:`mc_predict` first (:class:`dropctl.errors.VerificationError`
+    and nothing written on failure). Returns an :class:`dropctl.deploy.plan.ExportReport`.
+    """
+    from dropctl.deploy.run import export as _export
+
+    return _export(src, dst, format, mode, samples=samples, sites=sites, force=force,
+                   verify=verify, seed=seed, custom_objects=custom_objects)
 
 
 def load_model(path: Any) -> Any:

@@ -6,7 +6,8 @@ the README's tables (a test compares them). Codes and ids are a public contract:
 renumber or reuse one.
 
 * Finding codes ``DC1xx`` (training/inference semantics), ``DC2xx`` (Lambda and always-on),
-  ``DC3xx`` (rates), ``DC4xx`` (what cannot be seen or is unsafe). A finding's ``policy`` names
+  ``DC3xx`` (rates), ``DC4xx`` (what cannot be seen or is unsafe), ``DC8xx`` (deployment
+  formats: ONNX, LiteRT, SavedModel graphs). A finding's ``policy`` names
   the ``check`` setting that decides its severity in a check.
 * Finding codes ``DC5xx``: what Keras resolves, refuses or runs from the file (forged class
   names, names that escape a directory, non-modeling APIs, pickles, file paths).
@@ -140,6 +141,24 @@ FINDINGS: dict[str, FindingRule] = {
                     "Class is not a built-in Keras layer: dropctl cannot see what it does",
                     "dropctl assumes it is deterministic; `dropctl diff MODEL --custom-objects "
                     "YOUR_CODE.py` measures it"),
+        FindingRule("DC801", "onnx-dropout-noop", Severity.WARNING,
+                    "Dropout node with training_mode false (or absent) is a no-op: this export "
+                    "cannot do MC dropout",
+                    "exporters such as tf2onnx turn dropout into this node; "
+                    "`dropctl export IN OUT --format onnx --mc T` keeps the sampling in the graph"),
+        FindingRule("DC802", "needs-flex-delegate", Severity.WARNING,
+                    "Random op runs only with LiteRT's Flex (TensorFlow) delegate",
+                    "the plain LiteRT interpreter and most devices lack Flex; "
+                    "`dropctl export IN OUT --format litert --mc T` uses builtin RANDOM_UNIFORM"),
+        FindingRule("DC803", "random-op-no-mask", Severity.INFO,
+                    "Random op that feeds no mask: noise, sampling or an input generator, "
+                    "not dropout",
+                    "it still makes every call of the exported file stochastic"),
+        FindingRule("DC804", "onnx-dropout-caller", Severity.INFO,
+                    "Dropout node whose training_mode is a graph input: the caller decides "
+                    "whether it samples",
+                    "feed training_mode=True for MC dropout; onnxruntime samples then, "
+                    "OpenVINO refuses it"),
     )
 }
 

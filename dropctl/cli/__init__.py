@@ -19,6 +19,7 @@ from dropctl.cli import inspect_cmd  # noqa: F401,E402  isort: skip
 from dropctl.cli import mc_cmd  # noqa: F401,E402  isort: skip
 from dropctl.cli import calibrate_cmd  # noqa: F401,E402  isort: skip
 from dropctl.cli import convert_cmd  # noqa: F401,E402  isort: skip
+from dropctl.cli import export_cmd  # noqa: F401,E402  isort: skip
 from dropctl.cli import check_cmd  # noqa: F401,E402  isort: skip
 
 __all__ = ["app", "fail", "main"]

@@ -24,7 +24,7 @@ from dropctl.reader.formats import (
 )
 from dropctl.reader.savedmodel import is_savedmodel_dir
 
-MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".onnx", ".tflite")
 """Files a directory search picks up (bare .json models must be named explicitly)."""
 _GLOB_CHARS = set("*?[")
 

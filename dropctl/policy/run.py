@@ -266,10 +266,13 @@ def _check_one(path: str, policy: Policy, fail_on: Severity, probe: bool,
 
 def _reports_for_targets(path: str, policy: Policy) -> list[tuple[str, InspectReport]]:
     """One report per Keras version standing for the policy's ``keras`` (one without it)."""
+    from dropctl.reader.deployed import detect, report_from_deployed
     from dropctl.reader.formats import read_model
     from dropctl.reader.inspection import report_from_artifact
     from dropctl.reader.versions import KerasTarget, representatives
 
+    if detect(Path(path)) is not None:  # a deployed graph has no Keras version to vary
+        return [("", report_from_deployed(path, path))]
     artifact = read_model(path)
     if not policy.keras:
         return [("", report_from_artifact(artifact, display_path=path, include_layers=False))]

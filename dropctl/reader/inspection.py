@@ -162,6 +162,10 @@ def inspect_path(path: str | Path, *, include_layers: bool = True,
     ``path`` is a model file or an artifact directory (SavedModel, preset); ``config`` pairs
     a ``*.weights.h5`` with its architecture JSON.
     """
+    from dropctl.reader.deployed import detect, report_from_deployed
+
+    if config is None and detect(Path(path)) is not None:  # ONNX, LiteRT, SavedModel graph
+        return report_from_deployed(path, str(path))
     artifact = read_model(path, config=config)
     return report_from_artifact(artifact, display_path=str(path), include_layers=include_layers,
                                 keras=keras)

@@ -60,6 +60,12 @@ class ArtifactFormat(StrEnum):
     """A Keras / keras_hub preset directory (config.json, metadata.json, model.weights.h5)."""
     WEIGHTS = "weights+config"
     """A ``*.weights.h5`` file with its architecture JSON (``--config`` or side by side)."""
+    ONNX = "onnx"
+    """An ONNX model file (read statically: :mod:`dropctl.reader.deployed`)."""
+    LITERT = "litert"
+    """A LiteRT/TFLite flatbuffer."""
+    SAVEDMODEL_GRAPH = "savedmodel-graph"
+    """A SavedModel directory without Keras metadata: only its graph is read."""
 
 
 class Verdict(StrEnum):

@@ -18,6 +18,7 @@ SCHEMA_VERSIONS: dict[str, int] = {
     "diff": 1,
     "convert": 1,
     "calibrate": 1,
+    "export": 1,
 }
 """Document kind -> current schema version."""
 

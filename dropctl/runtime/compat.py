@@ -263,3 +263,29 @@ def config_for_installed_keras(config: dict[str, Any], version: str) -> dict[str
     except UsageError as exc:
         raise UnsupportedModelError(f"Keras {version} cannot build the model: {exc}") from None
     return probe if dropped else config
+
+
+@contextlib.contextmanager
+def backend_random_replaced(**functions: Callable[..., Any]) -> Iterator[None]:
+    """Keras' TensorFlow ``backend.random.<name>`` replaced by ``functions`` while tracing.
+
+    ``dropctl export`` traces its graph inside this: Keras' own noise (``Dropout`` in training,
+    GaussianDropout/Noise, AlphaDropout, RNN cells' ``get_dropout_mask``) calls
+    ``keras.src.backend.random.uniform/normal/dropout`` (the active backend's module, looked up
+    at call time: keras/src/random/random.py, layers/rnn/dropout_rnn_cell.py in Keras 3.15),
+    which on TensorFlow draws ``tf.random.stateless_*`` ops keyed by a SeedGenerator variable;
+    LiteRT runs those only with Flex and tf2onnx makes them a graph onnxruntime rejects.
+    Restored on exit, also on error. TensorFlow backend only.
+    """
+    _keras()
+    from keras.src import backend
+
+    module = backend.random
+    saved = {name: getattr(module, name) for name in functions}
+    try:
+        for name, fn in functions.items():
+            setattr(module, name, fn)
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(module, name, fn)

@@ -20,7 +20,8 @@ from dropctl.errors import MissingDependencyError, UsageError
 
 EXTRAS = {"keras": "tensorflow", "tensorflow": "tensorflow", "jax": "jax", "jaxlib": "jax",
           "torch": "torch", "ray": "ray", "pyarrow": "parquet", "matplotlib": "plot",
-          "keras_hub": "hub", "keras_nlp": "hub"}
+          "keras_hub": "hub", "keras_nlp": "hub", "tf2onnx": "onnx", "onnx": "onnx",
+          "onnxruntime": "onnx", "ai_edge_litert": "litert"}
 """Top-level module -> the dropctl extra that installs it."""
 
 
@@ -80,6 +81,19 @@ def quiet_import_keras(what: str = "this command") -> Any:
     warnings.filterwarnings("ignore", module="keras")
     warnings.filterwarnings("ignore", module="tensorflow")
     return keras
+
+
+def optional_module(name: str, what: str) -> Any:
+    """Module ``name`` (an optional runtime such as onnxruntime), imported with fd 2 muted,
+    or the :class:`MissingDependencyError` naming the extra that installs it."""
+    if sys.modules.get(name) is not None:
+        return sys.modules[name]
+    try:
+        return _muted_import(name)
+    except ModuleNotFoundError as exc:
+        if exc.name and name.split(".")[0] != exc.name.split(".")[0]:
+            raise  # the module is there but one of its own imports is broken: a bug to see
+        raise missing(name, what) from None
 
 
 def tf_module(what: str = "this command") -> Any:

@@ -268,3 +268,73 @@ def test_named_function_has_no_bytecode() -> None:
 def test_garbage_payloads_do_not_crash(code: str) -> None:
     info = analyze_lambda({"function": [code, None, None]})
     assert not info.is_dropout
+
+
+# ---- deployment formats (DC8xx): files built by the formats' own tools ---------------------------
+def _onnx_file(tmp_path: Path, nodes: list, inputs: list, initializer: list) -> Path:
+    onnx = pytest.importorskip("onnx")
+    from onnx import helper
+
+    graph = helper.make_graph(nodes, "g", inputs,
+                              [helper.make_tensor_value_info("y", 1, [1])], initializer=initializer)
+    f = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph), str(f))
+    return f
+
+
+def test_dc801_dc804_onnx_dropout_training_mode(tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    f = _onnx_file(tmp_path, [
+        helper.make_node("Dropout", ["x", "", "off"], ["h"], name="tf2onnx_dropout"),
+        helper.make_node("Dropout", ["h", "", "mode"], ["y"], name="caller_decides")],
+        [helper.make_tensor_value_info("x", 1, [1]), helper.make_tensor_value_info("mode", 9, [])],
+        [helper.make_tensor("off", TensorProto.BOOL, [], [False])])
+    report = dropctl.inspect(f)
+    codes = {(x.code, x.path) for x in report.findings}
+    assert ("DC801", "tf2onnx_dropout") in codes and ("DC804", "caller_decides") in codes
+    assert [s.path for s in report.sites] == ["caller_decides"]
+
+
+def test_dc803_random_op_feeding_no_mask(tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    from onnx import helper
+
+    f = _onnx_file(tmp_path, [
+        helper.make_node("RandomNormalLike", ["x"], ["n"], name="noise"),
+        helper.make_node("Add", ["x", "n"], ["y"], name="add")],
+        [helper.make_tensor_value_info("x", 1, [1])], [])
+    report = dropctl.inspect(f)
+    assert [(x.code, x.path) for x in report.findings] == [("DC803", "noise")]
+    assert report.predict_deterministic.value == "no"
+
+
+def test_dc802_flex_random_op_in_litert(tmp_path: Path) -> None:
+    schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
+    flatbuffers = pytest.importorskip("flatbuffers")
+
+    model = schema.ModelT()
+    model.version = 3
+    code = schema.OperatorCodeT()
+    code.builtinCode = schema.BuiltinOperator.CUSTOM
+    code.deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
+    code.customCode = "FlexStatelessRandomUniformV2"
+    model.operatorCodes = [code]
+    tensor = schema.TensorT()
+    tensor.name = "mask/random"
+    tensor.shape = [1]
+    op = schema.OperatorT()
+    op.opcodeIndex = 0
+    op.inputs, op.outputs = [], [0]
+    sub = schema.SubGraphT()
+    sub.tensors, sub.operators, sub.inputs, sub.outputs = [tensor], [op], [], [0]
+    model.subgraphs = [sub]
+    model.buffers = [schema.BufferT()]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    f = tmp_path / "flex.tflite"
+    f.write_bytes(bytes(builder.Output()))
+    report = dropctl.inspect(f)
+    assert [(x.code, x.path) for x in report.findings] == [("DC802", "mask/random")]
+    assert report.sites[0].class_name == "FlexStatelessRandomUniformV2"

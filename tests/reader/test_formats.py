@@ -71,22 +71,26 @@ def _without_metadata(tmp_path: Path) -> Path:
 
 
 def test_savedmodel_without_keras_metadata_names_its_dropout_ops(tmp_path: Path) -> None:
+    # Issue 23: a SavedModel graph without Keras metadata is read (its random ops become
+    # sites named by node), no longer refused.
+    from dropctl.reader.report import ArtifactFormat, Verdict
+
     d = _without_metadata(tmp_path)
-    with pytest.raises(ArtifactError) as err:
-        dropctl.inspect(d)
-    msg = str(err.value)
-    assert "without keras_metadata.pb" in msg
-    assert "seed_lstm/lambda/dropout (RandomUniform)" in msg
-    assert "seed_lstm/lambda_1/dropout (RandomUniform)" in msg
+    report = dropctl.inspect(d)
+    assert report.model.format is ArtifactFormat.SAVEDMODEL_GRAPH
+    random = [s.path for s in report.sites if s.class_name == "RandomUniform"]
+    assert any("seed_lstm/lambda/dropout/" in p for p in random)
+    assert any("seed_lstm/lambda_1/dropout/" in p for p in random)
+    assert report.predict_deterministic is Verdict.NO
 
 
-def test_cli_savedmodel_without_metadata_exit_2_one_line(tmp_path: Path, cli_runner) -> None:
+def test_cli_savedmodel_without_metadata_reports_it_stochastic(tmp_path: Path,
+                                                               cli_runner) -> None:
     d = _without_metadata(tmp_path)
     result = cli_runner.invoke(app, ["inspect", str(d)])
-    assert result.exit_code == 2
-    assert result.stdout == ""
-    (line,) = result.stderr.splitlines()
-    assert line.startswith(f"Error: {d}: SavedModel without keras_metadata.pb")
+    assert result.exit_code == 0, result.stderr
+    assert "savedmodel-graph" in result.stdout
+    assert "predict() is deterministic: no" in result.stdout
 
 
 def test_plain_directory_is_refused(tmp_path: Path) -> None:

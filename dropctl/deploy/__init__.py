@@ -1,0 +1,11 @@
+"""``dropctl export``: a deployable SavedModel, ONNX or LiteRT file whose one call does MC dropout.
+
+The package is ``deploy`` because ``dropctl.export`` is the public function.
+
+* :mod:`~dropctl.deploy.plan` (pure): formats, modes, output keys, path checks, the report types;
+* :mod:`~dropctl.deploy.build` (runtime): the graph (only the stochastic sites on, the
+  deterministic prefix once, random ops every target runtime samples) and the writers;
+* :mod:`~dropctl.deploy.verify` (runtime): the written file judged by its own runtime
+  (``tf.saved_model``, onnxruntime, the LiteRT interpreter), never by the code that wrote it;
+* :mod:`~dropctl.deploy.run`: the use case ``dropctl.export(...)`` and the CLI call.
+"""

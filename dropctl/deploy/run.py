@@ -1,0 +1,104 @@
+"""``dropctl export`` end to end: check, load, trace, write to a temporary OUT, verify, publish.
+
+OUT appears only after its own runtime verified it (:mod:`dropctl.deploy.verify`): a failed
+verification raises :class:`~dropctl.errors.VerificationError` (exit 1) and nothing is written,
+like ``convert``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from dropctl.deploy.plan import ExportFormat, ExportMode, ExportReport, check_paths, output_keys
+from dropctl.errors import UnsupportedModelError, UsageError
+from dropctl.fileio import clean_stale_temps
+
+
+def export(src: str | os.PathLike[str], dst: str | os.PathLike[str], fmt: ExportFormat | str,
+           mode: ExportMode | str, *, samples: int = 1, sites: str | None = None,
+           force: bool = False, verify: bool = True, seed: int = 0,
+           custom_objects: Sequence[str] = ()) -> ExportReport:
+    """Write ``src`` as ``fmt`` whose one call does ``mode`` (see :mod:`dropctl.export`)."""
+    try:
+        fmt = ExportFormat(fmt)
+    except ValueError:
+        raise UsageError(f"unknown --format {fmt!r}: use savedmodel, onnx or litert") from None
+    try:
+        mode = ExportMode(mode)
+    except ValueError:
+        raise UsageError(f"unknown mode {mode!r}: use mc, perma or standard") from None
+    if mode is ExportMode.MC and not 2 <= samples <= 4096:
+        raise UsageError(f"--mc T needs 2 <= T <= 4096, got {samples}")
+    src_p, dst_p = Path(src), Path(dst)
+    clean_stale_temps(dst_p)
+    check_paths(src_p, dst_p, fmt, force=force)
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        raise UsageError("dropctl export builds TensorFlow graphs: run it with "
+                         "KERAS_BACKEND=tensorflow (the exported file needs no Keras)")
+    from dropctl.deploy import build
+    from dropctl.mc.engine import resolve_inputs, resolve_model
+    from dropctl.mc.metrics import looks_like_probabilities
+    from dropctl.runtime.loader import load
+
+    loaded = load(os.fspath(src_p), custom_objects=custom_objects)
+    model, rescues = resolve_model(loaded)
+    engine = build.ExportEngine(model, sites=sites)
+    switched = tuple(s.path for s in engine.sites if s.switched)
+    if mode is not ExportMode.STANDARD and not switched:
+        raise UnsupportedModelError(f"{src_p} has no stochastic site to switch on; export "
+                                    "--standard (nothing to sample)")
+    from dropctl.deploy.verify import VERIFY_INPUTS
+
+    arrays = resolve_inputs(model, None, VERIFY_INPUTS, seed)
+    with engine:
+        engine.set_all("off")
+        det = engine.single(list(arrays))
+        names = _names(model, len(det))
+        classifier = [looks_like_probabilities(d.numpy() if hasattr(d, "numpy") else d)
+                      for d in det]
+        graph = build.build_graph(engine, mode, samples, names, classifier, fmt)
+    keys = output_keys(names, classifier, mode)
+    flat = list(graph.keys)
+    out_keys, k = [], 0
+    for per in keys:
+        out_keys.append(flat[k:k + len(per)])
+        k += len(per)
+    tmp = build.temp_target(dst_p, fmt)
+    try:
+        if fmt is ExportFormat.SAVEDMODEL:
+            tmp.rmdir()  # the writer creates the directory
+        build.WRITERS[fmt](graph, model, tmp)
+        verification = None
+        if verify:
+            from dropctl.deploy.verify import verify_export
+
+            verification = verify_export(fmt, tmp, mode, samples, model, arrays,
+                                         [s.name for s in graph.inputs], out_keys, sites=sites,
+                                         seed=seed, traced_random=graph.random_ops,
+                                         display=str(dst_p))
+        size = build.size_of(tmp)
+        if fmt is ExportFormat.SAVEDMODEL:
+            build.publish_dir(tmp, dst_p, force=force)
+        else:
+            from dropctl.fileio import publish
+
+            publish(tmp, dst_p, force=force)
+    finally:
+        if tmp.exists():
+            build.discard(tmp)
+    warnings = [f"loader: {r}" for r in rescues]
+    warnings += [f"{s.path}: {s.note}" for s in engine.sites if s.selected and s.note]
+    return ExportReport(str(src), str(dst), fmt, mode,
+                        samples if mode is ExportMode.MC else (0 if mode is ExportMode.STANDARD
+                                                               else 1),
+                        () if mode is ExportMode.STANDARD else switched,
+                        tuple((s.name, s.shape, s.dtype) for s in graph.inputs), graph.keys,
+                        verification, size, tuple(warnings))
+
+
+def _names(model: object, count: int) -> list[str]:
+    from dropctl.mc.engine import _output_names
+
+    return _output_names(model, count)
