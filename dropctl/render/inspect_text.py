@@ -49,7 +49,7 @@ def header(report: InspectReport) -> Text:
     text.append(f"  {m.format.value}, {saved}, {m.class_name} {m.name!r}, {weights}", style="dim")
     t = report.keras_target
     if t is not None:
-        text.append(f"\nverdicts for Keras {t.version} ({t.source})", style="dim")
+        text.append(f"\nverdicts for {t.describe()}", style="dim")
     return text
 
 
