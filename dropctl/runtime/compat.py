@@ -202,18 +202,14 @@ def takes_training(op: Any) -> bool:
 def keras_mask_fns() -> tuple[Callable[[Any], Any], Callable[[Any, Any], None]]:
     """(get_keras_mask, set_keras_mask): the mask carried on a tensor.
 
-    Keras >= 3.6 exports them from ``keras.src.backend``; before that the mask lived in the
-    ``_keras_mask`` attribute, which the fallback reads and writes.
+    Defined in ``keras.src.backend.common.masking`` from Keras 3.6 (the oldest supported) through
+    the 3.16 nightly (measured: 3.6.0 wheel, 3.15.1, keras-nightly 3.16.0.dev2026102704). Keras
+    3.6-3.15 also re-export them from ``keras.src.backend``; the 3.16 nightly no longer does
+    (keras-hub 0.32 imports them from there and fails to import on it). No fallback: a Keras that
+    moves them again fails here, by name, in tests/runtime/test_compat.py.
     """
     _keras()
-    try:
-        from keras.src.backend import get_keras_mask, set_keras_mask
-    except ImportError:  # Keras < 3.6
-        def get_keras_mask(t: Any) -> Any:
-            return getattr(t, "_keras_mask", None)
-
-        def set_keras_mask(t: Any, mask: Any) -> None:
-            t._keras_mask = mask
+    from keras.src.backend.common.masking import get_keras_mask, set_keras_mask
 
     return get_keras_mask, set_keras_mask
 

@@ -32,6 +32,9 @@ def require_hub(art: Artifact) -> None:
         found = False
     if not found:
         raise missing("keras_hub", f"running the keras_hub model {art.path}")
+    from dropctl.runtime.imports import keras_hub_module
+
+    keras_hub_module(f"running the keras_hub model {art.path}")
 
 
 def load_external_weights(model: Any, art: Artifact) -> None:
