@@ -27,7 +27,7 @@ from dropctl.reader.versions import (
     resolve_target,
     spec_matches,
 )
-from tests.support import LazyModule
+from tests.support import LazyModule, sample_files
 
 keras = LazyModule("keras")
 
@@ -202,6 +202,40 @@ def test_pin_rules_measured_on_installed_keras(tmp_path: Path) -> None:
     report = dropctl.inspect(path, keras="installed")
     assert report.keras_target.source == "installed"
     assert (report.predict_deterministic is Verdict.NO) is pin_wins
+
+
+def _verdicts(path: Path, line: str) -> tuple[Verdict, Verdict]:
+    r = dropctl.inspect(path, keras=line, include_layers=False)
+    return r.predict_deterministic, r.call_deterministic
+
+
+VERSIONED = [p for p in sample_files() if _verdicts(p, "3.15") != _verdicts(p, "3.16")]
+"""Samples whose static verdict differs between Keras 3.15 and 3.16 (read statically at
+collection: no Keras needed)."""
+
+
+def test_versioned_samples_are_the_pinned_ones() -> None:
+    assert {p.name for p in VERSIONED} == {"pinned_training.keras", "pinned_training_tfkeras.h5"}
+
+
+@pytest.mark.parametrize("path", VERSIONED, ids=lambda p: p.name)
+def test_versioned_sample_predict_measured_against_its_line(path: Path) -> None:
+    """predict() twice on the installed Keras (3.6/3.15 in the default env and tf-oldest rows,
+    the 3.16 nightly in scripts/matrix.sh nightly-*), against ``inspect --keras <that line>``:
+    the 3.15 verdict is measured where 3.15 runs, the 3.16 verdict where the nightly runs."""
+    model = dropctl.load_model(path)
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((4, *[d or 4 for d in t.shape[1:]])).astype("float32")
+          for t in model.inputs]
+    x = xs if len(xs) > 1 else xs[0]
+    deterministic = not _differs(model.predict(x, verbose=0), model.predict(x, verbose=0))
+    version = _installed()
+    line = f"{version[0]}.{version[1]}"
+    predict_verdict, _ = _verdicts(path, line)
+    assert (predict_verdict is Verdict.YES) is deterministic, (line, predict_verdict)
+    assert _verdicts(path, "installed") == _verdicts(path, line)
+    # The two lines really disagree, so one of the two measurements is of the other regime.
+    assert _verdicts(path, "3.15")[0] is not _verdicts(path, "3.16")[0]
 
 
 def test_training_default_leak_measured_on_installed_keras(tmp_path: Path) -> None:
