@@ -94,8 +94,8 @@ def _version(dist: str) -> str:
 def keras_hub_module(what: str = "this command") -> Any:
     """The keras_hub module, imported after Keras; one error naming both versions when it cannot
     import under the installed Keras (keras-hub 0.32.0 on the 3.16 nightly: ``cannot import name
-    'get_keras_mask' from 'keras.src.backend'``, measured), instead of an ImportError from
-    inside the first layer Keras deserializes."""
+    'get_keras_mask'`` from Keras' private backend package, measured), instead of an ImportError
+    from inside the first layer Keras deserializes."""
     from dropctl.reader.versions import installed_keras
 
     keras = quiet_import_keras(what)
