@@ -307,6 +307,14 @@ def test_check_keras_setting_from_pyproject_and_bad_values(cli_runner, samples_d
     assert bad.exit_code == 2 and "'newest' is not a Keras version or range" in bad.stderr
 
 
+def test_inspect_text_states_the_target_in_both_renderers(samples_dir: Path) -> None:
+    from dropctl.render.inspect_text import header, render_inspect_plain
+
+    report = dropctl.inspect(samples_dir / "pinned_training.keras")
+    assert "verdicts for Keras 3.15 (default)" in header(report).plain
+    assert render_inspect_plain(report).splitlines()[1] == "verdicts for Keras 3.15 (default)"
+
+
 def test_every_check_format_states_the_target(cli_runner, samples_dir: Path) -> None:
     import xml.etree.ElementTree as ET
 
