@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from dropctl.mc.evaluation import Evaluation
     from dropctl.policy.run import CheckReport
     from dropctl.reader.report import InspectReport
+    from dropctl.reader.versions import KerasTarget
     from dropctl.render.plots import Plots
 
     Progress = bool | Callable[[int, int], None] | None
@@ -44,14 +45,15 @@ __all__ = ["__version__", "calibrate", "check", "convert", "diff", "evaluate", "
 
 
 def inspect(path: Any, *, include_layers: bool = True, config: Any = None,
-            keras: str | None = None) -> InspectReport:
+            keras: str | KerasTarget | None = None) -> InspectReport:
     """Read ``path`` statically and report every stochastic site and finding.
 
     ``path`` may be a SavedModel or preset directory; ``config`` names the architecture
     JSON of a weights-only ``*.weights.h5``. Never imports TensorFlow or Keras and never
     executes anything from the file. Raises :class:`dropctl.errors.ArtifactError` for
-    unreadable artifacts. Verdicts are for Keras ``keras`` (e.g. ``"3.16"``); default: the
-    installed Keras, else the file's.
+    unreadable artifacts. Verdicts are for Keras ``keras`` (e.g. ``"3.16"``, or
+    ``"installed"``); default: ``dropctl.reader.versions.DEFAULT_TARGET`` (3.15), whatever is
+    installed.
     """
     from dropctl.reader.inspection import inspect_path
 

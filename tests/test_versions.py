@@ -27,7 +27,7 @@ from dropctl.reader.versions import (
     resolve_target,
     spec_matches,
 )
-from tests.support import LazyModule
+from tests.support import LazyModule, sample_files
 
 keras = LazyModule("keras")
 
@@ -87,19 +87,49 @@ def test_exactly_one_pin_rule_per_version() -> None:
         assert len(rules) == 1, (v, rules)
 
 
-def test_target_resolution_order(monkeypatch) -> None:
-    assert resolve_target("3.16", "3.10.0").source == "--keras"
-    installed = installed_keras()
-    got = resolve_target(None, "3.10.0")
-    if installed is None:
-        assert (got.version, got.source) == ("3.10.0", "saved")
-    else:
-        assert (got.version, got.source) == (installed, "installed")
-    import dropctl.reader.versions as versions
+def test_target_never_depends_on_what_is_installed(monkeypatch) -> None:
+    from dropctl.errors import UsageError
+    from dropctl.reader import versions
 
+    assert resolve_target("3.16") == versions.KerasTarget("3.16", "--keras")
+    assert resolve_target(None) == versions.KerasTarget(versions.DEFAULT_TARGET, "default")
+    installed = installed_keras()
+    if installed is not None:
+        assert resolve_target("installed") == versions.KerasTarget(installed, "installed")
     monkeypatch.setattr(versions, "installed_keras", lambda: None)
-    assert resolve_target(None, "2.2.4-tf").source == "saved"
-    assert resolve_target(None, None).source == "default"
+    assert resolve_target(None) == versions.KerasTarget(versions.DEFAULT_TARGET, "default")
+    with pytest.raises(UsageError, match="--keras installed: no Keras is installed"):
+        resolve_target("installed")
+    with pytest.raises(UsageError, match="'newest' is not a version"):
+        resolve_target("newest")
+
+
+def test_installed_keras_reads_the_nightly_distribution_too() -> None:
+    """keras-nightly provides the ``keras`` package under another distribution name."""
+    import importlib.metadata as md
+
+    from dropctl.reader.versions import KERAS_DISTRIBUTIONS
+
+    found = []
+    for dist in KERAS_DISTRIBUTIONS:
+        try:
+            found.append(md.version(dist))
+        except md.PackageNotFoundError:
+            pass
+    assert installed_keras() == (found[0] if found else None)
+    if found:  # the package the metadata names is the one `import keras` would load
+        import importlib.util
+
+        spec = importlib.util.find_spec("keras")
+        assert spec is not None and spec.origin is not None
+
+
+def test_default_target_is_the_newest_supported_release() -> None:
+    from dropctl.reader.versions import DEFAULT_TARGET, SUPPORTED
+
+    assert spec_matches(SUPPORTED, parse_version(DEFAULT_TARGET))
+    assert spec_matches(SUPPORTED, (3, 6, 0)) and spec_matches(SUPPORTED, (3, 16, 0))
+    assert not spec_matches(SUPPORTED, (3, 5, 0))
 
 
 # ---- the static verdicts follow the table ----------------------------------------------------------
@@ -169,9 +199,43 @@ def test_pin_rules_measured_on_installed_keras(tmp_path: Path) -> None:
     # The static verdict for the installed Keras says the same as the measurement.
     path = tmp_path / "pinned.keras"
     model.save(path)
-    report = dropctl.inspect(path)
+    report = dropctl.inspect(path, keras="installed")
     assert report.keras_target.source == "installed"
     assert (report.predict_deterministic is Verdict.NO) is pin_wins
+
+
+def _verdicts(path: Path, line: str) -> tuple[Verdict, Verdict]:
+    r = dropctl.inspect(path, keras=line, include_layers=False)
+    return r.predict_deterministic, r.call_deterministic
+
+
+VERSIONED = [p for p in sample_files() if _verdicts(p, "3.15") != _verdicts(p, "3.16")]
+"""Samples whose static verdict differs between Keras 3.15 and 3.16 (read statically at
+collection: no Keras needed)."""
+
+
+def test_versioned_samples_are_the_pinned_ones() -> None:
+    assert {p.name for p in VERSIONED} == {"pinned_training.keras", "pinned_training_tfkeras.h5"}
+
+
+@pytest.mark.parametrize("path", VERSIONED, ids=lambda p: p.name)
+def test_versioned_sample_predict_measured_against_its_line(path: Path) -> None:
+    """predict() twice on the installed Keras (3.6/3.15 in the default env and tf-oldest rows,
+    the 3.16 nightly in scripts/matrix.sh nightly-*), against ``inspect --keras <that line>``:
+    the 3.15 verdict is measured where 3.15 runs, the 3.16 verdict where the nightly runs."""
+    model = dropctl.load_model(path)
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((4, *[d or 4 for d in t.shape[1:]])).astype("float32")
+          for t in model.inputs]
+    x = xs if len(xs) > 1 else xs[0]
+    deterministic = not _differs(model.predict(x, verbose=0), model.predict(x, verbose=0))
+    version = _installed()
+    line = f"{version[0]}.{version[1]}"
+    predict_verdict, _ = _verdicts(path, line)
+    assert (predict_verdict is Verdict.YES) is deterministic, (line, predict_verdict)
+    assert _verdicts(path, "installed") == _verdicts(path, line)
+    # The two lines really disagree, so one of the two measurements is of the other regime.
+    assert _verdicts(path, "3.15")[0] is not _verdicts(path, "3.16")[0]
 
 
 def test_training_default_leak_measured_on_installed_keras(tmp_path: Path) -> None:
@@ -241,3 +305,45 @@ def test_check_keras_setting_from_pyproject_and_bad_values(cli_runner, samples_d
     ids = {v["rule"] for a in doc["artifacts"] for v in a["violations"]}
     assert "DCK012" in ids
     assert bad.exit_code == 2 and "'newest' is not a Keras version or range" in bad.stderr
+
+
+def test_inspect_text_states_the_target_in_both_renderers(samples_dir: Path) -> None:
+    from dropctl.render.inspect_text import header, render_inspect_plain
+
+    report = dropctl.inspect(samples_dir / "pinned_training.keras")
+    assert "verdicts for Keras 3.15 (default)" in header(report).plain
+    assert render_inspect_plain(report).splitlines()[1] == "verdicts for Keras 3.15 (default)"
+
+
+def test_every_check_format_states_the_target(cli_runner, samples_dir: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    from dropctl.cli import app
+
+    pinned = str(samples_dir / "pinned_training.keras")
+    runs = {fmt: cli_runner.invoke(app, ["check", pinned, "--no-config", "--format", fmt,
+                                         "--keras", "3.16"])
+            for fmt in ("text", "json", "sarif", "junit", "github")}
+    want = "Keras 3.16 (policy keras: 3.16)"
+    assert all(r.exit_code == 1 for r in runs.values()), {k: r.stdout for k, r in runs.items()}
+    assert runs["text"].stdout.rstrip().endswith(f"(fail on: error); verdicts for {want}")
+    assert runs["github"].stdout.rstrip().endswith(f"verdicts for {want}")
+    doc = json.loads(runs["json"].stdout)
+    assert doc["verdicts_for"] == want
+    assert doc["artifacts"][0]["model"]["verdicts_for"] == {"keras": "3.16", "source": "config"}
+    assert json.loads(runs["sarif"].stdout)["runs"][0]["properties"] == {"verdictsFor": want}
+    prop = ET.fromstring(runs["junit"].stdout).find("testsuite/properties/property")
+    assert prop is not None and prop.get("value") == want
+    # --keras installed opts into the installed Keras; the default is stated, not installed.
+    installed = cli_runner.invoke(app, ["check", pinned, "--no-config", "--format", "json",
+                                        "--keras", "installed"])
+    default = cli_runner.invoke(app, ["check", pinned, "--no-config", "--format", "json"])
+    assert json.loads(default.stdout)["verdicts_for"] == "Keras 3.15 (default)"
+    if installed_keras() is not None:
+        assert json.loads(installed.stdout)["verdicts_for"] == \
+            f"Keras {installed_keras()} (installed)"
+    else:
+        assert installed.exit_code == 2 and "no Keras is installed" in installed.stderr
+    mixed = cli_runner.invoke(app, ["check", pinned, "--no-config", "--set",
+                                    'keras=["installed", "3.16"]'])
+    assert mixed.exit_code == 2 and "cannot be combined" in mixed.stderr

@@ -103,6 +103,10 @@ def check_command(
     probe: Annotated[bool | None, typer.Option(
         "--probe/--no-probe", help="Also load each model (safe mode) and run predict() twice "
         "on synthetic inputs (imports TensorFlow).", show_default=False)] = None,
+    keras: Annotated[str | None, typer.Option(
+        "--keras", metavar="VERSION", help="Verdicts for this Keras version or range (e.g. 3.16, "
+        "'>=3.6'), or 'installed'; overrides the policy's keras; default: 3.15, whatever is "
+        "installed.", show_default=False)] = None,
     verbose: Annotated[bool, typer.Option(
         "--verbose", "-v", help="Also list info-level observations.")] = False,
     quiet: QuietOpt = False,
@@ -134,7 +138,7 @@ def check_command(
     cli: dict[str, Any] = _parse_set(settings or [])
     for key, value in (("inference", inference), ("max_rate", max_rate),
                        ("min_rate", min_rate), ("require_sites", require_sites),
-                       ("forbid_lambda", forbid_lambda)):
+                       ("forbid_lambda", forbid_lambda), ("keras", keras)):
         if value is not None:
             cli[key] = value.value if isinstance(value, StrEnum) else value
     for key in ("fail_on", "jobs", "probe"):

@@ -37,8 +37,8 @@ def inspect_command(
     keras: Annotated[
         str | None,
         typer.Option("--keras", metavar="VERSION",
-                     help="Verdicts for this Keras version (e.g. 3.16); default: the installed "
-                          "Keras, else the one that saved the file."),
+                     help="Verdicts for this Keras version (e.g. 3.16), or 'installed' for the "
+                          "installed Keras; default: 3.15, whatever is installed."),
     ] = None,
     sites: SitesOpt = None,
 ) -> None:
@@ -53,18 +53,13 @@ def inspect_command(
     Example: dropctl inspect model.keras --all
     """
     import dropctl
-    from dropctl.errors import UsageError
     from dropctl.reader.inspection import select_sites
-    from dropctl.reader.versions import parse_version
+    from dropctl.reader.versions import resolve_target
     from dropctl.render.inspect_json import error_dict, inspect_dict
 
-    if keras is not None:
-        try:
-            parse_version(keras)
-        except ValueError:
-            raise UsageError(f"--keras {keras!r} is not a version (e.g. 3.16)") from None
+    target = resolve_target(keras)  # a bad --keras is a usage error before the file is read
     try:
-        report = dropctl.inspect(model, config=config, keras=keras)
+        report = dropctl.inspect(model, config=config, keras=target)
         if sites is not None:
             report = select_sites(report, sites)
     except DropctlError as exc:

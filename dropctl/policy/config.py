@@ -67,8 +67,10 @@ class Policy:
     findings: Mapping[str, Level] = field(default_factory=dict)
     """Severity overrides for inspect finding codes no setting above covers."""
     keras: tuple[str, ...] = ()
-    """Keras versions or ranges the model is deployed on (``">=3.16"``, ``["3.10", "3.16"]``);
-    empty: the installed Keras (else the saving one). Verdicts must agree across all of them."""
+    """Keras versions or ranges the model is deployed on (``">=3.16"``, ``["3.10", "3.16"]``),
+    or ``"installed"`` (the installed Keras); empty: dropctl's stated default
+    (:data:`dropctl.reader.versions.DEFAULT_TARGET`), whatever is installed. Verdicts must
+    agree across all of them."""
 
     def updated(self, settings: Mapping[str, Any], source: str) -> Policy:
         """A copy with raw TOML/CLI ``settings`` applied; ``source`` names them in errors."""
@@ -150,13 +152,18 @@ def _parse_value(name: str, value: Any, source: str) -> Any:
             raise UsageError(f"{where} must be true or false, not {value!r}")
         return value
     if name == "keras":
-        from dropctl.reader.versions import representatives
+        from dropctl.reader.versions import INSTALLED, representatives
 
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list | tuple) or not items or not all(
                 isinstance(v, str) for v in items):
             raise UsageError(f"{where} must be a version range or a list of them, "
-                             f"e.g. \">=3.16\" or [\"3.10\", \"3.16\"], not {value!r}")
+                             f"e.g. \">=3.16\" or [\"3.10\", \"3.16\"], or \"installed\", "
+                             f"not {value!r}")
+        if INSTALLED in [v.strip() for v in items]:
+            if len(items) > 1:
+                raise UsageError(f"{where}: \"installed\" cannot be combined with versions")
+            return (INSTALLED,)
         for item in items:
             try:
                 representatives(item)

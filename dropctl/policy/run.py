@@ -28,6 +28,7 @@ from dropctl.policy.discover import expand_paths
 from dropctl.policy.probe import ProbeResult, probe_model
 from dropctl.policy.workers import WorkerDied, run_tasks
 from dropctl.reader.report import InspectReport, Phase, Severity
+from dropctl.reader.versions import INSTALLED, KerasTarget, representatives, resolve_target
 from dropctl.rules import POLICY_BY_NAME, PolicyRule, finding_owner
 
 DEBUG = False
@@ -81,6 +82,9 @@ class CheckReport(Displayable):
     config_source: str | None
     """The configuration file used, if any."""
     probe: bool
+    keras_target: str = ""
+    """Which Keras the verdicts are for, as every format states it (``"Keras 3.15 (default)"``;
+    several, ``"; "``-joined, when per-path policies differ)."""
 
     def count(self, status: Status) -> int:
         return sum(r.status is status for r in self.results)
@@ -264,26 +268,41 @@ def _check_one(path: str, policy: Policy, fail_on: Severity, probe: bool,
     )
 
 
+def policy_targets(policy: Policy) -> tuple[KerasTarget, ...]:
+    """The Keras versions the policy's verdicts are computed for: its ``keras`` setting's
+    behaviour regimes, the installed Keras for ``keras = "installed"``, else dropctl's stated
+    default (never what happens to be installed). Raises UsageError for ``installed`` with no
+    Keras installed."""
+    if not policy.keras:
+        return (resolve_target(None),)
+    if policy.keras == (INSTALLED,):
+        return (resolve_target(INSTALLED),)
+    versions = sorted({v for spec in policy.keras for v in representatives(spec)})
+    return tuple(KerasTarget(".".join(str(p) for p in v[:2]), "config") for v in versions)
+
+
+def targets_label(policy: Policy) -> str:
+    """``"Keras 3.15 (default)"``, ``"Keras 3.15.1 (installed)"`` or
+    ``"Keras 3.6, 3.16 (policy keras: >=3.6)"``: the target line of every report format."""
+    targets = policy_targets(policy)
+    if targets[0].source != "config":
+        return targets[0].describe()
+    return (f"Keras {', '.join(t.version for t in targets)} "
+            f"(policy keras: {', '.join(policy.keras)})")
+
+
 def _reports_for_targets(path: str, policy: Policy) -> list[tuple[str, InspectReport]]:
-    """One report per Keras version standing for the policy's ``keras`` (one without it)."""
+    """One report per Keras version standing for the policy's ``keras`` (see policy_targets)."""
     from dropctl.reader.deployed import detect, report_from_deployed
     from dropctl.reader.formats import read_model
     from dropctl.reader.inspection import report_from_artifact
-    from dropctl.reader.versions import KerasTarget, representatives
 
     if detect(Path(path)) is not None:  # a deployed graph has no Keras version to vary
         return [("", report_from_deployed(path, path))]
     artifact = read_model(path)
-    if not policy.keras:
-        return [("", report_from_artifact(artifact, display_path=path, include_layers=False))]
-    versions = sorted({v for spec in policy.keras for v in representatives(spec)})
-    out = []
-    for v in versions:
-        label = ".".join(str(p) for p in v[:2])
-        target = KerasTarget(label, "config")
-        out.append((label, report_from_artifact(artifact, display_path=path,
-                                                include_layers=False, keras=target)))
-    return out
+    return [(t.version, report_from_artifact(artifact, display_path=path, include_layers=False,
+                                             keras=t))
+            for t in policy_targets(policy)]
 
 
 def _across_versions(reports: list[tuple[str, InspectReport]], policy: Policy,
@@ -358,6 +377,8 @@ def run_check(
 
     tasks = [(str(f), config.policy_for(f, cli), fail_on, probe, tuple(custom_objects))
              for f in files]
+    # Before any work: a bad target (keras = "installed" with no Keras) is one usage error.
+    labels = list(dict.fromkeys(targets_label(task[1]) for task in tasks))
     results: list[ArtifactResult | None] = [None] * len(tasks)
     total = len(tasks)
     if jobs == 1 or total == 1:
@@ -385,6 +406,7 @@ def run_check(
         fail_on,
         str(config.source) if config.source else None,
         probe,
+        "; ".join(labels),
     )
 
 

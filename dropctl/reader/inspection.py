@@ -101,10 +101,10 @@ def report_from_artifact(artifact: Artifact, *, display_path: str | None = None,
                          ) -> InspectReport:
     """Build the inspect report of an artifact already read by :func:`read_model`.
 
-    Verdicts are for ``keras`` (a version or a :class:`KerasTarget`); None: the installed
-    Keras, else the version that saved the file (:func:`dropctl.reader.versions.resolve_target`).
+    Verdicts are for ``keras`` (a version, ``"installed"`` or a :class:`KerasTarget`); None:
+    dropctl's stated default, whatever is installed (:func:`dropctl.reader.versions.resolve_target`).
     """
-    target = keras if isinstance(keras, KerasTarget) else resolve_target(keras, artifact.keras_version)
+    target = keras if isinstance(keras, KerasTarget) else resolve_target(keras)
     # keras_hub models dropctl understands are not opaque: their sites are listed.
     layers = [dataclasses.replace(layer, opaque=False) if hub_sites(layer) is not None else layer
               for layer in walk(artifact.model_config)]

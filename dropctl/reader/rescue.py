@@ -86,6 +86,13 @@ DROPPED_KEYS: dict[str, frozenset[str]] = {
     "Dropout": frozenset({"input_dtype"}),
     # Keras 2.x Embedding: `input_length` is gone in Keras 3 (shape comes from the input).
     "Embedding": frozenset({"input_length"}),
+    # tf.keras' image augmentation layers save `rng_type` ("stateful", "stateless",
+    # "legacy_stateful": which TF random op draws); Keras 3 refuses it ("Unrecognized keyword
+    # arguments passed to RandomFlip: {'rng_type': 'stateful'}", measured on tf_keras 2.21) and
+    # draws from its own SeedGenerator. The layers still act in training only.
+    **{name: frozenset({"rng_type"}) for name in (
+        "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
+        "RandomCrop", "RandomHeight", "RandomWidth", "RandomBrightness")},
 }
 """class name -> config keys Keras 3 refuses and whose value is implied elsewhere."""
 
@@ -115,6 +122,9 @@ class Rescue:
     """Layer path from the outermost model (``lstm_permadropout/lambda``)."""
     action: str
     """Human sentence: what was replaced, renamed or dropped."""
+    renamed: tuple[tuple[str, str], ...] = ()
+    """(new name, name in the file) of the layers this rescue renamed (weights are stored under
+    the file's names: the loaders translate, see :func:`renamed_layers`)."""
 
 
 
@@ -192,6 +202,73 @@ def _rescue_lambda(layer: Layer, keras3: bool, rescues: list[Rescue]) -> None:
         return
     layer.holder[layer.key] = _dropout_entry(layer.entry, info.rate, keras3)  # type: ignore[index]
     rescues.append(Rescue(layer.path, f"Lambda dropout replaced by AlwaysDropout(rate={info.rate:g})"))
+
+
+_TFOP_BINARY: dict[str, str] = {
+    "__operators__.add": "add", "math.add": "add",
+    "math.multiply": "multiply", "__operators__.mul": "multiply",
+    "math.subtract": "subtract", "__operators__.sub": "subtract",
+    "math.truediv": "divide", "__operators__.truediv": "divide", "math.divide": "divide",
+}
+"""tf.keras ``TFOpLambda`` functions rebuilt from stock Keras 3 layers (the element-wise
+arithmetic tf.keras records for ``x + y``, ``x * c``, ``preprocess_input``'s ``x / 127.5 - 1``)."""
+
+_MERGE = {"add": "Add", "multiply": "Multiply", "subtract": "Subtract"}
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _rescue_tfop(layer: Layer, rescues: list[Rescue]) -> None:
+    """A tf.keras ``TFOpLambda`` (a TensorFlow function applied to a Keras tensor) -> the stock
+    layer computing it: ``x op y`` on two tensors -> Add/Multiply/Subtract, ``x op c`` with a
+    number -> ``Rescaling(scale, offset)`` (``x * scale + offset``: exact for +, -, *; ``x / c``
+    becomes ``x * (1/c)``, within one float32 rounding of ``tf.math.truediv``). Anything else
+    raises UnsupportedModelError naming the layer and the op (Keras 3 has no TFOpLambda)."""
+    entry = layer.entry
+    raw = entry.get("config")
+    cfg: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    function = cfg.get("function")
+    op = _TFOP_BINARY.get(function) if isinstance(function, str) else None
+    nodes = entry.get("inbound_nodes")
+    shown = f"tf.{function}" if isinstance(function, str) else "an unnamed TensorFlow op"
+    refused = UnsupportedModelError(
+        f"layer '{layer.path}' is a tf.keras TFOpLambda calling {shown}, which Keras 3 cannot "
+        f"build and dropctl does not rebuild (it rebuilds tf.math add, subtract, multiply and "
+        f"truediv of a tensor and a number or of two tensors)")
+    if (op is None or layer.holder is None or layer.key is None or not isinstance(nodes, list)
+            or len(nodes) != 1 or not isinstance(nodes[0], list)):
+        raise refused
+    # tf.keras writes a TFOpLambda's node as one flat reference [layer, node, tensor, kwargs]
+    # (measured, tf_keras 2.21), not the list of references other layers have.
+    ref = nodes[0] if _ref(nodes[0]) is not None else (nodes[0][0] if len(nodes[0]) == 1 else None)
+    if not (isinstance(ref, list) and len(ref) == 4 and _ref(ref) is not None
+            and isinstance(ref[3], dict) and set(ref[3]) <= {"y", "name"}):
+        raise refused
+    kwargs: dict[str, Any] = ref[3]
+    y = kwargs.get("y")
+    base: dict[str, Any] = {"name": layer_name(entry),
+                            "trainable": bool(cfg.get("trainable", True))}
+    if cfg.get("dtype") is not None:
+        base["dtype"] = cfg["dtype"]
+    x_ref = [*ref[:3], {}]
+    c = _number(y)
+    y_ref = _ref(y)
+    if y_ref is not None and op in _MERGE:
+        new = {"class_name": _MERGE[op], "config": base, "name": base["name"],
+               "inbound_nodes": [[x_ref, [*y_ref[:3], {}]]]}
+        what = f"{_MERGE[op]} of its two inputs"
+    elif c is not None and not (op == "divide" and c == 0):
+        scale, offset = {"add": (1.0, c), "subtract": (1.0, -c), "multiply": (c, 0.0),
+                         "divide": (1.0 / c if c else 0.0, 0.0)}[op]
+        new = {"class_name": "Rescaling", "config": {**base, "scale": scale, "offset": offset},
+               "name": base["name"], "inbound_nodes": [[x_ref]]}
+        what = f"Rescaling(scale={scale:g}, offset={offset:g})"
+    else:
+        raise refused
+    layer.holder[layer.key] = new  # type: ignore[index]
+    rescues.append(Rescue(layer.path, f"tf.keras TFOpLambda tf.{function} rebuilt as {what}"))
 
 
 def _legacy_entry(layer: Layer) -> bool:
@@ -277,6 +354,65 @@ def _drop_inner_input_shapes(container: Layer, rescues: list[Rescue]) -> None:
             rescues.append(Rescue(f"{container.path}/{layer_name(entry)}",
                                   "Keras 2 leftover 'batch_input_shape' dropped "
                                   "(the model's InputLayer holds the shape)"))
+
+
+def _rename_refs(node: Any, mapping: dict[str, str]) -> None:
+    """Every ``[layer, node, tensor(, kwargs)]`` reference inside ``node`` renamed in place."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            if _ref(item) is not None and item[0] in mapping:
+                item[0] = mapping[item[0]]
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+
+
+def _rename_slashes(container: Layer, rescues: list[Rescue]) -> None:
+    """Layer names with ``/`` (tf.keras MobileNetV3's ``Conv/BatchNorm``, DenseNet's
+    ``conv1/conv``) -> ``_``: Keras 3 refuses them ("Argument `name` must be a string and cannot
+    contain character `/`", measured on tf_keras 2.21 files). Every reference inside the model
+    follows; the weights stay under the file's names (:func:`renamed_layers`)."""
+    cfg = container.entry.get("config")
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("layers"), list):
+        return
+    layers = cfg["layers"]
+    names = _layer_names(cfg)
+    mapping: dict[str, str] = {}
+    for name in sorted(n for n in names if "/" in n):
+        new = base = name.replace("/", "_")
+        i = 1
+        while new in names or new in mapping.values():
+            new, i = f"{base}_{i}", i + 1
+        mapping[name] = new
+    if not mapping:
+        return
+    for entry in layers:
+        if not isinstance(entry, dict):
+            continue
+        name = layer_name(entry)
+        if name in mapping:
+            entry["name"] = mapping[name]
+            if isinstance(entry.get("config"), dict):
+                entry["config"]["name"] = mapping[name]
+        _rename_refs(entry.get("inbound_nodes"), mapping)
+    for key in ("input_layers", "output_layers"):
+        _rename_refs(cfg.get(key), mapping)
+    first = next(iter(mapping.items()))
+    rescues.append(Rescue(container.path, f"{len(mapping)} layer name(s) with '/' renamed "
+                                          f"('/' -> '_', e.g. '{first[0]}' -> '{first[1]}'): "
+                                          "Keras 3 refuses '/' in a name",
+                          tuple((new, old) for old, new in mapping.items())))
+
+
+def renamed_layers(rescues: list[Rescue] | tuple[Rescue, ...]) -> dict[str, str]:
+    """New layer name -> the name the file stores its weights under, over every rescue."""
+    out: dict[str, str] = {}
+    for r in rescues:
+        for new, old in r.renamed:
+            out.setdefault(new, old)
+    return out
 
 
 _KERAS2_ROOTS = frozenset({"keras", "tf_keras"})
@@ -432,6 +568,9 @@ def rescue_config(model_config: dict[str, Any], *, keras3: bool) -> tuple[dict, 
         if layer.class_name == "Lambda":
             _rescue_lambda(layer, keras3, rescues)
             continue
+        if layer.class_name == "TFOpLambda" and not keras3:
+            _rescue_tfop(layer, rescues)
+            continue
         if layer.class_name == "Sequential":
             _normalize_sequential(layer.entry, layer.path, rescues)
         if not keras3 and layer.wrapper_role is not None:
@@ -440,6 +579,7 @@ def rescue_config(model_config: dict[str, Any], *, keras3: bool) -> tuple[dict, 
             rescues.append(Rescue(layer.path, "tf.keras .keras config read in its Keras 2 "
                                               "form (module names dropped)"))
         if not keras3:
+            _rename_slashes(layer, rescues)
             _drop_inner_input_shapes(layer, rescues)
             _renumber_submodel_calls(layer, rescues)
             _revive_kwarg_tensors(layer, rescues)

@@ -1,11 +1,14 @@
 """Keras behaviours that change between versions: one table, keyed by version range.
 
 ``inspect`` and ``check`` answer "does this site act under ``predict()`` / ``model(x)``?" for a
-*target* Keras (``inspect --keras VERSION``; else the installed Keras, found through
-``importlib.metadata`` without importing it; else the version that saved the file), because the
-answer changed between releases. Every version-dependent rule the static verdicts apply is a
-row of :data:`BEHAVIOURS`; tests/test_versions.py measures each row on the installed Keras where
-its range applies, and unit-tests the rest (how each row was verified is in its ``verified``).
+*target* Keras, because the answer changed between releases. The target never depends on what
+happens to be installed (a gate whose answer changes with the runner image is not a gate): it is
+``--keras VERSION`` or the policy's ``keras`` setting when given, else :data:`DEFAULT_TARGET`
+(the newest Keras release this dropctl release supports, stated in every report). ``--keras
+installed`` opts into the installed Keras (read from package metadata, never imported). Every
+version-dependent rule the static verdicts apply is a row of :data:`BEHAVIOURS`;
+tests/test_versions.py measures each row on the installed Keras where its range applies, and
+scripts/matrix.sh runs it on Keras 3.6, 3.15 and the 3.16 nightly.
 
 Pure Python: no Keras import (this module is on the ``inspect``/``check`` path).
 """
@@ -20,9 +23,9 @@ from typing import Any, Literal
 
 from dropctl.errors import UsageError
 
-__all__ = ["BEHAVIOURS", "NEW_KEYS", "Behaviour", "KerasTarget", "NewKey", "applies",
-           "boundaries", "downgrade_config", "installed_keras", "parse_version", "representatives",
-           "resolve_target", "spec_matches"]
+__all__ = ["BEHAVIOURS", "DEFAULT_TARGET", "INSTALLED", "NEW_KEYS", "SUPPORTED", "Behaviour",
+           "KerasTarget", "NewKey", "applies", "boundaries", "downgrade_config", "installed_keras",
+           "parse_version", "representatives", "resolve_target", "spec_matches"]
 
 Version = tuple[int, int, int]
 
@@ -65,8 +68,9 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
         "dropout acts under predict() and model(x, training=False) too; a pinned training=False "
         "one stays off in fit().",
         "keras PR #23364 (merged 2026-07-31, first release 3.16)",
-        "read from keras master (3.16.0 in keras/src/version.py, Layer._resolve_and_populate_arg "
-        "with functional.operation_fn removed); unit-tested here, no 3.16 release to measure"),
+        "read from keras master (Layer._resolve_and_populate_arg, functional.operation_fn "
+        "removed); measured on keras-nightly 3.16.0.dev2026102704 (TF and JAX backends) by "
+        "tests/test_versions.py in scripts/matrix.sh nightly-tf / nightly-jax"),
     Behaviour(
         "training-default-leaks", ">=3.0,<3.16",
         "Under a bare model(x), a layer whose call() defaults to training=True (image "
@@ -153,15 +157,21 @@ def representatives(spec: str) -> list[Version]:
     return [p for p in points if spec_matches(spec, p)] or [start]
 
 
+KERAS_DISTRIBUTIONS = ("keras", "keras-nightly")
+"""Distributions that provide the ``keras`` package (``pip install --pre keras-nightly``)."""
+
+
 def installed_keras() -> str | None:
     """The installed Keras version from its metadata (Keras is not imported), or None."""
-    try:
-        return importlib.metadata.version("keras")
-    except importlib.metadata.PackageNotFoundError:
-        return None
+    for dist in KERAS_DISTRIBUTIONS:
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
 
 
-Source = Literal["--keras", "config", "installed", "saved", "default"]
+Source = Literal["--keras", "config", "installed", "default"]
 
 
 @dataclass(frozen=True)
@@ -169,34 +179,50 @@ class KerasTarget:
     """The Keras version a verdict is computed for, and where that choice came from."""
 
     version: str
-    """As given (``"3.16"``, ``"3.15.1"``, ``"2.2.4-tf"``)."""
+    """As given (``"3.16"``, ``"3.15.1"``, ``"2.15"``)."""
     source: Source
-    """``--keras``/``config`` (asked for), ``installed``, ``saved`` (the file's) or ``default``."""
+    """``--keras``/``config`` (asked for), ``installed`` (``--keras installed``) or
+    ``default`` (:data:`DEFAULT_TARGET`)."""
 
     @property
     def parsed(self) -> Version:
         return parse_version(self.version)
 
+    def describe(self) -> str:
+        """``"Keras 3.15 (default)"``: how every report format names the target."""
+        return f"Keras {self.version} ({self.source})"
+
 
 DEFAULT_TARGET = "3.15"
-"""Used when nothing else tells: no --keras, no Keras installed, no version in the file."""
+"""The target when neither ``--keras`` nor the policy's ``keras`` names one: the newest Keras
+release this dropctl release supports (3.16 is a nightly). It moves only with a dropctl release
+(said in its changelog), never with the environment."""
+
+SUPPORTED = ">=3.6,<3.17"
+"""The Keras range dropctl runs on (3.6 through the 3.16 nightly; scripts/matrix.sh)."""
+
+INSTALLED = "installed"
+"""``--keras installed`` / ``keras = "installed"``: opt into the installed Keras."""
 
 
-def resolve_target(explicit: str | None, saved: str | None) -> KerasTarget:
-    """``--keras VERSION``, else the installed Keras, else the saving Keras, else 3.15."""
-    if explicit:
+def resolve_target(explicit: str | None, source: Source = "--keras") -> KerasTarget:
+    """The target for ``explicit`` (a version, ``"installed"``, or None: :data:`DEFAULT_TARGET`).
+
+    Raises :class:`UsageError` for text that is no version, or ``installed`` with no Keras."""
+    if explicit is None:
+        return KerasTarget(DEFAULT_TARGET, "default")
+    if explicit.strip() == INSTALLED:
+        found = installed_keras()
+        if found is None:
+            raise UsageError("--keras installed: no Keras is installed (give a version, "
+                             f"e.g. --keras {DEFAULT_TARGET})")
+        return KerasTarget(found, "installed")
+    try:
         parse_version(explicit)
-        return KerasTarget(explicit, "--keras")
-    installed = installed_keras()
-    if installed:
-        return KerasTarget(installed, "installed")
-    if saved:
-        try:
-            parse_version(saved)
-            return KerasTarget(saved, "saved")
-        except ValueError:
-            pass
-    return KerasTarget(DEFAULT_TARGET, "default")
+    except ValueError:
+        raise UsageError(f"--keras {explicit!r} is not a version (e.g. 3.16) "
+                         "or 'installed'") from None
+    return KerasTarget(explicit.strip(), source)
 
 
 # ---- config keys newer Keras writes and older Keras rejects ------------------------------------

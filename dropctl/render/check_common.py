@@ -41,7 +41,8 @@ def summary(report: CheckReport) -> str:
         f"{report.count(Status.FAIL)} failed",
         f"{report.count(Status.ERROR)} unreadable",
     ]
-    return ", ".join(parts) + f" (fail on: {report.fail_on.value})"
+    target = f"; verdicts for {report.keras_target}" if report.keras_target else ""
+    return ", ".join(parts) + f" (fail on: {report.fail_on.value}){target}"
 
 
 LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}

@@ -26,6 +26,12 @@ def _violation(v: Violation) -> dict[str, Any]:
     }
 
 
+def _target(report: Any) -> dict[str, Any] | None:
+    """The Keras the artifact's verdicts are for (the first of several policy versions)."""
+    t = report.keras_target
+    return None if t is None else {"keras": t.version, "source": t.source}
+
+
 def _artifact(r: ArtifactResult) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "path": r.path,
@@ -46,6 +52,7 @@ def _artifact(r: ArtifactResult) -> dict[str, Any]:
             "sites": len(r.report.sites),
             "predict_deterministic": r.report.predict_deterministic.value,
             "predict_deterministic_keras2": r.report.predict_deterministic_keras2.value,
+            "verdicts_for": _target(r.report),
         }
     if r.probe is not None:
         doc["probe"] = {
@@ -68,6 +75,7 @@ def to_dict(report: CheckReport) -> dict[str, Any]:
         "fail_on": report.fail_on.value,
         "config": report.config_source,
         "probe": report.probe,
+        "verdicts_for": report.keras_target,
         "summary": {
             "artifacts": len(report.results),
             "passed": report.count(Status.PASS),

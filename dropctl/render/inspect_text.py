@@ -49,7 +49,7 @@ def header(report: InspectReport) -> Text:
     text.append(f"  {m.format.value}, {saved}, {m.class_name} {m.name!r}, {weights}", style="dim")
     t = report.keras_target
     if t is not None:
-        text.append(f"\nverdicts for Keras {t.version} ({t.source})", style="dim")
+        text.append(f"\nverdicts for {t.describe()}", style="dim")
     return text
 
 
@@ -188,7 +188,10 @@ def render_inspect_plain(report: InspectReport, *, show_all: bool = False) -> st
     m = report.model
     saved = f"saved by Keras {m.keras_version}" if m.keras_version else "saver unknown"
     weights = "weights" if m.has_weights else "no weights"
-    out = [f"{m.path}  {m.format.value}, {saved}, {m.class_name} {m.name!r}, {weights}", ""]
+    out = [f"{m.path}  {m.format.value}, {saved}, {m.class_name} {m.name!r}, {weights}"]
+    if report.keras_target is not None:
+        out.append(f"verdicts for {report.keras_target.describe()}")
+    out.append("")
     if show_all and report.layers:
         sites = {s.path: s for s in report.sites}
         for entry in report.layers:

@@ -26,6 +26,9 @@ def render_junit(report: CheckReport) -> str:
     suite = ET.SubElement(root, "testsuite", name="dropctl check",
                           tests=str(len(report.results)), failures=str(failures),
                           errors=str(errors), skipped="0", time=total_time)
+    if report.keras_target:  # which Keras the verdicts are for (JUnit's run-wide properties)
+        props = ET.SubElement(suite, "properties")
+        ET.SubElement(props, "property", name="dropctl.verdicts_for", value=report.keras_target)
     for r in report.results:
         case = ET.SubElement(suite, "testcase", classname="dropctl.check", name=uri(r.path),
                              file=uri(r.path), time=f"{r.seconds:.3f}")

@@ -121,6 +121,8 @@ def to_sarif(report: CheckReport) -> dict[str, Any]:
             }],
             "artifacts": [{"location": artifact_location(r.path)} for r in report.results],
             "results": results,
+            # Which Keras the verdicts are for (SARIF 2.1.0 property bag of the run).
+            "properties": {"verdictsFor": report.keras_target},
         }],
     }
 

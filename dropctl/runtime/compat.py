@@ -77,38 +77,85 @@ def h5_layer_names(group: Any) -> list[str]:
             for n in legacy_h5_format.load_attributes_from_hdf5_group(group, "layer_names")]
 
 
-def load_h5_weights_by_name(group: Any, model: Any) -> None:
-    """Keras' by-name legacy weight loader (it skips unmatched layers: callers check first)."""
+def load_h5_weights_by_name(group: Any, model: Any,
+                            renamed: dict[str, str] | None = None) -> None:
+    """Keras' by-name legacy weight loader (it skips unmatched layers: callers check first).
+
+    ``renamed``: model layer name -> the name the file stores it under (the rescue renamed
+    tf.keras names with ``/``, which Keras 3 refuses); Keras' loader sees the model's names.
+    """
     _keras()
     from keras.src.legacy.saving import legacy_h5_format
 
     top = group.get("top_level_model_weights") if hasattr(group, "get") else None
     own = list(getattr(model, "_trainable_variables", [])) + list(
         getattr(model, "_non_trainable_variables", []))
-    if top is not None and not own and not len(top.attrs.get("weight_names", [])):
-        # Keras writes an empty top-level group into every .h5; Keras < 3.8's by-name loader
-        # compares it with *all* model weights (model.trainable_weights) and fails "Weight count
-        # mismatch for top-level weights" (measured on 3.6). The model owns no top-level
-        # variables, so hiding the empty group loads exactly the same weights on every version.
-        group = _WithoutTopLevel(group)
+    hide_top = top is not None and not own and not len(top.attrs.get("weight_names", []))
+    # Keras writes an empty top-level group into every .h5; Keras < 3.8's by-name loader
+    # compares it with *all* model weights (model.trainable_weights) and fails "Weight count
+    # mismatch for top-level weights" (measured on 3.6). The model owns no top-level
+    # variables, so hiding the empty group loads exactly the same weights on every version.
+    if hide_top or renamed:
+        group = _GroupView(group, hide_top, renamed or {})
     legacy_h5_format.load_weights_from_hdf5_group_by_name(group, model)
 
 
-class _WithoutTopLevel:
-    """An h5py group view without its (empty) ``top_level_model_weights`` member."""
+class _GroupView:
+    """An h5py group as Keras' legacy loader should see it: without its (empty)
+    ``top_level_model_weights`` member, and with renamed layers under their new names
+    (``layer_names`` lists them; a new name opens the group of the file's name). Keras' loader
+    opens members with ``saving_lib.safe_get_h5_group`` (``in``, ``get(..., getlink=True)``,
+    ``[]``), so those are translated; the groups it gets back are the file's own."""
 
-    def __init__(self, group: Any) -> None:
+    def __init__(self, group: Any, hide_top: bool, renamed: dict[str, str]) -> None:
         self._group = group
-        self.attrs = group.attrs
+        self._hide_top = hide_top
+        self._renamed = renamed
+        self.attrs = _AttrsView(group.attrs, {old: new for new, old in renamed.items()})
+
+    def _name(self, name: str) -> str:
+        return self._renamed.get(name, name)
 
     def __contains__(self, name: object) -> bool:
-        return name != "top_level_model_weights" and name in self._group
+        if self._hide_top and name == "top_level_model_weights":
+            return False
+        return isinstance(name, str) and self._name(name) in self._group
 
     def __getitem__(self, name: str) -> Any:
-        return self._group[name]
+        return self._group[self._name(name)]
+
+    def get(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        if self._hide_top and name == "top_level_model_weights":
+            return None
+        return self._group.get(self._name(name), *args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._group, name)
+
+
+class _AttrsView:
+    """A group's attributes with ``layer_names`` (and its ``layer_names0..N`` chunks) giving the
+    model's names for renamed layers."""
+
+    def __init__(self, attrs: Any, new_of: dict[str, str]) -> None:
+        self._attrs = attrs
+        self._new_of = new_of
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._attrs
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._attrs[key]
+        if not (key == "layer_names" or key.startswith("layer_names")) or not self._new_of:
+            return value
+        names = [n.decode("utf8") if isinstance(n, bytes) else str(n) for n in value]
+        return [self._new_of.get(n, n) for n in names]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self._attrs else default
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._attrs, name)
 
 
 # ---- layer internals -------------------------------------------------------------------------
@@ -202,18 +249,14 @@ def takes_training(op: Any) -> bool:
 def keras_mask_fns() -> tuple[Callable[[Any], Any], Callable[[Any, Any], None]]:
     """(get_keras_mask, set_keras_mask): the mask carried on a tensor.
 
-    Keras >= 3.6 exports them from ``keras.src.backend``; before that the mask lived in the
-    ``_keras_mask`` attribute, which the fallback reads and writes.
+    Defined in ``keras.src.backend.common.masking`` from Keras 3.6 (the oldest supported) through
+    the 3.16 nightly (measured: 3.6.0 wheel, 3.15.1, keras-nightly 3.16.0.dev2026102704). Keras
+    3.6-3.15 also re-export them from ``keras.src.backend``; the 3.16 nightly no longer does
+    (keras-hub 0.32 imports them from there and fails to import on it). No fallback: a Keras that
+    moves them again fails here, by name, in tests/runtime/test_compat.py.
     """
     _keras()
-    try:
-        from keras.src.backend import get_keras_mask, set_keras_mask
-    except ImportError:  # Keras < 3.6
-        def get_keras_mask(t: Any) -> Any:
-            return getattr(t, "_keras_mask", None)
-
-        def set_keras_mask(t: Any, mask: Any) -> None:
-            t._keras_mask = mask
+    from keras.src.backend.common.masking import get_keras_mask, set_keras_mask
 
     return get_keras_mask, set_keras_mask
 

@@ -32,14 +32,21 @@ def require_hub(art: Artifact) -> None:
         found = False
     if not found:
         raise missing("keras_hub", f"running the keras_hub model {art.path}")
+    from dropctl.runtime.imports import keras_hub_module
+
+    keras_hub_module(f"running the keras_hub model {art.path}")
 
 
-def load_external_weights(model: Any, art: Artifact) -> None:
-    """Load the weights of ``art`` (SavedModel, preset or weights + config) into ``model``."""
+def load_external_weights(model: Any, art: Artifact,
+                          renamed: dict[str, str] | None = None) -> None:
+    """Load the weights of ``art`` (SavedModel, preset or weights + config) into ``model``.
+
+    ``renamed``: model layer name -> the name the artifact stores it under (rescued names)."""
+    renamed = renamed or {}
     if art.format is ArtifactFormat.SAVEDMODEL:
         from dropctl.runtime.savedmodel import load_savedmodel_weights
 
-        load_savedmodel_weights(model, art.path)
+        load_savedmodel_weights(model, art.path, renamed)
         return
     weights = art.weights_path
     if weights is None:
@@ -50,11 +57,12 @@ def load_external_weights(model: Any, art: Artifact) -> None:
         legacy = any(k.startswith("layer_names") for k in f.attrs)
         if legacy:
             stored = set(compat.h5_layer_names(f))
-            missing = sorted({layer.name for layer in model.layers if layer.weights} - stored)
+            missing = sorted(layer.name for layer in model.layers
+                             if layer.weights and renamed.get(layer.name, layer.name) not in stored)
             if missing:
                 raise UnsupportedModelError(
                     f"{weights}: no stored weights for layer(s) {', '.join(missing[:5])}")
-            compat.load_h5_weights_by_name(f, model)
+            compat.load_h5_weights_by_name(f, model, renamed)
             return
     if not weights.name.lower().endswith(".weights.h5"):
         raise ArtifactError(f"{weights}: a Keras 3 weights file must be named *.weights.h5")

@@ -96,6 +96,42 @@ def optional_module(name: str, what: str) -> Any:
         raise missing(name, what) from None
 
 
+def _version(dist: str) -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
+def keras_hub_module(what: str = "this command") -> Any:
+    """The keras_hub module, imported after Keras; one error naming both versions when it cannot
+    import under the installed Keras (keras-hub 0.32.0 on the 3.16 nightly: ``cannot import name
+    'get_keras_mask'`` from Keras' private backend package, measured), instead of an ImportError
+    from inside the first layer Keras deserializes."""
+    from dropctl.reader.versions import installed_keras
+
+    keras = quiet_import_keras(what)
+    if sys.modules.get("keras_hub") is not None:
+        return sys.modules["keras_hub"]
+    try:
+        return _muted_import("keras_hub")
+    except ModuleNotFoundError as exc:
+        if (exc.name or "keras_hub").split(".", 1)[0] in ("keras_hub", "keras_nlp"):
+            raise missing("keras_hub", what) from None
+        raise MissingDependencyError(
+            f"{what} needs keras_hub, which cannot import: it needs {exc.name}, which is not "
+            f"installed") from None
+    except ImportError as exc:
+        keras_version = installed_keras() or str(getattr(keras, "__version__", "?"))
+        raise MissingDependencyError(
+            f"{what} needs keras_hub, and keras-hub {_version('keras-hub')} cannot import under "
+            f"Keras {keras_version} ({type(exc).__name__}: {' '.join(str(exc).split())}); "
+            "install a keras-hub release made for this Keras, or the Keras it was made "
+            "for") from None
+
+
 def tf_module(what: str = "this command") -> Any:
     """The tensorflow module (imported quietly), for the code paths that use it directly."""
     quiet_import_keras(what)

@@ -34,7 +34,7 @@ from typing import Any
 
 from dropctl.errors import ArtifactError, MissingDependencyError, UnsupportedModelError
 from dropctl.reader.report import ArtifactFormat, SiteKind
-from dropctl.reader.rescue import DROPPED_KEYS, RENAMED_KEYS, Rescue, rescue_config
+from dropctl.reader.rescue import DROPPED_KEYS, RENAMED_KEYS, Rescue, renamed_layers, rescue_config
 from dropctl.runtime import compat, keras_module
 
 __all__ = [
@@ -179,7 +179,8 @@ def _weighted_layer_names(model: Any) -> set[str]:
     return {layer.name for layer in model.layers if layer.weights}
 
 
-def _load_h5_weights(model: Any, path: Path) -> None:
+def _load_h5_weights(model: Any, path: Path, renamed: dict[str, str]) -> None:
+    """``renamed``: model layer name -> the file's name (:func:`dropctl.reader.rescue.renamed_layers`)."""
     import h5py
 
     with h5py.File(path, "r") as f:
@@ -187,11 +188,11 @@ def _load_h5_weights(model: Any, path: Path) -> None:
             raise ArtifactError(f"{path}: the file has a model config but no /model_weights group")
         group = f["model_weights"]
         stored = set(compat.h5_layer_names(group))
-        missing = sorted(_weighted_layer_names(model) - stored)
+        missing = sorted(n for n in _weighted_layer_names(model) if renamed.get(n, n) not in stored)
         if missing:
             raise UnsupportedModelError(
                 f"{path}: no stored weights for layer(s) {', '.join(missing[:5])}")
-        compat.load_h5_weights_by_name(group, model)
+        compat.load_h5_weights_by_name(group, model, renamed)
 
 
 WEIGHTS_MEMBER = "model.weights.h5"
@@ -300,13 +301,13 @@ def load_artifact(art: Any, *, require_weights: bool = True,
             if art.format is ArtifactFormat.SAVEDMODEL or art.weights_path is not None:
                 from dropctl.runtime.formats import load_external_weights
 
-                load_external_weights(model, art)
+                load_external_weights(model, art, renamed_layers(rescues))
             elif keras3 or art.format is ArtifactFormat.KERAS:  # tf.keras .keras zips too
                 # Keras' own .keras weight loader: reads the zip member model.weights.h5 in
                 # place, matching variables by object path (layers/<class>[_N]/vars/<i>).
                 model.load_weights(str(art.path))
             else:
-                _load_h5_weights(model, art.path)
+                _load_h5_weights(model, art.path, renamed_layers(rescues))
         except (ArtifactError, UnsupportedModelError, MissingDependencyError):
             raise  # already one line (a missing extra names the extra)
         except Exception as exc:  # noqa: BLE001

@@ -173,18 +173,32 @@ def _pick(weight_path: str, candidates: list[TrackedVariable]) -> TrackedVariabl
                                           -candidates.index(c)))
 
 
-def _weighted_layers(model: Any, keras: Any, prefix: str = "") -> dict[str, Any]:
+_LEAF_ALIASES: dict[tuple[str, str], tuple[str, ...]] = {
+    # Keras 3's DepthwiseConv2D calls its kernel `kernel`; tf.keras (and so a tf.keras
+    # SavedModel's checkpoint) `depthwise_kernel` (measured: tf.keras MobileNetV2, tf_keras 2.21).
+    ("DepthwiseConv1D", "kernel"): ("depthwise_kernel",),
+    ("DepthwiseConv2D", "kernel"): ("depthwise_kernel",),
+}
+"""(Keras 3 class, weight name) -> the names a tf.keras checkpoint stores it under."""
+
+
+def _weighted_layers(model: Any, keras: Any, prefix: str = "",
+                     renamed: dict[str, str] | None = None) -> dict[str, Any]:
+    """Layer path (under the names the SavedModel stores: ``renamed`` maps rescued names back)
+    -> every layer holding weights."""
     out: dict[str, Any] = {}
+    renamed = renamed or {}
     for layer in model.layers:
-        path = f"{prefix}{layer.name}"
+        path = f"{prefix}{renamed.get(layer.name, layer.name)}"
         if isinstance(layer, keras.Model) and getattr(layer, "layers", None):
-            out.update(_weighted_layers(layer, keras, path + "/"))
+            out.update(_weighted_layers(layer, keras, path + "/", renamed))
         elif layer.weights:
             out[path] = layer
     return out
 
 
-def load_savedmodel_weights(model: Any, directory: Path) -> int:
+def load_savedmodel_weights(model: Any, directory: Path,
+                            renamed: dict[str, str] | None = None) -> int:
     """Assign every weight of ``model`` from the SavedModel at ``directory``; returns the count.
 
     Raises :class:`UnsupportedModelError` when a layer or weight has no stored value, a shape
@@ -206,7 +220,7 @@ def load_savedmodel_weights(model: Any, directory: Path) -> int:
             f"{' '.join(str(exc).split())[:200]})") from None
     by_name = _layer_name_paths(read_metadata(directory).nodes, str(directory))
     count = 0
-    for path, layer in _weighted_layers(model, keras).items():
+    for path, layer in _weighted_layers(model, keras, renamed=renamed).items():
         node = by_name.get(path)
         obj = graph.resolve(node.checkpoint_prefix.split("/")) if node else None
         if node is None or obj is None:
@@ -215,7 +229,9 @@ def load_savedmodel_weights(model: Any, directory: Path) -> int:
         unused = list(stored)
         for weight in layer.weights:
             leaf = weight.name.rsplit("/", 1)[-1].split(":", 1)[0]
-            candidates = [v for v in unused if v.rel_path.rsplit("/", 1)[-1] == leaf]
+            candidates = [v for v in unused if v.rel_path.rsplit("/", 1)[-1] == leaf] or [
+                v for v in unused if v.rel_path.rsplit("/", 1)[-1] in _LEAF_ALIASES.get(
+                    (type(layer).__name__, leaf), ())]
             if not candidates:
                 raise UnsupportedModelError(
                     f"{directory}: no stored value for weight {leaf!r} of layer {path}")

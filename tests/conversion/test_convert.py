@@ -179,7 +179,12 @@ def test_perma_then_standard_round_trip(converted, tmp_path) -> None:
         assert back_sites == orig_sites
         x = [np.random.default_rng(1).normal(size=(3, *t.shape[1:])).astype("float32")
              for t in original.inputs]
-        np.testing.assert_allclose(again.predict(x, verbose=0), original.predict(x, verbose=0),
+        reference = original
+        if dropctl.inspect(SAMPLES / name, keras="installed").predict_deterministic.value == "no":
+            # Keras >= 3.16 (pin-wins): the pinned training=True original acts under predict(),
+            # the standard conversion does not; compare with the standard conversion of it.
+            reference = keras.models.load_model(converted[(name, "standard")][0])
+        np.testing.assert_allclose(again.predict(x, verbose=0), reference.predict(x, verbose=0),
                                    atol=1e-6)
 
 
