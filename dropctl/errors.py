@@ -54,3 +54,16 @@ class VerificationError(DropctlError):
     """A written artifact failed its post-write verification (exit code 1)."""
 
     exit_code = ExitCode.FINDINGS
+
+
+EXIT_MEANINGS: dict[int, str] = {
+    ExitCode.OK: "the report was produced; nothing reached the gate you asked for",
+    ExitCode.FINDINGS: "findings or policy violations at or above `--fail-on` (inspect, check), a "
+                       "`diff --fail-if-*` gate tripped, or a written file failed verification (convert)",
+    ExitCode.ERROR: "could not run: usage error, missing/unreadable/unsupported/hostile artifact, bad "
+                    "input data, nothing matched. One line `Error: ...` on stderr, never a traceback "
+                    "(`--debug` or `DROPCTL_DEBUG=1` shows one), never a changed or partial file",
+    130: "interrupted (Ctrl-C): one line on stderr, the command's own temporary files removed",
+    141: "stdout closed early (`dropctl ... | head`), as for any tool killed by SIGPIPE",
+}
+"""Every exit status a dropctl process can end with -> what it means (the docs' table)."""

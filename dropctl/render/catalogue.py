@@ -1,14 +1,18 @@
-"""The rule catalogue as Markdown tables, for the README (``scripts/readme_tables.py`` writes them).
+"""Reference tables as Markdown, generated from the code (``scripts/docs.py`` writes them).
 
-A test compares the README's generated blocks with these functions' output, so the
-documentation cannot drift from :mod:`dropctl.rules`.
+The rule catalogue (:mod:`dropctl.rules`), the exit codes (:mod:`dropctl.errors`) and the JSON
+document versions (:mod:`dropctl.render.schema`). ``scripts/docs.py --check`` (run by
+tests/test_docs.py) compares every generated block of the docs with these functions' output,
+so the documentation cannot drift from the code.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+from dropctl.errors import EXIT_MEANINGS
 from dropctl.policy.config import Policy
+from dropctl.render.schema import SCHEMA_VERSIONS
 from dropctl.rules import FINDINGS, KERAS_CVES, POLICY_RULES
 
 
@@ -65,5 +69,20 @@ def cve_table() -> str:
     return "\n".join(rows)
 
 
-TABLES = {"findings": findings_table, "policy": policy_table, "cves": cve_table}
+def exit_codes_table() -> str:
+    """Every exit status, the same for every command."""
+    rows = ["| code | meaning |", "|---|---|"]
+    rows += [f"| {int(code)} | {_cell(text)} |" for code, text in sorted(EXIT_MEANINGS.items())]
+    return "\n".join(rows)
+
+
+def schema_table() -> str:
+    """Every JSON document kind: its ``schema`` name and current ``schema_version``."""
+    rows = ["| `schema` | `schema_version` |", "|---|---|"]
+    rows += [f"| `dropctl.{kind}` | {version} |" for kind, version in SCHEMA_VERSIONS.items()]
+    return "\n".join(rows)
+
+
+TABLES = {"findings": findings_table, "policy": policy_table, "exit-codes": exit_codes_table,
+          "schemas": schema_table, "cves": cve_table}
 """Marker name in the README (``<!-- generated:NAME -->``) -> table function."""
