@@ -125,11 +125,15 @@ def _options(raw: str | None) -> dict[str, str]:
 
 def _parse_steps(body: str) -> list[Step]:
     steps: list[Step] = []
+    continued = False
     for line in body.splitlines():
-        if line.startswith("$ "):
+        if continued:  # a command continued with a trailing backslash
+            steps[-1] = Step(steps[-1].command + "\n" + line, [])
+        elif line.startswith("$ "):
             steps.append(Step(line[2:], []))
         elif steps:
             steps[-1].expected.append(line)
+        continued = bool(steps) and not steps[-1].expected and line.endswith("\\")
     return steps
 
 
@@ -168,6 +172,7 @@ def run(transcript: Transcript) -> list[list[str]]:
     shim = bindir / "dropctl"
     shim.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m dropctl "$@"\n')
     shim.chmod(0o755)
+    (bindir / "python").symlink_to(sys.executable)  # setups may run the project's scripts
     env = _env(bindir)
     work = _scratch(transcript.setup, env)
     try:

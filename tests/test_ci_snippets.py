@@ -25,10 +25,11 @@ from pathlib import Path
 import yaml
 
 from dropctl._version import __version__
-from tests.support import ROOT, SAMPLES
+from tests.support import ROOT, SAMPLES, doc_text
 from tests.support.sarif import assert_valid_sarif
 
-README = (ROOT / "README.md").read_text()
+README = (ROOT / "README.md").read_text() + "\n" + doc_text("guides/ci.md")
+"""The install lines (README) and the CI snippets (docs/guides/ci.md), as a user reads them."""
 BIN = Path(sys.executable).parent
 REPOSITORY = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
 ARCHIVE = f"{REPOSITORY}/archive/"
@@ -160,4 +161,4 @@ def test_install_and_check_lines_run_without_git(tmp_path: Path) -> None:
     assert_valid_sarif(json.loads((project / "dropctl.sarif").read_text()))
     assert annotations.returncode == 0, annotations.stderr
     assert annotations.stdout.endswith("2 artifacts checked, 2 passed, 0 failed, 0 unreadable "
-                                       "(fail on: error)\n")
+                                       "(fail on: error); verdicts for Keras 3.15 (default)\n")

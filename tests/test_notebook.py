@@ -188,10 +188,9 @@ print(png[:4] == b"\\x89PNG", "matplotlib.pyplot" in sys.modules,
     assert out.stdout.split() == ["True", "False", "True"], out.stdout + out.stderr
 
 
-# ---- the README's "Python API and notebooks" section -----------------------------------------
+# ---- the "Python API and notebooks" guide (docs/guides/python-api.md) ----------------------
 
-_SECTION = (ROOT / "README.md").read_text().split("## Python API and notebooks", 1)[1].split(
-    "\n## ", 1)[0]
+_SECTION = (ROOT / "docs" / "guides" / "python-api.md").read_text()
 
 
 def test_readme_api_table_is_the_real_signatures() -> None:

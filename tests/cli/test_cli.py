@@ -13,9 +13,10 @@ import pytest
 
 from dropctl import __version__
 from dropctl.cli import app
-from tests.support import ROOT, SAMPLES
+from tests.support import DOCS, ROOT, SAMPLES, doc_text
 
-README = (ROOT / "README.md").read_text()
+README = doc_text()
+"""README.md and the docs pages: what a user reads."""
 
 
 def registered_commands() -> set[str]:
@@ -31,11 +32,12 @@ def test_every_command_is_documented_and_every_documented_command_exists(cli_run
     commands = registered_commands()
     assert "inspect" in commands
     for name in commands:
-        assert f"## `dropctl {name}`" in README, f"README has no section for dropctl {name}"
+        guide = DOCS / "guides" / f"{name}.md"
+        assert guide.exists() and f"`dropctl {name}`" in guide.read_text(), f"no guide for dropctl {name}"
         result = cli_runner.invoke(app, [name, "--help"])
         assert result.exit_code == 0 and "Example:" in result.stdout, name
-    documented = set(re.findall(r"^## `dropctl ([a-z-]+)`", README, flags=re.M))
-    assert documented <= commands, f"README documents commands that do not exist: {documented - commands}"
+    documented = set(re.findall(r"^#+ `dropctl ([a-z-]+)`", README, flags=re.M))
+    assert documented <= commands, f"the docs document commands that do not exist: {documented - commands}"
 
 
 def test_inspect_exit_paths(cli_runner, tmp_path: Path) -> None:
@@ -155,7 +157,7 @@ def test_every_json_document_carries_its_schema(cli_runner, tmp_path: Path) -> N
 
 
 def test_readme_reference_tables_match_the_rule_catalogue() -> None:
-    """README's finding-code and check-rule tables are generated from dropctl/rules.py."""
+    """The docs' finding-code, check-rule and CVE tables are generated from dropctl/rules.py."""
     from dropctl.render.catalogue import cve_table, findings_table, policy_table
     from dropctl.rules import FINDINGS, POLICY_RULES
 

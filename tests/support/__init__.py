@@ -17,6 +17,16 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "sample_models"
 """The committed sample artifacts (made by sample_models/make_samples.py)."""
 REAL_MODELS = ROOT.parent / "shared" / "real_models"
+DOCS = ROOT / "docs"
+"""The docs site's pages (mkdocs); README.md is the short front page."""
+
+
+def doc_text(*pages: str) -> str:
+    """README.md and every docs page (or just ``pages``, paths under docs/), joined: what a user
+    reads, for tests that hold the docs to the behaviour."""
+    paths = [DOCS / page for page in pages] if pages else [ROOT / "README.md",
+                                                            *sorted(DOCS.rglob("*.md"))]
+    return "\n".join(path.read_text(encoding="utf-8") for path in paths)
 """The read-only corpus of real published Keras files (absent on some machines)."""
 
 
