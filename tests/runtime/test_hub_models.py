@@ -45,9 +45,14 @@ def _with_sites() -> list[str]:
     return sorted(n for n, m in models.items() if m["sites"] or m.get("variants"))
 
 
-def _cases() -> list[Any]:
+RUN_DEFAULT = ["GPT2Backbone", "FalconBackbone", "GemmaBackbone", "SwinTransformerBackbone",
+               "BertTextClassifier"]
+"""mc-predict and convert by default (each costs several builds): the rest is ``slow``."""
+
+
+def _cases(default: list[str] = DEFAULT) -> list[Any]:
     names = _with_sites()
-    return [pytest.param(n, marks=() if n in DEFAULT else pytest.mark.slow) for n in names]
+    return [pytest.param(n, marks=() if n in default else pytest.mark.slow) for n in names]
 
 
 RATES = (0.3, 0.2, 0.1, 0.4)
@@ -133,8 +138,10 @@ def _oracle(path: Path) -> dict[str, float]:
                 if sub.rate > 0:
                     out[sub_path] = float(sub.rate)
                 continue
-            elif type(sub).__name__ == "DropPath":
-                rate = float(getattr(sub, "rate", 0.0) or 0.0)
+            elif type(sub).__name__.endswith("DropPath"):
+                # keras_hub's drop-path layers: Swin/MobileNetV5 keep ``drop_prob``,
+                # MiT/DINOv2/DINOv3 ``rate`` (read in their sources, keras_hub 0.32)
+                rate = float(getattr(sub, "drop_prob", None) or getattr(sub, "rate", 0.0) or 0)
                 if rate > 0:
                     out[sub_path] = rate
                 continue
@@ -149,10 +156,10 @@ def test_inspect_lists_the_sites_keras_builds(name: str, built: Built) -> None:
     truth = _oracle(path)
     assert truth, f"{name}: the built model has no site (catalogue out of date?)"
     assert set(static) == set(truth)
-    assert static == pytest.approx(truth)
+    assert static == pytest.approx(truth, rel=1e-5)  # schedule factors kept to 6 digits
 
 
-@pytest.mark.parametrize("name", _cases())
+@pytest.mark.parametrize("name", _cases(RUN_DEFAULT))
 def test_mc_predict_switches_every_site_and_spreads(name: str, built: Built) -> None:
     path = built(name)
     result = dropctl.mc_predict(path, synthetic=2, samples=4, seed=0)
@@ -162,7 +169,7 @@ def test_mc_predict_switches_every_site_and_spreads(name: str, built: Built) -> 
     assert max(float(np.max(o.std)) for o in result.outputs) > 0
 
 
-@pytest.mark.parametrize("name", _cases())
+@pytest.mark.parametrize("name", _cases(RUN_DEFAULT))
 def test_convert_strip_and_rate_round_trip_the_weights(name: str, built: Built,
                                                       tmp_path: Path) -> None:
     path = built(name)
