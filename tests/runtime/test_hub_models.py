@@ -200,3 +200,28 @@ def test_falcon_rates_are_read_and_checked(built: Built, cli_runner) -> None:
     assert len(sites) == 6 and all(s.class_name == "Dropout" for s in sites)
     result = cli_runner.invoke(app, ["check", "--no-config", "--max-rate", "0.1", str(path)])
     assert result.exit_code == 1, result.stdout
+
+
+def test_convert_standard_on_gpt2_verifies(tmp_path: Path, cli_runner) -> None:
+    """It failed its own verification ("differs from IN by 0.0993") with random padding masks."""
+    from dropctl.cli import app
+    from tests.support import SAMPLES
+
+    result = cli_runner.invoke(app, ["convert", str(SAMPLES / "gpt2_tiny.keras"),
+                                     str(tmp_path / "g.keras"), "--standard"])
+    assert result.exit_code == 0, result.stderr
+    assert "verified: predict() deterministic and equal to IN" in result.stdout
+
+
+def test_synthetic_inputs_respect_the_declared_sequence_length(built: Built) -> None:
+    """A tiny BERT declares max_sequence_length 5 (keras_hub's test config): a synthetic draw
+    is never longer, and its padding mask marks every token real."""
+    from dropctl.mc.inputs import model_input_specs, synthetic_inputs
+    from dropctl.runtime.loader import load
+
+    model = load(built("BertBackbone")).model
+    assert model.get_config()["max_sequence_length"] == 5
+    specs = model_input_specs(model)
+    arrays = dict(zip([s.name for s in specs], synthetic_inputs(specs, 3, 0), strict=True))
+    assert arrays["token_ids"].shape == (3, 5)
+    assert (arrays["padding_mask"] == 1).all()
