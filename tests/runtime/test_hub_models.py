@@ -225,3 +225,28 @@ def test_synthetic_inputs_respect_the_declared_sequence_length(built: Built) -> 
     arrays = dict(zip([s.name for s in specs], synthetic_inputs(specs, 3, 0), strict=True))
     assert arrays["token_ids"].shape == (3, 5)
     assert (arrays["padding_mask"] == 1).all()
+
+
+@pytest.mark.parametrize("name", _cases(RUN_DEFAULT))
+def test_every_command_names_the_same_sites(name: str, built: Built, cli_runner,
+                                            tmp_path: Path) -> None:
+    """inspect, convert, mc-predict, diff and check --probe: one site list, path for path."""
+    import json
+
+    from dropctl.cli import app
+
+    path = str(built(name))
+    sites = [s["path"] for s in json.loads(
+        cli_runner.invoke(app, ["inspect", path, "--json"]).stdout)["sites"]]
+    assert sites
+    planned = cli_runner.invoke(app, ["convert", path, str(tmp_path / "o.keras"), "--perma",
+                                      "--dry-run", "--json"])
+    assert [c["path"] for c in json.loads(planned.stdout)["changes"]] == sites
+    for command in ("mc-predict", "diff"):
+        run = cli_runner.invoke(app, [command, path, "--synthetic", "1", "--samples", "2",
+                                      "--json"])
+        assert run.exit_code in (0, 1), run.stderr
+        assert [s["path"] for s in json.loads(run.stdout)["sites"]] == sites, command
+    probe = cli_runner.invoke(app, ["check", "--no-config", "--probe", "--json", path])
+    found = json.loads(probe.stdout)["artifacts"][0]["probe"]
+    assert found["unswitched"] == [] and found["mc_stochastic"] is True
