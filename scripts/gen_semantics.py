@@ -425,8 +425,8 @@ def _hub_classes(keras_hub: Any) -> tuple[list[type], list[type]]:
     backbones, tasks = [], []
     for name in sorted(dir(keras_hub.models)):
         obj = getattr(keras_hub.models, name)
-        if not isinstance(obj, type) or obj in (Backbone, Task):
-            continue
+        if not isinstance(obj, type) or obj in (Backbone, Task, *backbones, *tasks):
+            continue  # aliases (AlbertClassifier is AlbertTextClassifier) once
         if issubclass(obj, Backbone):
             backbones.append(obj)
         elif issubclass(obj, Task) and _rate_params(obj):
