@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dropctl.reader.report import SiteKind
-from dropctl.reader.walker import Layer, walk
+from dropctl.reader.walker import Layer, layer_name, walk
 
 HUB_ROOTS = ("keras_hub", "keras_nlp")
 _RATE_NAME = re.compile(r"drop")
@@ -133,8 +133,7 @@ def _sites_of(cls: str, cfg: dict[str, Any], depth: int = 0) -> list[HubSite] | 
         inner_cfg = backbone.get("config")
         inner_cfg = inner_cfg if isinstance(inner_cfg, dict) else {}
         inner = _sites_of(backbone["class_name"], inner_cfg, depth + 1)
-        name = inner_cfg.get("name")
-        prefix = name if isinstance(name, str) and name else "backbone"
+        prefix = layer_name(backbone)  # the name Keras gives it (from its class when unset)
         out = [HubSite(f"{prefix}/{s.rel_path}", s.class_name, s.kind, s.rate, s.known, s.param,
                        ("backbone", "config", *s.owner)) for s in inner or []]
         own = _catalogued(cls, cfg) if item is not None else None

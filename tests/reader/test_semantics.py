@@ -163,3 +163,19 @@ def test_the_committed_catalogue_is_what_the_script_generates() -> None:
     result = subprocess.run([sys.executable, "scripts/gen_semantics.py", "--check"], cwd=ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_an_unnamed_keras_hub_model_is_named_as_keras_names_it(tmp_path: Path) -> None:
+    """MobileNetV5Backbone's get_config() stores no name; Keras names it from its class
+    (``to_snake_case``: ``mobile_net_v5_backbone``), and so does inspect."""
+    from dropctl.reader.walker import layer_name
+
+    assert layer_name({"class_name": "MobileNetV5Backbone",
+                       "module": "keras_hub.src.models.mobilenetv5.mobilenetv5_backbone",
+                       "config": {}}) == "mobile_net_v5_backbone"
+    path = _falcon(tmp_path, feedforward_dropout_rate=0.5)
+    doc = json.loads(path.read_text())
+    del doc["config"]["name"]
+    path.write_text(json.dumps(doc))
+    assert dropctl.inspect(path).sites[0].path == (
+        "falcon_backbone/transformer_layer_0/feedforward_dropout")
