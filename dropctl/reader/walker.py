@@ -152,13 +152,13 @@ def layer_name(entry: dict[str, Any]) -> str:
     if isinstance(cls, str) and isinstance(module, str) and module.split(".", 1)[0] in (
             "keras_hub", "keras_nlp"):
         # A keras_hub model whose get_config() stores no name (MobileNetV5Backbone, 0.32) is
-        # named by Keras from its class: keras.src.utils.naming.to_snake_case.
+        # named by Keras from its class (its naming module's to_snake_case).
         return _snake_case(cls)
     return cls if isinstance(cls, str) else "?"
 
 
 def _snake_case(name: str) -> str:
-    """Keras' ``to_snake_case`` (keras/src/utils/naming.py, 3.6-3.15): ``MobileNetV5Backbone``
+    """Keras' ``to_snake_case`` (utils/naming.py in Keras 3.6-3.15): ``MobileNetV5Backbone``
     -> ``mobile_net_v5_backbone``."""
     import re
 

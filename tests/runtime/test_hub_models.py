@@ -28,10 +28,10 @@ import pytest
 
 import dropctl
 from dropctl.reader.semantics import catalogue
-from tests.support import LazyModule
+from tests.support import LazyModule, needs_hub
 
 keras = LazyModule("keras")
-pytest.importorskip("keras_hub")
+pytestmark = needs_hub
 
 DEFAULT = ["BertBackbone", "GPT2Backbone", "FalconBackbone", "DistilBertBackbone",
            "RobertaBackbone", "GemmaBackbone", "LlamaBackbone", "ViTBackbone",
