@@ -482,9 +482,9 @@ def generate(tiny_source: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, An
             unbuilt[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
             continue
         tiny_of[name] = tiny
-        if entry["sites"] or params:
-            models[name] = {"module": cls.__module__, "kind": "backbone", "params": params,
-                            "tiny_config": tiny, "tiny_source": test_file, **entry}
+        # every built backbone, sites or not: a task's static read expands its backbone
+        models[name] = {"module": cls.__module__, "kind": "backbone", "params": params,
+                        "tiny_config": tiny, "tiny_source": test_file, **entry}
     for cls in tasks:
         name = cls.__name__
         bb_cls = getattr(cls, "backbone_cls", None)
