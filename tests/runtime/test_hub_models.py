@@ -250,3 +250,12 @@ def test_every_command_names_the_same_sites(name: str, built: Built, cli_runner,
     probe = cli_runner.invoke(app, ["check", "--no-config", "--probe", "--json", path])
     found = json.loads(probe.stdout)["artifacts"][0]["probe"]
     assert found["unswitched"] == [] and found["mc_stochastic"] is True
+
+
+def test_convert_strip_reaches_a_task_head_and_lists_it(built: Built, tmp_path: Path) -> None:
+    """The issue's case: --strip left BertTextClassifier's classifier dropout at its rate."""
+    report = dropctl.convert(built("BertTextClassifier"), tmp_path / "t.keras", mode="strip",
+                             dry_run=True)
+    head = [c for c in report.changes if c.path == "bert_text_classifier/classifier_dropout"]
+    assert [(c.action.value, c.rate_after) for c in head] == [("zeroed", 0.0)]
+    assert all(c.action.value == "zeroed" for c in report.changes)
