@@ -543,8 +543,14 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(doc, indent=1, sort_keys=True) + "\n"
     if args.check:
         if not args.out.exists() or args.out.read_text() != text:
-            print(f"{args.out} is stale for keras {doc['keras']}, keras_hub {doc['keras_hub']}: "
-                  "run scripts/gen_semantics.py", file=sys.stderr)
+            old = json.loads(args.out.read_text()) if args.out.exists() else {}
+            moved = sorted(k for k in {*old.get("hub_models", {}), *doc["hub_models"]}
+                           if old.get("hub_models", {}).get(k) != doc["hub_models"].get(k))
+            moved += [k for k in ("keras", "keras_hub", "backend", "keras_layers", "unbuilt")
+                      if old.get(k) != doc.get(k)]
+            print(f"{args.out} is stale for keras {doc['keras']}, keras_hub {doc['keras_hub']} "
+                  f"({', '.join(moved[:12]) or 'formatting'}): run scripts/gen_semantics.py",
+                  file=sys.stderr)
             return 1
         return 0
     args.out.parent.mkdir(parents=True, exist_ok=True)
