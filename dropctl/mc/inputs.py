@@ -285,6 +285,7 @@ def model_input_specs(model: Any) -> list[InputSpec]:
 
 
 _LENGTH_KEYS = ("max_sequence_length", "max_position_embeddings", "sequence_length")
+"""Also ``max_*_sequence_length`` (Whisper's ``max_decoder_sequence_length``)."""
 
 
 def _declared_length(model: Any) -> int | None:
@@ -297,9 +298,9 @@ def _declared_length(model: Any) -> int | None:
             continue
         if not isinstance(cfg, dict):
             continue
-        found = [cfg[k] for k in _LENGTH_KEYS
-                 if isinstance(cfg.get(k), int) and not isinstance(cfg.get(k), bool)
-                 and cfg[k] > 0]
+        found = [v for k, v in cfg.items()
+                 if (k in _LENGTH_KEYS or (k.startswith("max_") and k.endswith("sequence_length")))
+                 and isinstance(v, int) and not isinstance(v, bool) and v > 0]
         if found:
             return min(found)
     return None

@@ -142,7 +142,9 @@ def expand(class_name: str, cfg: dict[str, Any], max_sites: int = 100_000
     out: list[CatalogueSite] = []
     # Keras' layer walk: the sites before the first repeated block, then each block's sites
     # (layer 0's, layer 1's...), then the rest.
-    blocks: dict[str, list[dict[str, Any]]] = {}
+    # One loop per repeated block (its count key and the segment that carries the index:
+    # Whisper's encoder layers all come before its decoder layers).
+    blocks: dict[tuple[str, str], list[dict[str, Any]]] = {}
     seen: set[str] = set()
     for raw in raws:
         t = raw.get("template")
@@ -150,18 +152,18 @@ def expand(class_name: str, cfg: dict[str, Any], max_sites: int = 100_000
             ident = json.dumps(t, sort_keys=True)
             if ident not in seen:
                 seen.add(ident)
-                blocks.setdefault(t["repeat"], []).append(raw)
-    placed: set[str] = set()
+                blocks.setdefault(_block(t), []).append(raw)
+    placed: set[tuple[str, str]] = set()
     for raw in raws:
         t = raw.get("template")
         if t is not None and t["per_layer"]:
-            if t["repeat"] in placed:
+            if _block(t) in placed:
                 continue
-            placed.add(t["repeat"])
+            placed.add(_block(t))
             n = _count(cfg, tiny, t["repeat"], max_sites)
             for i in range(n):
                 out += [_from({**b, "path": render(b["template"], i, n)}, rates)
-                        for b in blocks[t["repeat"]]]
+                        for b in blocks[_block(t)]]
                 if len(out) >= max_sites:
                     break
         elif t is not None:
@@ -170,6 +172,13 @@ def expand(class_name: str, cfg: dict[str, Any], max_sites: int = 100_000
         else:
             out.append(_from(raw, rates))
     return [s for s in out if not s.rate == 0][:max_sites]
+
+
+def _block(template: dict[str, Any]) -> tuple[str, str]:
+    """(count key, stem of the indexed segment): the repeated block a template belongs to."""
+    head = "/".join(str(seg[0]) for seg in template["segments"]
+                    if seg[1] == "num" and seg[2] == 1)
+    return str(template["repeat"]), head.split("/", 1)[0]
 
 
 def _count(cfg: dict[str, Any], tiny: dict[str, Any], key: str, cap: int) -> int:
