@@ -16,7 +16,7 @@ Two kinds of block, in README.md and every page under docs/:
   stands for any line starting with the text before it. So every number shown is checked.
   An HTML comment right above the fence sets the scene: ``<!-- transcript: setup="SHELL" -->``
   runs SHELL first in the scratch directory (not shown), and ``cwd=/tmp/demo`` prints the scratch
-  directory as that path. Transcripts of commands that load a model (mc-predict, diff, convert,
+  directory as that path, and ``runtime`` marks a block whose setup needs Keras. Transcripts of commands that load a model (mc-predict, diff, convert,
   check --probe, calibrate, export) run only with ``--runtime``; CI runs them where TensorFlow is.
 
 Rewriting fills a transcript with the real output only if the block has no ``...``; a block with
@@ -92,9 +92,12 @@ class Transcript:
     setup: str | None
     cwd: str | None
 
+    forced_runtime: bool = False
+    """``<!-- transcript: runtime -->``: its setup needs Keras (e.g. keras_hub writes a config)."""
+
     @property
     def runtime(self) -> bool:
-        return any(_is_runtime(s.command) for s in self.steps)
+        return self.forced_runtime or any(_is_runtime(s.command) for s in self.steps)
 
     @property
     def elided(self) -> bool:
@@ -145,7 +148,8 @@ def transcripts(path: Path, text: str | None = None) -> Iterator[tuple[re.Match[
             continue
         opts = _options(m.group("opts"))
         line = text.count("\n", 0, m.start("open")) + 1
-        yield m, Transcript(path, line, _parse_steps(m.group("body")), opts.get("setup"), opts.get("cwd"))
+        yield m, Transcript(path, line, _parse_steps(m.group("body")), opts.get("setup"), opts.get("cwd"),
+                            "runtime" in opts)
 
 
 def _scratch(setup: str | None, env: dict[str, str]) -> Path:
@@ -172,7 +176,9 @@ def run(transcript: Transcript) -> list[list[str]]:
     shim = bindir / "dropctl"
     shim.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m dropctl "$@"\n')
     shim.chmod(0o755)
-    (bindir / "python").symlink_to(sys.executable)  # setups may run the project's scripts
+    python = bindir / "python"  # setups may run the project's scripts (a script, not a symlink:
+    python.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')  # a venv is found
+    python.chmod(0o755)  # from the path the interpreter is started by)
     env = _env(bindir)
     work = _scratch(transcript.setup, env)
     try:

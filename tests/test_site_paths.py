@@ -1,4 +1,4 @@
-"""One walker, one path scheme: inspect, mc-predict and convert name every site identically.
+"""One walker, one path scheme: inspect, mc-predict, diff and convert name every site identically.
 
 Runs the three commands' JSON output on every sample (the CLI as a user runs it) and compares
 the site paths, in order. A file without weights cannot run, so mc-predict must refuse it
@@ -38,6 +38,11 @@ def test_site_paths_agree_across_commands(cli_runner, path: Path, tmp_path: Path
         return
     assert mc.exit_code == 0, mc.stderr
     assert [s["path"] for s in json.loads(mc.stdout)["sites"]] == sites
+
+    diff = cli_runner.invoke(app, ["diff", str(path), "--synthetic", "1", "--samples", "2",
+                                   "--json"])
+    assert diff.exit_code in (0, 1), diff.stderr
+    assert [s["path"] for s in json.loads(diff.stdout)["sites"]] == sites
 
 
 # ---- one --sites matcher, one Bidirectional scheme across formats ---------------------------

@@ -51,7 +51,12 @@ def plan_hub(layer: Layer, entry: dict[str, Any], mode: str, rate: float | None,
     warnings: list[str] = []
     groups: dict[tuple[tuple[str, ...], str], list[HubSite]] = {}
     for site in found:
-        if site.known:
+        if site.known and not site.param:  # a rate keras_hub's code fixes: no parameter to set
+            path = f"{layer.path}/{site.rel_path}"
+            if selected(path):
+                changes.append(HubChange(path, site.class_name, site.rate, site.rate, "skipped",
+                                         "rate fixed in keras_hub's code, not a parameter"))
+        elif site.known:
             groups.setdefault((site.owner, site.param), []).append(site)
     for (owner, param), members in groups.items():
         paths = [f"{layer.path}/{s.rel_path}" for s in members]

@@ -31,6 +31,14 @@ class InputSpec:
     """Shape including the batch dimension (None where free)."""
     dtype: str
     """Keras dtype name (``float32``, ``int32``...)."""
+    free: int | None = None
+    """Size a synthetic draw gives the free (None) dimensions after the batch: the model's
+    ``max_sequence_length`` when that is below the default 8; None for the default."""
+    mask: bool = False
+    """A padding mask (``padding_mask``, ``*_padding_mask``): synthetic draws are all ones.
+    Random 0/1 masks made outputs at padded positions depend on the attention code path
+    (measured: ``convert --standard`` on a GPT2Backbone then "differed from IN by 0.0993",
+    IN's reference being computed with the rates at 0); with every token real they agree."""
 
 
 MAX_NPZ_RATIO = 64
@@ -174,8 +182,9 @@ def synthetic_inputs(specs: list[InputSpec], n: int, seed: int, *, stream: int =
     """``n`` seeded inputs per spec: standard normal floats, integer ids in [0, 2) (any vocab).
 
     The one generator of made-up inputs: ``--synthetic``, ``check --probe`` and ``convert``'s
-    verification batch all use it. Unknown dimensions become 8; ids 0 and 1 are valid for any
-    Embedding or lookup. ``stream`` separates independent draws with the same seed
+    verification batch all use it. Unknown dimensions become 8, or the model's declared
+    ``max_sequence_length`` when that is smaller; ids 0 and 1 are valid for any Embedding or
+    lookup; padding masks are all ones. ``stream`` separates independent draws with the same seed
     (``--synthetic-ood`` uses its own).
     """
     if n < 1:
@@ -183,8 +192,11 @@ def synthetic_inputs(specs: list[InputSpec], n: int, seed: int, *, stream: int =
     rng = np.random.default_rng([seed, stream])
     out = []
     for spec in specs:
-        shape = (n, *(8 if d is None else d for d in spec.shape[1:]))
-        if "int" in spec.dtype:
+        free = min(8, spec.free) if spec.free else 8
+        shape = (n, *(free if d is None else d for d in spec.shape[1:]))
+        if spec.mask:
+            out.append(np.ones(shape, dtype=spec.dtype))
+        elif "int" in spec.dtype or "bool" in spec.dtype:
             out.append(rng.integers(0, 2, size=shape).astype(spec.dtype))
         else:
             out.append(rng.standard_normal(shape).astype(spec.dtype))
@@ -262,10 +274,36 @@ def model_input_specs(model: Any) -> list[InputSpec]:
             return [built]
         raise UnsupportedModelError(f"model '{model.name}' declares no inputs (subclassed and "
                                     "never built?); dropctl cannot feed it")
-    return [InputSpec(str(getattr(t, "name", f"input_{i}")).split(":")[0],
-                      tuple(None if d is None else int(d) for d in t.shape),
-                      str(getattr(t.dtype, "name", t.dtype)))
-            for i, t in enumerate(tensors)]
+    free = _declared_length(model)
+    out = []
+    for i, t in enumerate(tensors):
+        name = str(getattr(t, "name", f"input_{i}")).split(":")[0]
+        out.append(InputSpec(name, tuple(None if d is None else int(d) for d in t.shape),
+                             str(getattr(t.dtype, "name", t.dtype)), free,
+                             name == "padding_mask" or name.endswith("_padding_mask")))
+    return out
+
+
+_LENGTH_KEYS = ("max_sequence_length", "max_position_embeddings", "sequence_length")
+"""Also ``max_*_sequence_length`` (Whisper's ``max_decoder_sequence_length``)."""
+
+
+def _declared_length(model: Any) -> int | None:
+    """The longest sequence a keras_hub model (or its task's backbone) declares, else None: a
+    longer synthetic sequence would index past its position embedding."""
+    for obj in (model, getattr(model, "backbone", None)):
+        try:
+            cfg = obj.get_config() if obj is not None else None
+        except (AttributeError, NotImplementedError, TypeError, ValueError):
+            continue
+        if not isinstance(cfg, dict):
+            continue
+        found = [v for k, v in cfg.items()
+                 if (k in _LENGTH_KEYS or (k.startswith("max_") and k.endswith("sequence_length")))
+                 and isinstance(v, int) and not isinstance(v, bool) and v > 0]
+        if found:
+            return min(found)
+    return None
 
 
 def read_targets(path: str | Path, shape: tuple[int, ...]) -> np.ndarray:

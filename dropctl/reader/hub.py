@@ -1,14 +1,14 @@
 """keras_hub models read statically: the Dropout layers their code builds, from their config.
 
-A keras_hub backbone (``BertBackbone``, ``GPT2Backbone``, ``ViTBackbone``...) is saved as one
-config object (``module: keras_hub.src.models...``) with parameters such as ``num_layers`` and
-``dropout``; the Dropout layers live inside ``TransformerEncoder`` / ``TransformerDecoder`` /
-attention layers that the constructor creates, so they never appear as layers in
-``config.json`` (KERAS_NOTES.md section 7). For the classes below, dropctl knows where the
-constructor puts each dropout and which parameter sets its rate (read from keras_hub 0.32's
-sources and checked against a built model's ``_flatten_layers()`` paths in the tests), so
-``inspect`` lists them with the layer paths a loaded model has. Every one is a standard
-Keras dropout: it acts in ``fit()`` only.
+A keras_hub backbone (``BertBackbone``, ``FalconBackbone``, ``SwinTransformerBackbone``...) is
+saved as one config object (``module: keras_hub.src.models...``) with parameters such as
+``num_layers`` and ``attention_dropout_rate``; the Dropout layers live inside the blocks the
+constructor creates, so they never appear as layers in ``config.json`` (KERAS_NOTES.md
+section 7). Where each one lands and which parameter sets its rate comes from the generated
+catalogue (:mod:`dropctl.reader.semantics`, made by ``scripts/gen_semantics.py`` by building
+keras_hub's own tiny test configs and walking ``_flatten_layers()``), so ``inspect`` lists
+them with the layer paths a loaded model has. Every one is a standard Keras dropout (or a
+keras_hub drop-path layer): it acts in ``fit()`` only.
 
 The same holds for keras_hub *layers* used in a user's own Keras model
 (:data:`LAYERS`: ``TransformerEncoder``, ``TransformerDecoder``): their sites are the layers
@@ -23,16 +23,16 @@ opaque (finding DC402): it is never skipped silently.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from dropctl.reader.report import SiteKind
-from dropctl.reader.walker import Layer, walk
+from dropctl.reader.walker import Layer, layer_name, walk
 
 HUB_ROOTS = ("keras_hub", "keras_nlp")
-_RATE_PARAMS = ("dropout", "dropout_rate", "attention_dropout", "drop_rate", "drop_path_rate",
-                "hidden_dropout", "attention_probs_dropout", "classifier_dropout")
+_RATE_NAME = re.compile(r"drop")
 MAX_HUB_LAYERS = 10_000
 """Most transformer layers expanded for one model (a hostile ``num_layers`` cannot blow up)."""
 
@@ -60,11 +60,6 @@ class HubSite:
 def _num(cfg: dict[str, Any], key: str) -> float:
     v = cfg.get(key)
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else 0.0
-
-
-def _layers(cfg: dict[str, Any]) -> int:
-    n = cfg.get("num_layers")
-    return min(n, MAX_HUB_LAYERS) if isinstance(n, int) and n > 0 else 0
 
 
 def _transformer(prefix: str, attention: str, rate: float, param: str = "dropout",
@@ -99,48 +94,6 @@ def _decoder_layer(cfg: dict[str, Any]) -> list[HubSite]:
     return [*out, ff_drop]
 
 
-def _bert(cfg: dict[str, Any]) -> list[HubSite]:
-    """BertBackbone (also RoBERTa/DistilBERT-style encoders built the same way)."""
-    rate = _num(cfg, "dropout")
-    out = [HubSite("embeddings_dropout", "Dropout", SiteKind.DROPOUT, rate)]
-    for i in range(_layers(cfg)):
-        out += _transformer(f"transformer_layer_{i}", "self_attention_layer", rate)
-    return out
-
-
-def _gpt2(cfg: dict[str, Any]) -> list[HubSite]:
-    rate = _num(cfg, "dropout")
-    out = [HubSite("embeddings_dropout", "Dropout", SiteKind.DROPOUT, rate)]
-    for i in range(_layers(cfg)):
-        out += _transformer(f"transformer_layer_{i}", "self_attention", rate,
-                            attention_class="CachedMultiHeadAttention")
-    return out
-
-
-def _vit(cfg: dict[str, Any]) -> list[HubSite]:
-    rate, att = _num(cfg, "dropout_rate"), _num(cfg, "attention_dropout")
-    out: list[HubSite] = []
-    for i in range(1, _layers(cfg) + 1):
-        block = f"vit_encoder/transformer_block_{i}"
-        out += [
-            HubSite(f"{block}/mha", "MultiHeadAttention", SiteKind.ATTENTION, att,
-                    param="attention_dropout"),
-            HubSite(f"{block}/dropout", "Dropout", SiteKind.DROPOUT, rate, param="dropout_rate"),
-            HubSite(f"{block}/mlp/dropout", "Dropout", SiteKind.DROPOUT, rate,
-                    param="dropout_rate"),
-        ]
-    out.append(HubSite("vit_encoder/dropout", "Dropout", SiteKind.DROPOUT, rate,
-                       param="dropout_rate"))
-    return out
-
-
-BACKBONES: dict[str, Callable[[dict[str, Any]], list[HubSite]]] = {
-    "BertBackbone": _bert,
-    "GPT2Backbone": _gpt2,
-    "ViTBackbone": _vit,
-}
-"""keras_hub classes whose dropout layout dropctl knows (class name -> sites from config)."""
-
 LAYERS: dict[str, Callable[[dict[str, Any]], list[HubSite]]] = {
     "TransformerEncoder": _encoder_layer,
     "TransformerDecoder": _decoder_layer,
@@ -158,22 +111,37 @@ def is_hub(layer: Layer) -> bool:
     return module in HUB_ROOTS or registered in HUB_ROOTS
 
 
+def _catalogued(cls: str, cfg: dict[str, Any]) -> list[HubSite] | None:
+    """The sites of a catalogued keras_hub class built from ``cfg`` (relative paths)."""
+    from dropctl.reader.semantics import expand
+
+    found = expand(cls, cfg, MAX_HUB_LAYERS)
+    if found is None:
+        return None
+    return [HubSite(s.path, s.class_name, SiteKind(s.kind), s.rate, True, s.param or "")
+            for s in found]
+
+
 def _sites_of(cls: str, cfg: dict[str, Any], depth: int = 0) -> list[HubSite] | None:
-    expand = BACKBONES.get(cls)
-    if expand is not None:
-        return [s for s in expand(cfg) if (s.rate or 0.0) > 0]
+    from dropctl.reader.semantics import entry
+
+    item = entry(cls)
+    if item is not None and item.get("kind") == "backbone":
+        return _catalogued(cls, cfg)
     backbone = cfg.get("backbone")
     if depth == 0 and isinstance(backbone, dict) and isinstance(backbone.get("class_name"), str):
         inner_cfg = backbone.get("config")
         inner_cfg = inner_cfg if isinstance(inner_cfg, dict) else {}
         inner = _sites_of(backbone["class_name"], inner_cfg, depth + 1)
-        name = inner_cfg.get("name")
-        prefix = name if isinstance(name, str) and name else "backbone"
+        prefix = layer_name(backbone)  # the name Keras gives it (from its class when unset)
         out = [HubSite(f"{prefix}/{s.rel_path}", s.class_name, s.kind, s.rate, s.known, s.param,
                        ("backbone", "config", *s.owner)) for s in inner or []]
-        own = [k for k in _RATE_PARAMS if _num(cfg, k) > 0]
-        if own:  # the task's own head dropout: built in code dropctl does not model
-            out.append(HubSite("", cls, SiteKind.CUSTOM, _num(cfg, own[0]), False, own[0]))
+        own = _catalogued(cls, cfg) if item is not None else None
+        if own is not None:  # the task's head dropout (``classifier_dropout``...)
+            out += own
+        elif _rate_keys(cfg):
+            k = _rate_keys(cfg)[0]
+            out.append(HubSite("", cls, SiteKind.CUSTOM, _num(cfg, k), False, k))
         return out if inner is not None else None
     return None
 
@@ -200,12 +168,20 @@ def uses_keras_hub(model_config: dict[str, Any]) -> bool:
     return any(is_hub(layer) for layer in walk(model_config))
 
 
+def _rate_keys(cfg: dict[str, Any]) -> list[str]:
+    """Config keys that set a drop rate, by name (``dropout``, ``attention_dropout_rate``,
+    ``proj_drop``, ``drop_path``...), with a positive value."""
+    return [k for k in cfg if _RATE_NAME.search(k) and not k.startswith(("use_", "num_"))
+            and _num(cfg, k) > 0]
+
+
 def unknown_hub_site(layer: Layer) -> HubSite | None:
-    """A ``custom`` site for a keras_hub model dropctl does not model, if it has a rate."""
+    """A ``custom`` site for a keras_hub model dropctl cannot read (a class the catalogue
+    lacks, or a layout other than the catalogued one), if it has a rate."""
     if not is_hub(layer) or not (layer.depth == 0 or layer.opaque):
         return None
-    own = [k for k in _RATE_PARAMS if _num(layer.config, k) > 0]
+    own = _rate_keys(layer.config)
     if not own:
         return None
-    return HubSite("", layer.class_name, SiteKind.CUSTOM, _num(layer.config, own[0]), False,
-                   own[0])
+    return HubSite("", layer.class_name, SiteKind.CUSTOM, max(_num(layer.config, k) for k in own),
+                   False, own[0])

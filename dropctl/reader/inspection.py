@@ -30,7 +30,9 @@ def _hub_site_pairs(layer: Layer, found: list[HubSite], keras: tuple[int, int, i
     """Sites a keras_hub model's code creates, placed below the model's own path."""
     out = []
     for hub in found:
-        note = (f"keras_hub {layer.class_name}: {hub.param}={hub.rate:g}" if hub.known else
+        note = (f"keras_hub {layer.class_name}: {hub.param} sets it" if hub.known and hub.param
+                else f"keras_hub {layer.class_name}: rate fixed in keras_hub's code"
+                if hub.known else
                 f"keras_hub {layer.class_name}: dropout built in code dropctl does not model")
         spec = SiteSpec(hub.kind, hub.rate, None, None, False, not hub.known, note)
         ph = phases(layer, spec, keras)

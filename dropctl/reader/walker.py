@@ -156,7 +156,23 @@ def layer_name(entry: dict[str, Any]) -> str:
     if isinstance(name, str) and name:
         return name
     cls = entry.get("class_name")
+    module = entry.get("module")
+    if isinstance(cls, str) and isinstance(module, str) and module.split(".", 1)[0] in (
+            "keras_hub", "keras_nlp"):
+        # A keras_hub model whose get_config() stores no name (MobileNetV5Backbone, 0.32) is
+        # named by Keras from its class (its naming module's to_snake_case).
+        return _snake_case(cls)
     return cls if isinstance(cls, str) else "?"
+
+
+def _snake_case(name: str) -> str:
+    """Keras' ``to_snake_case`` (utils/naming.py in Keras 3.6-3.15): ``MobileNetV5Backbone``
+    -> ``mobile_net_v5_backbone``."""
+    import re
+
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def children_of(entry: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:

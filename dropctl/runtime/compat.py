@@ -30,6 +30,29 @@ def safe_mode() -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def fresh_layer_names() -> Iterator[None]:
+    """Keras' layer-name counters as in a fresh process while building, then restored.
+
+    A keras_hub backbone's blocks create their Dropout layers in code with automatic names
+    (``dropout``, ``dropout_3``: ``keras.src.utils.naming.uniquify`` counts per name in
+    ``global_state``'s ``object_name_uids``), so a second model built in one process would
+    get other paths. Built inside this scope every model has the names a fresh process
+    gives, the names ``scripts/gen_semantics.py`` recorded in the catalogue (Keras 3.6-3.15).
+    """
+    _keras()
+    import collections
+
+    from keras.src.backend.common import global_state
+
+    before = global_state.get_global_attribute("object_name_uids")
+    global_state.set_global_attribute("object_name_uids", collections.defaultdict(int))
+    try:
+        yield
+    finally:
+        global_state.set_global_attribute("object_name_uids", before)
+
+
 def deserialize(config: dict[str, Any], custom_objects: dict[str, Any]) -> Any:
     """A Keras 3 object from its serialized form (``.keras`` config.json), safe mode on."""
     _keras()

@@ -160,7 +160,7 @@ def build_from_config(config: dict[str, Any], keras3: bool,
     cfg = compat.config_for_installed_keras(cfg, keras.__version__)
     try:
         # Keras warns about legacy arguments it accepts (input_shape, alpha...): noise for users.
-        with compat.safe_mode(), warnings.catch_warnings():
+        with compat.safe_mode(), compat.fresh_layer_names(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model = (compat.deserialize(cfg, custom) if keras3
                      else compat.model_from_legacy_config(cfg, custom))
@@ -392,9 +392,29 @@ def _hub_block(layer: Any, keras: Any) -> tuple[SiteKind, float, tuple[Any, ...]
     return kind, rate, leaves
 
 
+def _hub_leaf(layer: Any, keras: Any) -> tuple[SiteKind, float] | None:
+    """A keras_hub layer that drops by itself (Swin's ``DropPath``...): a class the generated
+    catalogue found as a site (:func:`dropctl.reader.semantics.leaf_classes`), with a rate."""
+    from dropctl.reader.semantics import leaf_classes
+
+    if isinstance(layer, keras.Model) or not _is_hub(layer) or compat.direct_sublayers(layer):
+        return None
+    kind = leaf_classes().get(type(layer).__name__)
+    if kind is None:
+        return None
+    rates = [float(v) for v in (getattr(layer, a, None) for a in _HUB_LEAF_ATTRS)
+             if isinstance(v, int | float) and not isinstance(v, bool)]
+    rate = max(rates, default=0.0)
+    return (SiteKind(kind), rate) if rate > 0 else None
+
+
+_HUB_LEAF_ATTRS = ("rate", "drop_rate", "drop_prob", "drop_path_rate", "drop_path", "_rate",
+                   "_drop_rate", "_drop_prob")
+
+
 def _site_of(layer: Any, keras: Any) -> tuple[SiteKind, float, tuple[Any, ...]] | None:
     """(kind, rate, the layers the engine switches) for a stochastic layer, else None."""
-    leaf = _leaf_site(layer, keras)
+    leaf = _leaf_site(layer, keras) or _hub_leaf(layer, keras)
     if leaf is not None:
         return leaf[0], leaf[1], (layer,)
     return _hub_block(layer, keras)
@@ -414,7 +434,8 @@ def _opens_hub_layer(layer: Any, keras: Any, in_hub_model: bool) -> bool:
     """
     from dropctl.reader.hub import LAYERS
 
-    if isinstance(layer, keras.Model) or not _is_hub(layer) or _leaf_site(layer, keras):
+    if (isinstance(layer, keras.Model) or not _is_hub(layer) or _leaf_site(layer, keras)
+            or _hub_leaf(layer, keras)):
         return False  # a keras_hub attention layer (CachedMultiHeadAttention) is a site itself
     return in_hub_model or type(layer).__name__ in LAYERS
 

@@ -1,0 +1,201 @@
+"""The generated semantics catalogue: which keras_hub classes build which dropout sites.
+
+``dropctl/reader/data/semantics.json`` is written by ``scripts/gen_semantics.py`` from the
+installed keras and keras_hub (never by hand): for each keras_hub backbone and task it holds the
+constructor parameters that set a rate, and the sites Keras builds from keras_hub's own tiny
+test config (their ``_flatten_layers()`` paths, the parameter and factor that set each rate,
+and the templates that repeat once per layer, ``transformer_layer_{i}/feedforward_dropout``).
+This module reads it with the standard library only (no Keras), for ``inspect``, ``check``,
+``convert`` and the runtime's site list alike.
+
+:func:`expand` turns one saved config into its sites. It is exact when the saved config's
+layout is the catalogued one up to the verified count keys (``num_layers``: the generator
+built one more layer and the templates predicted it); otherwise it returns None and the caller
+reports the model as one site it cannot read (DC402), never a guess.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+SCHEMA = 1
+_LAYOUT_KEY = re.compile(r"layers|depth|repeat|stack|block|stage|expert")
+"""Config keys that can change which layers a keras_hub constructor builds (by name)."""
+
+
+@dataclass(frozen=True)
+class CatalogueSite:
+    """One stochastic layer a keras_hub class builds, relative to the model."""
+
+    path: str
+    """Layer names below the model (``transformer_layer_0/attention/attention_dropout``)."""
+    class_name: str
+    """The class Keras builds there (``Dropout``, ``CachedMultiHeadAttention``, ``DropPath``)."""
+    kind: str
+    """A :class:`dropctl.reader.report.SiteKind` value."""
+    param: str | None
+    """The constructor parameter that sets the rate; None for a rate fixed in code."""
+    rate: float
+    """The rate Keras gives the layer for this config (parameter x the schedule's factor)."""
+
+
+@functools.lru_cache(maxsize=1)
+def catalogue() -> dict[str, Any]:
+    """The catalogue document (``schema``, ``keras``, ``keras_hub``, ``hub_models``...)."""
+    text = resources.files("dropctl.reader").joinpath("data/semantics.json").read_text()
+    doc: dict[str, Any] = json.loads(text)
+    if doc.get("schema") != SCHEMA:
+        raise ValueError(f"semantics.json schema {doc.get('schema')}, dropctl reads {SCHEMA}")
+    return doc
+
+
+def versions() -> tuple[str, str]:
+    """(keras, keras_hub) versions the catalogue was generated with."""
+    doc = catalogue()
+    return str(doc["keras"]), str(doc["keras_hub"])
+
+
+def entry(class_name: str) -> dict[str, Any] | None:
+    """The catalogue entry of a keras_hub class (backbone or task), or None."""
+    found = catalogue()["hub_models"].get(class_name)
+    return found if isinstance(found, dict) else None
+
+
+def param_value(cfg: dict[str, Any], name: str, default: float) -> float:
+    """A rate parameter as Keras would build it: the saved value, else the default."""
+    v = cfg.get(name, default)
+    if isinstance(v, bool):
+        return float(v)
+    if isinstance(v, int | float):
+        return float(v) if math.isfinite(v) else math.nan
+    return default if v is None else math.nan
+
+
+def _layout_matches(item: dict[str, Any], cfg: dict[str, Any]) -> bool:
+    """Whether the saved config builds the catalogued layout (count keys aside, when verified)."""
+    tiny = item.get("tiny_config") or {}
+    counts: dict[str, bool] = item.get("count_keys") or {}
+    params = item.get("params") or {}
+    moved = [k for k in counts if cfg.get(k, tiny.get(k)) != tiny.get(k)]
+    if len(moved) > 1:  # each count was verified alone
+        return False
+    for key, value in tiny.items():
+        if key in params or not _LAYOUT_KEY.search(key):
+            continue
+        if counts.get(key) and isinstance(cfg.get(key), int):
+            continue
+        saved = cfg.get(key, value)
+        if isinstance(saved, list | tuple):
+            saved = list(saved)
+        if saved != value:
+            return False
+    return True
+
+
+def _from(raw: dict[str, Any], rates: dict[str, float]) -> CatalogueSite:
+    param = raw.get("param")
+    scale = float(raw.get("scale") or 0.0)
+    rate = scale if param is None else rates.get(param, 0.0) * scale
+    return CatalogueSite(raw["path"], raw["class"], raw["kind"], param, round(rate, 12))
+
+
+def render(template: dict[str, Any], i: int, n: int) -> str:
+    """The path of layer ``i`` of ``n`` from a catalogue template.
+
+    Each segment is ``[stem, mode, a, b, c]``: ``fixed`` is the stem itself; ``num`` is
+    ``stem_k`` and ``counter`` is ``stem_k`` or the bare stem when k is 0 (Keras names the first
+    layer of a name bare, then counts: ``dropout``, ``dropout_1``), with ``k = a*i + b*n + c``.
+    """
+    out = []
+    for stem, mode, a, b, c in template["segments"]:
+        if mode == "fixed":
+            out.append(stem)
+            continue
+        k = a * i + b * n + c
+        out.append(stem if mode == "counter" and k == 0 else f"{stem}_{k}")
+    return "/".join(out)
+
+
+def expand(class_name: str, cfg: dict[str, Any], max_sites: int = 100_000
+           ) -> list[CatalogueSite] | None:
+    """The sites a keras_hub class builds from ``cfg`` (rate > 0 only), or None when the class
+    is not catalogued or ``cfg``'s layout is not the catalogued one."""
+    item = entry(class_name)
+    if item is None or not _layout_matches(item, cfg):
+        return None
+    params: dict[str, float] = item.get("params") or {}
+    rates = {p: param_value(cfg, p, d) for p, d in params.items()}
+    on = sorted(p for p, r in rates.items() if not r == 0)
+    variants: dict[str, list[dict[str, Any]]] = item.get("variants") or {}
+    key = ",".join(on)
+    if key in variants:
+        raws = variants[key]
+    else:
+        raws = [s for s in item["sites"] if s.get("param") is None or s["param"] in on]
+    tiny = item.get("tiny_config") or {}
+    out: list[CatalogueSite] = []
+    # Keras' layer walk: the sites before the first repeated block, then each block's sites
+    # (layer 0's, layer 1's...), then the rest.
+    # One loop per repeated block (its count key and the segment that carries the index:
+    # Whisper's encoder layers all come before its decoder layers).
+    blocks: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    seen: set[str] = set()
+    for raw in raws:
+        t = raw.get("template")
+        if t is not None and t["per_layer"]:
+            ident = json.dumps(t, sort_keys=True)
+            if ident not in seen:
+                seen.add(ident)
+                blocks.setdefault(_block(t), []).append(raw)
+    placed: set[tuple[str, str]] = set()
+    for raw in raws:
+        t = raw.get("template")
+        if t is not None and t["per_layer"]:
+            if _block(t) in placed:
+                continue
+            placed.add(_block(t))
+            n = _count(cfg, tiny, t["repeat"], max_sites)
+            for i in range(n):
+                out += [_from({**b, "path": render(b["template"], i, n)}, rates)
+                        for b in blocks[_block(t)]]
+                if len(out) >= max_sites:
+                    break
+        elif t is not None:
+            out.append(_from({**raw, "path": render(
+                t, 0, _count(cfg, tiny, t["repeat"], max_sites))}, rates))
+        else:
+            out.append(_from(raw, rates))
+    return [s for s in out if not s.rate == 0][:max_sites]
+
+
+def _block(template: dict[str, Any]) -> tuple[str, str]:
+    """(count key, stem of the indexed segment): the repeated block a template belongs to."""
+    head = "/".join(str(seg[0]) for seg in template["segments"]
+                    if seg[1] == "num" and seg[2] == 1)
+    return str(template["repeat"]), head.split("/", 1)[0]
+
+
+def _count(cfg: dict[str, Any], tiny: dict[str, Any], key: str, cap: int) -> int:
+    v = cfg.get(key, tiny.get(key))
+    return min(v, cap) if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
+
+
+@functools.lru_cache(maxsize=1)
+def leaf_classes() -> dict[str, str]:
+    """{class name: site kind} of the keras_hub classes that are sites themselves and are not
+    Keras stock layers (``DropPath``: keras_hub's drop-path layers), from the catalogue."""
+    doc = catalogue()
+    stock = set(doc.get("keras_layers") or {})
+    out: dict[str, str] = {}
+    for item in doc["hub_models"].values():
+        for raw in [*item.get("sites", []), *(s for v in (item.get("variants") or {}).values()
+                                               for s in v)]:
+            if raw["class"] not in stock and raw["kind"] != "attention":
+                out[raw["class"]] = raw["kind"]
+    return out

@@ -1,0 +1,564 @@
+"""Generate dropctl/reader/data/semantics.json: what the installed keras and keras_hub build.
+
+Run it after upgrading Keras or keras_hub::
+
+    python scripts/gen_semantics.py --hub-source /path/to/keras-hub   # a checkout or a git dir
+    python scripts/gen_semantics.py --check                           # CI: fail when stale
+
+Nothing in the catalogue is typed by hand. For every keras_hub backbone and task the script
+
+1. reads the constructor's signature: the parameters whose name says they set a drop rate
+   (``dropout``, ``attention_dropout_rate``, ``proj_drop``, ``drop_path_rate``...);
+2. builds a tiny instance from the config in keras_hub's own ``*_backbone_test.py`` (their
+   ``self.init_kwargs``; read from ``--hub-source`` or, without it, the configs already in the
+   catalogue), once with every rate 0, once per rate parameter with that one at 0.5, and once
+   per layer-count key (``num_layers``...) with one more layer;
+3. walks the built layers with Keras' own ``_flatten_layers()`` (the oracle), so each site is
+   recorded with the path Keras builds, the parameter that sets its rate, the factor applied
+   to it (drop-path schedules) and whether it repeats with a count key (``transformer_layer_{i}``).
+
+keras layer classes are read from ``keras.layers`` (constructor parameters setting a rate or a
+noise level). The file records the keras, keras_hub and backend versions it was made with.
+``--check`` rebuilds everything and exits 1 when the result differs from the committed file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import inspect
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+OUT = Path(__file__).resolve().parents[1] / "dropctl" / "reader" / "data" / "semantics.json"
+SCHEMA = 1
+RATE_PARAM = re.compile(r"(^|_)drop(out)?(_|$)|dropout|^drop_|_drop$|drop_path|drop_prob|drop_rate")
+COUNT_KEY = re.compile(r"^num_(\w+_)?layers$")
+MARK = 0.5
+NUMBER = re.compile(r"\d+")
+
+
+# ---- tiny configs from keras_hub's tests ------------------------------------------------------
+def _hub_test_files(source: Path) -> dict[str, str]:
+    """{test path: text} of every ``*_backbone_test.py`` in a keras-hub checkout or git dir."""
+    if (source / "HEAD").is_file() and not (source / "keras_hub").is_dir():  # a bare git dir
+        names = subprocess.run(["git", "--git-dir", str(source), "ls-tree", "-r", "--name-only",
+                                "HEAD"], capture_output=True, text=True, check=True).stdout
+        out = {}
+        for name in names.split():
+            if name.endswith("_backbone_test.py"):
+                out[name] = subprocess.run(["git", "--git-dir", str(source), "show",
+                                            f"HEAD:{name}"], capture_output=True, text=True,
+                                           check=True).stdout
+        return out
+    return {str(p.relative_to(source)): p.read_text()
+            for p in sorted(source.rglob("*_backbone_test.py"))}
+
+
+_LITERAL_NODES = (ast.Dict, ast.List, ast.Tuple, ast.Constant, ast.BinOp, ast.UnaryOp, ast.Add,
+                  ast.Sub, ast.Mult, ast.FloorDiv, ast.Div, ast.USub, ast.Load, ast.Attribute,
+                  ast.Name)
+
+
+def _literal(node: ast.AST, attrs: dict[str, Any]) -> Any:
+    """A literal expression (with ``self.x`` set earlier in setUp); raises ValueError otherwise."""
+    for sub in ast.walk(node):
+        if not isinstance(sub, _LITERAL_NODES):
+            raise ValueError(type(sub).__name__)
+        if isinstance(sub, ast.Attribute) and not (
+                isinstance(sub.value, ast.Name) and sub.value.id == "self" and sub.attr in attrs):
+            raise ValueError("attribute")
+        if isinstance(sub, ast.Name) and sub.id != "self":
+            raise ValueError(sub.id)
+    code = compile(ast.Expression(node), "<init_kwargs>", "eval")  # type: ignore[arg-type]
+    return eval(code, {"__builtins__": {}}, {"self": type("S", (), attrs)})  # noqa: S307
+
+
+def tiny_configs(files: dict[str, str]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """{backbone module: (test file, init_kwargs)} for tests whose kwargs are literals."""
+    out = {}
+    for name, text in files.items():
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        for fn in ast.walk(tree):
+            if not (isinstance(fn, ast.FunctionDef) and fn.name == "setUp"):
+                continue
+            attrs: dict[str, Any] = {}
+            for stmt in fn.body:
+                if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1):
+                    continue
+                target = stmt.targets[0]
+                if not (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
+                        and target.value.id == "self"):
+                    continue
+                try:
+                    attrs[target.attr] = _literal(stmt.value, attrs)
+                except (ValueError, TypeError, ZeroDivisionError):
+                    continue
+            kwargs = attrs.get("init_kwargs")
+            if isinstance(kwargs, dict):
+                module = name.removesuffix("_test.py").replace("/", ".")
+                out[module] = (name, _jsonable(kwargs))
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _kwargs_for_build(cfg: dict[str, Any]) -> dict[str, Any]:
+    """JSON lists back to tuples where keras_hub wants shapes (``image_shape``, ``patch_size``)."""
+    return {k: tuple(v) if isinstance(v, list) and k.endswith(("_shape", "_size")) else v
+            for k, v in cfg.items()}
+
+
+# ---- the oracle: walking what Keras built -----------------------------------------------------
+def _rate_attrs(layer: Any) -> float:
+    for attr in ("rate", "drop_rate", "drop_prob", "drop_path_rate", "drop_path", "_rate",
+                 "_drop_rate", "_drop_prob"):
+        v = getattr(layer, attr, None)
+        if isinstance(v, int | float) and not isinstance(v, bool) and v > 0:
+            return float(v)
+    return 0.0
+
+
+def _random_call(cls: type) -> bool:
+    try:
+        src = inspect.getsource(cls.call)
+    except (OSError, TypeError):
+        return False
+    return "random" in src or "dropout" in src
+
+
+def site_of(layer: Any, keras: Any) -> tuple[str, float] | None:
+    """(kind, rate) of a stochastic layer as Keras built it, else None."""
+    L = keras.layers
+    if isinstance(layer, L.SpatialDropout1D | L.SpatialDropout2D | L.SpatialDropout3D):
+        return ("spatial_dropout", float(layer.rate)) if layer.rate > 0 else None
+    if isinstance(layer, L.Dropout):
+        return ("dropout", float(layer.rate)) if layer.rate > 0 else None
+    if isinstance(layer, L.GaussianDropout):
+        return ("gaussian_dropout", float(layer.rate)) if layer.rate > 0 else None
+    if isinstance(layer, L.AlphaDropout):
+        return ("alpha_dropout", float(layer.rate)) if layer.rate > 0 else None
+    if isinstance(layer, L.GaussianNoise):
+        return ("gaussian_noise", float(layer.stddev)) if layer.stddev > 0 else None
+    if isinstance(layer, L.MultiHeadAttention):
+        rate = float(getattr(layer, "_dropout", 0.0) or 0.0)
+        return ("attention", rate) if rate > 0 else None
+    if isinstance(layer, L.RNN):
+        cells = getattr(layer.cell, "cells", None) or [layer.cell]
+        rate = max(float(getattr(c, a, 0.0) or 0.0) for c in cells
+                   for a in ("dropout", "recurrent_dropout"))
+        return ("recurrent", rate) if rate > 0 else None
+    if isinstance(layer, keras.Model):
+        return None
+    if not list(layer._flatten_layers(include_self=False, recursive=False)):
+        rate = _rate_attrs(layer)
+        if rate > 0 and _random_call(type(layer)):
+            return ("stochastic_depth" if "path" in type(layer).__name__.lower()
+                    or "depth" in type(layer).__name__.lower() else "dropout", rate)
+    return None
+
+
+def built_sites(model: Any, keras: Any) -> list[dict[str, Any]]:
+    """Every stochastic layer below ``model``, pre-order, paths relative to the model (a layer
+    shared by several paths is listed at its first)."""
+    out: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    stack: list[tuple[Any, str]] = [(model, "")]
+    while stack:
+        layer, path = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        found = site_of(layer, keras) if path else None
+        if found is not None:
+            out.append({"path": path, "class": type(layer).__name__, "kind": found[0],
+                        "rate": found[1]})
+            continue  # an attention layer's own Dropout is this site; a leaf has no inside
+        children = [c for c in layer._flatten_layers(include_self=False, recursive=False)
+                    if not isinstance(c, keras.layers.InputLayer)]
+        stack.extend((c, f"{path}/{c.name}" if path else c.name) for c in reversed(children))
+    return out
+
+
+# ---- building -----------------------------------------------------------------------------------
+def _quiet_build(fn: Any) -> Any:
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        return fn()
+
+
+def _rate_params(cls: type) -> dict[str, float]:
+    out = {}
+    for name, p in inspect.signature(cls.__init__).parameters.items():
+        if RATE_PARAM.search(name) and not name.startswith(("use_", "num_")):
+            default = None if p.default is inspect.Parameter.empty else p.default  # required
+            if default is None or (isinstance(default, int | float)
+                                   and not isinstance(default, bool)):
+                out[name] = float(default or 0.0)
+    return out
+
+
+_SEGMENT = re.compile(r"^(.*?)_(\d+)$")
+
+
+def _tokens(path: str) -> list[tuple[str, int | None]]:
+    """(stem, number) per path segment: ``dropout_3`` -> ("dropout", 3), ``dropout`` ->
+    ("dropout", None) (Keras names the first of a name bare, then ``_1``, ``_2``...)."""
+    out: list[tuple[str, int | None]] = []
+    for seg in path.split("/"):
+        m = _SEGMENT.match(seg)
+        out.append((m.group(1), int(m.group(2))) if m else (seg, None))
+    return out
+
+
+def _series(members: list[list[tuple[str, int | None]]], index: int | None, layers: int
+            ) -> list[list[list[tuple[str, int | None]]]] | None:
+    """series[r][i]: the r-th member of layer i (members of one layer ordered by numbers)."""
+    per: dict[int, list[list[tuple[str, int | None]]]] = {}
+    for m in members:
+        per.setdefault(m[index][1] or 0 if index is not None else 0, []).append(m)
+    rows = [sorted(v, key=lambda m: [x or 0 for _, x in m]) for _, v in sorted(per.items())]
+    if len(rows) != layers or len({len(r) for r in rows}) != 1:
+        return None
+    return [[row[r] for row in rows] for r in range(len(rows[0]))]
+
+
+def _templates(paths: list[list[str]], n: int) -> dict[str, dict[str, Any]] | None:
+    """Templates that give the site paths of ``paths[j]`` (the model built with ``n + j``
+    counted layers), {path in paths[0]: template}, or None when no template set predicts
+    every build exactly (:func:`dropctl.reader.semantics.render` is the one expansion).
+
+    Paths with the same stems form a group; a segment whose number runs over the layers is
+    the layer index (``transformer_layer_{i}``); every other number is fitted as
+    ``a * i + b * n + c`` (Keras' per-name counter: ``dropout_{2i + 1}``, bare when 0).
+    """
+    from dropctl.reader.semantics import render
+
+    def groups(ps: list[str]) -> dict[tuple[str, ...], list[list[tuple[str, int | None]]]]:
+        out: dict[tuple[str, ...], list[list[tuple[str, int | None]]]] = {}
+        for p in ps:
+            toks = _tokens(p)
+            out.setdefault(tuple(t for t, _ in toks), []).append(toks)
+        return out
+
+    g0, g1 = groups(paths[0]), groups(paths[1])
+    result: dict[str, dict[str, Any]] = {}
+    for stems, members0 in g0.items():
+        members1 = g1.get(stems, [])
+        width = len(stems)
+        index = None
+        for q in range(width):
+            v0 = {m[q][1] for m in members0}
+            v1 = {m[q][1] for m in members1}
+            if None in v0 or None in v1 or len(v0) != n or len(v1) != n + 1:
+                continue
+            lo = min(v0)
+            if v0 == set(range(lo, lo + n)) and v1 == set(range(lo, lo + n + 1)):
+                index = q
+                break
+
+        s0 = _series(members0, index, n if index is not None else 1)
+        s1 = _series(members1, index, n + 1 if index is not None else 1)
+        if s0 is None or s1 is None or len(s0) != len(s1):
+            return None
+        for r0, r1 in zip(s0, s1, strict=True):
+            segments: list[list[Any]] = []
+            for q, stem in enumerate(stems):
+                nums0 = [m[q][1] for m in r0]
+                nums1 = [m[q][1] for m in r1]
+                if all(x is None for x in nums0 + nums1):
+                    segments.append([stem, "fixed", 0, 0, 0])
+                    continue
+                bare = any(x is None for x in nums0 + nums1)
+                v0 = [x or 0 for x in nums0]
+                v1 = [x or 0 for x in nums1]
+                if q == index:
+                    segments.append([stem, "num", 1, 0, v0[0]])
+                    continue
+                a = (v0[1] - v0[0]) if len(v0) > 1 else (v1[1] - v1[0]) if len(v1) > 1 else 0
+                b = v1[0] - v0[0]
+                segments.append([stem, "counter" if bare else "num", a, b, v0[0] - b * n])
+            tmpl = {"segments": segments, "per_layer": index is not None}
+            for i, m in enumerate(r0):
+                result["/".join(f"{t}_{x}" if x is not None else t for t, x in m)] = tmpl
+                if not tmpl["per_layer"]:
+                    break
+                _ = i
+    # one set of templates must give every build's exact site list
+    unique = {json.dumps(t, sort_keys=True): t for t in result.values()}
+    for j, ps in enumerate(paths):
+        got: set[str] = set()
+        for t in unique.values():
+            layers = range(n + j) if t["per_layer"] else range(1)
+            got.update(render(t, i, n + j) for i in layers)
+        if got != set(ps) or len(result) != len(paths[0]):
+            return None
+    return result
+
+
+@contextlib.contextmanager
+def fresh_names() -> Any:
+    """Keras' layer-name counters as in a fresh process (``dropout``, ``dropout_1``...), as
+    dropctl's loader builds (``dropctl.runtime.compat.fresh_layer_names``)."""
+    import collections
+
+    from keras.src.backend.common import global_state
+
+    before = global_state.get_global_attribute("object_name_uids")
+    global_state.set_global_attribute("object_name_uids", collections.defaultdict(int))
+    try:
+        yield
+    finally:
+        global_state.set_global_attribute("object_name_uids", before)
+
+
+def _markers(params: list[str]) -> dict[str, float]:
+    """A distinct rate per parameter (0.5, 0.25, 0.125...): a site's rate names its parameter
+    (a drop-path schedule scales its parameter by a factor up to 1)."""
+    return {p: 0.5 / 2**i for i, p in enumerate(params)}
+
+
+def _attribute(rate: float, marks: dict[str, float]) -> tuple[str | None, float]:
+    for p, m in marks.items():
+        if abs(rate - m) < 1e-9:
+            return p, 1.0
+    # a schedule: the parameter that names a path or a depth, else the smallest rate above it
+    paths = [p for p in marks if "path" in p or "prob" in p]
+    above = sorted((m, p) for p, m in marks.items() if m >= rate)
+    p = paths[0] if paths else (above[0][1] if above else None)
+    return (p, round(rate / marks[p], 6)) if p else (None, rate)
+
+
+MAX_VARIANTS_PARAMS = 4
+"""Up to this many rate parameters, every subset of them switched on is built: Keras names
+layers by a counter (``dropout_3``), so which rates are 0 can move other sites' paths."""
+
+
+def catalogue_model(keras: Any, cls: type, build: Any, tiny: dict[str, Any],
+                    params: dict[str, float]) -> dict[str, Any]:
+    """The sites of one keras_hub class: ``build(kwargs)`` makes an instance."""
+    import itertools
+
+    names = sorted(params)
+
+    def sites(on: tuple[str, ...], extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        marks = _markers(list(on))
+        keras.backend.clear_session()
+        with fresh_names():
+            model = _quiet_build(lambda: build({**tiny, **dict.fromkeys(names, 0.0), **marks,
+                                                **(extra or {})}))
+        out = []
+        for s in built_sites(model, keras):
+            rate = s.pop("rate")
+            param, scale = _attribute(rate, marks) if on else (None, rate)
+            fixed = param is None
+            out.append({**s, "param": param, "scale": rate if fixed else scale})
+        return out
+
+    zero = sites(())
+    fixed_paths = {s["path"] for s in zero}
+    for s in zero:
+        s["param"] = None
+    full = sites(tuple(names))
+    for s in full:
+        if s["path"] in fixed_paths:
+            s["param"], s["scale"] = None, next(z["scale"] for z in zero if z["path"] == s["path"])
+    variants: dict[str, list[dict[str, Any]]] = {}
+    if len(names) <= MAX_VARIANTS_PARAMS:
+        for k in range(1, len(names)):
+            for on in itertools.combinations(names, k):
+                got = sites(on)
+                expect = [s for s in full if s["param"] in on or s["param"] is None]
+                if [(s["path"], s["param"]) for s in got] != [
+                        (s["path"], s["param"]) for s in expect]:
+                    variants[",".join(on)] = got
+    counts = [k for k, v in tiny.items() if COUNT_KEY.match(k) and isinstance(v, int) and v > 0]
+    base = [s["path"] for s in full]
+    templated: dict[str, dict[str, Any]] = {}
+    verified: dict[str, bool] = {}
+    for key in counts:
+        try:
+            grown = [[s["path"] for s in sites(tuple(names), {key: tiny[key] + j})]
+                     for j in (1, 2)]
+        except Exception:  # noqa: BLE001 - a config that cannot take more layers
+            verified[key] = False
+            continue
+        found = None if variants else _templates([base, *grown], tiny[key])
+        verified[key] = found is not None
+        for path, tmpl in (found or {}).items():
+            if path not in templated or (tmpl["per_layer"] and not templated[path]["per_layer"]):
+                templated[path] = {**tmpl, "repeat": key}
+
+    def entry(s: dict[str, Any]) -> dict[str, Any]:
+        out = {"path": s["path"], "class": s["class"], "kind": s["kind"],
+               "param": s["param"], "scale": s["scale"],
+               "in_predict": False}  # Keras' stock dropout acts only under training=True
+        if s["path"] in templated:
+            out["template"] = templated[s["path"]]
+        return out
+
+    return {"sites": [entry(s) for s in full], "count_keys": verified,
+            "variants": {k: [entry(s) for s in v] for k, v in variants.items()}}
+
+
+def _hub_classes(keras_hub: Any) -> tuple[list[type], list[type]]:
+    from keras_hub.src.models.backbone import Backbone
+    from keras_hub.src.models.task import Task
+
+    backbones, tasks = [], []
+    for name in sorted(dir(keras_hub.models)):
+        obj = getattr(keras_hub.models, name)
+        if not isinstance(obj, type) or obj in (Backbone, Task, *backbones, *tasks):
+            continue  # aliases (AlbertClassifier is AlbertTextClassifier) once
+        if issubclass(obj, Backbone):
+            backbones.append(obj)
+        elif issubclass(obj, Task) and _rate_params(obj):
+            tasks.append(obj)
+    return backbones, tasks
+
+
+def _task_kwargs(cls: type) -> dict[str, Any]:
+    params = inspect.signature(cls.__init__).parameters
+    out: dict[str, Any] = {"preprocessor": None} if "preprocessor" in params else {}
+    if "num_classes" in params:
+        out["num_classes"] = 3
+    return out
+
+
+def keras_layers(keras: Any) -> dict[str, Any]:
+    """keras.layers classes with a constructor parameter that sets a rate or a noise level."""
+    out = {}
+    for name in sorted(dir(keras.layers)):
+        obj = getattr(keras.layers, name)
+        if not (isinstance(obj, type) and issubclass(obj, keras.layers.Layer)):
+            continue
+        sig = inspect.signature(obj.__init__).parameters
+        params = sorted(p for p in sig if RATE_PARAM.search(p) or (
+            p in ("rate", "stddev") and issubclass(obj, keras.layers.Layer)
+            and ("Dropout" in obj.__name__ or "Noise" in obj.__name__)))
+        if params:
+            out[name] = {"params": params, "in_predict": False}
+    return out
+
+
+def generate(tiny_source: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    import keras_hub
+
+    backbones, tasks = _hub_classes(keras_hub)
+    models: dict[str, Any] = {}
+    unbuilt: dict[str, str] = {}
+    tiny_of: dict[str, dict[str, Any]] = {}
+    for cls in backbones:
+        name = cls.__name__
+        params = _rate_params(cls)
+        found = tiny_source.get(cls.__module__)
+        if found is None:
+            unbuilt[name] = "no literal tiny config in keras_hub's tests"
+            continue
+        test_file, tiny = found
+        try:
+            entry = catalogue_model(keras, cls, lambda kw, c=cls: c(**_kwargs_for_build(kw)),
+                                    tiny, params)
+        except Exception as exc:  # noqa: BLE001 - recorded with why, never skipped silently
+            unbuilt[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+            continue
+        tiny_of[name] = tiny
+        # every built backbone, sites or not: a task's static read expands its backbone
+        models[name] = {"module": cls.__module__, "kind": "backbone", "params": params,
+                        "tiny_config": tiny, "tiny_source": test_file, **entry}
+    for cls in tasks:
+        name = cls.__name__
+        bb_cls = getattr(cls, "backbone_cls", None)
+        if bb_cls is None or bb_cls.__name__ not in tiny_of:
+            unbuilt[name] = (f"its backbone {getattr(bb_cls, '__name__', '?')} has no tiny "
+                             "config that builds")
+            continue
+        bb_name = bb_cls.__name__
+        params = _rate_params(cls)
+        extra = _task_kwargs(cls)
+
+        def build(kw: dict[str, Any], c: type = cls, b: type = bb_cls,
+                  e: dict[str, Any] = extra) -> Any:
+            backbone = b(**_kwargs_for_build(tiny_of[b.__name__]))
+            return c(backbone=backbone, **e, **kw)
+
+        try:
+            entry = catalogue_model(keras, cls, build, {}, params)
+        except Exception as exc:  # noqa: BLE001
+            unbuilt[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+            continue
+        backbone_sites = models.get(bb_name, {}).get("sites", [])
+        own = [s for s in entry["sites"] if not any(
+            s["path"].endswith("/" + b["path"]) for b in backbone_sites)]
+        models[name] = {"module": cls.__module__, "kind": "task", "backbone": bb_name,
+                        "params": params, "task_kwargs": extra, "sites": own, "count_keys": {}}
+    return {
+        "schema": SCHEMA,
+        "generated_by": "scripts/gen_semantics.py",
+        "keras": keras.__version__,
+        "keras_hub": keras_hub.__version__,
+        "backend": keras.backend.backend(),
+        "keras_layers": keras_layers(keras),
+        "hub_models": models,
+        "unbuilt": unbuilt,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--hub-source", type=Path,
+                    help="keras-hub checkout or git dir holding *_backbone_test.py")
+    ap.add_argument("--check", action="store_true",
+                    help="rebuild and exit 1 when the committed catalogue differs")
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    if args.hub_source is not None:
+        source = tiny_configs(_hub_test_files(args.hub_source))
+    elif args.out.exists():
+        old = json.loads(args.out.read_text())
+        source = {m["module"]: (m["tiny_source"], m["tiny_config"])
+                  for m in old["hub_models"].values() if m["kind"] == "backbone"}
+    else:
+        ap.error("--hub-source is needed the first time")
+    doc = generate(source)
+    text = json.dumps(doc, indent=1, sort_keys=True) + "\n"
+    if args.check:
+        if not args.out.exists() or args.out.read_text() != text:
+            old = json.loads(args.out.read_text()) if args.out.exists() else {}
+            moved = sorted(k for k in {*old.get("hub_models", {}), *doc["hub_models"]}
+                           if old.get("hub_models", {}).get(k) != doc["hub_models"].get(k))
+            moved += [k for k in ("keras", "keras_hub", "backend", "keras_layers", "unbuilt")
+                      if old.get(k) != doc.get(k)]
+            print(f"{args.out} is stale for keras {doc['keras']}, keras_hub {doc['keras_hub']} "
+                  f"({', '.join(moved[:12]) or 'formatting'}): run scripts/gen_semantics.py",
+                  file=sys.stderr)
+            return 1
+        return 0
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(f"{args.out}: {len(doc['hub_models'])} keras_hub classes, "
+          f"{len(doc['unbuilt'])} not built", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,181 @@
+"""The generated semantics catalogue (dropctl/reader/data/semantics.json) and the static reader.
+
+The static tests read configs only (no Keras): a FalconBackbone config with two rates is six
+Dropout sites at the paths Keras builds (measured in KERAS_NOTES.md section 8), more layers
+give more sites, a layout other than the catalogued one is reported as unreadable (DC402)
+instead of guessed. The coverage tests introspect the installed keras and keras_hub: a class
+or rate parameter the catalogue lacks fails here, so a new release is caught by CI.
+"""
+
+from __future__ import annotations
+
+import inspect as pyinspect
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import dropctl
+from dropctl.cli import app
+from dropctl.reader.semantics import catalogue, expand
+from tests.support import ROOT
+
+FALCON_TINY = {"vocabulary_size": 10, "num_layers": 2, "num_attention_heads": 8,
+               "hidden_dim": 16, "intermediate_dim": 32}
+"""keras_hub's falcon_backbone_test.py init_kwargs."""
+
+
+def _falcon(tmp_path: Path, **cfg: Any) -> Path:
+    doc = {"module": "keras_hub.src.models.falcon.falcon_backbone",
+           "class_name": "FalconBackbone", "registered_name": "keras_hub>FalconBackbone",
+           "config": {"name": "falcon_backbone", "trainable": True,
+                      **FALCON_TINY, **cfg}}
+    path = tmp_path / "falcon.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_falcon_rates_become_six_dropout_sites(tmp_path: Path, cli_runner) -> None:
+    path = _falcon(tmp_path, attention_dropout_rate=0.5, feedforward_dropout_rate=0.5)
+    sites = dropctl.inspect(path).sites
+    assert [(s.path, s.class_name, s.rate) for s in sites] == [
+        (f"falcon_backbone/transformer_layer_{i}/{leaf}", "Dropout", 0.5)
+        for i in range(2)
+        for leaf in ("attention/attention_dropout", "attention_dropout", "feedforward_dropout")]
+    result = cli_runner.invoke(app, ["check", "--no-config", "--max-rate", "0.1", str(path)])
+    assert result.exit_code == 1
+    assert "0.5" in result.stdout
+
+
+def test_more_layers_more_sites_and_each_rate_its_own(tmp_path: Path) -> None:
+    path = _falcon(tmp_path, num_layers=5, attention_dropout_rate=0.0,
+                   feedforward_dropout_rate=0.25)
+    sites = dropctl.inspect(path).sites
+    assert [s.path for s in sites] == [f"falcon_backbone/transformer_layer_{i}/feedforward_dropout"
+                                       for i in range(5)]
+    assert {s.rate for s in sites} == {0.25}
+
+
+def test_no_rate_no_site(tmp_path: Path) -> None:
+    assert dropctl.inspect(_falcon(tmp_path)).sites == ()
+
+
+def test_a_layout_the_catalogue_did_not_build_is_not_guessed(tmp_path: Path) -> None:
+    """Swin's stages name their Dropout layers by a counter: other depths, other paths."""
+    item = catalogue()["hub_models"]["SwinTransformerBackbone"]
+    cfg = {**item["tiny_config"], "depths": [1, 1], "dropout_rate": 0.1}
+    assert expand("SwinTransformerBackbone", cfg) is None
+    assert expand("SwinTransformerBackbone", {**item["tiny_config"], "dropout_rate": 0.1})
+
+
+def test_a_hostile_layer_count_is_capped() -> None:
+    found = expand("FalconBackbone", {**FALCON_TINY, "num_layers": 10**9,
+                                      "feedforward_dropout_rate": 0.1}, max_sites=1000)
+    assert found is not None and len(found) == 1000
+
+
+def test_catalogue_records_versions_and_is_generated() -> None:
+    doc = catalogue()
+    assert doc["generated_by"] == "scripts/gen_semantics.py"
+    assert re.fullmatch(r"3\.\d+\.\d+.*", doc["keras"])
+    assert re.fullmatch(r"0\.\d+\.\d+.*", doc["keras_hub"])
+    # every site of every class names a parameter of that class, or is a fixed rate
+    for name, item in doc["hub_models"].items():
+        for site in item["sites"]:
+            assert site["param"] is None or site["param"] in item["params"], name
+
+
+def test_the_static_reader_needs_no_keras(tmp_path: Path) -> None:
+    path = _falcon(tmp_path, feedforward_dropout_rate=0.5)
+    code = ("import sys, dropctl; n = len(dropctl.inspect(sys.argv[1]).sites); "
+            "print(n, 'keras' in sys.modules, 'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                         text=True, check=True, cwd=ROOT).stdout.split()
+    assert out == ["2", "False", "False"]
+
+
+# ---- the installed keras / keras_hub against the catalogue ------------------------------------
+_DROP = re.compile(r"drop")
+
+
+def _rate_params(cls: type) -> set[str]:
+    """Constructor parameters whose name says they set a drop rate (numbers or None)."""
+    out = set()
+    for name, p in pyinspect.signature(cls.__init__).parameters.items():
+        default = None if p.default is pyinspect.Parameter.empty else p.default
+        if _DROP.search(name) and not name.startswith(("use_", "num_")) and (
+                default is None or (isinstance(default, int | float)
+                                    and not isinstance(default, bool))):
+            out.add(name)
+    return out
+
+
+def test_every_installed_keras_hub_class_with_a_rate_is_catalogued() -> None:
+    keras_hub = pytest.importorskip("keras_hub")
+    from keras_hub.src.models.backbone import Backbone
+    from keras_hub.src.models.task import Task
+
+    doc = catalogue()
+    known, unbuilt = doc["hub_models"], doc["unbuilt"]
+    missing, changed = [], []
+    for name in dir(keras_hub.models):
+        cls = getattr(keras_hub.models, name)
+        if not (isinstance(cls, type) and issubclass(cls, Backbone | Task)) or cls in (
+                Backbone, Task):
+            continue
+        name = cls.__name__  # the name a saved config carries (AlbertClassifier is an alias)
+        params = _rate_params(cls)
+        if not params and issubclass(cls, Task):
+            continue
+        if name in unbuilt:
+            continue  # listed with why it cannot be built from a tiny config
+        if params and name not in known:
+            missing.append(name)
+        elif name in known and set(known[name]["params"]) != params:
+            changed.append(f"{name}: {sorted(params)} vs {sorted(known[name]['params'])}")
+    assert missing == [] and changed == [], (
+        f"keras_hub {keras_hub.__version__} has classes or rate parameters the catalogue "
+        f"(made with keras_hub {doc['keras_hub']}) lacks: run scripts/gen_semantics.py")
+
+
+def test_every_installed_keras_layer_with_a_rate_is_catalogued() -> None:
+    from dropctl.runtime import keras_module
+
+    keras = keras_module()
+    doc = catalogue()
+    missing = []
+    for name in dir(keras.layers):
+        cls = getattr(keras.layers, name)
+        if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
+            continue
+        if _rate_params(cls) and name not in doc["keras_layers"]:
+            missing.append(name)
+    assert missing == [], f"keras {keras.__version__}: run scripts/gen_semantics.py"
+
+
+@pytest.mark.slow
+def test_the_committed_catalogue_is_what_the_script_generates() -> None:
+    """``--check`` rebuilds every tiny model (minutes on two cores)."""
+    result = subprocess.run([sys.executable, "scripts/gen_semantics.py", "--check"], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_an_unnamed_keras_hub_model_is_named_as_keras_names_it(tmp_path: Path) -> None:
+    """MobileNetV5Backbone's get_config() stores no name; Keras names it from its class
+    (``to_snake_case``: ``mobile_net_v5_backbone``), and so does inspect."""
+    from dropctl.reader.walker import layer_name
+
+    assert layer_name({"class_name": "MobileNetV5Backbone",
+                       "module": "keras_hub.src.models.mobilenetv5.mobilenetv5_backbone",
+                       "config": {}}) == "mobile_net_v5_backbone"
+    path = _falcon(tmp_path, feedforward_dropout_rate=0.5)
+    doc = json.loads(path.read_text())
+    del doc["config"]["name"]
+    path.write_text(json.dumps(doc))
+    assert dropctl.inspect(path).sites[0].path == (
+        "falcon_backbone/transformer_layer_0/feedforward_dropout")

@@ -1,0 +1,261 @@
+"""Every keras_hub backbone and task of the catalogue, built from keras_hub's own tiny configs.
+
+Each class is built once per session with every rate parameter at its own rate and saved as
+a ``.keras`` file. The oracle is Keras: the model ``keras.saving.load_model`` builds from that
+file, walked with ``_flatten_layers()`` (an attention layer with a rate is one site, its inner
+Dropout is that site). Then
+
+* ``inspect`` (static, from config.json alone) lists exactly those sites, path and rate;
+* ``mc-predict --synthetic`` runs (inputs within the model's ``max_sequence_length``, padding
+  masks of ones), switches every one of them and spreads;
+* ``convert --strip`` leaves no site and ``--rate`` sets every parameter-driven site, with the
+  weights bit-exact.
+
+A representative set runs by default; the full sweep is marked ``slow``
+(``pytest -m slow tests/runtime/test_hub_models.py``).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import dropctl
+from dropctl.reader.semantics import catalogue
+from tests.support import LazyModule, needs_hub
+
+keras = LazyModule("keras")
+pytestmark = needs_hub
+
+DEFAULT = ["BertBackbone", "GPT2Backbone", "FalconBackbone", "DistilBertBackbone",
+           "RobertaBackbone", "GemmaBackbone", "LlamaBackbone", "ViTBackbone",
+           "SwinTransformerBackbone", "BertTextClassifier"]
+"""Run in the default suite: the three layouts dropctl knew before the catalogue, the four the
+issue found disagreeing, a drop-path model with counter-named layers, and a task head."""
+
+
+def _with_sites() -> list[str]:
+    models = catalogue()["hub_models"]
+    return sorted(n for n, m in models.items() if m["sites"] or m.get("variants"))
+
+
+RUN_DEFAULT = ["GPT2Backbone", "FalconBackbone", "GemmaBackbone", "SwinTransformerBackbone",
+               "BertTextClassifier"]
+"""mc-predict and convert by default (each costs several builds): the rest is ``slow``."""
+
+
+def _cases(default: list[str] = DEFAULT) -> list[Any]:
+    names = _with_sites()
+    return [pytest.param(n, marks=() if n in default else pytest.mark.slow) for n in names]
+
+
+RATES = (0.3, 0.2, 0.1, 0.4)
+
+
+@contextlib.contextmanager
+def _fresh_names() -> Iterator[None]:
+    """Keras' name counters as in a fresh process (what a user's ``dropctl`` process sees)."""
+    from keras.src.backend.common import global_state
+
+    before = global_state.get_global_attribute("object_name_uids")
+    global_state.set_global_attribute("object_name_uids", collections.defaultdict(int))
+    try:
+        yield
+    finally:
+        global_state.set_global_attribute("object_name_uids", before)
+
+
+def _build(name: str) -> Any:
+    import keras_hub
+
+    models = catalogue()["hub_models"]
+    item = models[name]
+    rates = {p: RATES[i % len(RATES)] for i, p in enumerate(sorted(item["params"]))}
+
+    def kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
+        return {k: tuple(v) if isinstance(v, list) and k.endswith(("_shape", "_size")) else v
+                for k, v in cfg.items()}
+
+    cls = getattr(keras_hub.models, name)
+    if item["kind"] == "task":
+        bb = models[item["backbone"]]
+        bb_rates = dict.fromkeys(bb["params"], 0.1)
+        backbone = getattr(keras_hub.models, item["backbone"])(
+            **kwargs({**bb["tiny_config"], **bb_rates}))
+        return cls(backbone=backbone, **item["task_kwargs"], **rates)
+    return cls(**kwargs({**item["tiny_config"], **rates}))
+
+
+class Built:
+    """Tiny models saved once per session, by class name."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.files: dict[str, Path] = {}
+
+    def __call__(self, name: str) -> Path:
+        if name not in self.files:
+            keras.utils.set_random_seed(0)
+            with _fresh_names():
+                model = _build(name)
+            path = self.root / f"{name}.keras"
+            model.save(path)
+            self.files[name] = path
+        return self.files[name]
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    return Built(tmp_path_factory.mktemp("hub_models"))
+
+
+def _oracle(path: Path) -> dict[str, float]:
+    """{path: rate} of every stochastic layer of the model Keras loads from ``path``."""
+    with _fresh_names():
+        model = keras.saving.load_model(path, compile=False)
+    L = keras.layers
+    out: dict[str, float] = {}
+    seen: set[int] = set()
+    stack = [(model, model.name)]
+    while stack:
+        layer, where = stack.pop()
+        for sub in layer._flatten_layers(include_self=False, recursive=False):
+            if id(sub) in seen or isinstance(sub, L.InputLayer):
+                continue
+            seen.add(id(sub))
+            sub_path = f"{where}/{sub.name}"
+            if isinstance(sub, L.MultiHeadAttention):
+                if float(sub._dropout) > 0:
+                    out[sub_path] = float(sub._dropout)
+                    continue  # its inner Dropout is this site
+            elif isinstance(sub, L.Dropout):
+                if sub.rate > 0:
+                    out[sub_path] = float(sub.rate)
+                continue
+            elif type(sub).__name__.endswith("DropPath"):
+                # keras_hub's drop-path layers: Swin/MobileNetV5 keep ``drop_prob``,
+                # MiT/DINOv2/DINOv3 ``rate`` (read in their sources, keras_hub 0.32)
+                rate = float(getattr(sub, "drop_prob", None) or getattr(sub, "rate", 0.0) or 0)
+                if rate > 0:
+                    out[sub_path] = rate
+                continue
+            stack.append((sub, sub_path))
+    return out
+
+
+@pytest.mark.parametrize("name", _cases())
+def test_inspect_lists_the_sites_keras_builds(name: str, built: Built) -> None:
+    path = built(name)
+    static = {s.path: s.rate for s in dropctl.inspect(path).sites}
+    truth = _oracle(path)
+    assert truth, f"{name}: the built model has no site (catalogue out of date?)"
+    assert set(static) == set(truth)
+    assert static == pytest.approx(truth, rel=1e-5)  # schedule factors kept to 6 digits
+
+
+@pytest.mark.parametrize("name", _cases(RUN_DEFAULT))
+def test_mc_predict_switches_every_site_and_spreads(name: str, built: Built) -> None:
+    path = built(name)
+    result = dropctl.mc_predict(path, synthetic=2, samples=4, seed=0)
+    static = [s.path for s in dropctl.inspect(path).sites]
+    assert [s.path for s in result.sites if s.switched] == static
+    assert result.complete
+    assert max(float(np.max(o.std)) for o in result.outputs) > 0
+
+
+@pytest.mark.parametrize("name", _cases(RUN_DEFAULT))
+def test_convert_strip_and_rate_round_trip_the_weights(name: str, built: Built,
+                                                      tmp_path: Path) -> None:
+    path = built(name)
+    stripped, rated = tmp_path / "strip.keras", tmp_path / "rate.keras"
+    dropctl.convert(path, stripped, mode="strip")
+    dropctl.convert(path, rated, mode="standard", rate=0.25)
+    before = dropctl.inspect(path).sites
+    fixed = {s.path for s in before if "fixed in keras_hub" in (s.note or "")}
+    assert {s.path for s in dropctl.inspect(stripped).sites} == fixed
+    after = {s.path: s.rate for s in dropctl.inspect(rated).sites}
+    assert set(after) == {s.path for s in before}
+    assert set(_oracle(rated)) == set(after)
+    with _fresh_names():
+        ref = keras.saving.load_model(path, compile=False)
+        out = [keras.saving.load_model(p, compile=False) for p in (stripped, rated)]
+    for other in out:
+        assert len(other.weights) == len(ref.weights)
+        for a, b in zip(ref.weights, other.weights, strict=True):
+            assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_falcon_rates_are_read_and_checked(built: Built, cli_runner) -> None:
+    """The issue's case: FalconBackbone(attention_dropout_rate, feedforward_dropout_rate)."""
+    from dropctl.cli import app
+
+    path = built("FalconBackbone")
+    sites = dropctl.inspect(path).sites
+    assert len(sites) == 6 and all(s.class_name == "Dropout" for s in sites)
+    result = cli_runner.invoke(app, ["check", "--no-config", "--max-rate", "0.1", str(path)])
+    assert result.exit_code == 1, result.stdout
+
+
+def test_convert_standard_on_gpt2_verifies(tmp_path: Path, cli_runner) -> None:
+    """It failed its own verification ("differs from IN by 0.0993") with random padding masks."""
+    from dropctl.cli import app
+    from tests.support import SAMPLES
+
+    result = cli_runner.invoke(app, ["convert", str(SAMPLES / "gpt2_tiny.keras"),
+                                     str(tmp_path / "g.keras"), "--standard"])
+    assert result.exit_code == 0, result.stderr
+    assert "verified: predict() deterministic and equal to IN" in result.stdout
+
+
+def test_synthetic_inputs_respect_the_declared_sequence_length(built: Built) -> None:
+    """A tiny BERT declares max_sequence_length 5 (keras_hub's test config): a synthetic draw
+    is never longer, and its padding mask marks every token real."""
+    from dropctl.mc.inputs import model_input_specs, synthetic_inputs
+    from dropctl.runtime.loader import load
+
+    model = load(built("BertBackbone")).model
+    assert model.get_config()["max_sequence_length"] == 5
+    specs = model_input_specs(model)
+    arrays = dict(zip([s.name for s in specs], synthetic_inputs(specs, 3, 0), strict=True))
+    assert arrays["token_ids"].shape == (3, 5)
+    assert (arrays["padding_mask"] == 1).all()
+
+
+@pytest.mark.parametrize("name", _cases(RUN_DEFAULT))
+def test_every_command_names_the_same_sites(name: str, built: Built, cli_runner,
+                                            tmp_path: Path) -> None:
+    """inspect, convert, mc-predict, diff and check --probe: one site list, path for path."""
+    import json
+
+    from dropctl.cli import app
+
+    path = str(built(name))
+    sites = [s["path"] for s in json.loads(
+        cli_runner.invoke(app, ["inspect", path, "--json"]).stdout)["sites"]]
+    assert sites
+    planned = cli_runner.invoke(app, ["convert", path, str(tmp_path / "o.keras"), "--perma",
+                                      "--dry-run", "--json"])
+    assert [c["path"] for c in json.loads(planned.stdout)["changes"]] == sites
+    for command in ("mc-predict", "diff"):
+        run = cli_runner.invoke(app, [command, path, "--synthetic", "1", "--samples", "2",
+                                      "--json"])
+        assert run.exit_code in (0, 1), run.stderr
+        assert [s["path"] for s in json.loads(run.stdout)["sites"]] == sites, command
+    probe = cli_runner.invoke(app, ["check", "--no-config", "--probe", "--json", path])
+    found = json.loads(probe.stdout)["artifacts"][0]["probe"]
+    assert found["unswitched"] == [] and found["mc_stochastic"] is True
+
+
+def test_convert_strip_reaches_a_task_head_and_lists_it(built: Built, tmp_path: Path) -> None:
+    """The issue's case: --strip left BertTextClassifier's classifier dropout at its rate."""
+    report = dropctl.convert(built("BertTextClassifier"), tmp_path / "t.keras", mode="strip",
+                             dry_run=True)
+    head = [c for c in report.changes if c.path == "bert_text_classifier/classifier_dropout"]
+    assert [(c.action.value, c.rate_after) for c in head] == [("zeroed", 0.0)]
+    assert all(c.action.value == "zeroed" for c in report.changes)
