@@ -22,7 +22,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from dropctl import display as _display
 from dropctl._version import __version__
+
+
+def _html(result: Any) -> str:
+    from dropctl.render.notebook import to_html
+
+    return to_html(result)
+
+
+def _rich(result: Any) -> Any:
+    from dropctl.render.notebook import renderable
+
+    return renderable(result)
+
+
+# The results' _repr_html_/__rich__ draw through the rendering layer, imported only on display
+# (see dropctl.display: the facade wires it so that no import runs up a floor).
+_display.install(html=_html, rich=_rich)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence

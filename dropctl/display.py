@@ -2,16 +2,24 @@
 
 The reports of ``inspect``, ``check``, ``mc-predict``, ``diff`` and ``convert`` inherit
 :class:`Displayable`, so the last expression of a Jupyter/Colab cell shows the same tables the
-CLI prints (as HTML), and ``rich.print(report)`` prints them. The formatting is the rendering
-layer's (:mod:`dropctl.render.notebook`, reusing the text renderers); it is imported only when a
-report is displayed, so the static ``inspect``/``check`` path never loads it. This is the one
-import from a result up to the rendering layer, and only display hooks make it (the
-architecture test allows exactly this edge).
+CLI prints (as HTML), and ``rich.print(report)`` prints them. The drawing is the rendering
+layer's (:mod:`dropctl.render.notebook`, reusing the text renderers), which sits above the
+results; so this module imports nothing of dropctl: the package facade (``dropctl/__init__.py``,
+which runs before any submodule is used) installs the two renderers here, and they import the
+rendering layer only when a report is displayed. Imports keep running down the floors.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+_RENDERERS: dict[str, Callable[[Any], Any]] = {}
+
+
+def install(*, html: Callable[[Any], str], rich: Callable[[Any], Any]) -> None:
+    """Set the functions that draw a result as HTML and as a Rich renderable."""
+    _RENDERERS.update(html=html, rich=rich)
 
 
 class Displayable:
@@ -20,11 +28,7 @@ class Displayable:
     __slots__ = ()
 
     def __rich__(self) -> Any:
-        from dropctl.render.notebook import renderable
-
-        return renderable(self)
+        return _RENDERERS["rich"](self)
 
     def _repr_html_(self) -> str:
-        from dropctl.render.notebook import to_html
-
-        return to_html(self)
+        return str(_RENDERERS["html"](self))

@@ -20,8 +20,20 @@ renumber or reuse one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
-from dropctl.reader.report import Severity
+
+class Severity(StrEnum):
+    """How serious a finding or violation is, ordered by :attr:`rank`: the catalogue's vocabulary
+    (it lives here, at the bottom, so the reader and the policy both import it downwards)."""
+
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+    @property
+    def rank(self) -> int:
+        return {"info": 0, "warning": 1, "error": 2}[self.value]
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ def _usage(command: Any) -> str:
 
 def cli_reference() -> str:
     """One section per command, in ``dropctl --help`` order: synopsis, help text, options."""
-    group = typer.main.get_command(app)
+    group: Any = typer.main.get_command(app)  # a TyperGroup (Typer vendors its own click)
     out: list[str] = []
     for name, command in group.commands.items():
         help_text = (command.help or "").strip()

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from dropctl.display import Displayable
+from dropctl.rules import Severity
 
 
 class Phase(StrEnum):
@@ -36,16 +37,6 @@ class SiteKind(StrEnum):
     CUSTOM = "custom"
 
 
-class Severity(StrEnum):
-    """How serious a finding is; ordered by :attr:`rank`."""
-
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
-
-    @property
-    def rank(self) -> int:
-        return {"info": 0, "warning": 1, "error": 2}[self.value]
 
 
 class ArtifactFormat(StrEnum):
