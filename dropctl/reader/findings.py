@@ -7,7 +7,7 @@ import math
 from dropctl.reader.callables import CodeHit, dangerous_root
 from dropctl.reader.classes import LOOKUP_CLASSES, TRUSTED_MODULE_ROOTS, UNSAFE_CLASSES
 from dropctl.reader.report import Finding, Phase, Severity, Site, SiteKind
-from dropctl.reader.resolve import escapes_directory, non_modeling_calls
+from dropctl.reader.resolve import layer_escapes, non_modeling_calls
 from dropctl.reader.walker import Layer
 from dropctl.rules import FINDINGS, cves_of
 
@@ -68,7 +68,7 @@ def layer_findings(layer: Layer) -> list[Finding]:
         out.append(make("DC201", layer.path, detail))
     if layer.opaque:
         out.append(make("DC402", layer.path, layer.class_name))
-    if escapes_directory(layer.name):
+    if layer_escapes(layer):
         out.append(make("DC503", layer.path, f"name {layer.name[:80]!a}"))
     if layer.class_name in UNSAFE_CLASSES:
         out.append(make("DC404", layer.path, layer.class_name + _payload(layer)))

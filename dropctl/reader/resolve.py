@@ -72,6 +72,10 @@ class Resolution:
     """One sentence: what each Keras version builds, for the finding."""
 
 
+KERAS_OPS_MODULES = ("keras.src.ops.", "keras.ops.")
+"""Modules of Keras' Operation classes (one per ``keras.ops`` function)."""
+
+
 def ascii_skeleton(name: str) -> str:
     """``name`` with look-alike letters mapped to Latin and accents removed (``Drоpout`` ->
     ``Dropout``): two names with the same skeleton look the same on screen."""
@@ -144,6 +148,12 @@ def _resolve_keras3(entry: dict[str, Any], stored: str) -> Resolution:
         if not _plain(stored):
             return Resolution(stored, "keras", "module", "unresolvable",
                               f"no Keras has the class: {_disguise(stored)}")
+        if module and module.startswith(KERAS_OPS_MODULES) and stored not in BUILTIN_CLASSES:
+            # A keras.ops call in a functional graph is saved as its Operation class
+            # (``{"module": "keras.src.ops.numpy", "class_name": "NotEqual"}``, Keras 3.15.1,
+            # measured on a masked tf.keras text model converted to .keras); Keras imports that
+            # module to build it. Deterministic, so never a site.
+            return Resolution(stored, "keras", "module")
         if stored not in BUILTIN_CLASSES:
             return Resolution(stored, "keras", "module", "unresolvable",
                               f"{module}.{stored} is not a class of any Keras release")
@@ -215,7 +225,7 @@ def refuse_forged_classes(path: Any, layers: Sequence[Any]) -> None:
             raise UnsupportedModelError(
                 f"{path}: layer {layer.path}: {res.detail}; refusing to build a model "
                 f"whose class names are forged ({code})")
-        if escapes_directory(layer.name):
+        if layer_escapes(layer):
             raise UnsupportedModelError(
                 f"{path}: layer name {layer.name[:80]!a} escapes a directory; refusing to "
                 "build it (DC503, CVE-2026-12479)")
@@ -263,9 +273,25 @@ def non_modeling_calls(doc: Any, root: str) -> list[tuple[str, str]]:
     return hits
 
 
-def escapes_directory(name: str) -> bool:
+def escapes_directory(name: str, *, legacy: bool = False) -> bool:
     """Whether a layer name, used by Keras as a directory name (DiskIOStore), leaves it:
-    ``..`` as a component, a separator, or an absolute/drive path (CVE-2026-12479)."""
-    if "/" in name or "\\" in name or name in ("..", "."):
+    ``..`` or ``.`` as a component, a backslash, an absolute/drive path, or (in a Keras 3
+    config, where Keras itself refuses a ``/`` in a name) any separator (CVE-2026-12479).
+
+    ``legacy``: a Keras 1/2 / tf.keras config (classes by bare name). tf.keras named layers
+    with ``/`` (keras.applications' MobileNetV3 ``Conv/BatchNorm``, DenseNet ``conv1/bn``): a
+    group path inside the HDF5 file, not a file-system path, and dropctl's rescue renames them
+    (``/`` -> ``_``) before Keras 3 builds anything, so only ``..``/``.``/absolute parts count."""
+    if "\\" in name or name.startswith("/") or name in ("..", "."):
         return True
-    return len(name) > 1 and name[1] == ":" and name[0].isalpha()
+    if len(name) > 1 and name[1] == ":" and name[0].isalpha():
+        return True
+    if "/" in name:
+        return not legacy or any(part in ("", ".", "..") for part in name.split("/"))
+    return False
+
+
+def layer_escapes(layer: Any) -> bool:
+    """:func:`escapes_directory` for a walked layer, legacy when its class resolved by name."""
+    res = layer.resolution
+    return escapes_directory(layer.name, legacy=res is not None and res.via == "name")

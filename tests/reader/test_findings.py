@@ -338,3 +338,32 @@ def test_dc802_flex_random_op_in_litert(tmp_path: Path) -> None:
     report = dropctl.inspect(f)
     assert [(x.code, x.path) for x in report.findings] == [("DC802", "mask/random")]
     assert report.sites[0].class_name == "FlexStatelessRandomUniformV2"
+
+
+@pytest.mark.parametrize(("name", "legacy", "escapes"), [
+    ("Conv/BatchNorm", True, False),  # tf.keras MobileNetV3: an HDF5 group path, renamed by the rescue
+    ("conv1/bn", True, False),  # tf.keras DenseNet121
+    ("Conv/BatchNorm", False, True),  # Keras 3 refuses '/' in a name: only a forged config has one
+    ("../../etc", True, True),
+    ("a/../b", True, True),
+    ("a//b", True, True),
+    ("/abs", True, True),
+    ("..", False, True),
+    ("C:evil", True, True),
+    ("a\\b", True, True),
+    ("dense_1", False, False),
+])
+def test_which_layer_names_escape_a_directory(name: str, legacy: bool, escapes: bool) -> None:
+    from dropctl.reader.resolve import escapes_directory
+
+    assert escapes_directory(name, legacy=legacy) is escapes
+
+
+def test_keras_ops_classes_resolve_and_homoglyphs_there_do_not(tmp_path: Path) -> None:
+    """Keras 3 saves a keras.ops call of a functional graph as its Operation class under
+    keras.src.ops (NotEqual for a masked text model, measured with Keras 3.15.1)."""
+    ok = sequential([_k3("NotEqual", "not_equal", module="keras.src.ops.numpy",
+                         registered="NotEqual")])
+    assert not {"DC501", "DC502"} & set(codes(write(tmp_path, ok)))
+    forged = sequential([_k3("N\u043etEqual", "not_equal", module="keras.src.ops.numpy")])
+    assert "DC502" in codes(write(tmp_path, forged, "forged.json"))
