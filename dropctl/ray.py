@@ -66,6 +66,8 @@ def _actor_cpus() -> int | None:
     try:
         import ray
 
+        if not ray.is_initialized():  # get_runtime_context() would start a local Ray (auto-init)
+            return None
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
     except Exception:  # not inside a Ray worker
         return None

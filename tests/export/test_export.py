@@ -159,14 +159,19 @@ def test_lstm_model_exports_to_litert_unrolled_and_verifies(tmp_path: Path) -> N
     assert dropctl.inspect(dst).predict_deterministic is Verdict.NO
 
 
-def test_a_failed_verification_is_exit_1_and_writes_nothing(tmp_path: Path, cli_runner) -> None:
-    # tf2onnx 1.17 rewrites the LSTM loops: fewer random ops in the file than in the traced
-    # graph at T=50 (15 of 29, measured; T=4 happened to pass), which the verification refuses.
+def test_a_failed_verification_is_exit_1_and_writes_nothing(tmp_path: Path, cli_runner,
+                                                           monkeypatch) -> None:
+    # A verification that cannot pass: the statistical bound set below any honest distance, so
+    # onnxruntime's real samples are judged too far from mc-predict's (the runtime is real; only
+    # dropctl's own threshold is moved). Relying on an exporter bug instead (tf2onnx 1.17
+    # dropping random ops of family.keras' LSTMs) was flaky: some runs kept all of them.
+    import dropctl.deploy.verify as verify
     from dropctl.cli import app
 
-    dst = tmp_path / "family.onnx"
-    result = cli_runner.invoke(app, ["export", str(SAMPLES / "family.keras"), str(dst),
-                                     "--format", "onnx", "--mc", "50"])
+    monkeypatch.setattr(verify, "z_limit", lambda elements: -1.0)
+    dst = tmp_path / "cnn.onnx"
+    result = cli_runner.invoke(app, ["export", str(SAMPLES / "cnn.keras"), str(dst),
+                                     "--format", "onnx", "--mc", "8"])
     assert result.exit_code == 1, result.stdout
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"Error: {dst} failed verification in onnxruntime ")
