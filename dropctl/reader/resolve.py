@@ -72,8 +72,11 @@ class Resolution:
     """One sentence: what each Keras version builds, for the finding."""
 
 
-KERAS_OPS_MODULES = ("keras.src.ops.", "keras.ops.")
-"""Modules of Keras' Operation classes (one per ``keras.ops`` function)."""
+def _keras_ops_module(module: str | None) -> bool:
+    """Whether ``module`` holds Keras' Operation classes (one per ``keras.ops`` function):
+    ``keras.ops.*`` or the private ``ops`` package under ``keras`` that Keras 3 records."""
+    parts = (module or "").split(".")
+    return parts[0] == "keras" and "ops" in parts[1:3] and len(parts) > 2
 
 
 def ascii_skeleton(name: str) -> str:
@@ -148,9 +151,9 @@ def _resolve_keras3(entry: dict[str, Any], stored: str) -> Resolution:
         if not _plain(stored):
             return Resolution(stored, "keras", "module", "unresolvable",
                               f"no Keras has the class: {_disguise(stored)}")
-        if module and module.startswith(KERAS_OPS_MODULES) and stored not in BUILTIN_CLASSES:
+        if _keras_ops_module(module) and stored not in BUILTIN_CLASSES:
             # A keras.ops call in a functional graph is saved as its Operation class
-            # (``{"module": "keras.src.ops.numpy", "class_name": "NotEqual"}``, Keras 3.15.1,
+            # (module ``keras`` + private ``ops.numpy``, class ``NotEqual``: Keras 3.15.1,
             # measured on a masked tf.keras text model converted to .keras); Keras imports that
             # module to build it. Deterministic, so never a site.
             return Resolution(stored, "keras", "module")
