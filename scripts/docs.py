@@ -183,10 +183,13 @@ def run(transcript: Transcript) -> list[list[str]]:
     work = _scratch(transcript.setup, env)
     try:
         outputs = []
+        status = 0  # each step's shell starts with $? set to the previous step's exit code
         for step in transcript.steps:
-            proc = subprocess.run(["bash", "-c", step.command], cwd=work, env=env, text=True,
+            proc = subprocess.run(["bash", "-c", f"(exit {status}); {step.command}"], cwd=work,
+                                  env=env, text=True,
                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, timeout=600)
+            status = proc.returncode
             text = proc.stdout
             if transcript.cwd:
                 text = text.replace(str(work.resolve()), transcript.cwd).replace(str(work), transcript.cwd)
