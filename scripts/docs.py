@@ -16,8 +16,10 @@ Two kinds of block, in README.md and every page under docs/:
   stands for any line starting with the text before it. So every number shown is checked.
   An HTML comment right above the fence sets the scene: ``<!-- transcript: setup="SHELL" -->``
   runs SHELL first in the scratch directory (not shown), and ``cwd=/tmp/demo`` prints the scratch
-  directory as that path, and ``runtime`` marks a block whose setup needs Keras. Transcripts of commands that load a model (mc-predict, diff, convert,
-  check --probe, calibrate, export) run only with ``--runtime``; CI runs them where TensorFlow is.
+  directory as that path, and ``runtime`` marks a block whose setup needs Keras. Transcripts
+  of commands that load a model (mc-predict, diff, convert, check --probe, calibrate, export)
+  run only with ``--runtime``; CI runs them where TensorFlow is. Each step's shell starts with
+  ``$?`` set to the previous step's exit code, so ``$ echo $?`` shows it.
 
 Rewriting fills a transcript with the real output only if the block has no ``...``; a block with
 elisions is checked, never rewritten (edit it by hand).
