@@ -122,9 +122,14 @@ def test_bare_always_dropout_registered_name_is_refused_like_stock_keras(
     from dropctl.runtime.loader import load
 
     path = forged["bare_always"]
-    assert _keras_builds(path) == "ValueError"  # Keras 3.15 refuses an unused registered_name
+    # Keras refuses the file. 3.15 names the unused registered_name (ValueError); 3.6 ignores
+    # the name, builds Identity and fails on its unexpected `rate` (TypeError, "could not be
+    # deserialized properly"), so the refusal's type is version-dependent, the refusal is not.
+    new_keras = tuple(int(p) for p in keras.version().split(".")[:2]) >= (3, 15)
+    assert _keras_builds(path) == ("ValueError" if new_keras else "TypeError")
     # dropctl's own classes passed as custom objects no longer match the bare name
-    with pytest.raises(ValueError, match="registered_name='AlwaysDropout'"):
+    with pytest.raises(ValueError if new_keras else TypeError,
+                       match="registered_name='AlwaysDropout'" if new_keras else "deserialized"):
         keras.saving.load_model(path, custom_objects=always_on_layer_classes())
     report = dropctl.inspect(path)
     assert report.sites == () and {f.code for f in report.findings} == {"DC501"}
