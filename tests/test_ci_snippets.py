@@ -162,3 +162,25 @@ def test_install_and_check_lines_run_without_git(tmp_path: Path) -> None:
     assert annotations.returncode == 0, annotations.stderr
     assert annotations.stdout.endswith("2 artifacts checked, 2 passed, 0 failed, 0 unreadable "
                                        "(fail on: error); verdicts for Keras 3.15 (default)\n")
+
+
+def test_scheduled_nightly_workflow_runs_matrix_rows_that_exist(tmp_path: Path) -> None:
+    """The project's own scheduled job: schema-valid, zizmor-clean, and its rows are matrix rows."""
+    wf = ROOT / ".github" / "workflows" / "keras-nightly.yml"
+    schema = subprocess.run([_tool("check-jsonschema"), "--builtin-schema",
+                             "vendor.github-workflows", str(wf)],
+                            capture_output=True, text=True, timeout=120)
+    assert schema.returncode == 0, schema.stdout + schema.stderr
+    audit = subprocess.run([_tool("zizmor"), "--offline", "--persona", "pedantic", "--no-progress",
+                            str(wf)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert "No findings to report" in audit.stdout + audit.stderr, audit.stdout + audit.stderr
+    job = yaml.safe_load(wf.read_text())["jobs"]["matrix"]
+    rows = job["strategy"]["matrix"]["row"]
+    matrix_sh = (ROOT / "scripts" / "matrix.sh").read_text()
+    for row in rows:  # each row is a combination scripts/matrix.sh defines
+        assert re.search(rf"^\s*\[{re.escape(row)}\]=", matrix_sh, flags=re.M), row
+    assert set(rows) == {"nightly-tf", "nightly-jax"}
+    (run,) = [s for s in job["steps"] if "run" in s]
+    assert run["run"] == 'MATRIX_DIR=.matrix bash scripts/matrix.sh "$ROW"'
+    assert run["env"]["KERAS_NIGHTLY"] == "latest"
+    assert "nightly-jax" in doc_text("explanations/keras-versions.md")
