@@ -22,7 +22,7 @@ import typer
 from rich.console import Console
 
 from dropctl._version import __version__
-from dropctl.errors import DropctlError, ExitCode
+from dropctl.errors import DropctlError, ExitCode, one_line
 from dropctl.reader.report import Severity
 
 app = typer.Typer(
@@ -166,8 +166,7 @@ def handle_errors(func: F) -> F:
             from dropctl.render.safe import escape
 
             print(
-                f"Error: internal error {type(exc).__name__}: "
-                f"{escape(' '.join(str(exc).split())[:300])} "
+                f"Error: internal error {escape(one_line(exc))} "
                 "(rerun with --debug for a traceback and please report it)",
                 file=sys.stderr,
             )

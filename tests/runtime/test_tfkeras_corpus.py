@@ -154,7 +154,7 @@ def test_cli_mc_predict_on_a_tfkeras_keras_zip(cli_runner) -> None:
 
 def test_keras_errors_are_one_line_with_layer_and_reason() -> None:
     """A tf.keras layer Keras 3 rejects: the summary names the layer, the class and the reason."""
-    from dropctl.runtime.loader import MAX_ERROR, one_line
+    from dropctl.errors import MAX_ERROR, one_line
 
     config = "{'name': 'conv_dw_1', 'trainable': False, " + ", ".join(
         f"'k{i}': {i}" for i in range(200)) + "}"
