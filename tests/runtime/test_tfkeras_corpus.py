@@ -38,7 +38,7 @@ def _load(name: str):
 
 
 def _digest(weights: list) -> str:
-    """The sample script's order-free weight digest (sample_models/make_samples.py)."""
+    """The sample factory's order-free weight digest (sample_models/make/tfkeras.py)."""
     parts = sorted(
         hashlib.sha256(f"{a.dtype.str}{a.shape}".encode() + a.tobytes()).hexdigest()
         for a in (np.ascontiguousarray(np.asarray(w)) for w in weights))
@@ -46,7 +46,7 @@ def _digest(weights: list) -> str:
 
 
 def _batch(entry: dict) -> list[np.ndarray]:
-    """The measurement batch of make_samples.py (_batch): 16 seeded rows per input."""
+    """The sample factory's measurement batch (sample_models/make/oracle.py): 16 seeded rows per input."""
     rng = np.random.default_rng(SEED)
     xs = []
     for spec in entry["inputs"]:
