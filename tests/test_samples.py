@@ -97,3 +97,10 @@ def test_a_rebuild_has_the_committed_facts(tmp_path) -> None:
                           "--out", str(tmp_path / "built")],
                          cwd=ROOT, capture_output=True, text=True, timeout=3600)
     assert out.returncode == 0, out.stdout + out.stderr[-5000:]
+
+
+def test_measured_floats_compare_to_float32_precision_and_nothing_else_does() -> None:
+    assert manifest.same({"predict": [[0.02710316702723503]]}, {"predict": [[0.02710317261517048]]})
+    assert not manifest.same({"predict": [[0.0271]]}, {"predict": [[0.0272]]})
+    assert not manifest.same(True, 1) and not manifest.same(1, 1.0) and not manifest.same([1], [1, 2])
+    assert not manifest.same({"a": 1}, {"a": 1, "b": 2})

@@ -10,7 +10,11 @@ parent). :mod:`~sample_models.make.catalogue` declares every sample and its expe
 :mod:`~sample_models.make.manifest` is the one writer of MANIFEST.json. The pipeline itself is
 :mod:`~sample_models.make.__main__`.
 
-Running it twice gives identical configs and weights, with one exception Keras itself
-introduces: ``.keras`` config.json stores ``shared_object_id`` (a Python ``id()`` of the shared
-dtype policy), and ``metadata.json`` a save date. The ``.h5`` files come out byte-identical.
+Running it twice gives identical configs and weights, with the exceptions Keras and TensorFlow
+introduce: ``.keras`` config.json stores ``shared_object_id`` (a Python ``id()`` of the shared
+dtype policy) and ``metadata.json`` a save date; a SavedModel's ``saved_model.pb`` holds random
+UUIDs (TensorFlow's LSTM function names) and its ``fingerprint.pb`` their hash. The ``.h5``,
+``.npy`` and ``.json`` files, the SavedModel's ``keras_metadata.pb`` and variables come out
+byte-identical (measured against the committed ones); the measured facts are compared by
+``--check``.
 """

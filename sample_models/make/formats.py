@@ -26,7 +26,7 @@ def build_tfkeras(here: Path, only: set[str] | None = None) -> dict[str, Any]:
     tfkeras.K = backend  # the recipe's lambda looks K up in its module's globals
     keras.utils.set_random_seed(SEED)
     tf.random.set_seed(SEED)
-    lambdas = [perma_dropout(0.3), perma_dropout(0.3)]
+    lambdas = [perma_dropout(0.3, "seed_lstm_savedmodel") for _ in range(2)]
     model = keras.Sequential([
         keras.Input((12,), dtype="int32", name="tokens"),
         layers.Embedding(VOCAB, 16, name="embedding"),

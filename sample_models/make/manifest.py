@@ -8,6 +8,7 @@ Only :func:`write` writes it, next to the README made from it.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +55,23 @@ def write(here: Path, manifest: dict[str, Any]) -> None:
     (here / "README.md").write_text(readme(manifest))
 
 
+def same(built: Any, committed: Any) -> bool:
+    """Equal facts; floats equal to float32 precision. A float the oracle records from running
+    a model (the tf.keras ``reference`` predictions) can differ in its last bits between two runs
+    on one machine: TensorFlow's CPU kernels sum in an order that depends on thread scheduling
+    (measured: 1e-8 apart, same weights_sha256). Everything else must be exactly equal."""
+    if isinstance(built, float) and isinstance(committed, float):
+        return math.isclose(built, committed, rel_tol=1e-6, abs_tol=1e-7)
+    if isinstance(built, dict) and isinstance(committed, dict):
+        return built.keys() == committed.keys() and all(same(built[k], committed[k]) for k in built)
+    if isinstance(built, list) and isinstance(committed, list):
+        return len(built) == len(committed) and all(map(same, built, committed))
+    return type(built) is type(committed) and bool(built == committed)
+
+
 def differences(built: dict[str, Any], committed: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """(differences that fail ``--check``, notes): the same files, each with the same facts."""
+    """(differences that fail ``--check``, notes): the same files, each with the same facts
+    (:func:`same`)."""
     fails, notes = [], []
     for key in sorted(set(built) | set(committed)):
         if built.get(key) != committed.get(key):
@@ -71,7 +87,7 @@ def differences(built: dict[str, Any], committed: dict[str, Any]) -> tuple[list[
         fails.append(f"{name}: in the committed manifest, not built")
     for name in sorted(set(ours) & set(theirs)):
         for fact in sorted(set(ours[name]) | set(theirs[name])):
-            if ours[name].get(fact) != theirs[name].get(fact):
+            if not same(ours[name].get(fact), theirs[name].get(fact)):
                 fails.append(f"{name}: {fact}: {theirs[name].get(fact)!r} committed, "
                              f"{ours[name].get(fact)!r} built")
     return fails, notes

@@ -27,19 +27,22 @@ def PermaDropout(rate: float) -> Any:  # noqa: N802 - the recipe's own name
     return Lambda(lambda x: K.dropout(x, level=rate))
 
 
-# The marshalled lambda records its code object's file name (which Python makes absolute) and
-# first line. The committed files carry those of the script the recipe was first written in
-# (this line, and the function's name, are kept exactly as they stood there), so a rebuild stays
-# byte-identical wherever the repo is checked out.
+# The marshalled lambda records its code object's file name (which Python makes absolute), name,
+# qualified name, first line and column offsets, and the Lambda config its module. The committed
+# files carry those of the script the recipe was first written in, at the line it stood on when
+# each file was made (the line of code above and the function's name are kept exactly as they
+# stood there), so a rebuild stays byte-identical wherever the repo is checked out.
 LAMBDA_FILE = "sample_models/make_samples.py"
-LAMBDA_LINE = 601
+LAMBDA_LINES = {"lstm_permadropout_tfkeras": 364, "seed_lstm_savedmodel": 521}
 
 
-def perma_dropout(rate: float) -> Any:
-    """:func:`PermaDropout` with the code object's file name and line the committed files hold."""
+def perma_dropout(rate: float, sample: str) -> Any:
+    """:func:`PermaDropout` with the code object's file name and line ``sample``'s file holds."""
     perma = PermaDropout(rate)
-    perma.function.__code__ = perma.function.__code__.replace(co_filename=LAMBDA_FILE,
-                                                              co_firstlineno=LAMBDA_LINE)
+    perma.function.__code__ = perma.function.__code__.replace(
+        co_filename=LAMBDA_FILE, co_firstlineno=LAMBDA_LINES[sample])
+    # tf-keras stores the function's module in the Lambda config: the script ran as __main__.
+    perma.function.__module__ = "__main__"
     return perma
 
 
@@ -62,7 +65,7 @@ def build_models(here: Path, only: set[str] | None = None) -> dict[str, Any]:
     tokens = keras.Input((12,), dtype="int32", name="tokens")
     x = layers.Embedding(VOCAB, 16, name="embedding")(tokens)
     x = layers.LSTM(16, name="lstm")(x)
-    perma = perma_dropout(0.3)  # auto-named "lambda" (fresh process, first Lambda)
+    perma = perma_dropout(0.3, "lstm_permadropout_tfkeras")  # auto-named "lambda" (first one)
     x = perma(x)
     y = layers.Dense(1, activation="sigmoid", name="dense")(x)
     model = keras.Model(tokens, y, name="lstm_permadropout")
