@@ -23,7 +23,7 @@ from rich.console import Console
 
 from dropctl._version import __version__
 from dropctl.errors import DropctlError, ExitCode, one_line
-from dropctl.reader.report import Severity
+from dropctl.rules import Severity
 
 app = typer.Typer(
     name="dropctl",
