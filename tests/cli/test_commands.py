@@ -70,3 +70,10 @@ def test_no_module_registers_a_command_by_being_imported() -> None:
                     and isinstance(node.func.value, ast.Name) and node.func.value.id == "app"):
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not offenders, offenders
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c.name)
+def test_examples_live_in_the_table_only(command: Command) -> None:
+    """A help text with its own 'Example:' line would print it twice (and out of the epilog):
+    examples are added to COMMANDS, never to a docstring."""
+    assert "Example:" not in (command.help or command.function.__doc__ or "")
