@@ -3,10 +3,13 @@
 The core raises these; ``dropctl.cli`` turns every one of them into a single
 ``Error: ...`` line on stderr and an exit code, in one place. A message is
 always a complete sentence about *which* file and *what* is wrong with it.
+:func:`one_line` is the one way a library's exception (Keras, h5py, json, zipfile, an
+import) becomes the reason inside such a sentence.
 """
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
 
 
@@ -67,3 +70,56 @@ EXIT_MEANINGS: dict[int, str] = {
     141: "stdout closed early (`dropctl ... | head`), as for any tool killed by SIGPIPE",
 }
 """Every exit status a dropctl process can end with -> what it means (the docs' table)."""
+
+
+# ---- a library's exception as one line ---------------------------------------------------------
+
+_DESERIALIZING = re.compile(r"deserializing class '([^']+)' using config=\{'name': '([^']*)'")
+_CALLING = re.compile(r"Exception encountered when calling (?:layer )?['\"]?([\w.]+)")
+# "Could not locate class 'X'" (Keras 3.8+); Keras 3.6-3.7 say "Could not deserialize class 'X'
+# because its parent module m cannot be imported" for a class whose module is not importable.
+_LOCATE = re.compile(r"Could not (?:locate|deserialize) (?:class|function) '([^']+)'")
+_KERAS_ADVICE = re.compile(r"\s*(Make sure custom classes|Full object config|Arguments received"
+                           r"|If they are already decorated).*$", re.S)
+MAX_ERROR = 240
+"""The longest reason :func:`one_line` returns (a little more with the ``layer ...`` head)."""
+
+
+def _shorten(text: str, limit: int = MAX_ERROR) -> str:
+    """``text`` cut at a word boundary with an ellipsis, never mid-word."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0].rstrip(",;:({[")
+    return cut + " ..."
+
+
+def one_line(exc: BaseException, *, typed: bool = True) -> str:
+    """An exception summarised to one line that keeps what failed and why.
+
+    Keras wraps a layer's constructor error as "Error when deserializing class 'X' using
+    config={...<the whole config>...}. Exception encountered: <reason>"; the summary is
+    "layer 'name' (X): <reason>". Keras' advice paragraphs and config dumps are dropped, white
+    space (newlines included) collapses to single spaces and the rest is shortened at a word
+    boundary. Any other exception reads "TypeName: message"; ``typed=False`` leaves the type
+    out, for a sentence that already says what failed ("... is not valid JSON (<reason>)").
+    """
+    text = " ".join(str(exc).split())
+    found = _DESERIALIZING.search(text)
+    reason = text.split("Exception encountered:", 1)[-1].strip() if (
+        "Exception encountered:" in text) else None
+    if found and reason:
+        head = f"layer '{found.group(2)}' ({found.group(1)})"
+        return f"{head}: {_shorten(_KERAS_ADVICE.sub('', reason))}"
+    located = _LOCATE.search(text)
+    if located:
+        # the first name *after* the message: Keras 3.6 puts the whole model's config before it
+        where = re.search(r"'name': '([^']+)'", text[located.end():])
+        extra = f" (layer '{where.group(1)}')" if where else ""
+        return f"{type(exc).__name__}: unknown class '{located.group(1)}'{extra}"
+    called = _CALLING.search(text)
+    if called and reason:
+        return f"layer {called.group(1)}: {_shorten(_KERAS_ADVICE.sub('', reason))}"
+    text = _shorten(_KERAS_ADVICE.sub("", text).strip())
+    if not text:
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if typed else text

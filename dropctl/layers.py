@@ -19,18 +19,17 @@ change. Load a model that uses them after ``import dropctl.layers``::
 
 This module imports Keras at module level, which is allowed here only: nothing on the
 ``inspect``/``check``/``--help`` path imports it (they use :mod:`dropctl.reader.layer_names`).
-Importing it has no side effect other than the registration.
+Importing it has no side effect other than the registration. It stands below the runtime, which
+builds every model with these classes, so it imports nothing of dropctl but the names in
+:mod:`dropctl.reader.layer_names`: dropctl's commands import Keras quietly first
+(:func:`dropctl.runtime.keras_module`), and a program of yours imports it as it imports Keras.
 """
 
 from __future__ import annotations
 
-from dropctl.runtime.imports import quiet_import_keras
+import keras  # noqa: TID253 - see the module docstring (Keras only, never a backend)
 
-quiet_import_keras("loading dropctl's always-on layers")
-
-import keras  # noqa: E402, TID253 - see the module docstring (Keras only, never a backend)
-
-from dropctl.reader.layer_names import (  # noqa: E402
+from dropctl.reader.layer_names import (
     ALWAYS_ON_CLASSES,
     CALIBRATION_CLASSES,
     PACKAGE,

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from dropctl.errors import DropctlError, InputDataError, UsageError
+from dropctl.errors import DropctlError, InputDataError, UsageError, one_line
 
 __all__ = ["RAY_CLIENT_REFUSED", "MCDropout", "ray_runner"]
 
@@ -207,7 +207,7 @@ def _connect_error(address: str | None, exc: BaseException) -> UsageError:
             f"cannot connect to Ray at {where}: the cluster uses token authentication and "
             "rejected this process's token: set RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) to the "
             "cluster's token (`ray get-auth-token` on the head node)")
-    text = " ".join(str(exc).split())
+    text = one_line(exc, typed=False)
     if address and "failed to connect" in text.lower() and (
             os.environ.get("RAY_AUTH_MODE", "").lower() != "token"):
         # Ray enables token auth for an explicit address only with RAY_AUTH_MODE=token; without

@@ -157,7 +157,7 @@ def transcripts(path: Path, text: str | None = None) -> Iterator[tuple[re.Match[
 def _scratch(setup: str | None, env: dict[str, str]) -> Path:
     work = Path(tempfile.mkdtemp(prefix="dropctl-doc-"))
     shutil.copytree(ROOT / "sample_models", work / "sample_models",
-                    ignore=shutil.ignore_patterns("__pycache__", "make_samples.py"))
+                    ignore=shutil.ignore_patterns("__pycache__", "make_samples.py", "make"))
     if setup:
         subprocess.run(["bash", "-c", setup], cwd=work, env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -134,6 +134,68 @@ def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return cycles
 
 
+FLOORS: tuple[tuple[str, ...], ...] = (
+    ("dropctl._version", "dropctl.errors", "dropctl.display", "dropctl.rules"),
+    ("dropctl.fileio",),
+    ("dropctl.interrupt",),
+    ("dropctl.reader",),
+    ("dropctl.layers",),
+    ("dropctl.runtime",),
+    ("dropctl.mc",),
+    ("dropctl.conversion", "dropctl.deploy", "dropctl.policy", "dropctl.ray"),
+    ("dropctl.render",),
+    ("dropctl",),
+    ("dropctl.cli",),
+    ("dropctl.__main__",),
+)
+"""The floors of the house, ground first. A room is a top-level module or package of dropctl/
+(its modules and its ``__init__``); a room imports only rooms on floors below its own. Data flows
+reader -> runtime -> (mc | conversion | policy) -> render -> cli: the static reader stands low,
+the always-on layers below the runtime that builds every model with them, the facade
+(``dropctl/__init__.py``) above everything it hands on, the CLI on top."""
+
+
+def _room(module: str) -> str:
+    parts = module.split(".")
+    return ".".join(parts[:2])
+
+
+def upward_arrows(graph: dict[str, set[str]], floors: tuple[tuple[str, ...], ...]) -> list[str]:
+    """Every import from a room to a room on its own floor or above (``module -> module``),
+    and every room that stands on no floor."""
+    floor = {room: level for level, rooms in enumerate(floors) for room in rooms}
+    bad = []
+    for module, deps in sorted(graph.items()):
+        here = _room(module)
+        if here not in floor:
+            bad.append(f"{here} stands on no floor: add it to FLOORS")
+            continue
+        for dep in sorted(deps):
+            there = _room(dep)
+            if there != here and floor.get(there, len(floors)) >= floor[here]:
+                bad.append(f"{module} -> {dep}")
+    return sorted(set(bad))
+
+
+def test_no_arrow_runs_back_up() -> None:
+    """0 upward arrows: each module imports only modules of its own room or of lower floors."""
+    arrows = upward_arrows(_graph(), FLOORS)
+    assert not arrows, "imports that run back up a floor: " + "; ".join(arrows)
+
+
+def test_the_floor_check_finds_a_planted_upward_arrow() -> None:
+    floors = (("dropctl.reader",), ("dropctl.runtime",), ("dropctl.mc", "dropctl.policy"))
+    graph = {"dropctl.runtime.loader": {"dropctl.reader.walker", "dropctl.runtime.compat"},
+             "dropctl.reader.walker": {"dropctl.runtime.imports"},
+             "dropctl.mc.engine": {"dropctl.policy.run"},
+             "dropctl.newroom": set()}
+    assert upward_arrows(graph, floors) == [
+        "dropctl.mc.engine -> dropctl.policy.run",
+        "dropctl.newroom stands on no floor: add it to FLOORS",
+        "dropctl.reader.walker -> dropctl.runtime.imports",
+    ]
+
+
 def test_no_import_cycle_inside_dropctl() -> None:
     cycles = find_cycles(_graph())
     assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)

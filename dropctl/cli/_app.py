@@ -1,4 +1,11 @@
-"""The Typer application object, shared option aliases and the one error handler."""
+"""The Typer application object, the command table's vocabulary, shared option aliases and the
+one error handler.
+
+Commands are attached to :data:`app` in one place, the table ``COMMANDS`` of
+:mod:`dropctl.cli` (:func:`register`), never by importing a module: a command's name, help panel
+and examples are data there, and the same data writes its ``--help`` epilog (:func:`epilog`) and
+its section of the generated CLI reference (:mod:`dropctl.cli.reference`).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,8 @@ import contextlib
 import functools
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
@@ -14,8 +22,8 @@ import typer
 from rich.console import Console
 
 from dropctl._version import __version__
-from dropctl.errors import DropctlError, ExitCode
-from dropctl.reader.report import Severity
+from dropctl.errors import DropctlError, ExitCode, one_line
+from dropctl.rules import Severity
 
 app = typer.Typer(
     name="dropctl",
@@ -62,6 +70,47 @@ def _root(
 ) -> None:
     """dropctl: dropout behaviour of saved Keras models."""
     _invocation["debug"] = debug
+
+
+@dataclass(frozen=True)
+class Example:
+    """One example of a command, shown in its ``--help`` epilog and in the CLI reference."""
+
+    command: str
+    """The command line exactly as a user types it (``dropctl ...``)."""
+    does: str
+    """What it does, in one sentence."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """One row of the command table: what ``dropctl NAME`` runs and how its help presents it."""
+
+    name: str
+    """The subcommand name (``dropctl NAME``)."""
+    function: Callable[..., object]
+    """The command body (its parameters are the options; its docstring the help text)."""
+    panel: str
+    """The ``dropctl --help`` panel listing the command."""
+    examples: tuple[Example, ...]
+    """At least one example: every command's help shows how to call it."""
+    help: str | None = None
+    """Help text when it is not the function's docstring."""
+
+
+def epilog(examples: Iterable[Example]) -> str:
+    """The ``--help`` epilog: one paragraph per example (Markdown: the command as code, so a
+    glob like ``'*dropout*'`` is printed as typed, not as emphasis)."""
+    return "\n\n".join(f"Example: `{e.command}`\\\n{e.does}." for e in examples)
+
+
+def register(target: typer.Typer, commands: Iterable[Command]) -> None:
+    """Attach every command of the table to ``target``, in table order (the ``--help`` order)."""
+    for c in commands:
+        if not c.examples:
+            raise ValueError(f"dropctl {c.name}: a command needs at least one example")
+        target.command(c.name, help=c.help, epilog=epilog(c.examples),
+                       rich_help_panel=c.panel)(c.function)
 
 
 def fail(exc: DropctlError) -> NoReturn:
@@ -117,8 +166,7 @@ def handle_errors(func: F) -> F:
             from dropctl.render.safe import escape
 
             print(
-                f"Error: internal error {type(exc).__name__}: "
-                f"{escape(' '.join(str(exc).split())[:300])} "
+                f"Error: internal error {escape(one_line(exc))} "
                 "(rerun with --debug for a traceback and please report it)",
                 file=sys.stderr,
             )

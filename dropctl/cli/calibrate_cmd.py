@@ -15,7 +15,6 @@ from dropctl.cli._app import (
     QuietOpt,
     SeedOpt,
     SitesOpt,
-    app,
     err_console,
     handle_errors,
     out_console,
@@ -30,7 +29,6 @@ CoverageOpt = Annotated[float, typer.Option(
     help="Nominal coverage 1 - alpha of the prediction sets and intervals.")]
 
 
-@app.command("calibrate")
 @handle_errors
 def calibrate_command(
     model: ModelArg,
@@ -75,9 +73,6 @@ def calibrate_command(
 
     Runs the same Monte Carlo as mc-predict (same --samples and --seed semantics). The file
     is bound to MODEL's content hash: mc-predict --calibration refuses any other model.
-
-    Example: dropctl calibrate sample_models/digits.keras -i cal_x.npy --labels cal_y.npy
-    -o calib.json --coverage 0.9 --score aps
     """
     from dropctl.fileio import write_text_atomic
     from dropctl.mc.calibrate import calibrate

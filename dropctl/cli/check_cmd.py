@@ -14,7 +14,6 @@ from dropctl.cli._app import (
     CustomObjectsOpt,
     QuietOpt,
     _debug,
-    app,
     handle_errors,
     out_console,
     progress_bar,
@@ -45,8 +44,6 @@ PATHS are files, directories (searched recursively for .keras, .h5, .hdf5) and g
 (found by walking up from the working directory), with per-path overrides; options here
 override the file. Exit codes: 0 all pass, 1 a violation at or above --fail-on,
 2 an artifact could not be read or checked, or nothing matched.
-
-Example: dropctl check models/ --format sarif --output dropctl.sarif
 """
 
 
@@ -64,7 +61,6 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
     return out
 
 
-@app.command("check", help=_HELP)
 @handle_errors
 def check_command(
     paths: Annotated[list[str], typer.Argument(help="Model files, directories or globs.",

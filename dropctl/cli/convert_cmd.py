@@ -15,7 +15,6 @@ from dropctl.cli._app import (
     JsonOpt,
     QuietOpt,
     SitesOpt,
-    app,
     err_console,
     handle_errors,
     out_console,
@@ -23,7 +22,6 @@ from dropctl.cli._app import (
 from dropctl.errors import UsageError
 
 
-@app.command("convert")
 @handle_errors
 def convert_command(
     src: Annotated[Path, typer.Argument(
@@ -67,9 +65,6 @@ def convert_command(
     Weights are copied bit for bit, IN is never modified, OUT is written atomically and
     verified by reloading it (exit 1 and nothing written when that fails). Nothing stored
     in the file is executed. A --perma OUT loads after `import dropctl.layers`.
-
-    Example: dropctl convert model.h5 model_mc.keras --perma --sites '*dropout*'
-    Example: dropctl convert model.keras calibrated.keras --perma --calibration calib.json
     """
     modes = [name for name, on in (("perma", perma), ("standard", standard), ("strip", strip))
              if on]

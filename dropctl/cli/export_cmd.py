@@ -15,14 +15,12 @@ from dropctl.cli._app import (
     QuietOpt,
     SeedOpt,
     SitesOpt,
-    app,
     err_console,
     handle_errors,
     out_console,
 )
 
 
-@app.command("export")
 @handle_errors
 def export_command(
     src: Annotated[Path, typer.Argument(
@@ -58,8 +56,6 @@ def export_command(
     --mc the layers before the first site run once per input. OUT is written only after
     its own runtime (tf.saved_model, onnxruntime, the LiteRT interpreter) verified it:
     exit 1 and nothing written otherwise.
-
-    Example: dropctl export cnn.keras cnn_mc.onnx --format onnx --mc 50
     """
     import dropctl
     from dropctl.deploy.plan import pick_mode

@@ -14,7 +14,6 @@ from dropctl.cli._app import (
     FailOnOpt,
     JsonOpt,
     SitesOpt,
-    app,
     err_console,
     handle_errors,
     out_console,
@@ -22,7 +21,6 @@ from dropctl.cli._app import (
 from dropctl.errors import DropctlError, ExitCode
 
 
-@app.command("inspect")
 @handle_errors
 def inspect_command(
     model: Annotated[Path, typer.Argument(
@@ -49,8 +47,6 @@ def inspect_command(
 
     --sites GLOB lists only the sites the glob selects: exactly the ones mc-predict, diff
     and convert --sites GLOB act on (the verdicts then speak for those sites only).
-
-    Example: dropctl inspect model.keras --all
     """
     import dropctl
     from dropctl.reader.inspection import select_sites

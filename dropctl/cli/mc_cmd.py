@@ -15,7 +15,6 @@ from dropctl.cli._app import (
     QuietOpt,
     SeedOpt,
     SitesOpt,
-    app,
     err_console,
     handle_errors,
     out_console,
@@ -51,7 +50,6 @@ def _inputs(model: Any, input_path: Path | None, synthetic: int | None, seed: in
     return None
 
 
-@app.command("mc-predict")
 @handle_errors
 def mc_predict_command(
     model: ModelArg,
@@ -123,10 +121,6 @@ def mc_predict_command(
     custom_objects: CustomObjectsOpt = None,
 ) -> None:
     """Monte Carlo dropout: T passes with only the stochastic layers on (BatchNorm in inference mode).
-
-    Example: dropctl mc-predict sample_models/digits.keras -i sample_models/digits_inputs.npy
-    --labels sample_models/digits_labels.npy --ood sample_models/digits_ood.npy
-    Example: dropctl mc-predict model.keras --input 'shards/*.npy' --output-dir scores --ray
     """
     from dropctl.mc.engine import mc_predict
     from dropctl.mc.evaluation import evaluate, read_output_labels
@@ -280,7 +274,6 @@ def _ood_inputs(model: Any, path: Path | None, synthetic: int | None, seed: int)
     return None
 
 
-@app.command("diff")
 @handle_errors
 def diff_command(
     model: ModelArg,
@@ -301,8 +294,6 @@ def diff_command(
     custom_objects: CustomObjectsOpt = None,
 ) -> None:
     """Deterministic vs stochastic: predict() twice, model(x) twice, then T MC passes.
-
-    Example: dropctl diff model.h5 --fail-if-stochastic
     """
     from dropctl.mc.diff import diff
     from dropctl.render.mc import diff_json, diff_tables

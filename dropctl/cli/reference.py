@@ -1,7 +1,9 @@
 """The CLI reference as Markdown, generated from the Typer app itself (``scripts/docs.py``).
 
 Every command, argument and option the app defines appears once, with its help text, type and
-default, so the reference page cannot drift from ``dropctl --help``; a test regenerates it. Typer
+default, and the examples of the command table (:data:`dropctl.cli.COMMANDS`, the same data as
+each ``--help`` epilog), so the reference page cannot drift from ``dropctl --help``; a test
+regenerates it. Typer
 0.26-0.28 vendors its own click, so the objects are read by duck typing, not ``isinstance``.
 """
 
@@ -11,7 +13,7 @@ from typing import Any
 
 import typer.main
 
-from dropctl.cli import app
+from dropctl.cli import COMMANDS, app
 
 
 def _cell(text: str) -> str:
@@ -67,12 +69,14 @@ def _usage(command: Any) -> str:
 def cli_reference() -> str:
     """One section per command, in ``dropctl --help`` order: synopsis, help text, options."""
     group: Any = typer.main.get_command(app)  # a TyperGroup (Typer vendors its own click)
+    examples = {c.name: c.examples for c in COMMANDS}
     out: list[str] = []
     for name, command in group.commands.items():
         help_text = (command.help or "").strip()
         out += [f"## `dropctl {name}`", "", "```text", f"dropctl {name} {_usage(command)}", "```", ""]
         paragraphs = [" ".join(p.split()) for p in help_text.split("\n\n") if p.strip()]
         out += [*(p + "\n" for p in paragraphs)]
+        out += ["Examples:", "", *(f"- `{e.command}`: {e.does}." for e in examples[name]), ""]
         out += [*_options(command), ""]
     out += ["## Global options", "", *_options(group), ""]
     return "\n".join(out).rstrip("\n")

@@ -25,13 +25,14 @@ from dropctl.errors import (
     InputDataError,
     UnsupportedModelError,
     VerificationError,
+    one_line,
 )
 from dropctl.fileio import publish, temp_path, umask_mode
 from dropctl.mc.inputs import flat_outputs, model_input_specs, synthetic_inputs
 from dropctl.reader.formats import is_keras3_config
 from dropctl.reader.rescue import rescue_config
 from dropctl.runtime import compat, keras_module
-from dropctl.runtime.loader import build_from_config, load_artifact, one_line
+from dropctl.runtime.loader import build_from_config, load_artifact
 
 TOLERANCE = 1e-6
 """Allowed |OUT - IN| on the probe batch, relative to max(1, max|IN|)."""

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from dropctl.deploy.plan import SEED_SIGNATURE, ExportFormat, ExportMode, output_keys
-from dropctl.errors import UnsupportedModelError
+from dropctl.errors import UnsupportedModelError, one_line
 from dropctl.mc.engine import Engine
 from dropctl.mc.inputs import InputSpec, model_input_specs
 from dropctl.runtime import backend as backends
@@ -329,7 +329,7 @@ def write_onnx(graph: Graph, path: Path) -> None:
                                           output_path=str(path))
         except Exception as exc:  # noqa: BLE001 - tf2onnx raises bare exceptions; say which op
             raise UnsupportedModelError(
-                f"tf2onnx cannot convert this model to ONNX ({_first_line(exc)}); export "
+                f"tf2onnx cannot convert this model to ONNX ({one_line(exc, typed=False)}); export "
                 "--format savedmodel instead") from None
 
 
@@ -389,12 +389,8 @@ def _litert_failure(exc: BaseException) -> str:
         return (f"LiteRT has no builtin kernel for {', '.join(ops)} (the model needs it; "
                 "only the Flex delegate would run it, which the LiteRT interpreter lacks): "
                 "export --format savedmodel or onnx for this model")
-    return f"the LiteRT converter failed ({_first_line(exc)}); export --format savedmodel or onnx"
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    return (lines[0] if lines else type(exc).__name__)[:300]
+    return (f"the LiteRT converter failed ({one_line(exc, typed=False)}); export --format "
+            "savedmodel or onnx")
 
 
 def compat_keras() -> Any:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from dropctl.errors import InputDataError, UnsupportedModelError
+from dropctl.errors import InputDataError, UnsupportedModelError, one_line
 
 __all__ = ["InputSpec", "check_inputs", "read_inputs", "read_labels", "read_targets",
            "synthetic_inputs"]
@@ -50,8 +50,7 @@ def _load_npy(path: Path) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
-        raise InputDataError(f"cannot read {path}: {' '.join(str(exc).split()) or 'empty file'}"
-                             ) from None
+        raise InputDataError(f"cannot read {path}: {one_line(exc, typed=False)}") from None
 
 
 def _load_npz(path: Path, wanted: list[str]) -> dict[str, np.ndarray]:
@@ -81,8 +80,7 @@ def _load_npz(path: Path, wanted: list[str]) -> dict[str, np.ndarray]:
     except InputDataError:
         raise
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
-        detail = " ".join(str(exc).split()) or type(exc).__name__
-        raise InputDataError(f"cannot read {path}: {detail}") from None
+        raise InputDataError(f"cannot read {path}: {one_line(exc, typed=False)}") from None
 
 
 def _read_member(path: Path, zf: Any, info: Any) -> np.ndarray:

@@ -26,7 +26,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from dropctl.errors import InputDataError
+from dropctl.errors import InputDataError, one_line
 from dropctl.fileio import clean_stale_temps_in, write_atomic, write_text_atomic
 
 __all__ = ["SHARD_SUFFIXES", "Shard", "ShardOutcome", "ShardRun", "Unit", "find_shards",
@@ -152,7 +152,7 @@ def _npy_header(fh: IO[bytes], where: str) -> tuple[tuple[int, ...], bool, np.dt
         else:
             raise ValueError(f"unsupported .npy format version {version}")
     except (OSError, ValueError, EOFError) as exc:
-        raise InputDataError(f"cannot read {where}: {' '.join(str(exc).split())}") from None
+        raise InputDataError(f"cannot read {where}: {one_line(exc, typed=False)}") from None
     if dtype.hasobject:
         raise InputDataError(f"{where} holds Python objects; expected numbers")
     if not shape:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dropctl.errors import UnsupportedModelError
+from dropctl.errors import UnsupportedModelError, one_line
 
 PROBE_BATCH = 2
 PROBE_PASSES = 4
@@ -70,7 +70,7 @@ def probe_model(path: str, batch: int = PROBE_BATCH,
     first (``--custom-objects``; this runs their code)."""
     from dropctl.mc.engine import mc_predict
     from dropctl.mc.inputs import flat_outputs, model_input_specs, synthetic_inputs
-    from dropctl.runtime.loader import load, one_line
+    from dropctl.runtime.loader import load
 
     loaded = load(path, custom_objects=custom_objects)
     model = loaded.model

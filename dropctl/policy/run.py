@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from dropctl.display import Displayable
-from dropctl.errors import ArtifactError, DropctlError, UsageError
+from dropctl.errors import ArtifactError, DropctlError, UsageError, one_line
 from dropctl.policy.config import Config, Inference, Policy
 from dropctl.policy.discover import expand_paths
 from dropctl.policy.probe import ProbeResult, probe_model
@@ -242,8 +242,7 @@ def check_one(path: str, policy: Policy, fail_on: Severity, probe: bool = False,
     except Exception as exc:  # noqa: BLE001 - a bug or a library error: this file only
         if DEBUG or os.environ.get("DROPCTL_DEBUG"):
             raise
-        detail = " ".join(str(exc).split())[:200]
-        error = (f"{path}: could not be checked ({type(exc).__name__}: {detail}); "
+        error = (f"{path}: could not be checked ({one_line(exc)}); "
                  "rerun with --debug and please report it")
     return ArtifactResult(path, Status.ERROR, error=error, seconds=time.perf_counter() - start)
 

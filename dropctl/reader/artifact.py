@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from dropctl.errors import ArtifactError
+from dropctl.errors import ArtifactError, one_line
 from dropctl.reader.report import ArtifactFormat
 
 # ---- limits -------------------------------------------------------------------------------
@@ -147,18 +147,13 @@ def parse_json(data: bytes | str, what: str) -> Any:
             f"{what} nests deeper than {MAX_JSON_DEPTH} levels (hostile or corrupt config)"
         ) from None
     except ValueError as exc:  # JSONDecodeError, and int() over 4,300 digits
-        raise ArtifactError(f"{what} is not valid JSON ({_first_line(exc)})") from None
+        raise ArtifactError(f"{what} is not valid JSON ({one_line(exc, typed=False)})") from None
     finally:
         if frozen:
             gc.enable()
     if isinstance(doc, dict | list):
         check_json_depth(doc, what)
     return doc
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
 
 
 # ---- entry point --------------------------------------------------------------------------
@@ -179,7 +174,7 @@ def read_artifact(path: str | Path) -> Artifact:
         raise ArtifactError(f"{p}: nests too deeply to read (hostile or corrupt file)") from None
     except Exception as exc:  # noqa: BLE001 - fail closed: an unreadable file is an error
         raise ArtifactError(
-            f"{p}: cannot be read ({type(exc).__name__}: {_first_line(exc)})") from None
+            f"{p}: cannot be read ({one_line(exc)})") from None
 
 
 def _read_artifact(path: Path) -> Artifact:
@@ -356,9 +351,9 @@ def _read_member(p: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
         with zf.open(info) as fh:
             data = fh.read(info.file_size + 1)  # never more than the header promised
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
-        raise ArtifactError(f"{p}: {info.filename} is corrupt ({_first_line(exc)})") from None
+        raise ArtifactError(f"{p}: {info.filename} is corrupt ({one_line(exc, typed=False)})") from None
     except Exception as exc:  # zlib.error, lzma/bz2 errors: corrupt compressed data
-        raise ArtifactError(f"{p}: {info.filename} is corrupt ({_first_line(exc)})") from None
+        raise ArtifactError(f"{p}: {info.filename} is corrupt ({one_line(exc, typed=False)})") from None
     if len(data) > info.file_size:
         raise ArtifactError(f"{p}: {info.filename} is larger than it declares (zip bomb?)")
     return data
@@ -388,7 +383,7 @@ def _read_keras_zip(p: Path) -> Artifact:
     except ArtifactError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
-        raise ArtifactError(f"{p}: is not a readable zip archive ({_first_line(exc)})") from None
+        raise ArtifactError(f"{p}: is not a readable zip archive ({one_line(exc, typed=False)})") from None
     keras_version = metadata.get("keras_version") if isinstance(metadata, dict) else None
     return Artifact(
         path=p,

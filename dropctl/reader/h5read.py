@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import dropctl.interrupt as interrupt
-from dropctl.errors import ArtifactError
+from dropctl.errors import ArtifactError, one_line
 
 MAX_H5_ATTR_BYTES = 64 * 1024 * 1024
 """Largest ``model_config``/``training_config`` attribute (variable-length: measured as read)."""
@@ -283,7 +283,7 @@ def _child_main(request: tuple[str, str | None, bool, float], out_fd: int) -> No
             result = ("error", "reading it needs more than the HDF5 reader's "
                                f"{H5_MEMORY // 2**20} MB memory limit; refusing it")
         except Exception as exc:  # noqa: BLE001 - anything libhdf5/h5py raises on a bad file
-            result = ("error", f"HDF5 structure is corrupt ({_first_line(exc)})")
+            result = ("error", f"HDF5 structure is corrupt ({one_line(exc, typed=False)})")
         data = pickle.dumps(result)
         view = memoryview(data)
         while view:
@@ -291,11 +291,6 @@ def _child_main(request: tuple[str, str | None, bool, float], out_fd: int) -> No
         code = 0
     finally:
         os._exit(code)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
 
 
 def _read(path: str, member: str | None, scan_weights: bool) -> H5Contents:
@@ -372,7 +367,7 @@ def _read_file(h5py: Any, source: Any, file_size: int, scan_weights: bool) -> H5
     try:
         f = h5py.File(source, "r")
     except Exception as exc:  # noqa: BLE001 - OSError for truncated/corrupt files, others from HDF5
-        raise ArtifactError(f"is not a readable HDF5 file ({_first_line(exc)})") from None
+        raise ArtifactError(f"is not a readable HDF5 file ({one_line(exc, typed=False)})") from None
     with f:
         attrs = {}
         for name in _ATTRS:

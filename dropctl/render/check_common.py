@@ -19,10 +19,6 @@ def uri(path: str) -> str:
         return PurePosixPath(Path(os.path.abspath(p))).as_posix()
 
 
-def one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 def located(v: Violation) -> str:
     """``[layer/path] message`` or just the message for whole-model violations."""
     return f"{v.path}: {v.message}" if v.path else v.message

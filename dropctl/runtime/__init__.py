@@ -7,7 +7,9 @@
   sites of a loaded model.
 
 Static code (:mod:`dropctl.reader`, :mod:`dropctl.policy` without ``--probe``, rendering, the
-CLI) never imports this package; the commands that run a model call into it.
+CLI) never imports this package; the commands that run a model call into it. It stands above
+:mod:`dropctl.layers` (the always-on classes every model is built with) and the static reader,
+and imports nothing of the floors above it (mc, conversion, policy, render, cli).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any
 
 
 def keras_module(what: str = "this command") -> Any:
-    """The keras module, quietly imported, with dropctl's always-on layers registered."""
+    """The keras module, quietly imported, with dropctl's always-on layers registered (Keras
+    first, so the import of :mod:`dropctl.layers` finds it loaded and stays quiet)."""
     from dropctl.runtime.imports import quiet_import_keras
 
     keras = quiet_import_keras(what)

@@ -29,16 +29,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from dropctl.errors import UsageError
+from dropctl.errors import UsageError, one_line
 from dropctl.runtime import keras_module
 
 _MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    text = text if len(text) <= 200 else text[:200].rsplit(" ", 1)[0] + " ..."
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _import_file(path: Path) -> ModuleType:
@@ -62,7 +56,7 @@ def _import_file(path: Path) -> ModuleType:
         if isinstance(exc, KeyboardInterrupt):
             raise
         raise UsageError(
-            f"--custom-objects {path}: importing it failed: {_one_line(exc)}") from None
+            f"--custom-objects {path}: importing it failed: {one_line(exc)}") from None
     finally:
         if folder in sys.path:
             sys.path.remove(folder)
@@ -77,12 +71,12 @@ def _import_module(name: str) -> ModuleType:
     except ModuleNotFoundError as exc:
         if exc.name is not None and name.startswith(exc.name):
             raise UsageError(f"--custom-objects {name}: no module named '{exc.name}'") from None
-        raise UsageError(f"--custom-objects {name}: importing it failed: {_one_line(exc)}"
+        raise UsageError(f"--custom-objects {name}: importing it failed: {one_line(exc)}"
                          ) from None
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
-        raise UsageError(f"--custom-objects {name}: importing it failed: {_one_line(exc)}"
+        raise UsageError(f"--custom-objects {name}: importing it failed: {one_line(exc)}"
                          ) from None
 
 

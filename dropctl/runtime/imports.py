@@ -16,7 +16,7 @@ import sys
 import warnings
 from typing import Any
 
-from dropctl.errors import MissingDependencyError, UsageError
+from dropctl.errors import MissingDependencyError, UsageError, one_line
 
 EXTRAS = {"keras": "tensorflow", "tensorflow": "tensorflow", "jax": "jax", "jaxlib": "jax",
           "torch": "torch", "ray": "ray", "pyarrow": "parquet", "matplotlib": "plot",
@@ -127,7 +127,7 @@ def keras_hub_module(what: str = "this command") -> Any:
         keras_version = installed_keras() or str(getattr(keras, "__version__", "?"))
         raise MissingDependencyError(
             f"{what} needs keras_hub, and keras-hub {_version('keras-hub')} cannot import under "
-            f"Keras {keras_version} ({type(exc).__name__}: {' '.join(str(exc).split())}); "
+            f"Keras {keras_version} ({one_line(exc)}); "
             "install a keras-hub release made for this Keras, or the Keras it was made "
             "for") from None
 

@@ -25,14 +25,13 @@ forward_lstm``, ``model_AB/model_A/dropout``).
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dropctl.errors import ArtifactError, MissingDependencyError, UnsupportedModelError
+from dropctl.errors import ArtifactError, MissingDependencyError, UnsupportedModelError, one_line
 from dropctl.reader.report import ArtifactFormat, SiteKind
 from dropctl.reader.rescue import DROPPED_KEYS, RENAMED_KEYS, Rescue, renamed_layers, rescue_config
 from dropctl.runtime import compat, keras_module
@@ -48,7 +47,6 @@ __all__ = [
     "load_artifact",
     "load_model",
     "model_sites",
-    "one_line",
     "rescue_config",
 ]
 
@@ -94,53 +92,6 @@ class ModelSite:
 
 def _keras() -> Any:
     return keras_module("running a model")
-
-
-_DESERIALIZING = re.compile(r"deserializing class '([^']+)' using config=\{'name': '([^']*)'")
-_CALLING = re.compile(r"Exception encountered when calling (?:layer )?['\"]?([\w.]+)")
-# "Could not locate class 'X'" (Keras 3.8+); Keras 3.6-3.7 say "Could not deserialize class 'X'
-# because its parent module m cannot be imported" for a class whose module is not importable.
-_LOCATE = re.compile(r"Could not (?:locate|deserialize) (?:class|function) '([^']+)'")
-_KERAS_ADVICE = re.compile(r"\s*(Make sure custom classes|Full object config|Arguments received"
-                           r"|If they are already decorated).*$", re.S)
-MAX_ERROR = 240
-
-
-def _shorten(text: str, limit: int = MAX_ERROR) -> str:
-    """``text`` cut at a word boundary with an ellipsis, never mid-word."""
-    if len(text) <= limit:
-        return text
-    cut = text[:limit].rsplit(" ", 1)[0].rstrip(",;:({[")
-    return cut + " ..."
-
-
-def one_line(exc: BaseException) -> str:
-    """A Keras exception summarised to one line that keeps the layer and the reason.
-
-    Keras wraps a layer's constructor error as "Error when deserializing class 'X' using
-    config={...<the whole config>...}. Exception encountered: <reason>"; the summary is
-    "layer 'name' (X): <reason>". Keras' advice paragraphs and config dumps are dropped and
-    the rest is shortened at a word boundary.
-    """
-    raw = str(exc)
-    text = " ".join(raw.split())
-    found = _DESERIALIZING.search(text)
-    reason = text.split("Exception encountered:", 1)[-1].strip() if (
-        "Exception encountered:" in text) else None
-    if found and reason:
-        head = f"layer '{found.group(2)}' ({found.group(1)})"
-        return f"{head}: {_shorten(_KERAS_ADVICE.sub('', reason))}"
-    located = _LOCATE.search(text)
-    if located:
-        # the first name *after* the message: Keras 3.6 puts the whole model's config before it
-        where = re.search(r"'name': '([^']+)'", text[located.end():])
-        extra = f" (layer '{where.group(1)}')" if where else ""
-        return f"{type(exc).__name__}: unknown class '{located.group(1)}'{extra}"
-    called = _CALLING.search(text)
-    if called and reason:
-        return f"layer {called.group(1)}: {_shorten(_KERAS_ADVICE.sub('', reason))}"
-    text = _KERAS_ADVICE.sub("", text).strip()
-    return f"{type(exc).__name__}: {_shorten(text)}" if text else type(exc).__name__
 
 
 def build_from_config(config: dict[str, Any], keras3: bool,

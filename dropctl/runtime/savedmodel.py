@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from dropctl.errors import UnsupportedModelError
+from dropctl.errors import UnsupportedModelError, one_line
 from dropctl.reader.protowire import LEN, Budget, fields, text
 from dropctl.reader.savedmodel import MetaNode, node_metadata, read_metadata
 from dropctl.runtime.imports import tf_module
@@ -216,8 +216,7 @@ def load_savedmodel_weights(model: Any, directory: Path,
         raise
     except Exception as exc:  # noqa: BLE001 - TF raises its own error types for bad checkpoints
         raise UnsupportedModelError(
-            f"{what}: the checkpoint cannot be read ({type(exc).__name__}: "
-            f"{' '.join(str(exc).split())[:200]})") from None
+            f"{what}: the checkpoint cannot be read ({one_line(exc)})") from None
     by_name = _layer_name_paths(read_metadata(directory).nodes, str(directory))
     count = 0
     for path, layer in _weighted_layers(model, keras, renamed=renamed).items():

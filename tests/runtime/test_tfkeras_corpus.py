@@ -38,7 +38,7 @@ def _load(name: str):
 
 
 def _digest(weights: list) -> str:
-    """The sample script's order-free weight digest (sample_models/make_samples.py)."""
+    """The sample factory's order-free weight digest (sample_models/make/tfkeras.py)."""
     parts = sorted(
         hashlib.sha256(f"{a.dtype.str}{a.shape}".encode() + a.tobytes()).hexdigest()
         for a in (np.ascontiguousarray(np.asarray(w)) for w in weights))
@@ -46,7 +46,7 @@ def _digest(weights: list) -> str:
 
 
 def _batch(entry: dict) -> list[np.ndarray]:
-    """The measurement batch of make_samples.py (_batch): 16 seeded rows per input."""
+    """The sample factory's measurement batch (sample_models/make/oracle.py): 16 seeded rows per input."""
     rng = np.random.default_rng(SEED)
     xs = []
     for spec in entry["inputs"]:
@@ -154,7 +154,7 @@ def test_cli_mc_predict_on_a_tfkeras_keras_zip(cli_runner) -> None:
 
 def test_keras_errors_are_one_line_with_layer_and_reason() -> None:
     """A tf.keras layer Keras 3 rejects: the summary names the layer, the class and the reason."""
-    from dropctl.runtime.loader import MAX_ERROR, one_line
+    from dropctl.errors import MAX_ERROR, one_line
 
     config = "{'name': 'conv_dw_1', 'trainable': False, " + ", ".join(
         f"'k{i}': {i}" for i in range(200)) + "}"

@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 """The project checkout."""
 SAMPLES = ROOT / "sample_models"
-"""The committed sample artifacts (made by sample_models/make_samples.py)."""
+"""The committed sample artifacts (made by python -m sample_models.make)."""
 REAL_MODELS = ROOT.parent / "shared" / "real_models"
 DOCS = ROOT / "docs"
 """The docs site's pages (mkdocs); README.md is the short front page."""
