@@ -13,13 +13,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dropctl.conversion.plan import Action, ConvertMode, Verification
+from dropctl.conversion.plan import CUSTOM_LEFT_NOTE, Action, ConvertMode, Verification
 from dropctl.errors import (
     DropctlError,
     InputDataError,
@@ -232,8 +232,14 @@ def static_contradiction(out_path: Path, artifact: Any, report: Any,
 
 def verify_file(path: Path, source: Any, x: list[np.ndarray], ref: np.ndarray,
                 *, stochastic_expected: bool, perma: bool,
-                custom_objects: dict[str, Any] | None = None) -> Any:
-    """Reload ``path`` and check it against IN; returns a :class:`Verification`."""
+                custom_objects: dict[str, Any] | None = None,
+                left_alone: Sequence[str] = (), kept_always_on: bool = False) -> Any:
+    """Reload ``path`` and check it against IN; returns a :class:`Verification`.
+
+    ``left_alone``: custom sites convert kept because it cannot tell what they do (named in a
+    failure, which they may cause); ``kept_always_on``: unselected custom subclasses measured to
+    be always-on stock layers remain in OUT (switched off for the comparison like dropctl's own).
+    """
     keras = _keras()
     try:
         out = keras.models.load_model(path, compile=False, safe_mode=True,
@@ -247,7 +253,7 @@ def verify_file(path: Path, source: Any, x: list[np.ndarray], ref: np.ndarray,
     if mismatch:
         return Verification(False, kind, float("inf"), tol, 0, False,
                             message=f"weights of {mismatch} differ from IN")
-    always_on = has_always_on(out)
+    always_on = has_always_on(out) or kept_always_on
     if not perma:
         a = _predict(out, x)
         b = _predict(out, x)
@@ -262,6 +268,9 @@ def verify_file(path: Path, source: Any, x: list[np.ndarray], ref: np.ndarray,
                f"(max |diff| {diff:.2e})" if ok else
                f"predict() differs from IN's deterministic prediction by {diff:.3g}"
                if diff > tol else "predict() on OUT is not deterministic")
+        if not ok and left_alone:
+            msg += (f", with custom layers left as they are (dropctl cannot tell what they "
+                    f"do) at {', '.join(left_alone[:3])}")
         return Verification(ok, kind, diff, tol, 2, stochastic, message=msg)
     with randomness_off(out):
         det = _predict(out, x)
@@ -283,6 +292,9 @@ def verify_file(path: Path, source: Any, x: list[np.ndarray], ref: np.ndarray,
         problems.append(f"MC mean is {dev:.3g} away from the deterministic prediction")
     if problems:
         msg = "; ".join(problems)
+        if left_alone:
+            msg += (f", with custom layers left as they are (dropctl cannot tell what they "
+                    f"do) at {', '.join(left_alone[:3])}")
     elif not stochastic:
         msg = (f"no selected site has a positive rate, so predict() stays deterministic; "
                f"equal to IN (max |diff| {diff:.2e})")
@@ -346,7 +358,8 @@ def _sigterm_as_exit() -> Iterator[None]:
 
 def build_and_write(plan: Any, report: Any, dst: Path, *, verify: bool,
                     probe_seed: int, force: bool = False,
-                    custom_objects: Sequence[str] = (), sites: str | None = None) -> Any:
+                    custom_objects: Sequence[str] = (), sites: str | None = None,
+                    custom: Mapping[str, Any] | None = None) -> Any:
     """Build OUT from ``plan``, copy weights, save to a temporary file, verify, publish.
 
     Without ``force`` OUT is created atomically and never replaced (:func:`dropctl.fileio.publish`);
@@ -372,7 +385,8 @@ def build_and_write(plan: Any, report: Any, dst: Path, *, verify: bool,
     with _sigterm_as_exit():
         return _write_verify_publish(model, source, plan, report, dst, warnings, compiled,
                                      verify=verify, probe_seed=probe_seed, force=force,
-                                     custom_objects=custom_objects, sites=sites)
+                                     custom_objects=custom_objects, sites=sites,
+                                     custom=custom)
 
 
 def _saved_bytes(model: Any, suffix: str) -> bytes:
@@ -391,7 +405,9 @@ def _saved_bytes(model: Any, suffix: str) -> bytes:
 def _write_verify_publish(model: Any, source: Any, plan: Any, report: Any, dst: Path,
                           warnings: tuple[str, ...], compiled: bool | None, *, verify: bool,
                           probe_seed: int, force: bool,
-                          custom_objects: Sequence[str] = (), sites: str | None = None) -> Any:
+                          custom_objects: Sequence[str] = (), sites: str | None = None,
+                          custom: Mapping[str, Any] | None = None) -> Any:
+    custom = custom or {}
     tmp = temp_path(dst)
     try:
         data = _saved_bytes(model, dst.suffix.lower())
@@ -422,9 +438,15 @@ def _write_verify_publish(model: Any, source: Any, plan: Any, report: Any, dst: 
                            for c in report.changes)
             from dropctl.runtime.custom import import_custom_objects
 
-            verification = verify_file(tmp, source, x, ref, stochastic_expected=expected,
-                                       perma=report.mode is ConvertMode.PERMA,
-                                       custom_objects=import_custom_objects(custom_objects))
+            changed = {c.path for c in report.changes}
+            verification = verify_file(
+                tmp, source, x, ref, stochastic_expected=expected,
+                perma=report.mode is ConvertMode.PERMA,
+                custom_objects=import_custom_objects(custom_objects),
+                left_alone=[f"{c.path} ({c.class_before})" for c in report.changes
+                            if c.action is Action.SKIPPED and c.note == CUSTOM_LEFT_NOTE],
+                kept_always_on=any(v.always_on for p, v in custom.items()
+                                   if v.stock is not None and p not in changed))
             contradiction = static_contradiction(tmp, plan.artifact, report, sites)
             if contradiction:
                 verification = dataclasses.replace(

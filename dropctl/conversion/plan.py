@@ -15,9 +15,10 @@ Site paths are the ones ``dropctl inspect`` prints (:func:`dropctl.reader.sites.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dropctl.conversion.hub import plan_hub
 from dropctl.display import Displayable
@@ -36,6 +37,9 @@ from dropctl.reader.walker import (
     site_matches,
     walk,
 )
+
+if TYPE_CHECKING:
+    from dropctl.conversion.custom import CustomVerdict
 
 OUT_EXTENSIONS = {".keras": ArtifactFormat.KERAS, ".h5": ArtifactFormat.H5,
                   ".hdf5": ArtifactFormat.H5}
@@ -362,9 +366,21 @@ class Plan:
     warnings: tuple[str, ...]
 
 
+CUSTOM_LEFT_NOTE = "custom class: left as it is"
+"""The note of a custom site convert keeps because it cannot tell what the class does."""
+NO_CUSTOM_CODE = ("its code is unknown without --custom-objects YOUR_CODE.py (a subclass of a "
+                  "Keras dropout layer is then converted as that layer)")
+
+
 def plan_conversion(artifact: Artifact, mode: ConvertMode, *, rate: float | None = None,
-                    sites: str | None = None) -> Plan:
-    """Rewrite a copy of ``artifact.model_config`` for ``mode``; pure Python, no Keras."""
+                    sites: str | None = None,
+                    custom: Mapping[str, CustomVerdict] | None = None) -> Plan:
+    """Rewrite a copy of ``artifact.model_config`` for ``mode``; pure Python, no Keras.
+
+    ``custom``: what :func:`dropctl.conversion.custom.judge_custom_sites` measured about the
+    custom sites (by path); a site judged to be a stock layer is converted as that layer.
+    """
+    custom = custom or {}
     config = copy.deepcopy(artifact.model_config)
     nodes = _nodes(config)
     changes: list[SiteChange] = []
@@ -406,6 +422,9 @@ def plan_conversion(artifact: Artifact, mode: ConvertMode, *, rate: float | None
         cls_before = layer.class_name
         is_lambda = spec is not None and spec.kind is SiteKind.LAMBDA
         stock = ours_stock or ("Lambda" if is_lambda else layer.class_name)
+        verdict = custom.get(layer.path)
+        if verdict is not None and verdict.stock is not None:
+            stock = verdict.stock  # measured: a subclass that is this stock layer
         if spec is not None and is_lambda:
             info = analyze_lambda({"class_name": "Lambda", "config": cfg})
             stock = "Dropout" if info.is_dropout else "GaussianNoise"
@@ -434,9 +453,12 @@ def plan_conversion(artifact: Artifact, mode: ConvertMode, *, rate: float | None
         if is_lambda and before is None:
             raise UnsupportedModelError(
                 f"layer {layer.path} is a Lambda dropout whose rate cannot be read statically")
-        if spec is not None and spec.kind is SiteKind.CUSTOM:
-            warnings.append(f"{layer.path}: custom class {cls_before} left as it is")
-            record(Action.SKIPPED, cls_before, before, pinned, "custom class: code unknown")
+        verdict = custom.get(layer.path)
+        as_stock = verdict is not None and verdict.stock is not None
+        if spec is not None and spec.kind is SiteKind.CUSTOM and not as_stock:
+            reason = verdict.reason if verdict is not None else NO_CUSTOM_CODE
+            warnings.append(f"{layer.path}: custom class {cls_before} left as it is: {reason}")
+            record(Action.SKIPPED, cls_before, before, pinned, CUSTOM_LEFT_NOTE)
             continue
         if rate is not None and stock == "GaussianNoise":
             warnings.append(f"{layer.path}: GaussianNoise has a stddev, not a rate; "
@@ -471,16 +493,19 @@ def plan_conversion(artifact: Artifact, mode: ConvertMode, *, rate: float | None
                 if new_rate is not None and new_rate != before:
                     _set_rate(stock, cfg, new_rate)
             same = ours_stock is not None and new_rate == before and not unpinned
-            record(Action.UNCHANGED if same else Action.ALWAYS_ON, target, new_rate, pin_after)
+            record(Action.UNCHANGED if same else Action.ALWAYS_ON, target, new_rate, pin_after,
+                   _custom_note(verdict))
         elif mode is ConvertMode.STANDARD:
             if is_lambda:
                 _lambda_as_layer(node.entry, stock, float(new_rate or 0.0))
-            elif ours_stock is not None:
+            elif ours_stock is not None or as_stock:
                 _set_class(node.entry, stock)
             if not is_lambda and new_rate is not None and new_rate != before:
                 _set_rate(stock, cfg, new_rate)
-            same = not is_lambda and ours_stock is None and new_rate == before and not unpinned
-            record(Action.UNCHANGED if same else Action.STANDARD, stock, new_rate, pin_after)
+            same = (not is_lambda and ours_stock is None and not as_stock and new_rate == before
+                    and not unpinned)
+            record(Action.UNCHANGED if same else Action.STANDARD, stock, new_rate, pin_after,
+                   _custom_note(verdict))
         else:  # STRIP
             if stock in RECURRENT_CLASSES or stock in ATTENTION_CLASSES:
                 if ours_stock is not None:
@@ -497,12 +522,12 @@ def plan_conversion(artifact: Artifact, mode: ConvertMode, *, rate: float | None
                     if isinstance(cfg.get(key), int | float) and cfg[key]:
                         cfg[key] = 0.0
                 record(Action.ZEROED, cls_before, 0.0, pin_after)
-            elif spec is not None and spec.unknown:
+            elif spec is not None and spec.unknown and not as_stock:
                 warnings.append(f"{layer.path}: {stock} cannot be stripped; left as it is")
                 record(Action.SKIPPED, cls_before, before, pin_after, "cannot be stripped")
             else:
                 removals.append(node)
-                record(Action.REMOVED, None, None, None)
+                record(Action.REMOVED, None, None, None, _custom_note(verdict))
     notes: dict[str, str] = {}
     for node in removals:
         note = _remove(node)
@@ -514,6 +539,14 @@ def plan_conversion(artifact: Artifact, mode: ConvertMode, *, rate: float | None
                               notes.get(c.path, c.note)) for c in changes]
     _refuse_unbuildable(config)
     return Plan(artifact, config, tuple(changes), tuple(warnings))
+
+
+def _custom_note(verdict: CustomVerdict | None) -> str:
+    """The note of a custom site converted as the stock layer it extends."""
+    if verdict is None or verdict.stock is None:
+        return ""
+    how = "always on" if verdict.always_on else "training only"
+    return f"custom subclass of {verdict.stock}, {how} (measured)"
 
 
 def _refuse_unbuildable(config: dict[str, Any]) -> None:
