@@ -5,7 +5,8 @@ training=True)`` (and its kin: a renamed ``Dropout``, an always-on ``GaussianNoi
 dropout layer whose ``training`` is forced. Statically it is a custom class whose code is unknown
 (DC401); with ``--custom-objects`` its class is imported, so this module can tell, and only then
 ``convert --standard`` / ``--strip`` / ``--perma`` rewrite it as the stock layer it extends
-(:func:`dropctl.conversion.plan.plan_conversion` takes the verdicts as plain data).
+(:func:`dropctl.conversion.plan.plan_conversion` takes the verdicts,
+:class:`~dropctl.conversion.report.CustomVerdict`, as plain data).
 
 A class counts as "the layer it extends" only when all of this holds, measured, never assumed:
 
@@ -27,11 +28,11 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from dropctl.conversion.report import CustomVerdict
 from dropctl.reader.report import SiteKind
 from dropctl.reader.sites import classify
 from dropctl.reader.walker import Layer, walk
@@ -43,22 +44,6 @@ extend Dropout): a custom subclass of one of them can be replaced by it or remov
 
 _RANK = {"SpatialDropout1D": 3, "SpatialDropout2D": 4, "SpatialDropout3D": 5}
 _PROBE_SEED = 1729
-
-
-@dataclass(frozen=True)
-class CustomVerdict:
-    """What ``convert`` may do with one custom site whose class ``--custom-objects`` provided."""
-
-    path: str
-    """Site path as ``dropctl inspect`` prints it."""
-    class_name: str
-    """The custom class as saved (``MCDropout``)."""
-    stock: str | None
-    """The Keras layer it is (``Dropout``); None when dropctl cannot tell what it does."""
-    always_on: bool = False
-    """It acts under ``predict()`` too (its call forces ``training=True``)."""
-    reason: str = ""
-    """Why it is left alone (``stock`` None), in words for one line."""
 
 
 def custom_site_layers(model_config: dict[str, Any]) -> list[Layer]:

@@ -10,7 +10,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from dropctl.conversion.plan import OUT_EXTENSIONS, ConvertMode, ConvertReport, plan_conversion
+from dropctl.conversion.plan import plan_conversion
+from dropctl.conversion.report import OUT_EXTENSIONS, ConvertMode, ConvertReport
 from dropctl.errors import InputDataError, UnsupportedModelError, UsageError
 from dropctl.fileio import clean_stale_temps
 from dropctl.reader.formats import read_model

@@ -25,7 +25,7 @@ from typer.testing import CliRunner  # noqa: E402
 
 import dropctl  # noqa: E402
 from dropctl.cli import app  # noqa: E402
-from dropctl.conversion.plan import Action  # noqa: E402
+from dropctl.conversion.report import Action  # noqa: E402
 from tests.support import LazyModule  # noqa: E402
 
 keras = LazyModule("keras")
