@@ -143,7 +143,9 @@ def convert(src: Any, dst: Any, *, mode: str, rate: float | None = None, sites: 
     """Rewrite ``src`` into ``dst`` with dropout ``mode`` "perma", "standard" or "strip".
 
     Returns a :class:`dropctl.conversion.report.ConvertReport` (site, before, after, verification).
-    Imports TensorFlow unless ``dry_run``; never executes anything stored in the file.
+    Imports TensorFlow unless ``dry_run`` (and, with ``custom_objects``, to measure whether a
+    custom class is the Keras dropout layer it extends: :mod:`dropctl.conversion.custom`);
+    never executes anything stored in the file.
     ``target_keras``: write a config that Keras version loads (default: the oldest supported).
     ``custom_objects``: ``.py`` files or module names with the model's own classes (their
     code is imported, i.e. run).

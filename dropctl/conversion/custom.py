@@ -74,7 +74,9 @@ def judge_custom_sites(model_config: dict[str, Any], custom_objects: Sequence[st
 def _find_class(keras: Any, layer: Layer, objects: Mapping[str, Any]) -> Any:
     """The class Keras would build for the entry: registered name first, then the class name
     (``serialization_lib._retrieve_class_or_fn``'s order; a legacy .h5 stores ``pkg>Name`` as
-    the class name itself)."""
+    the class name itself). Measured on Keras 3.15.1: an unregistered class is saved with
+    ``registered_name`` equal to its bare name and ``module`` the defining module (``__main__``
+    for a script), so ``--custom-objects``' by-name entries find it."""
     for name in (layer.registered_name, layer.stored_class_name, layer.class_name):
         if not name:
             continue
@@ -154,7 +156,10 @@ def judge(layer: Layer, cls: Any, keras: Any) -> CustomVerdict:
 
 
 def _run(klass: Any, cfg: dict[str, Any], x: np.ndarray, training: bool | None) -> np.ndarray:
-    """One call of a freshly built layer (a fresh SeedGenerator: the first mask of the seed)."""
+    """One call of a freshly built layer (a fresh SeedGenerator: the first mask of the seed).
+
+    ``Layer.__call__`` passes ``training`` only to a ``call`` that declares it (Keras 3.15.1,
+    measured): the recipe's ``call(self, inputs)`` never sees it, so its forced ``True`` wins."""
     layer = klass.from_config(dict(cfg))
     return np.asarray(layer(x, training=training))
 
