@@ -45,13 +45,13 @@ _display.install(html=_html, rich=_rich)
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from dropctl.conversion.plan import ConvertReport
+    from dropctl.conversion.report import ConvertReport
     from dropctl.deploy.plan import ExportReport
     from dropctl.mc.calibrate import CalibrateRun
     from dropctl.mc.diff import DiffResult
     from dropctl.mc.engine import MCResult
     from dropctl.mc.evaluation import Evaluation
-    from dropctl.policy.run import CheckReport
+    from dropctl.policy.results import CheckReport
     from dropctl.reader.report import InspectReport
     from dropctl.reader.versions import KerasTarget
     from dropctl.render.plots import Plots
@@ -85,14 +85,21 @@ def check(paths: Any, *, config: Any = None, probe: bool | None = None, jobs: in
           frozen_active: str | None = None, pinned_training: str | None = None,
           opaque: str | None = None, unsafe_modules: str | None = None,
           findings: Mapping[str, str] | None = None, keras: str | Sequence[str] | None = None,
-          custom_objects: Sequence[str] = (), progress: Progress = None) -> CheckReport:
+          settings: Mapping[str, Any] | None = None, custom_objects: Sequence[str] = (),
+          pre_commit: bool = False, debug: bool = False, progress: Progress = None
+          ) -> CheckReport:
     """Run ``dropctl check`` on files, directories or globs and return the typed report.
 
-    ``config``: a pyproject.toml/dropctl.toml path, or None to discover one from the working
-    directory (``False``: defaults only). The policy keywords override the file's
-    ``[tool.dropctl]`` keys of the same name (README, "Check rules"): ``inference`` "off" / "on"
-    / "any"; ``frozen_active``, ``pinned_training``, ``opaque``, ``unsafe_modules`` "error" /
-    "warn" / "ignore"; ``findings`` per finding code; ``keras`` the deployed Keras versions.
+    ``config``: a pyproject.toml/dropctl.toml path, a loaded :class:`dropctl.policy.config.Config`,
+    or None to discover one from the working directory (``False``: defaults only). The policy
+    keywords override the file's ``[tool.dropctl]`` keys of the same name (README, "Check
+    rules"): ``inference`` "off" / "on" / "any"; ``frozen_active``, ``pinned_training``,
+    ``opaque``, ``unsafe_modules`` "error" / "warn" / "ignore"; ``findings`` per finding code;
+    ``keras`` the deployed Keras versions. ``settings``: any other ``[tool.dropctl]`` keys (the
+    CLI's ``--set KEY=VALUE``), overridden by the keywords. ``fail_on``: "error" or "warning".
+    ``pre_commit``: ``paths`` are the files a commit touched (each checked as the artifact it
+    belongs to; none belonging to a model is an empty, passing report). ``debug``: an
+    unexpected exception inside one artifact is raised instead of becoming its ERROR result.
     ``report.exit_code`` is the CLI's exit code. Static unless ``probe`` (then
     ``custom_objects`` names the models' own ``.py`` files or modules, imported, i.e. run).
     """
@@ -104,11 +111,12 @@ def check(paths: Any, *, config: Any = None, probe: bool | None = None, jobs: in
              "frozen_active": frozen_active, "pinned_training": pinned_training,
              "opaque": opaque, "unsafe_modules": unsafe_modules, "findings": findings,
              "keras": keras}
-    settings = {k: v for k, v in given.items() if v is not None}
+    merged = {**(settings or {}), **{k: v for k, v in given.items() if v is not None}}
     with progress_reporter(progress, "check") as callback:
         return check_paths(paths, config=config, probe=probe, jobs=jobs, fail_on=fail_on,
-                           settings=settings, progress=callback,
-                           custom_objects=tuple(custom_objects))
+                           settings=merged, progress=callback,
+                           custom_objects=tuple(custom_objects), pre_commit=pre_commit,
+                           debug=debug)
 
 
 def diff(model_or_path: Any, inputs: Any = None, *, samples: int = 50, seed: int = 0,
@@ -134,8 +142,10 @@ def convert(src: Any, dst: Any, *, mode: str, rate: float | None = None, sites: 
             custom_objects: Any = ()) -> ConvertReport:
     """Rewrite ``src`` into ``dst`` with dropout ``mode`` "perma", "standard" or "strip".
 
-    Returns a :class:`dropctl.conversion.plan.ConvertReport` (site, before, after, verification).
-    Imports TensorFlow unless ``dry_run``; never executes anything stored in the file.
+    Returns a :class:`dropctl.conversion.report.ConvertReport` (site, before, after, verification).
+    Imports TensorFlow unless ``dry_run`` (and, with ``custom_objects``, to measure whether a
+    custom class is the Keras dropout layer it extends: :mod:`dropctl.conversion.custom`);
+    never executes anything stored in the file.
     ``target_keras``: write a config that Keras version loads (default: the oldest supported).
     ``custom_objects``: ``.py`` files or module names with the model's own classes (their
     code is imported, i.e. run).

@@ -37,7 +37,7 @@ ALLOWED = {
 
 STATIC = ("dropctl.reader", "dropctl.rules", "dropctl.errors", "dropctl.fileio",
           "dropctl.interrupt", "dropctl._version", "dropctl.policy.config", "dropctl.policy.discover",
-          "dropctl.policy.run",
+          "dropctl.policy.run", "dropctl.policy.results", "dropctl.policy.evaluate",
           "dropctl.render.")
 """Modules on the inspect/check/--help path: they must never import the runtime."""
 

@@ -20,21 +20,11 @@ from dropctl.cli._app import (
 )
 from dropctl.errors import UsageError
 from dropctl.fileio import clean_stale_temps, write_text_atomic
+from dropctl.policy.config import FailOn, Inference
 from dropctl.render.formats import CHECK_FORMATS
 
 # The --format choices come from the renderer registry (one place to add a format).
 Format = StrEnum("Format", {name.upper(): name for name in CHECK_FORMATS})  # type: ignore[misc]
-
-
-class InferenceChoice(StrEnum):
-    OFF = "off"
-    ON = "on"
-    ANY = "any"
-
-
-class FailOn(StrEnum):
-    ERROR = "error"
-    WARNING = "warning"
 
 
 _HELP = """Gate model artifacts in CI: fail when dropout behaves differently from the policy.
@@ -74,7 +64,7 @@ def check_command(
     fail_on: Annotated[FailOn | None, typer.Option(
         "--fail-on", help="Lowest violation severity that fails the check [default: error].",
         show_default=False)] = None,
-    inference: Annotated[InferenceChoice | None, typer.Option(
+    inference: Annotated[Inference | None, typer.Option(
         "--inference", help="predict() must be deterministic (off), stochastic (on), or any.",
         show_default=False)] = None,
     max_rate: Annotated[float | None, typer.Option(
@@ -112,12 +102,10 @@ def check_command(
         "is checked as the artifact it belongs to, once; files of no model are passed over.")
     ] = False,
 ) -> None:
-    import dropctl.policy.run as engine
-    from dropctl.policy.config import find_config, load_config, parse_severity
-    from dropctl.policy.run import run_check
+    import dropctl
+    from dropctl.policy.config import find_config, load_config
     from dropctl.render.safe import escape_all
 
-    engine.DEBUG = _debug()  # --debug: a failure inside one artifact shows its traceback
     if output is not None and str(output) == "-":  # -o - is stdout, as for every -o
         output = None
 
@@ -146,11 +134,11 @@ def check_command(
 
     with progress_bar("checking", enabled=not quiet and output is None
                       and fmt == "text") as progress:
-        report = run_check(
-            paths, config, cli=cli,
-            fail_on=parse_severity(fail_on.value) if fail_on else None,
+        report = dropctl.check(
+            paths, config=config, settings=cli, fail_on=fail_on.value if fail_on else None,
             jobs=jobs, probe=probe, progress=progress, custom_objects=custom_objects or (),
             pre_commit=pre_commit,
+            debug=_debug(),  # --debug: a failure inside one artifact shows its traceback
         )
     if not report.results:  # --pre-commit only: the commit touched no model
         if not quiet:

@@ -150,7 +150,7 @@ def _head_errors(fit: Any, got: dict[str, np.ndarray]) -> tuple[float, int]:
 
 
 def _verify(path: Path, fit: Any, src: Path, probe: list[np.ndarray]) -> BakeCheck:
-    from dropctl.conversion.build import randomness_off, reference_prediction
+    from dropctl.conversion.verify import randomness_off, reference_prediction
     from dropctl.layers import always_on_layer_classes
     from dropctl.mc.engine import mc_predict
     from dropctl.runtime import keras_module
@@ -209,8 +209,8 @@ def convert_calibrated(src: str | os.PathLike[str], dst: str | os.PathLike[str],
                        config: Any = None, target_keras: str | None = None,
                        custom_objects: Any = ()) -> tuple[Any, BakeCheck]:
     """``convert IN OUT --perma --calibration FILE``: (the perma report, the bake check)."""
-    from dropctl.conversion.build import probe_inputs
     from dropctl.conversion.run import convert
+    from dropctl.conversion.verify import probe_inputs
     from dropctl.fileio import clean_stale_temps, publish, temp_path, umask_mode
     from dropctl.mc.calibration import check_model, read_calibration
     from dropctl.runtime.loader import load

@@ -29,7 +29,7 @@ class HubChange:
     rate_before: float | None
     rate_after: float | None
     action: str
-    """A :class:`dropctl.conversion.plan.Action` value."""
+    """A :class:`dropctl.conversion.report.Action` value."""
     note: str
 
 

@@ -10,7 +10,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from dropctl.conversion.plan import OUT_EXTENSIONS, ConvertMode, ConvertReport, plan_conversion
+from dropctl.conversion.plan import plan_conversion
+from dropctl.conversion.report import OUT_EXTENSIONS, ConvertMode, ConvertReport
 from dropctl.errors import InputDataError, UnsupportedModelError, UsageError
 from dropctl.fileio import clean_stale_temps
 from dropctl.reader.formats import read_model
@@ -90,7 +91,10 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     from dropctl.reader.walker import walk
 
     refuse_forged_classes(src_p, walk(artifact.model_config))
-    plan = plan_conversion(artifact, mode, rate=rate, sites=sites)
+    from dropctl.conversion.custom import judge_custom_sites  # Keras only with custom sites
+
+    custom = judge_custom_sites(artifact.model_config, custom_objects)
+    plan = plan_conversion(artifact, mode, rate=rate, sites=sites, custom=custom)
     if sites is not None and not plan.changes:
         raise UsageError(f"--sites {sites!r} matches no stochastic site of {src_p}")
     report = ConvertReport(str(src), str(dst), mode, artifact.format, dst_fmt, plan.changes,
@@ -100,4 +104,5 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     from dropctl.conversion.build import build_and_write  # imports Keras: only when writing
 
     return build_and_write(plan, report, dst_p, verify=verify, probe_seed=probe_seed,
-                           force=force, custom_objects=custom_objects, sites=sites)
+                           force=force, custom_objects=custom_objects, sites=sites,
+                           custom=custom)

@@ -4,7 +4,8 @@ A :class:`Policy` says what ``dropctl check`` demands of one artifact. Settings 
 in increasing precedence: the defaults here, ``[tool.dropctl]`` in ``pyproject.toml`` or a
 ``dropctl.toml`` (found by walking up from the working directory), a matching
 ``[[tool.dropctl.overrides]]`` entry (per-path globs such as ``models/mc/**``), and finally
-command-line options. Nothing here reads models; :mod:`dropctl.policy.run` applies the policy.
+command-line options. Nothing here reads models; :mod:`dropctl.policy.run` applies the policy
+(:mod:`dropctl.policy.evaluate` judges each model).
 """
 
 from __future__ import annotations
@@ -28,6 +29,13 @@ class Inference(StrEnum):
     OFF = "off"
     ON = "on"
     ANY = "any"
+
+
+class FailOn(StrEnum):
+    """The lowest violation severity that fails a check (``fail_on``, ``--fail-on``)."""
+
+    ERROR = "error"
+    WARNING = "warning"
 
 
 class Level(StrEnum):

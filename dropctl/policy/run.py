@@ -1,232 +1,42 @@
 """The ``dropctl check`` engine: expand paths, inspect each artifact, apply its policy.
 
 Input: paths, directories and globs (made artifacts by :mod:`dropctl.policy.discover`) plus
-a :class:`~dropctl.policy.Config`. Output: a
-:class:`CheckReport` of typed per-artifact results. Reading is static (``dropctl.inspect``,
-no TensorFlow); only ``probe=True`` loads models (:func:`dropctl.policy.probe.probe_model`, through
-``dropctl.runtime.loader``), and only then is TensorFlow imported. ``jobs > 1`` checks files in
-worker processes. Rendering lives in :mod:`dropctl.render`.
+a :class:`~dropctl.policy.Config`. Output: a :class:`~dropctl.policy.results.CheckReport` of
+typed per-artifact results (:mod:`dropctl.policy.results`), each judged by
+:mod:`dropctl.policy.evaluate` for the Keras versions its policy stands for. Reading is static
+(``dropctl.inspect``, no TensorFlow); only ``probe=True`` loads models
+(:func:`dropctl.policy.probe.probe_model`, through ``dropctl.runtime.loader``), and only then is
+TensorFlow imported. ``jobs > 1`` checks files in worker processes. Rendering lives in
+:mod:`dropctl.render`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import multiprocessing
 import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from dropctl.display import Displayable
 from dropctl.errors import ArtifactError, DropctlError, UsageError, one_line
-from dropctl.policy.config import Config, Inference, Policy
+from dropctl.policy.config import Config, Policy
 from dropctl.policy.discover import expand_paths
-from dropctl.policy.probe import ProbeResult, probe_model
+from dropctl.policy.evaluate import across_versions, evaluate
+from dropctl.policy.probe import probe_model
+from dropctl.policy.results import ArtifactResult, CheckReport, Status
 from dropctl.policy.workers import WorkerDied, run_tasks
-from dropctl.reader.report import InspectReport, Phase, Severity
+from dropctl.reader.report import InspectReport, Severity
 from dropctl.reader.versions import INSTALLED, KerasTarget, representatives, resolve_target
-from dropctl.rules import POLICY_BY_NAME, PolicyRule, finding_owner
-
-DEBUG = False
-"""Set by ``dropctl --debug``: an unexpected exception inside one artifact is raised, not reported."""
-
-
-class Status(StrEnum):
-    """Outcome for one artifact."""
-
-    PASS = "pass"
-    FAIL = "fail"
-    ERROR = "error"
-
-
-@dataclass(frozen=True)
-class Violation:
-    """One rule an artifact breaks (or a lower-severity observation about it)."""
-
-    rule: PolicyRule
-    severity: Severity
-    """Severity after the policy (may differ from the rule's default)."""
-    path: str
-    """Layer path inside the model ("" for the whole model)."""
-    message: str
-    hint: str = ""
-    finding: str | None = None
-    """The ``dropctl inspect`` finding code this comes from, if any."""
-
-
-@dataclass(frozen=True)
-class ArtifactResult:
-    """The verdict for one artifact."""
-
-    path: str
-    """The file as found (relative paths stay relative)."""
-    status: Status
-    violations: tuple[Violation, ...] = ()
-    error: str | None = None
-    """Why the artifact could not be read or checked (status ERROR)."""
-    report: InspectReport | None = None
-    probe: ProbeResult | None = None
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class CheckReport(Displayable):
-    """Every artifact's verdict plus what the run was asked to gate on."""
-
-    results: tuple[ArtifactResult, ...]
-    fail_on: Severity
-    config_source: str | None
-    """The configuration file used, if any."""
-    probe: bool
-    keras_target: str = ""
-    """Which Keras the verdicts are for, as every format states it (``"Keras 3.15 (default)"``;
-    several, ``"; "``-joined, when per-path policies differ)."""
-
-    def count(self, status: Status) -> int:
-        return sum(r.status is status for r in self.results)
-
-    @property
-    def exit_code(self) -> int:
-        """0 all pass, 1 a violation at or above ``fail_on``, 2 something unreadable/unchecked."""
-        if any(r.status is Status.ERROR for r in self.results):
-            return 2
-        return 1 if any(r.status is Status.FAIL for r in self.results) else 0
-
-
-# ---- policy evaluation -------------------------------------------------------------------
-
-_LEVEL_RULES = ("frozen_active", "pinned_training", "opaque", "unsafe_modules")
-
-
-def _v(name: str, severity: Severity, path: str, message: str, hint: str = "",
-       finding: str | None = None) -> Violation:
-    return Violation(POLICY_BY_NAME[name], severity, path, message, hint, finding)
-
-
-def _zero(site: Any) -> bool:
-    """A site that cannot inject randomness (rate 0, no recurrent rate, no noise)."""
-    return site.rate == 0 and not site.recurrent_rate and not site.stddev
-
-
-def evaluate(
-    report: InspectReport, policy: Policy, probe: ProbeResult | None = None
-) -> list[Violation]:
-    """Every violation (and lower-severity observation) of ``policy`` by one inspected model."""
-    out: list[Violation] = []
-    sites = report.sites
-
-    if probe is None:
-        out.extend(_inference_static(report, policy))
-    else:
-        out.extend(_inference_probe(report, policy, probe))
-
-    for s in sites:
-        for label, rate in (("rate", s.rate), ("recurrent_dropout", s.recurrent_rate)):
-            if rate is None:
-                continue
-            # `not <=`: a NaN rate fails both bounds instead of passing them.
-            if policy.max_rate is not None and not rate <= policy.max_rate:
-                out.append(_v("max_rate", Severity.ERROR, s.path,
-                              f"{s.class_name} {label} {rate:g} is above max_rate "
-                              f"{policy.max_rate:g}"))
-            if policy.min_rate is not None and not rate >= policy.min_rate:
-                out.append(_v("min_rate", Severity.ERROR, s.path,
-                              f"{s.class_name} {label} {rate:g} is below min_rate "
-                              f"{policy.min_rate:g}"))
-
-    live = [s for s in sites if not _zero(s)]
-    if len(live) < policy.require_sites:
-        out.append(_v("require_sites", Severity.ERROR, "",
-                      f"the model has {len(live)} stochastic site(s); require_sites is "
-                      f"{policy.require_sites}"))
-
-    out.extend(_from_findings(report, policy))
-    return out
-
-
-def _inference_static(report: InspectReport, policy: Policy) -> list[Violation]:
-    sites = report.sites
-    if policy.inference is Inference.OFF:
-        out = [
-            _v("inference", Severity.ERROR, s.path,
-               f"{s.class_name} acts under predict(): predict() is not deterministic",
-               "dropctl convert --standard turns it back into training-only dropout")
-            for s in sites if s.in_predict is Phase.ALWAYS and not _zero(s)
-        ]
-        out.extend(
-            _v("inference", Severity.WARNING, s.path,
-               f"{s.class_name}: cannot tell statically whether it acts under predict()",
-               "run with --probe to decide by behaviour")
-            for s in sites if s.in_predict is Phase.UNKNOWN and not _zero(s)
-        )
-        return out
-    if policy.inference is Inference.ON:
-        if any(s.in_predict is Phase.ALWAYS and not _zero(s) for s in sites):
-            return []
-        if any(s.in_predict is Phase.UNKNOWN for s in sites) or report.opaque:
-            return [_v("inference", Severity.WARNING, "",
-                       "inference = \"on\" but no site is known to act under predict() "
-                       "(some cannot be judged statically)", "run with --probe")]
-        return [_v("inference", Severity.ERROR, "",
-                   "inference = \"on\" but no site acts under predict(): the model gives no "
-                   "Monte Carlo spread",
-                   "dropctl convert --perma makes its dropout act at inference")]
-    return []
-
-
-def _inference_probe(report: InspectReport, policy: Policy, probe: ProbeResult) -> list[Violation]:
-    static = report.predict_deterministic.value
-    said = f"(static reading said deterministic: {static})"
-    if probe.predict_deterministic is None:  # identical runs, but not every site measured
-        return [_v("probe", Severity.WARNING, "",
-                   "predict() gave identical outputs on two runs, but the runtime could not "
-                   f"switch on {', '.join(probe.unswitched)}: whether it acts under predict() "
-                   "is unmeasured, so the model is not called deterministic",
-                   "dropctl mc-predict MODEL names the sites it could not switch on")]
-    if policy.inference is Inference.OFF and probe.predict_deterministic is False:
-        return [_v("probe", Severity.ERROR, "",
-                   f"predict() gave different outputs on two runs (max |diff| "
-                   f"{probe.max_abs_diff:.3g}) {said}",
-                   "dropctl diff MODEL shows which sites act")]
-    if policy.inference is Inference.ON and probe.predict_deterministic is True:
-        return [_v("probe", Severity.ERROR, "",
-                   f"inference = \"on\" but predict() gave identical outputs on two runs {said}",
-                   "dropctl convert --perma makes its dropout act at inference")]
-    return []
-
-
-def _from_findings(report: InspectReport, policy: Policy) -> list[Violation]:
-    out = []
-    for f in report.findings:
-        rule = finding_owner(f.code)
-        owner = rule.name if rule is not None else None
-        sev: Severity | None
-        if owner == "forbid_lambda":
-            sev = Severity.ERROR if policy.forbid_lambda else Severity.INFO
-        elif owner in _LEVEL_RULES:
-            sev = getattr(policy, owner).severity
-        elif owner is not None:
-            continue  # judged from the structured site data (see _inference_static)
-        else:
-            owner = "findings"
-            level = policy.findings.get(f.code)
-            sev = f.severity if level is None else level.severity
-        if sev is not None:
-            out.append(_v(owner, sev, f.path, f"{f.message} [{f.code}]", f.hint, f.code))
-    return out
-
-
-# ---- running -----------------------------------------------------------------------------
 
 
 def check_one(path: str, policy: Policy, fail_on: Severity, probe: bool = False,
-              custom_objects: tuple[str, ...] = ()) -> ArtifactResult:
+              custom_objects: tuple[str, ...] = (), debug: bool = False) -> ArtifactResult:
     """Inspect one artifact (and probe it if asked) and judge it. Never raises an Exception:
-    whatever goes wrong with this artifact becomes its own ERROR result (fail closed per file)."""
+    whatever goes wrong with this artifact becomes its own ERROR result (fail closed per file),
+    except with ``debug`` (``dropctl --debug`` or ``DROPCTL_DEBUG=1``), where an unexpected
+    exception is raised with its traceback."""
     start = time.perf_counter()
     try:
         return _check_one(path, policy, fail_on, probe, start, custom_objects)
@@ -240,7 +50,7 @@ def check_one(path: str, policy: Policy, fail_on: Severity, probe: bool = False,
     except RecursionError:
         error = f"{path}: nests too deeply to check (hostile or corrupt file)"
     except Exception as exc:  # noqa: BLE001 - a bug or a library error: this file only
-        if DEBUG or os.environ.get("DROPCTL_DEBUG"):
+        if debug or os.environ.get("DROPCTL_DEBUG"):
             raise
         error = (f"{path}: could not be checked ({one_line(exc)}); "
                  "rerun with --debug and please report it")
@@ -258,7 +68,7 @@ def _check_one(path: str, policy: Policy, fail_on: Severity, probe: bool,
     probe_result = probe_model(path, custom_objects=custom_objects) if probe else None
     found = evaluate(report, policy, probe_result)
     if len(reports) > 1:
-        found = _across_versions(reports, policy, found)
+        found = across_versions(reports, policy, found)
     violations = sorted(found, key=lambda v: (-v.severity.rank, v.rule.id, v.path))
     failed = any(v.severity.rank >= fail_on.rank for v in violations)
     return ArtifactResult(
@@ -304,29 +114,9 @@ def _reports_for_targets(path: str, policy: Policy) -> list[tuple[str, InspectRe
             for t in policy_targets(policy)]
 
 
-def _across_versions(reports: list[tuple[str, InspectReport]], policy: Policy,
-                     first: list[Violation]) -> list[Violation]:
-    """DCK012 when verdicts differ between the deployed Keras versions, plus every violation
-    a later version adds (prefixed with the version it holds for)."""
-    out = list(first)
-    for attr, what in (("predict_deterministic", "predict() deterministic"),
-                       ("call_deterministic", "bare model(x) deterministic")):
-        seen = {label: getattr(r, attr).value for label, r in reports}
-        if len(set(seen.values())) > 1:
-            said = ", ".join(f"{v} on Keras {k}" for k, v in seen.items())
-            out.append(_v("keras", Severity.ERROR, "", f"{what}: {said}",
-                          "the model behaves differently depending on the Keras that runs it; "
-                          "dropctl convert --standard or --perma makes it explicit"))
-    known = {(v.rule.id, v.path, v.message) for v in first}
-    for label, report in reports[1:]:
-        for v in evaluate(report, policy):
-            if (v.rule.id, v.path, v.message) not in known:
-                known.add((v.rule.id, v.path, v.message))
-                out.append(dataclasses.replace(v, message=f"Keras {label}: {v.message}"))
-    return out
 
-
-def _check_star(args: tuple[str, Policy, Severity, bool, tuple[str, ...]]) -> ArtifactResult:
+def _check_star(args: tuple[str, Policy, Severity, bool, tuple[str, ...], bool]
+                ) -> ArtifactResult:
     return check_one(*args)
 
 
@@ -341,8 +131,12 @@ def run_check(
     progress: Callable[[int, int], None] | None = None,
     custom_objects: Sequence[str] = (),
     pre_commit: bool = False,
+    debug: bool = False,
 ) -> CheckReport:
     """Check every artifact under ``paths``. ``cli`` settings override the configuration.
+
+    ``debug``: an unexpected exception inside one artifact is raised, not reported as its
+    ERROR result (``dropctl --debug``).
 
     ``pre_commit``: ``paths`` are the files a commit touched (the pre-commit hook): each is
     checked as the artifact it belongs to, files that belong to no model are passed over, and
@@ -374,7 +168,7 @@ def run_check(
         shown = ", ".join(os.fspath(p) for p in paths) or "(no paths given)"
         raise UsageError(f"no model files (.keras, .h5, .hdf5) matched {shown}")
 
-    tasks = [(str(f), config.policy_for(f, cli), fail_on, probe, tuple(custom_objects))
+    tasks = [(str(f), config.policy_for(f, cli), fail_on, probe, tuple(custom_objects), debug)
              for f in files]
     # Before any work: a bad target (keras = "installed" with no Keras) is one usage error.
     labels = list(dict.fromkeys(targets_label(task[1]) for task in tasks))
@@ -420,6 +214,7 @@ def check_paths(
     progress: Callable[[int, int], None] | None = None,
     custom_objects: Sequence[str] = (),
     pre_commit: bool = False,
+    debug: bool = False,
 ) -> CheckReport:
     """The Python API behind ``dropctl.check``: configuration discovery, then :func:`run_check`.
 
@@ -445,4 +240,5 @@ def check_paths(
     if fail_on is not None:
         severity = fail_on if isinstance(fail_on, Severity) else parse_severity(fail_on, "fail_on")
     return run_check(paths, cfg, cli=settings or None, fail_on=severity, jobs=jobs, probe=probe,
-                     progress=progress, custom_objects=custom_objects, pre_commit=pre_commit)
+                     progress=progress, custom_objects=custom_objects, pre_commit=pre_commit,
+                     debug=debug)

@@ -6,37 +6,37 @@ file, extracts a zip, or follows an HDF5 link: a ``.keras`` archive is read memb
 member after its declared sizes are checked, an HDF5 file only through its root
 attributes, and every JSON document is shape-checked (size, nesting depth, node count)
 *before* ``json.loads`` sees it, because Python's parser and any recursive walker die
-on deep nesting (KERAS_NOTES.md section 4). Anything that cannot be read raises
+on deep nesting (KERAS_NOTES.md section 4): :mod:`dropctl.reader.jsonsafe` and
+:mod:`dropctl.reader.zipread` hold those checks. Anything that cannot be read raises
 :class:`~dropctl.errors.ArtifactError` with one line naming the file: an unreadable
 artifact is never reported as clean.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import struct
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from dropctl.errors import ArtifactError, one_line
+from dropctl.reader.jsonsafe import (
+    MAX_JSON_BYTES,
+    MAX_JSON_DEPTH,
+    MAX_JSON_NODES,
+    check_json_depth,
+    check_json_shape,
+    parse_json,
+)
 from dropctl.reader.report import ArtifactFormat
+from dropctl.reader.zipread import MAX_ZIP_MEMBERS, read_keras_members
 
-# ---- limits -------------------------------------------------------------------------------
-MAX_JSON_BYTES = 64 * 1024 * 1024
-"""Largest config/metadata JSON accepted (EfficientNetB0's config is ~0.3 MB)."""
-MAX_JSON_DEPTH = 256
-"""Deepest nesting accepted; real configs with several nested models stay under 40."""
-MAX_JSON_NODES = 4_000_000
-"""Most containers + scalars in one JSON document."""
-MAX_ZIP_MEMBERS = 100_000
-"""Most entries in a .keras archive (Keras writes 3), read from the end record before parsing."""
-MAX_ZIP_DIRECTORY_BYTES = 16 * 1024 * 1024
-"""Largest zip central directory (100,000 entries with 100-byte names fit)."""
-MAX_ZIP_RATIO = 200
-"""A JSON member compressing better than 200:1 (and over 1 MB) is treated as a bomb."""
+# The JSON and zip limits live with the code that applies them (dropctl.reader.jsonsafe,
+# dropctl.reader.zipread); they are re-exported here, the static reader's one front door.
+__all__ = ["EXTENSIONS", "HDF5_SIGNATURE", "MAX_JSON_BYTES", "MAX_JSON_DEPTH", "MAX_JSON_NODES",
+           "MAX_ZIP_MEMBERS", "Artifact", "check_json_depth", "check_json_shape", "parse_json",
+           "read_artifact"]
+
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
@@ -81,79 +81,6 @@ class Artifact:
         return int(head) if head.isdigit() else None
 
 
-# ---- JSON, shape-checked around parsing -----------------------------------------------------
-def check_json_shape(text: str, what: str) -> None:
-    """Reject JSON that is too large or has too many nodes, in linear time and no extra memory.
-
-    Counts every ``,``, ``[`` and ``{`` (inside strings too, which only errs on the safe
-    side) with ``str.count``: no regular expression, so no backtracking on hostile escapes.
-    Depth is checked after parsing (:func:`check_json_depth`); ``json.loads`` itself stops
-    at Python's recursion limit with a RecursionError.
-    """
-    if len(text) > MAX_JSON_BYTES:
-        raise ArtifactError(f"{what} is {len(text):,} bytes, over the {MAX_JSON_BYTES:,}-byte limit")
-    nodes = text.count(",") + text.count("[") + text.count("{")
-    if nodes > MAX_JSON_NODES:
-        raise ArtifactError(f"{what} has more than {MAX_JSON_NODES:,} JSON nodes")
-
-
-def check_json_depth(doc: Any, what: str) -> None:
-    """Reject a parsed document nested deeper than :data:`MAX_JSON_DEPTH`.
-
-    Level by level and iterative, with every per-node step done by C iterators (``map``,
-    ``chain``, ``compress``): no Python bytecode runs per node, so the 4,000,000-node worst
-    case costs about as much as copying the pointers (measured: 0.65 s -> 0.1 s on the
-    199,990-layer config of bench/hostile_limits.py --big).
-    """
-    from itertools import chain, compress, repeat
-    from operator import is_
-
-    dicts: list[Any] = [doc] if type(doc) is dict else []
-    lists: list[Any] = [doc] if type(doc) is list else []
-    depth = 1
-    while dicts or lists:
-        if depth > MAX_JSON_DEPTH:
-            raise ArtifactError(
-                f"{what} nests deeper than {MAX_JSON_DEPTH} levels (hostile or corrupt config)")
-        children = list(chain(chain.from_iterable(map(dict.values, dicts)),
-                              chain.from_iterable(lists)))
-        kinds = list(map(type, children))
-        dicts = list(compress(children, map(is_, kinds, repeat(dict))))
-        lists = list(compress(children, map(is_, kinds, repeat(list))))
-        depth += 1
-
-
-def parse_json(data: bytes | str, what: str) -> Any:
-    """Decode, shape-check and parse one JSON document; every failure is an ArtifactError."""
-    if isinstance(data, bytes):
-        if len(data) > MAX_JSON_BYTES:
-            raise ArtifactError(f"{what} is {len(data):,} bytes, over the {MAX_JSON_BYTES:,}-byte limit")
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            # Keras 1/2 on Python 2 wrote latin-1 in places; JSON itself is ASCII-safe.
-            text = data.decode("latin-1")
-    else:
-        text = data
-    check_json_shape(text, what)
-    import gc
-
-    frozen = gc.isenabled()
-    gc.disable()  # JSON makes no cycles; collecting during a 4M-node parse costs up to a third
-    try:
-        doc = json.loads(text)
-    except RecursionError:
-        raise ArtifactError(
-            f"{what} nests deeper than {MAX_JSON_DEPTH} levels (hostile or corrupt config)"
-        ) from None
-    except ValueError as exc:  # JSONDecodeError, and int() over 4,300 digits
-        raise ArtifactError(f"{what} is not valid JSON ({one_line(exc, typed=False)})") from None
-    finally:
-        if frozen:
-            gc.enable()
-    if isinstance(doc, dict | list):
-        check_json_depth(doc, what)
-    return doc
 
 
 # ---- entry point --------------------------------------------------------------------------
@@ -269,130 +196,20 @@ def _sniff(p: Path, head: bytes) -> ArtifactFormat | None:
     return None
 
 
+
 # ---- .keras (zip) -------------------------------------------------------------------------
-def _check_zip_directory(p: Path) -> None:
-    """Entry count and central-directory size from the end record, before zipfile parses it all
-    (a 3-million-entry directory took 23.6 s and 1.7 GB in zipfile itself).
-
-    The numbers are read from the same records CPython's ``zipfile._EndRecData`` reads: the end
-    record at the very end (else the last one in the final 64 KB), then, whenever a ZIP64
-    locator sits right before it, the ZIP64 record right before the locator, whose numbers
-    zipfile uses instead, whatever the classic record says (a classic record claiming 3 entries
-    over a ZIP64 record of 500,000 was parsed in full before). Either record over a limit
-    refuses the archive.
-    """
-    size = p.stat().st_size
-    tail_len = min(size, 65_536 + 22)
-    with p.open("rb") as fh:
-        fh.seek(size - tail_len)
-        tail = fh.read(tail_len)
-    at = len(tail) - 22
-    if not (at >= 0 and tail[at:at + 4] == b"PK\x05\x06" and tail[-2:] == b"\x00\x00"):
-        at = tail.rfind(b"PK\x05\x06")
-    if at < 0 or at + 22 > len(tail):
-        return  # zipfile reports the archive as unreadable with its own words
-    _, _, _, _, entries, cd_size, _, _ = struct.unpack("<4s4H2LH", tail[at:at + 22])
-    end = size - len(tail) + at  # file offset of the end record
-    if end >= 20 + 56:
-        with p.open("rb") as fh:
-            fh.seek(end - 20 - 56)
-            rec = fh.read(56 + 20)
-        if rec[56:60] == b"PK\x06\x07" and rec[:4] == b"PK\x06\x06":
-            entries64, cd_size64 = struct.unpack("<QQ", rec[32:48])
-            # 0xFFFF / 0xFFFFFFFF in the classic record only say "see the ZIP64 record"
-            entries = entries64 if entries == 0xFFFF else max(entries, entries64)
-            cd_size = cd_size64 if cd_size == 0xFFFFFFFF else max(cd_size, cd_size64)
-    if entries > MAX_ZIP_MEMBERS:
-        raise ArtifactError(f"{p}: zip declares {entries:,} entries, over the "
-                            f"{MAX_ZIP_MEMBERS:,}-entry limit; refusing it")
-    if cd_size > MAX_ZIP_DIRECTORY_BYTES:
-        raise ArtifactError(f"{p}: zip directory is {cd_size:,} bytes, over the "
-                            f"{MAX_ZIP_DIRECTORY_BYTES:,}-byte limit; refusing it")
-
-
-def _check_member_names(p: Path, infos: list[zipfile.ZipInfo]) -> None:
-    seen: set[str] = set()
-    for info in infos:
-        name = info.filename
-        parts = PurePosixPath(name.replace("\\", "/")).parts
-        if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
-            raise ArtifactError(f"{p}: zip member name {name[:80]!r} escapes the archive; "
-                                "refusing it (CVE-2026-11816)")
-        if (info.external_attr >> 16) & 0o170000 == 0o120000:
-            raise ArtifactError(f"{p}: zip member {name[:80]!r} is a symbolic link; refusing "
-                                "it (CVE-2026-12482)")
-        if name in seen:
-            raise ArtifactError(f"{p}: zip member {name[:80]!r} appears twice; refusing an ambiguous archive")
-        seen.add(name)
-
-
-def _read_member(p: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
-    if info.flag_bits & 0x1:
-        raise ArtifactError(f"{p}: zip member {info.filename} is encrypted")
-    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        # zipfile inflates bzip2/lzma blocks without an output bound (625 MB from 500 bytes
-        # declared); Keras writes stored members.
-        raise ArtifactError(
-            f"{p}: {info.filename} uses compression method {info.compress_type} "
-            "(Keras writes stored or deflated members); refusing it")
-    if info.file_size > MAX_JSON_BYTES:
-        raise ArtifactError(
-            f"{p}: {info.filename} declares {info.file_size:,} bytes, over the "
-            f"{MAX_JSON_BYTES:,}-byte limit (zip bomb?)"
-        )
-    if info.compress_size and info.file_size > 1_000_000 and (
-        info.file_size / info.compress_size > MAX_ZIP_RATIO
-    ):
-        raise ArtifactError(
-            f"{p}: {info.filename} expands {info.file_size // max(info.compress_size, 1)}:1 "
-            "(zip bomb); refusing it"
-        )
-    try:
-        with zf.open(info) as fh:
-            data = fh.read(info.file_size + 1)  # never more than the header promised
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
-        raise ArtifactError(f"{p}: {info.filename} is corrupt ({one_line(exc, typed=False)})") from None
-    except Exception as exc:  # zlib.error, lzma/bz2 errors: corrupt compressed data
-        raise ArtifactError(f"{p}: {info.filename} is corrupt ({one_line(exc, typed=False)})") from None
-    if len(data) > info.file_size:
-        raise ArtifactError(f"{p}: {info.filename} is larger than it declares (zip bomb?)")
-    return data
-
-
 def _read_keras_zip(p: Path) -> Artifact:
-    try:
-        _check_zip_directory(p)
-        with zipfile.ZipFile(p) as zf:
-            infos = zf.infolist()
-            if len(infos) > MAX_ZIP_MEMBERS:
-                raise ArtifactError(f"{p}: zip has {len(infos):,} members, over the limit")
-            _check_member_names(p, infos)
-            by_name = {i.filename: i for i in infos}
-            if "config.json" not in by_name:
-                raise ArtifactError(
-                    f"{p}: .keras archive has no config.json (not a Keras 3 model file, "
-                    "or a weights-only archive)"
-                )
-            config = parse_json(_read_member(p, zf, by_name["config.json"]), f"{p}: config.json")
-            metadata: Any = {}
-            if "metadata.json" in by_name:
-                metadata = parse_json(
-                    _read_member(p, zf, by_name["metadata.json"]), f"{p}: metadata.json"
-                )
-            has_weights = any(n.startswith("model.weights.") for n in by_name)
-    except ArtifactError:
-        raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
-        raise ArtifactError(f"{p}: is not a readable zip archive ({one_line(exc, typed=False)})") from None
+    members = read_keras_members(p)
+    metadata = members.metadata
     keras_version = metadata.get("keras_version") if isinstance(metadata, dict) else None
     return Artifact(
         path=p,
         format=ArtifactFormat.KERAS,
         keras_version=_opt_str(keras_version, f"{p}: keras_version"),
         backend=None,
-        model_config=_require_model_config(p, config),
+        model_config=_require_model_config(p, members.config),
         training_config=None,
-        has_weights=has_weights,
+        has_weights=members.has_weights,
     )
 
 

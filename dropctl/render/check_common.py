@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePosixPath
 
-from dropctl.policy.run import ArtifactResult, CheckReport, Status, Violation
+from dropctl.policy.results import ArtifactResult, CheckReport, Status, Violation
 from dropctl.reader.report import Severity
 
 

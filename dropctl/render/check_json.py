@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from dropctl._version import __version__
-from dropctl.policy.run import ArtifactResult, CheckReport, Status, Violation
+from dropctl.policy.results import ArtifactResult, CheckReport, Status, Violation
 from dropctl.render.check_common import uri
 from dropctl.render.safe import finite
 from dropctl.render.schema import header

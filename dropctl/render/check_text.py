@@ -7,7 +7,7 @@ import io
 from rich.console import Console
 from rich.markup import escape
 
-from dropctl.policy.run import CheckReport, Status
+from dropctl.policy.results import CheckReport, Status
 from dropctl.reader.report import Severity
 from dropctl.render.check_common import summary
 

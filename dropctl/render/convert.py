@@ -7,7 +7,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from dropctl.conversion.plan import Action, ConvertReport, SiteChange
+from dropctl.conversion.report import Action, ConvertReport, SiteChange
 from dropctl.render.schema import header
 
 

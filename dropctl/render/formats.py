@@ -1,6 +1,6 @@
 """The registry of ``check`` report formats: name -> renderer, one place for the CLI to look up.
 
-Each renderer takes a :class:`~dropctl.policy.run.CheckReport` (and ``verbose``) and returns the
+Each renderer takes a :class:`~dropctl.policy.results.CheckReport` (and ``verbose``) and returns the
 whole document as text. Adding a format is one entry here plus its module; the CLI's
 ``--format`` choices are generated from :data:`CHECK_FORMATS`.
 """

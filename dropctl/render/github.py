@@ -7,7 +7,7 @@ Actions runner expects (``%``, CR, LF, and in properties ``:`` and ``,``).
 
 from __future__ import annotations
 
-from dropctl.policy.run import CheckReport, Status
+from dropctl.policy.results import CheckReport, Status
 from dropctl.reader.report import Severity
 from dropctl.render.check_common import summary, uri
 

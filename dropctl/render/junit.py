@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from dropctl.policy.run import CheckReport, Status
+from dropctl.policy.results import CheckReport, Status
 from dropctl.render.check_common import gating, located, uri
 
 

@@ -34,8 +34,8 @@ def _recorded(print_to: Any) -> Text:
 
 def renderable(result: Any) -> RenderableType:
     """The CLI's human report for ``result`` as one Rich renderable."""
-    from dropctl.conversion.plan import ConvertReport
-    from dropctl.policy.run import CheckReport
+    from dropctl.conversion.report import ConvertReport
+    from dropctl.policy.results import CheckReport
     from dropctl.reader.report import InspectReport
 
     shown = escape_all(result)

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote_from_bytes
 
 from dropctl._version import __version__
-from dropctl.policy.run import CheckReport, Status
+from dropctl.policy.results import CheckReport, Status
 from dropctl.render.check_common import LEVEL, located, uri
 from dropctl.rules import POLICY_BY_NAME, POLICY_RULES
 

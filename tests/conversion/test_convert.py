@@ -20,7 +20,7 @@ import dropctl  # noqa: E402
 from tests.support import LazyModule  # noqa: E402
 
 keras = LazyModule("keras")  # dropctl's always-on layers are registered on first use
-from dropctl.conversion.plan import Action, ConvertMode  # noqa: E402
+from dropctl.conversion.report import Action, ConvertMode  # noqa: E402
 from dropctl.errors import UnsupportedModelError  # noqa: E402
 from dropctl.reader.report import Phase  # noqa: E402
 from dropctl.runtime.loader import load_model  # noqa: E402

@@ -16,7 +16,9 @@ import dropctl
 from dropctl.cli import app
 from dropctl.errors import UsageError
 from dropctl.policy.config import Config, config_from_table
-from dropctl.policy.run import Status, expand_paths, run_check
+from dropctl.policy.discover import expand_paths
+from dropctl.policy.results import Status
+from dropctl.policy.run import run_check
 from tests.support import ROOT  # noqa: I001
 
 SAMPLES = ROOT / "sample_models"

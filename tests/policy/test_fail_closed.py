@@ -20,7 +20,8 @@ import dropctl.policy.run as checking
 import dropctl.reader.inspection as inspection
 from dropctl.cli import app
 from dropctl.policy.config import Config
-from dropctl.policy.run import Status, run_check
+from dropctl.policy.results import Status
+from dropctl.policy.run import run_check
 from tests.support import SAMPLES
 
 NAMES = ("mlp.keras", "no_dropout.h5", "cnn.keras", "bn_dropout.h5")
@@ -52,6 +53,22 @@ def test_unexpected_exception_is_that_files_error(tree: Path, monkeypatch) -> No
     assert bad.error and "cnn.keras" in bad.error and "OverflowError" in bad.error
     assert all(r.status is not Status.ERROR for n, r in by_name.items() if n != "cnn.keras")
     assert report.exit_code == 2
+
+
+def test_debug_raises_the_unexpected_exception_without_core_state(tree: Path,
+                                                                    monkeypatch) -> None:  # noqa: ANN001
+    """``--debug`` reaches the engine as an argument: the failure is raised there, and the
+    next run without it (same process) reports it as that file's error again."""
+    monkeypatch.setattr(inspection, "report_from_artifact",
+                        _raise_on("cnn.keras", inspection.report_from_artifact))
+    monkeypatch.delenv("DROPCTL_DEBUG", raising=False)
+    with pytest.raises(OverflowError, match="int too large"):
+        run_check([tree], Config(), jobs=1, debug=True)
+    result = CliRunner().invoke(app, ["--debug", "check", "--no-config", str(tree)])
+    assert isinstance(result.exception, OverflowError)
+    assert not hasattr(checking, "DEBUG")  # nothing global for the CLI to write
+    result = CliRunner().invoke(app, ["check", "--no-config", str(tree)])
+    assert result.exit_code == 2 and "rerun with --debug" in result.stderr
 
 
 def test_cli_keeps_every_other_verdict(tree: Path, monkeypatch) -> None:  # noqa: ANN001

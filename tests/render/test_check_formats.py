@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dropctl.cli import app
-from dropctl.policy.run import ArtifactResult, CheckReport, Status, Violation
+from dropctl.policy.results import ArtifactResult, CheckReport, Status, Violation
 from dropctl.reader.report import Severity
 from dropctl.render.check_json import render_json
 from dropctl.render.check_text import render_text

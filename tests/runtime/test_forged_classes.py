@@ -183,7 +183,7 @@ def test_static_verification_catches_an_always_on_out(tmp_path: Path) -> None:
     --standard, or lacks one after --perma (what Keras builds is the oracle for the file)."""
     import dropctl.layers as L
     from dropctl.conversion.build import static_contradiction
-    from dropctl.conversion.plan import Action, ConvertMode, ConvertReport, SiteChange
+    from dropctl.conversion.report import Action, ConvertMode, ConvertReport, SiteChange
     from dropctl.reader.formats import read_model
     from dropctl.reader.report import ArtifactFormat
 

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 import dropctl  # noqa: E402
 from dropctl.errors import DropctlError  # noqa: E402
 from dropctl.policy.config import Policy  # noqa: E402
-from dropctl.policy.run import evaluate  # noqa: E402
+from dropctl.policy.evaluate import evaluate  # noqa: E402
 from dropctl.reader.artifact import read_artifact  # noqa: E402
 
 CLASS_NAMES = [

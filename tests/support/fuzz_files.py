@@ -61,7 +61,8 @@ def exercise(path: Path) -> str:
     import dropctl
     from dropctl.errors import DropctlError
     from dropctl.policy.config import Policy
-    from dropctl.policy.run import ArtifactResult, CheckReport, Status, evaluate
+    from dropctl.policy.evaluate import evaluate
+    from dropctl.policy.results import ArtifactResult, CheckReport, Status
     from dropctl.reader.report import Severity
     from dropctl.render.check_text import render_text
     from dropctl.render.inspect_json import inspect_dict
