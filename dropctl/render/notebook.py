@@ -63,7 +63,7 @@ def renderable(result: Any) -> RenderableType:
 
     if hasattr(shown, "predict_culprits"):  # mc.diff.DiffResult (mc/ imports the runtime)
         return Group(*diff_tables(shown))
-    if hasattr(shown, "outputs") and hasattr(shown, "passes"):  # mc.engine.MCResult
+    if hasattr(shown, "outputs") and hasattr(shown, "passes"):  # mc.results.MCResult
         return Group(*mc_tables(shown))
     raise TypeError(f"no notebook renderer for {type(result).__name__}")
 
