@@ -136,7 +136,7 @@ class CalibrationFit:
 def _fit_classifier(o: OutputStats, y: np.ndarray, coverage: float, method: str,
                     score: ClassScore, lam: float, k_reg: int) -> ClassifierFit:
     z = log_probabilities(o.mean)
-    temperature = fit_temperature(z, y)
+    temperature = fit_temperature(z, y, shifted=True)
     weights = bias = None
     if method == "vector":
         w, b = fit_vector_scaling(z, y)
@@ -213,7 +213,7 @@ def _apply_arrays(fit: ClassifierFit | RegressorFit, name: str, mean: np.ndarray
         z = log_probabilities(mean)
         w = None if fit.weights is None else np.array(fit.weights)
         b = None if fit.bias is None else np.array(fit.bias)
-        probs = scale_logits(z, fit.temperature, w, b)
+        probs = scale_logits(z, fit.temperature, w, b, shifted=True)
         sets = prediction_sets(mean, fit.qhat, fit.score, fit.raps_lambda, fit.raps_k)
         return CalibratedOutput(name, True, probs, sets, None, None)
     s = np.maximum(np.asarray(std, np.float64), fit.std_floor)

@@ -6,8 +6,9 @@
   convex in ``beta`` (a log-sum-exp of a linear function), so its one stationary point is the
   optimum: found by Newton's method on the derivative from ``beta = 1`` (in ``log beta`` when a
   step would leave the bracket ``beta in [1e-4, 1e4]``, bisecting it if that does too) until
-  the step is below 1e-6 relative; above 131,072 rows a pilot fit on every k-th row gives the
-  start (deterministic; no scipy; checked against ``scipy.optimize`` in the tests). On separable
+  the step is below 1e-4 relative (the error is then ~1e-8); above 131,072 rows a pilot fit
+  on every k-th row gives the start (deterministic; no scipy; checked against
+  ``scipy.optimize`` in the tests). On separable
   data the NLL keeps falling as ``T -> 0`` until it is flat in float64: ``T`` is then any value
   that flat (below 0.01). ``T`` changes no argmax.
 * **Vector scaling** (``--method vector``): ``softmax(w * z + b)`` per class, NLL + ``1e-6 |b|^2``
@@ -26,7 +27,7 @@ import numpy as np
 
 __all__ = ["BETA_RANGE", "EPS", "PILOT_ROWS", "VECTOR_RIDGE", "fit_temperature",
            "fit_variance_scale", "fit_vector_scaling", "log_probabilities", "scale_logits",
-           "softmax"]
+           "peaks_at_zero", "row_max", "row_sums", "softmax"]
 
 EPS = 1e-12
 """Probabilities are clipped at this before their log is taken."""
@@ -40,25 +41,57 @@ def log_probabilities(p: np.ndarray) -> np.ndarray:
     """``log(max(p, 1e-12))`` in float64, each row shifted so its maximum is 0."""
     z = np.clip(np.asarray(p, np.float64), EPS, 1.0)  # a fresh array: the rest is in place
     np.log(z, out=z)
-    z -= z.max(axis=1, keepdims=True)
+    z -= row_max(z)[:, None]
     return z
+
+
+def row_max(a: np.ndarray) -> np.ndarray:
+    """Maximum of each row of ``a`` [N, C], exactly ``a.max(axis=1)``: the value at the argmax
+    (numpy's argmax over short rows is ~1.5x faster than its max reduction; measured at C=10)."""
+    return a[np.arange(a.shape[0]), a.argmax(axis=1)]
+
+
+def row_sums(a: np.ndarray) -> np.ndarray:
+    """Sum of each row of ``a`` [N, C]: einsum, ~2.5x faster than ``a.sum(axis=1)`` on short
+    rows (numpy's pairwise reduction pays per row; measured at C=10)."""
+    return np.einsum("nc->n", a)
+
+
+def peaks_at_zero(z: np.ndarray) -> bool:
+    """Every row of ``z`` [N, C] has its maximum exactly at 0 (as :func:`log_probabilities`
+    leaves it): checked without a per-row reduction (a flat max, then a zero in every row)."""
+    if z.size == 0:
+        return True
+    if not z.max() <= 0:
+        return False
+    rows = np.flatnonzero(z == 0) // z.shape[1]
+    return bool(np.count_nonzero(np.bincount(rows, minlength=z.shape[0])) == z.shape[0])
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax of ``logits`` [N, C] (float64, max-shifted)."""
-    e = logits - logits.max(axis=1, keepdims=True)
+    e = logits - row_max(logits)[:, None]
     np.exp(e, out=e)
-    e /= e.sum(axis=1, keepdims=True)
+    e /= row_sums(e)[:, None]
     return e
 
 
 def scale_logits(z: np.ndarray, temperature: float = 1.0, weights: np.ndarray | None = None,
-                 bias: np.ndarray | None = None) -> np.ndarray:
-    """Calibrated probabilities ``softmax(z / T)`` or ``softmax(w * z + b)``."""
+                 bias: np.ndarray | None = None, *, shifted: bool = False) -> np.ndarray:
+    """Calibrated probabilities ``softmax(z / T)`` or ``softmax(w * z + b)``.
+
+    ``shifted``: ``z`` comes from :func:`log_probabilities` (every row peaks at exactly 0, so
+    ``z / T``'s rows do too and softmax needs no max shift); otherwise that is checked.
+    """
     if weights is not None:
         b = np.zeros(z.shape[1]) if bias is None else np.asarray(bias, np.float64)
         return softmax(z * np.asarray(weights, np.float64) + b)
-    return softmax(z / temperature)
+    e = z / temperature
+    if not (shifted or peaks_at_zero(z)):
+        return softmax(e)
+    np.exp(e, out=e)
+    e /= row_sums(e)[:, None]
+    return e
 
 
 def _nll_derivatives(beta: float, z: np.ndarray, z2: np.ndarray, zy: np.ndarray,
@@ -67,7 +100,7 @@ def _nll_derivatives(beta: float, z: np.ndarray, z2: np.ndarray, zy: np.ndarray,
     # each row: no max-shift needed, the row sums lie in [1, C]. ``e``: a scratch array.
     np.multiply(z, beta, out=e)
     np.exp(e, out=e)
-    total = e.sum(axis=1)
+    total = row_sums(e)
     ez = np.einsum("nc,nc->n", e, z) / total
     ez2 = np.einsum("nc,nc->n", e, z2) / total
     return float(np.mean(ez - zy)), float(np.mean(ez2 - ez * ez))
@@ -86,9 +119,10 @@ def _newton_beta(z: np.ndarray, zy: np.ndarray, beta: float) -> float:
             lo = beta
         step = beta - g / h if h > 0 else math.nan
         # Newton converges quadratically here (a smooth convex problem): after a step of
-        # relative size d the error is O(d^2), so a step below 1e-6 is returned as the optimum
-        # (error ~1e-12) instead of paying one more pass over the data to confirm it.
-        if g == 0 or (math.isfinite(step) and abs(step - beta) <= 1e-6 * beta):
+        # relative size d the error is O(d^2), so a step below 1e-4 is returned as the optimum
+        # (relative error ~1e-8, far below what T's use can see) instead of paying another
+        # pass over the data to confirm it: after the pilot, two full-data passes in all.
+        if g == 0 or (math.isfinite(step) and abs(step - beta) <= 1e-4 * beta):
             return step if lo <= step <= hi else beta
         if not lo < step < hi and h > 0:  # Newton in log(beta) never leaves beta > 0
             step = beta * math.exp(max(-30.0, min(30.0, -g / (beta * h))))
@@ -104,15 +138,18 @@ PILOT_ROWS = 65536
 """Above this many rows, Newton first runs on every k-th row (a pilot) to start close."""
 
 
-def fit_temperature(z: np.ndarray, labels: np.ndarray) -> float:
+def fit_temperature(z: np.ndarray, labels: np.ndarray, *, shifted: bool = False) -> float:
     """NLL-optimal temperature of log-probabilities ``z`` [N, C] for integer ``labels``.
+
+    ``shifted``: ``z`` comes from :func:`log_probabilities` (rows peak at exactly 0); otherwise
+    that is checked and each row shifted if needed.
 
     For large N a pilot fit on every ``N // 65536``-th row gives the start of the full-data
     Newton iterations (2 instead of ~5; the optimum is the full data's).
     """
     z = np.asarray(z, np.float64)
-    if np.any(z.max(axis=1) != 0):  # log_probabilities already shifted each row's max to 0
-        z = z - z.max(axis=1, keepdims=True)
+    if not (shifted or peaks_at_zero(z)):  # log_probabilities shifted each row's max to 0
+        z = z - row_max(z)[:, None]
     y = np.asarray(labels).astype(np.int64).reshape(-1)
     zy = z[np.arange(y.size), y]
     beta = 1.0
