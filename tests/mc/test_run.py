@@ -99,3 +99,28 @@ def test_the_artifact_is_read_once_and_the_model_built_once(digits, monkeypatch)
                                 ood=digits["ood"][:4], labels=digits["y"][:8])
     assert report.ood is not None and report.missing_sites == ()
     assert calls == {"read_model": 1, "load_artifact": 1, "inspect_path": 0}
+
+
+def test_the_cli_enters_the_core_through_the_public_api() -> None:
+    """cli/mc_cmd.py and cli/calibrate_cmd.py import no core module but the facade (and one
+    option default): mc-predict, diff and calibrate cannot orchestrate the core themselves."""
+    import ast
+
+    import dropctl
+
+    root = Path(dropctl.__file__).parent / "cli"
+    allowed = {("dropctl.mc.evaluation", "DEFAULT_STD_FLOOR")}
+    core = ("dropctl.mc", "dropctl.runtime", "dropctl.reader", "dropctl.ray")
+    calls = {"mc_cmd.py": ("dropctl.mc_predict(", "dropctl.diff("),
+             "calibrate_cmd.py": ("dropctl.calibrate(",)}
+    for name, facade in calls.items():
+        text = (root / name).read_text()
+        tree = ast.parse(text)
+        found = {(node.module, alias.name) for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.module
+                 and node.module.startswith(core) for alias in node.names}
+        found |= {(alias.name, alias.name) for node in ast.walk(tree)
+                  if isinstance(node, ast.Import) for alias in node.names
+                  if alias.name.startswith(core)}
+        assert found <= allowed, (name, sorted(found - allowed))
+        assert all(call in text for call in facade), name
