@@ -7,6 +7,7 @@ Public API (TensorFlow is imported only by the functions that run a model)::
     dropctl.diff(model, x)           -> DiffResult      (deterministic vs stochastic runs)
     dropctl.convert(src, dst, mode=) -> ConvertReport   (perma / standard / strip)
     dropctl.mc_predict(model, x)     -> MCReport        (Monte Carlo dropout, an MCResult)
+    dropctl.score_shards(m, in, out) -> ShardRun        (mc-predict --output-dir, resumable)
     dropctl.evaluate(mc_result, y)   -> Evaluation      (selective, OOD, intervals; numpy)
     dropctl.calibrate(path, x, y)    -> CalibrateRun    (temperature, conformal sets/intervals)
     dropctl.plot_mc(mc_result)       -> Plots           (matplotlib Figures by name)
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from dropctl.mc.diff import DiffResult
     from dropctl.mc.evaluation import Evaluation
     from dropctl.mc.results import MCReport, MCResult
+    from dropctl.mc.shards import ShardOutcome, ShardRun
     from dropctl.policy.run import CheckReport
     from dropctl.reader.report import InspectReport
     from dropctl.reader.versions import KerasTarget
@@ -59,7 +61,7 @@ if TYPE_CHECKING:
     Progress = bool | Callable[[int, int], None] | None
 
 __all__ = ["__version__", "calibrate", "check", "convert", "diff", "evaluate", "export", "inspect",
-           "load_model", "mc_predict", "plot_mc"]
+           "load_model", "mc_predict", "plot_mc", "score_shards"]
 
 
 def inspect(path: Any, *, include_layers: bool = True, config: Any = None,
@@ -214,6 +216,42 @@ def mc_predict(model_or_path: Any, inputs: Any = None, *, samples: int = 50, see
                    synthetic=synthetic, labels=labels, ood=ood, synthetic_ood=synthetic_ood,
                    rank_by=rank_by, top=top, std_floor=std_floor, calibration=calibration,
                    config=config, custom_objects=tuple(custom_objects), progress=callback)
+
+
+def score_shards(model: Any, inputs: Any, output_dir: Any, *, samples: int = 50, seed: int = 0,
+                 sites: str | None = None, batch_size: int | None = None,
+                 calibration: Any = None, ray: bool = False, address: str | None = None,
+                 workers: int | None = None, cpus_per_worker: int = 1,
+                 gpus_per_worker: float = 0.0,
+                 on_shard: Callable[[ShardOutcome], None] | None = None,
+                 progress: Progress = None) -> ShardRun:
+    """``mc-predict --output-dir``: score every shard of ``inputs`` (a directory, a glob or a
+    file of .npy/.npz/.parquet) into ``output_dir``, one result per shard plus a manifest;
+    a re-run skips the shards already finished (hashes verified).
+
+    Every row's result depends only on the model, ``samples``, ``seed``, its global index and
+    its data (:mod:`dropctl.mc.scoring`). ``ray``: score on a Ray cluster (``address``,
+    ``workers`` actors of ``cpus_per_worker`` CPUs and ``gpus_per_worker`` GPUs; default a
+    local cluster of 2). ``calibration``: a ``dropctl calibrate`` file whose columns join every
+    result. ``on_shard(outcome)`` after each shard. Returns a
+    :class:`dropctl.mc.shards.ShardRun`.
+    """
+    from dropctl.errors import UsageError
+    from dropctl.mc.shards import run_shards
+    from dropctl.render.progress import progress_reporter
+
+    if not ray and (address is not None or workers is not None or gpus_per_worker):
+        raise UsageError("--address, --workers and --gpus-per-worker need --ray")
+    runner = None
+    if ray:
+        from dropctl.ray import ray_runner
+
+        runner = ray_runner(address, workers or 2, cpus_per_worker, gpus_per_worker)
+    with progress_reporter(progress, "mc-predict") as callback:
+        return run_shards(model, inputs, output_dir, samples=samples, seed=seed, sites=sites,
+                          batch_size=batch_size, progress=callback, on_shard=on_shard,
+                          runner=runner, workers=(workers or 2) if ray else 0,
+                          calibration=calibration)
 
 
 def evaluate(result: MCResult, labels: Any = None, *, ood: MCResult | None = None,
