@@ -102,8 +102,9 @@ def test_the_artifact_is_read_once_and_the_model_built_once(digits, monkeypatch)
 
 
 def test_the_cli_enters_the_core_through_the_public_api() -> None:
-    """cli/mc_cmd.py and cli/calibrate_cmd.py import no core module but the facade (and one
-    option default): mc-predict, diff and calibrate cannot orchestrate the core themselves."""
+    """cli/mc_cmd.py, cli/mc_shards.py and cli/calibrate_cmd.py import no core module but the
+    facade (and one option default): mc-predict (--output-dir too), diff and calibrate cannot
+    orchestrate the core themselves."""
     import ast
 
     import dropctl
@@ -112,7 +113,8 @@ def test_the_cli_enters_the_core_through_the_public_api() -> None:
     allowed = {("dropctl.mc.evaluation", "DEFAULT_STD_FLOOR")}
     core = ("dropctl.mc", "dropctl.runtime", "dropctl.reader", "dropctl.ray")
     calls = {"mc_cmd.py": ("dropctl.mc_predict(", "dropctl.diff("),
-             "calibrate_cmd.py": ("dropctl.calibrate(",)}
+             "calibrate_cmd.py": ("dropctl.calibrate(",),
+             "mc_shards.py": ("dropctl.score_shards(",)}
     for name, facade in calls.items():
         text = (root / name).read_text()
         tree = ast.parse(text)
