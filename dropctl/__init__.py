@@ -6,7 +6,8 @@ Public API (TensorFlow is imported only by the functions that run a model)::
     dropctl.check(paths)             -> CheckReport     (the CI gate; static unless probe=True)
     dropctl.diff(model, x)           -> DiffResult      (deterministic vs stochastic runs)
     dropctl.convert(src, dst, mode=) -> ConvertReport   (perma / standard / strip)
-    dropctl.mc_predict(model, x)     -> MCResult        (Monte Carlo dropout)
+    dropctl.mc_predict(model, x)     -> MCReport        (Monte Carlo dropout, an MCResult)
+    dropctl.score_shards(m, in, out) -> ShardRun        (mc-predict --output-dir, resumable)
     dropctl.evaluate(mc_result, y)   -> Evaluation      (selective, OOD, intervals; numpy)
     dropctl.calibrate(path, x, y)    -> CalibrateRun    (temperature, conformal sets/intervals)
     dropctl.plot_mc(mc_result)       -> Plots           (matplotlib Figures by name)
@@ -49,8 +50,9 @@ if TYPE_CHECKING:
     from dropctl.deploy.plan import ExportReport
     from dropctl.mc.calibrate import CalibrateRun
     from dropctl.mc.diff import DiffResult
-    from dropctl.mc.engine import MCResult
     from dropctl.mc.evaluation import Evaluation
+    from dropctl.mc.results import MCReport, MCResult
+    from dropctl.mc.shards import ShardOutcome, ShardRun
     from dropctl.policy.results import CheckReport
     from dropctl.reader.report import InspectReport
     from dropctl.reader.versions import KerasTarget
@@ -59,7 +61,7 @@ if TYPE_CHECKING:
     Progress = bool | Callable[[int, int], None] | None
 
 __all__ = ["__version__", "calibrate", "check", "convert", "diff", "evaluate", "export", "inspect",
-           "load_model", "mc_predict", "plot_mc"]
+           "load_model", "mc_predict", "plot_mc", "score_shards"]
 
 
 def inspect(path: Any, *, include_layers: bool = True, config: Any = None,
@@ -121,19 +123,22 @@ def check(paths: Any, *, config: Any = None, probe: bool | None = None, jobs: in
 
 def diff(model_or_path: Any, inputs: Any = None, *, samples: int = 50, seed: int = 0,
          sites: str | None = None, synthetic: int | None = None, batch_size: int | None = None,
+         config: Any = None, custom_objects: Sequence[str] = (),
          progress: Progress = None) -> DiffResult:
     """``dropctl diff``: is ``predict()`` deterministic, is ``model(x)``, how far is the MC mean?
 
     ``model_or_path`` is a path or a loaded ``keras.Model``; ``inputs`` as for
-    :func:`mc_predict` (or ``synthetic=N`` seeded inputs). Returns a
-    :class:`dropctl.mc.diff.DiffResult`, including the sites that keep ``predict()`` stochastic.
+    :func:`mc_predict` (or ``synthetic=N`` seeded inputs); ``config``/``custom_objects`` as
+    for :func:`convert`. Returns a :class:`dropctl.mc.diff.DiffResult`, including the sites
+    that keep ``predict()`` stochastic.
     """
     from dropctl.mc.diff import diff as _diff
     from dropctl.render.progress import progress_reporter
 
     with progress_reporter(progress, "diff") as callback:
         return _diff(model_or_path, inputs, samples=samples, seed=seed, sites=sites,
-                     synthetic=synthetic, batch_size=batch_size, progress=callback)
+                     synthetic=synthetic, batch_size=batch_size, progress=callback,
+                     config=config, custom_objects=tuple(custom_objects))
 
 
 def convert(src: Any, dst: Any, *, mode: str, rate: float | None = None, sites: str | None = None,
@@ -191,24 +196,72 @@ def load_model(path: Any) -> Any:
 def mc_predict(model_or_path: Any, inputs: Any = None, *, samples: int = 50, seed: int = 0,
                sites: str | None = None, batch_size: int | None = None,
                until_stable: float | None = None, save_samples: bool = False,
-               synthetic: int | None = None, progress: Progress = None) -> MCResult:
+               synthetic: int | None = None, labels: Any = None, ood: Any = None,
+               synthetic_ood: int | None = None, rank_by: str | None = None,
+               top: int | None = None, std_floor: float = 1e-6, calibration: Any = None,
+               config: Any = None, custom_objects: Sequence[str] = (),
+               progress: Progress = None) -> MCReport:
     """Monte Carlo dropout: T stochastic passes with only the stochastic sites on.
 
-    ``model_or_path`` is a path or a loaded ``keras.Model``; ``inputs`` an array, a list, or a
-    dict by input name (or ``synthetic=N`` seeded inputs). ``sites``: a glob restricting the
-    sites switched on; ``batch_size``: rows per compiled forward (default: from a 256 MB
-    budget); ``until_stable``: stop once the largest Monte Carlo standard error is below it;
-    ``save_samples``: keep every pass in ``output.samples``. ``progress``: True for a bar (in
-    the notebook cell under Jupyter/Colab, on stderr in a terminal) or a ``callback(done,
-    total)``. See :mod:`dropctl.mc.engine`.
+    ``model_or_path`` is a path or a loaded ``keras.Model``; ``inputs`` an array, a list, a
+    dict by input name, or a .npy/.npz/.csv file (or ``synthetic=N`` seeded inputs).
+    ``sites``: a glob restricting the sites switched on; ``batch_size``: rows per compiled
+    forward (default: from a 256 MB budget); ``until_stable``: stop once the largest Monte
+    Carlo standard error is below it; ``save_samples``: keep every pass in ``output.samples``.
+    What ``mc-predict`` adds, each optional: ``labels`` (a file, one array or a dict by output
+    name: reliability and :func:`evaluate`'s metrics), ``ood`` / ``synthetic_ood`` (OOD
+    inputs, run the same way), ``rank_by``/``top``, ``std_floor``, ``calibration`` (a
+    ``dropctl calibrate`` file fitted on this model). ``config``/``custom_objects``: as for
+    :func:`convert`. ``progress``: True for a bar (in the notebook cell under Jupyter/Colab, on
+    stderr in a terminal) or a ``callback(done, total)``. Returns a
+    :class:`dropctl.mc.results.MCReport`, an ``MCResult`` with the parts asked for; see
+    :mod:`dropctl.mc.run`.
     """
-    from dropctl.mc.engine import mc_predict as _mc
+    from dropctl.mc.run import run
     from dropctl.render.progress import progress_reporter
 
     with progress_reporter(progress, "mc-predict") as callback:
-        return _mc(model_or_path, inputs, samples=samples, seed=seed, sites=sites,
+        return run(model_or_path, inputs, samples=samples, seed=seed, sites=sites,
                    batch_size=batch_size, until_stable=until_stable, save_samples=save_samples,
-                   synthetic=synthetic, progress=callback)
+                   synthetic=synthetic, labels=labels, ood=ood, synthetic_ood=synthetic_ood,
+                   rank_by=rank_by, top=top, std_floor=std_floor, calibration=calibration,
+                   config=config, custom_objects=tuple(custom_objects), progress=callback)
+
+
+def score_shards(model: Any, inputs: Any, output_dir: Any, *, samples: int = 50, seed: int = 0,
+                 sites: str | None = None, batch_size: int | None = None,
+                 calibration: Any = None, ray: bool = False, address: str | None = None,
+                 workers: int | None = None, cpus_per_worker: int = 1,
+                 gpus_per_worker: float = 0.0,
+                 on_shard: Callable[[ShardOutcome], None] | None = None,
+                 progress: Progress = None) -> ShardRun:
+    """``mc-predict --output-dir``: score every shard of ``inputs`` (a directory, a glob or a
+    file of .npy/.npz/.parquet) into ``output_dir``, one result per shard plus a manifest;
+    a re-run skips the shards already finished (hashes verified).
+
+    Every row's result depends only on the model, ``samples``, ``seed``, its global index and
+    its data (:mod:`dropctl.mc.scoring`). ``ray``: score on a Ray cluster (``address``,
+    ``workers`` actors of ``cpus_per_worker`` CPUs and ``gpus_per_worker`` GPUs; default a
+    local cluster of 2). ``calibration``: a ``dropctl calibrate`` file whose columns join every
+    result. ``on_shard(outcome)`` after each shard. Returns a
+    :class:`dropctl.mc.shards.ShardRun`.
+    """
+    from dropctl.errors import UsageError
+    from dropctl.mc.shards import run_shards
+    from dropctl.render.progress import progress_reporter
+
+    if not ray and (address is not None or workers is not None or gpus_per_worker):
+        raise UsageError("--address, --workers and --gpus-per-worker need --ray")
+    runner = None
+    if ray:
+        from dropctl.ray import ray_runner
+
+        runner = ray_runner(address, workers or 2, cpus_per_worker, gpus_per_worker)
+    with progress_reporter(progress, "mc-predict") as callback:
+        return run_shards(model, inputs, output_dir, samples=samples, seed=seed, sites=sites,
+                          batch_size=batch_size, progress=callback, on_shard=on_shard,
+                          runner=runner, workers=(workers or 2) if ray else 0,
+                          calibration=calibration)
 
 
 def evaluate(result: MCResult, labels: Any = None, *, ood: MCResult | None = None,
@@ -259,18 +312,25 @@ def calibrate(model: Any, inputs: Any, labels: Any, *, samples: int = 50, seed: 
               coverage: float = 0.9, method: str = "temperature", score: str = "lac",
               raps_lambda: float = 0.01, raps_k: int = 1, sites: str | None = None,
               batch_size: int | None = None, std_floor: float = 1e-6,
-              model_path: Any = None) -> CalibrateRun:
+              model_path: Any = None, config: Any = None, custom_objects: Sequence[str] = (),
+              checks: bool = False, progress: Progress = None) -> CalibrateRun:
     """Fit temperature (or vector) scaling and split-conformal sets/intervals on held-out data.
 
-    ``model``: a path (or a loaded model with ``model_path``); ``labels``: class ids or targets
-    (one array, a dict by output name, or a .npy/.csv path). Runs :func:`mc_predict` with the
-    same ``samples``/``seed``/``sites``; ``score`` is ``lac`` (= ``thr``), ``aps`` or ``raps``.
-    ``result.fit`` is bound to the artifact's content hash; write it with
-    :func:`dropctl.render.calibration.calibration_doc`. See :mod:`dropctl.mc.calibration`.
+    ``model``: a path (or a loaded model with ``model_path``); ``inputs``: arrays or a
+    .npy/.npz/.csv file; ``labels``: class ids or targets (one array, a dict by output name, or
+    a .npy/.csv path). Runs :func:`mc_predict` with the same ``samples``/``seed``/``sites``;
+    ``score`` is ``lac`` (= ``thr``), ``aps`` or ``raps``. ``checks``: also judge the fit on
+    the calibration data (``result.checks``, in-sample). ``result.fit`` is bound to the
+    artifact's content hash; write it with :func:`dropctl.render.calibration.calibration_doc`.
+    See :mod:`dropctl.mc.calibration`.
     """
     from dropctl.mc.calibrate import calibrate as _calibrate
+    from dropctl.render.progress import progress_reporter
 
-    return _calibrate(model, inputs, labels, samples=samples, seed=seed, coverage=coverage,
-                      method=method, score=score, raps_lambda=raps_lambda, raps_k=raps_k,
-                      sites=sites, batch_size=batch_size, std_floor=std_floor,
-                      model_path=model_path)
+    with progress_reporter(progress, "calibrate") as callback:
+        return _calibrate(model, inputs, labels, samples=samples, seed=seed, coverage=coverage,
+                          method=method, score=score, raps_lambda=raps_lambda, raps_k=raps_k,
+                          sites=sites, batch_size=batch_size, std_floor=std_floor,
+                          model_path=model_path, config=config,
+                          custom_objects=tuple(custom_objects), checks=checks,
+                          progress=callback)

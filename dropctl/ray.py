@@ -157,7 +157,7 @@ class _UnitScorer:
     def __init__(self, model: str, samples: int, seed: int, sites: str | None,
                  batch_size: int, shards: list[tuple[str, int, int]]) -> None:
         from dropctl.mc.scoring import Scorer
-        from dropctl.mc.shards import Shard
+        from dropctl.mc.shards_io import Shard
 
         _quiet_tf(_actor_cpus())
         self.scorer = Scorer(model, samples=samples, seed=seed, sites=sites,
@@ -165,7 +165,8 @@ class _UnitScorer:
         self.shards = [Shard(Path(p), n, r0) for p, n, r0 in shards]
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from dropctl.mc.shards import Unit, score_unit
+        from dropctl.mc.shards import score_unit
+        from dropctl.mc.shards_io import Unit
 
         payloads = []
         for i, lo, hi in zip(batch["shard"], batch["lo"], batch["hi"], strict=True):

@@ -1,4 +1,5 @@
-"""``dropctl calibrate``: options -> dropctl.mc.calibrate -> the calibration file and its summary."""
+"""``dropctl calibrate``: options -> ``dropctl.calibrate`` (:mod:`dropctl.mc.calibrate`) -> the
+calibration file and its summary."""
 
 from __future__ import annotations
 
@@ -74,11 +75,9 @@ def calibrate_command(
     Runs the same Monte Carlo as mc-predict (same --samples and --seed semantics). The file
     is bound to MODEL's content hash: mc-predict --calibration refuses any other model.
     """
+    import dropctl
     from dropctl.fileio import write_text_atomic
-    from dropctl.mc.calibrate import calibrate
-    from dropctl.mc.inputs import model_input_specs, read_inputs
     from dropctl.render.calibration import calibration_doc, calibration_tables
-    from dropctl.runtime.loader import load
 
     if output.suffix.lower() != ".json":
         raise InputDataError("--output of calibrate is a .json file")
@@ -86,24 +85,20 @@ def calibrate_command(
         raise UsageError(f"{output} exists (use --force to overwrite it)")
     if plot is not None and plot.suffix.lower() != ".png":
         raise InputDataError("--plot writes a .png file")
-    loaded = load(model, config=config, custom_objects=custom_objects or ())
-    arrays = read_inputs(input_path, model_input_specs(loaded.model))
     with progress_bar("passes", enabled=not quiet and not json_out) as callback:
-        run = calibrate(loaded, arrays, labels, samples=samples, seed=seed, coverage=coverage,
-                        method=method, score=score, raps_lambda=raps_lambda, raps_k=raps_k,
-                        sites=sites, batch_size=batch_size, std_floor=std_floor,
-                        model_path=model, progress=callback)
+        run = dropctl.calibrate(model, input_path, labels, samples=samples, seed=seed,
+                                coverage=coverage, method=method, score=score,
+                                raps_lambda=raps_lambda, raps_k=raps_k, sites=sites,
+                                batch_size=batch_size, std_floor=std_floor, config=config,
+                                custom_objects=custom_objects or (), checks=plot is not None,
+                                progress=callback)
     doc = calibration_doc(run.fit)
     write_text_atomic(output, json.dumps(doc, indent=2) + "\n")
     written = []
     if plot is not None:
-        from dropctl.mc.calibration import apply_calibration
-        from dropctl.mc.calibration_check import check_calibration
         from dropctl.render.calibration_plots import write_calibration_plots
 
-        checks = check_calibration(run.fit, run.result, apply_calibration(run.fit, run.result),
-                                   run.labels)
-        written = write_calibration_plots(checks, plot, "calibration data (in-sample)")
+        written = write_calibration_plots(run.checks, plot, "calibration data (in-sample)")
     if json_out:
         print(json.dumps(doc, indent=2))
     else:

@@ -1,10 +1,11 @@
-"""``dropctl mc-predict`` and ``dropctl diff``: options -> dropctl.mc.engine / dropctl.mc.diff -> render."""
+"""``dropctl mc-predict`` and ``dropctl diff``: options -> ``dropctl.mc_predict`` / ``dropctl.diff``
+(the public API over :mod:`dropctl.mc.run` and :mod:`dropctl.mc.diff`) -> render."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -38,16 +39,11 @@ BatchOpt = Annotated[int | None, typer.Option(
                          "activation budget].")]
 
 
-def _inputs(model: Any, input_path: Path | None, synthetic: int | None, seed: int) -> Any:
-    from dropctl.mc.inputs import model_input_specs, read_inputs
-
+def _check_inputs(input_path: Path | None, synthetic: int | None) -> None:
     if input_path is not None and synthetic is not None:
         raise UsageError("give either --input or --synthetic, not both")
-    if input_path is not None:
-        return read_inputs(input_path, model_input_specs(model))
-    if synthetic is None:
+    if input_path is None and synthetic is None:
         raise UsageError("no inputs: give --input FILE or --synthetic N")
-    return None
 
 
 @handle_errors
@@ -120,15 +116,11 @@ def mc_predict_command(
     config: ConfigOpt = None,
     custom_objects: CustomObjectsOpt = None,
 ) -> None:
-    """Monte Carlo dropout: T passes with only the stochastic layers on (BatchNorm in inference mode).
-    """
-    from dropctl.mc.engine import mc_predict
-    from dropctl.mc.evaluation import evaluate, read_output_labels
-    from dropctl.mc.metrics import calibrations
+    """Monte Carlo dropout: T passes with only the stochastic layers on (BatchNorm in inference mode)."""
+    import dropctl
     from dropctl.render.calibration import calibrated_arrays, check_json, check_tables
     from dropctl.render.evaluation import evaluation_arrays, evaluation_json, evaluation_tables
     from dropctl.render.mc import mc_file_json, mc_json, mc_tables, write_mc_file
-    from dropctl.runtime.loader import load
 
     if output_dir is not None:
         from dropctl.cli.mc_shards import run_shards_command
@@ -164,60 +156,43 @@ def mc_predict_command(
                              "(use .npz, .json or .csv)")
     if plot is not None and plot.suffix.lower() != ".png":
         raise InputDataError("--plot writes a .png file")
-    if ood is not None and synthetic_ood is not None:
-        raise UsageError("give either --ood or --synthetic-ood, not both")
-    if top is not None and rank_by is None:
-        raise UsageError("--top needs --rank-by SCORE")
-    if not std_floor > 0:
-        raise UsageError(f"--interval-std-floor must be a positive number, got {std_floor:g}")
+    _check_inputs(input_path, synthetic)
     if output is not None and not to_stdout:  # leftovers of a run killed while writing (kill -9)
         clean_stale_temps(output)
     if plot is not None:
         clean_stale_temps_in(plot.parent)
-    calib_fit = None
-    if calibration is not None:
-        from dropctl.mc.calibration import check_model, read_calibration
-
-        calib_fit = read_calibration(calibration)
-        check_model(calib_fit, model, calibration)
-    loaded = load(model, config=config, custom_objects=custom_objects or ())
-    arrays = _inputs(loaded.model, input_path, synthetic, seed)
-    ood_arrays = _ood_inputs(loaded.model, ood, synthetic_ood, seed)
-    with progress_bar("passes", enabled=not quiet and not json_out) as callback:
-        options: dict[str, Any] = {"samples": samples, "seed": seed, "sites": sites,
-                                   "batch_size": batch_size, "until_stable": until_stable,
-                                   "progress": callback}
-        result = mc_predict(loaded, arrays, save_samples=save_samples, synthetic=synthetic,
-                            **options)
-        ood_result = (mc_predict(loaded, ood_arrays, **options)
-                      if ood_arrays is not None else None)
-    label_arrays = read_output_labels(result, labels) if labels is not None else {}
-    class_labels = {o.name: label_arrays[o.name] for o in result.outputs
-                    if o.classifier and o.name in label_arrays}
-    calib = calibrations(result, class_labels) if class_labels else None
-    ev = None
-    if labels is not None or ood_result is not None or rank_by is not None:
-        ev = evaluate(result, label_arrays, ood_result, rank_by, top if top is not None else 10,
-                      std_floor)
-    applied, checks = _apply_calibration(calib_fit, result, label_arrays,
-                                         hints=not quiet and not json_out)
-    calib_doc = check_json(checks, calib_fit)
-    if to_stdout:
-        per_input, other = evaluation_arrays(result, ood_result, ev)
-        per_input.update(calibrated_arrays(applied, len(result.outputs) > 1))
-        print(mc_file_json(result, calib, per_input=per_input, other=other,
-                           extra_doc={**evaluation_json(ev), **calib_doc}))
-    elif output is not None:
-        per_input, other = evaluation_arrays(result, ood_result, ev)
-        per_input.update(calibrated_arrays(applied, len(result.outputs) > 1))
-        write_mc_file(result, output, calib, per_input=per_input, other=other,
-                      extra_doc={**evaluation_json(ev), **calib_doc},
-                      rows=ev.ranking.index if ev is not None and ev.ranking is not None else None)
+    hints = not quiet and not json_out
+    with progress_bar("passes", enabled=hints) as callback:
+        report = dropctl.mc_predict(
+            model, input_path, samples=samples, seed=seed, sites=sites, batch_size=batch_size,
+            until_stable=until_stable, save_samples=save_samples, synthetic=synthetic,
+            labels=labels, ood=ood, synthetic_ood=synthetic_ood, rank_by=rank_by, top=top,
+            std_floor=std_floor, calibration=calibration, config=config,
+            custom_objects=custom_objects or (), progress=callback)
+    fit, ev, checks = report.calibration, report.evaluation, report.calibration_checks
+    if hints and fit is not None and (fit.samples, fit.seed) != (report.samples_requested,
+                                                                  report.seed):
+        err_console().print(f"note: the calibration was fitted with T={fit.samples}, seed "
+                            f"{fit.seed}; this run uses T={report.samples_requested}, seed "
+                            f"{report.seed}", style="dim")
+    calib_doc = check_json(checks, fit)
+    if output is not None:
+        per_input, other = evaluation_arrays(report, report.ood, ev)
+        per_input.update(calibrated_arrays(report.calibrated, len(report.outputs) > 1))
+        extra_doc = {**evaluation_json(ev), **calib_doc}
+        if to_stdout:
+            print(mc_file_json(report, report.reliability, per_input=per_input, other=other,
+                               extra_doc=extra_doc))
+        else:
+            write_mc_file(report, output, report.reliability, per_input=per_input, other=other,
+                          extra_doc=extra_doc,
+                          rows=ev.ranking.index if ev is not None and ev.ranking is not None
+                          else None)
     written = []
     if plot is not None:
         from dropctl.render.plots import write_plots
 
-        written = write_plots(result, plot, label_arrays, ev)
+        written = write_plots(report, plot, dict(report.labels), ev)
         if checks:
             from dropctl.render import calibration_plots
 
@@ -226,52 +201,24 @@ def mc_predict_command(
     if to_stdout:
         pass  # stdout holds the --output document; the tables would break it
     elif json_out:
-        doc = mc_json(result, calib, per_sample)
+        doc = mc_json(report, report.reliability, per_sample)
         doc.update(evaluation_json(ev))
         doc.update(calib_doc)
         print(json.dumps(doc, indent=2))
     else:
         console = out_console()
-        for part in [*mc_tables(result, calib, per_sample),
+        for part in [*mc_tables(report, report.reliability, per_sample),
                      *(evaluation_tables(ev) if ev is not None else []),
                      *(check_tables(checks) if checks else [])]:
             console.print(part)
-    if not quiet and not json_out:
+    if hints:
         hint = err_console()
-        for r in result.rescues:
+        for r in report.rescues:
             hint.print(f"loaded with a rescue: {r}", style="dim")
         if output is not None and not to_stdout:
             hint.print(f"wrote {output}", style="dim")
         for p in written:
             hint.print(f"wrote {p}", style="dim")
-
-
-def _apply_calibration(fit: Any, result: Any, labels: dict[str, Any], *,
-                       hints: bool) -> tuple[Any, Any]:
-    """(calibrated outputs, before/after checks) of ``--calibration`` (empty without it)."""
-    if fit is None:
-        return (), ()
-    from dropctl.mc.calibration import apply_calibration
-    from dropctl.mc.calibration_check import check_calibration
-
-    if hints and (fit.samples, fit.seed) != (result.samples_requested, result.seed):
-        err_console().print(f"note: the calibration was fitted with T={fit.samples}, seed "
-                            f"{fit.seed}; this run uses T={result.samples_requested}, seed "
-                            f"{result.seed}", style="dim")
-    applied = apply_calibration(fit, result)
-    checks = check_calibration(fit, result, applied, labels) if labels else ()
-    return applied, checks
-
-
-def _ood_inputs(model: Any, path: Path | None, synthetic: int | None, seed: int) -> Any:
-    from dropctl.mc.inputs import model_input_specs, read_inputs, synthetic_inputs
-
-    if path is not None:
-        return read_inputs(path, model_input_specs(model))
-    if synthetic is not None:
-        return synthetic_inputs(model_input_specs(model), synthetic, seed, stream=0x00D,
-                                option="--synthetic-ood")
-    return None
 
 
 @handle_errors
@@ -293,20 +240,18 @@ def diff_command(
     config: ConfigOpt = None,
     custom_objects: CustomObjectsOpt = None,
 ) -> None:
-    """Deterministic vs stochastic: predict() twice, model(x) twice, then T MC passes.
-    """
-    from dropctl.mc.diff import diff
+    """Deterministic vs stochastic: predict() twice, model(x) twice, then T MC passes."""
+    import dropctl
     from dropctl.render.mc import diff_json, diff_tables
-    from dropctl.runtime.loader import load
 
     if fail_if_stochastic and fail_if_deterministic:
         raise UsageError("--fail-if-stochastic and --fail-if-deterministic contradict each other")
-    loaded = load(model, config=config, custom_objects=custom_objects or ())
     if input_path is None and synthetic is None:
         synthetic = 16
-    arrays = _inputs(loaded.model, input_path, synthetic, seed)
-    result = diff(loaded, arrays, samples=samples, seed=seed, sites=sites,
-                  synthetic=synthetic)
+    _check_inputs(input_path, synthetic)
+    result = dropctl.diff(model, input_path, samples=samples, seed=seed, sites=sites,
+                          synthetic=synthetic, config=config,
+                          custom_objects=custom_objects or ())
     if json_out:
         print(json.dumps(diff_json(result), indent=2))
     else:

@@ -22,8 +22,8 @@ def run_shards_command(model: Path, input_path: Path | None, output_dir: Path, *
                        address: str | None, workers: int | None, cpus_per_worker: int,
                        gpus_per_worker: float = 0.0, json_out: bool, quiet: bool,
                        conflicts: dict[str, bool], calibration: Path | None = None) -> None:
-    """Validate the options, run :func:`dropctl.mc.shards.run_shards`, print the report."""
-    from dropctl.mc.shards import run_shards
+    """Validate the options, run :func:`dropctl.score_shards`, print the report."""
+    import dropctl
     from dropctl.render.shards import shards_json, shards_tables
 
     if input_path is None:
@@ -31,13 +31,6 @@ def run_shards_command(model: Path, input_path: Path | None, output_dir: Path, *
     given = [name for name, on in conflicts.items() if on]
     if given:
         raise UsageError(f"{', '.join(given)} cannot be combined with --output-dir")
-    if not use_ray and (address is not None or workers is not None or gpus_per_worker):
-        raise UsageError("--address, --workers and --gpus-per-worker need --ray")
-    runner = None
-    if use_ray:
-        from dropctl.ray import ray_runner
-
-        runner = ray_runner(address, workers or 2, cpus_per_worker, gpus_per_worker)
     show = not quiet and not json_out
     hint = err_console()
 
@@ -51,11 +44,11 @@ def run_shards_command(model: Path, input_path: Path | None, output_dir: Path, *
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         with progress_bar("rows", enabled=show, console=hint) as progress:
-            run = run_shards(model, input_path, output_dir, samples=samples, seed=seed,
-                             sites=sites, batch_size=batch_size, progress=progress,
-                             on_shard=on_shard, runner=runner,
-                             workers=(workers or 2) if use_ray else 0,
-                             calibration=calibration)
+            run = dropctl.score_shards(
+                model, input_path, output_dir, samples=samples, seed=seed, sites=sites,
+                batch_size=batch_size, calibration=calibration, ray=use_ray, address=address,
+                workers=workers, cpus_per_worker=cpus_per_worker,
+                gpus_per_worker=gpus_per_worker, on_shard=on_shard, progress=progress)
     finally:
         signal.signal(signal.SIGTERM, previous)
     if json_out:

@@ -27,7 +27,7 @@ from dropctl.mc.calibration import (
 from dropctl.mc.conformal import label_scores
 
 if TYPE_CHECKING:
-    from dropctl.mc.engine import MCResult, OutputStats
+    from dropctl.mc.results import MCResult, OutputStats
 
 __all__ = ["ClassifierCheck", "ProbabilityScores", "RegressorCheck", "check_calibration"]
 

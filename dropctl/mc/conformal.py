@@ -98,6 +98,39 @@ def _check_raps(lam: float, k_reg: int) -> None:
         raise UsageError(f"--raps-k must be at least 0, got {k_reg}")
 
 
+def _descending(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order, sorted p): each row's classes by probability descending, ties by class index.
+
+    One ascending argsort per row (the fast, unstable kind), read backwards: a row without
+    tied probabilities has one descending order, whatever the algorithm. Rows holding a tie
+    (found in the sorted values; usually none) are sorted again, stably, so that ties fall in
+    class-index order.
+    """
+    order = np.ascontiguousarray(np.argsort(p, axis=1)[:, ::-1])
+    sorted_p = np.take_along_axis(p, order, axis=1)
+    c = p.shape[1]
+    if c > 1:
+        tied = np.unique(np.flatnonzero(sorted_p[:, 1:] == sorted_p[:, :-1]) // (c - 1))
+        if tied.size:
+            sub = np.argsort(-p[tied], axis=1, kind="stable")
+            order[tied] = sub
+            sorted_p[tied] = np.take_along_axis(p[tied], sub, axis=1)
+    return order, sorted_p
+
+
+def _ranked_scores(p: np.ndarray, score: ClassScore, lam: float, k_reg: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(order, APS/RAPS score of each rank [N, C]): the mass at or above each rank, plus the
+    RAPS penalty. Non-decreasing along each row (sums of non-negative terms, rounding is
+    monotone), so every set is a prefix of the order."""
+    order, cum = _descending(p)
+    np.cumsum(cum, axis=1, out=cum)
+    if score is ClassScore.RAPS:
+        rank = np.arange(1, p.shape[1] + 1, dtype=np.float64)
+        cum += lam * np.maximum(0.0, rank - k_reg)
+    return order, cum
+
+
 def class_scores(p: np.ndarray, score: ClassScore, lam: float = 0.01,
                  k_reg: int = 1) -> np.ndarray:
     """Score of every class [N, C] for probabilities ``p`` [N, C]."""
@@ -105,12 +138,7 @@ def class_scores(p: np.ndarray, score: ClassScore, lam: float = 0.01,
     if score is ClassScore.LAC:
         return 1.0 - p
     _check_raps(lam, k_reg)
-    order = np.argsort(-p, axis=1, kind="stable")  # descending, ties by class index
-    sorted_p = np.take_along_axis(p, order, axis=1)
-    cum = np.cumsum(sorted_p, axis=1)
-    if score is ClassScore.RAPS:
-        rank = np.arange(1, p.shape[1] + 1, dtype=np.float64)
-        cum = cum + lam * np.maximum(0.0, rank - k_reg)
+    order, cum = _ranked_scores(p, score, lam, k_reg)
     out = np.empty_like(cum)
     np.put_along_axis(out, order, cum, axis=1)
     return out
@@ -138,10 +166,21 @@ def label_scores(p: np.ndarray, labels: np.ndarray, score: ClassScore, lam: floa
 
 def prediction_sets(p: np.ndarray, qhat: float, score: ClassScore, lam: float = 0.01,
                     k_reg: int = 1) -> np.ndarray:
-    """Boolean sets [N, C]: class ``c`` is in row ``i``'s set when its score is <= ``qhat``."""
+    """Boolean sets [N, C]: class ``c`` is in row ``i``'s set when its score is <= ``qhat``.
+
+    APS/RAPS compare in rank order and scatter the booleans back (the same comparisons as
+    :func:`class_scores` ``<= qhat``, without scattering the float scores).
+    """
     if math.isinf(qhat):
         return np.ones(np.shape(p), dtype=bool)
-    return class_scores(p, score, lam, k_reg) <= qhat
+    if score is ClassScore.LAC:
+        return class_scores(p, score, lam, k_reg) <= qhat
+    _check_raps(lam, k_reg)
+    p = np.asarray(p, np.float64)
+    order, cum = _ranked_scores(p, score, lam, k_reg)
+    out = np.empty(p.shape, dtype=bool)
+    np.put_along_axis(out, order, cum <= qhat, axis=1)
+    return out
 
 
 def interval_scores(mean: np.ndarray, std: np.ndarray, y: np.ndarray,

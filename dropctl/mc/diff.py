@@ -9,26 +9,19 @@ off, and ``predict()`` is run twice again: the sites that still make it differ a
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from dropctl.display import Displayable
-from dropctl.mc.engine import (
-    Engine,
-    MCResult,
-    SiteUse,
-    mc_predict,
-    resolve_inputs,
-    resolve_model,
-    static_gaps,
-)
+from dropctl.mc.engine import Engine, mc_predict
 from dropctl.mc.inputs import flat_outputs
+from dropctl.mc.resolve import open_model, resolve_inputs
+from dropctl.mc.results import MCResult, SiteUse
 from dropctl.runtime import compat, keras_module
 
 __all__ = ["DiffResult", "diff"]
@@ -89,13 +82,18 @@ def _compare(a: list[np.ndarray], b: list[np.ndarray]) -> tuple[bool, float]:
 def diff(model_or_path: Any, inputs: Any = None, *, samples: int = 50, seed: int = 0,
          sites: str | None = None, synthetic: int | None = None,
          batch_size: int | None = None,
-         progress: Callable[[int, int], None] | None = None) -> DiffResult:
+         progress: Callable[[int, int], None] | None = None,
+         config: str | os.PathLike[str] | None = None,
+         custom_objects: Sequence[str] = ()) -> DiffResult:
     """Measure deterministic vs stochastic behaviour (see the module docstring).
 
-    ``progress(done, total)`` follows the Monte Carlo passes, as in :func:`mc_predict`.
+    ``model_or_path`` and ``inputs`` as for :func:`mc_predict` (``inputs`` may be a file);
+    ``config``/``custom_objects`` as for :func:`dropctl.runtime.loader.load` when it is a
+    path. ``progress(done, total)`` follows the Monte Carlo passes, as in :func:`mc_predict`.
     """
     keras = keras_module("dropctl diff")
-    model, rescues = resolve_model(model_or_path)
+    opened = open_model(model_or_path, config=config, custom_objects=custom_objects)
+    model = opened.model
     arrays = resolve_inputs(model, inputs, synthetic, seed)
     x = compat.as_model_inputs(model, arrays)
     keras.utils.set_random_seed(seed)
@@ -105,12 +103,8 @@ def diff(model_or_path: Any, inputs: Any = None, *, samples: int = 50, seed: int
         c1, c2 = flat_outputs(model(x)), flat_outputs(model(x))
     predict_same, predict_diff = _compare(p1, p2)
     call_same, call_diff = _compare(c1, c2)
-    mc = mc_predict(model, arrays, samples=samples, seed=seed, sites=sites, batch_size=batch_size,
-                    progress=progress)
-    source = getattr(model_or_path, "path", model_or_path)
-    missing = (static_gaps(source, [s.path for s in mc.sites if s.note is None], sites)
-               if isinstance(source, str | os.PathLike) else ())
-    mc = dataclasses.replace(mc, rescues=rescues, missing_sites=missing)
+    mc = mc_predict(opened, arrays, samples=samples, seed=seed, sites=sites,
+                    batch_size=batch_size, progress=progress)
     culprits: list[str] = []
     if not predict_same:
         with Engine(model) as engine:

@@ -29,31 +29,39 @@ How a pass is made stochastic (everything verified against Keras 3.15.1, see tes
 * Backends: TensorFlow, JAX and PyTorch (``KERAS_BACKEND``), through ``keras.ops`` and the
   shim in :mod:`dropctl.runtime.backend` (``tf.function`` / ``jax.jit`` / eager torch).
 * Statistics stream: each compiled chunk returns its ``N*Tc`` output rows, reduced at once to
-  per-input sums (mean, M2, entropy sum, argmax votes) that are merged in float64 (Chan et al.),
-  so memory does not grow with T.
+  per-input sums (mean, M2, entropy sum, argmax votes) that are merged in float64 (Chan et al.,
+  :mod:`dropctl.mc.stats`), so memory does not grow with T.
+
+The result types are in :mod:`dropctl.mc.results`, the model/input resolvers (the model loaded
+and its artifact parsed once per run) in :mod:`dropctl.mc.resolve`.
 """
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from dropctl.display import Displayable
 from dropctl.errors import UsageError
 from dropctl.mc.inputs import model_input_specs
-from dropctl.reader.report import SiteKind
+from dropctl.mc.resolve import OpenedModel, open_model, output_names, resolve_inputs, static_gaps
+from dropctl.mc.resolve import resolve_model as resolve_model
+from dropctl.mc.results import MCResult, SiteUse
+from dropctl.mc.results import OutputStats as OutputStats
+from dropctl.mc.stats import RunningStats, max_stderr
 from dropctl.runtime import backend as backends
 from dropctl.runtime import compat, keras_module
 
-__all__ = ["Engine", "MCResult", "OutputStats", "SiteUse", "effective_rate", "mask_bits",
-           "mc_predict", "model_input_specs", "resolve_inputs", "resolve_model"]
+__all__ = ["Engine", "chunk_seed", "effective_rate", "keras_seed_state", "mask_bits",
+           "mc_predict", "run_key"]
+
+# ``X as X`` above and this alias: names other packages import from here since before the
+# split (dropctl.deploy.run, the verifiers); the types and resolvers live in their own modules.
+_output_names = output_names
 
 RATE_TOLERANCE = 1e-5
 """8-bit masks are used only when they reproduce the rate this closely; else 16-bit."""
@@ -73,33 +81,6 @@ def effective_rate(rate: float) -> float:
     return min(round(rate * 2**bits), 2**bits - 1) / 2**bits
 
 
-@dataclass(frozen=True)
-class SiteUse:
-    """A stochastic site and how the engine runs it."""
-
-    path: str
-    """Layer path from the outermost model (as ``dropctl inspect`` prints it)."""
-    class_name: str
-    """Keras class of the layer."""
-    kind: SiteKind
-    """What randomness it injects."""
-    rate: float
-    """Requested rate (or noise stddev)."""
-    effective_rate: float | None
-    """Rate of the engine's own masks (Dropout/SpatialDropout), None when Keras draws them."""
-    selected: bool
-    """Switched on in the Monte Carlo passes (``--sites``)."""
-    always_on: bool
-    """A dropctl always-on layer (acts under ``predict()`` too)."""
-    note: str | None = None
-    """Why a site listed by ``inspect`` is not switched on although selected (None: it is)."""
-
-    @property
-    def switched(self) -> bool:
-        """Selected and really switched on in the Monte Carlo passes."""
-        return self.selected and self.note is None
-
-
 _TRACED: weakref.WeakKeyDictionary[Any, dict[Any, Any]] = weakref.WeakKeyDictionary()
 
 
@@ -110,6 +91,13 @@ class _Context:
         self.modes: dict[int, str] = {}  # id(layer) -> "on" | "off" | "native"
         self.seed: Any = None  # symbolic [2] int64 tensor while tracing a stochastic pass
         self.row0: Any = 0  # symbolic int64: global address of the call's first replicated row
+
+
+def run_key(seed: int | list[int]) -> np.ndarray:
+    """The [2] seed of a run's engine masks (then addressed by global row, see
+    :meth:`dropctl.runtime.backend.Backend.keep_mask`); uint32 values held in int64."""
+    entropy = [seed & 0xFFFFFFFF] if isinstance(seed, int) else seed
+    return np.random.SeedSequence(entropy).generate_state(2).astype(np.int64)
 
 
 def chunk_seed(seed: int, chunk: int, block: int) -> np.ndarray:
@@ -378,154 +366,13 @@ class Engine:
 # ---- the run ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class OutputStats:
-    """Monte Carlo statistics of one model output (arrays have the inputs on axis 0)."""
-
-    name: str
-    """Output name (the output layer's name); prefixes ``.npz`` keys for multi-output models."""
-    deterministic: np.ndarray
-    """Prediction with every site off (BatchNormalization etc. in inference mode)."""
-    mean: np.ndarray
-    """Mean over the T stochastic passes."""
-    std: np.ndarray
-    """Standard deviation over the passes (ddof=0); exactly 0 where no site acts."""
-    stderr: np.ndarray
-    """Monte Carlo standard error of ``mean``: sample std (ddof=1) / sqrt(T)."""
-    classifier: bool
-    """Output rows are probabilities (non-negative, summing to 1): class metrics below apply."""
-    entropy: np.ndarray | None = None
-    """Predictive entropy of ``mean`` (nats), classifiers only."""
-    mutual_information: np.ndarray | None = None
-    """BALD: entropy of the mean minus mean per-pass entropy, classifiers only."""
-    variation_ratio: np.ndarray | None = None
-    """1 - share of passes voting for the modal class, classifiers only."""
-    flipped: np.ndarray | None = None
-    """True where the argmax class changed across passes, classifiers only."""
-    samples: np.ndarray | None = None
-    """All passes [T, N, ...] (float32) with ``save_samples``; else None."""
-
-
-@dataclass(frozen=True)
-class MCResult(Displayable):
-    """Result of :func:`mc_predict`."""
-
-    model_name: str
-    """The model's name."""
-    n_inputs: int
-    """Number of inputs N."""
-    samples_requested: int
-    """T asked for (``--samples``)."""
-    passes: int
-    """Stochastic passes actually made (< T when ``until_stable`` stopped early)."""
-    seed: int
-    """Seed of the run."""
-    sites: tuple[SiteUse, ...]
-    """Every stochastic site of the model and whether it was switched on."""
-    outputs: tuple[OutputStats, ...]
-    """One entry per model output."""
-    until_stable: float | None
-    """The tolerance of ``--until-stable``, if given."""
-    stable: bool | None
-    """Whether the largest standard error fell below ``until_stable`` (None without it)."""
-    max_stderr: float
-    """Largest Monte Carlo standard error over all outputs and elements."""
-    rows_per_chunk: int
-    """Rows (input copies) per compiled forward pass."""
-    seconds: float
-    """Wall time of the passes (deterministic pass included, loading excluded)."""
-    rescues: tuple[str, ...] = ()
-    """What the loader rewrote to make the file loadable (empty for a clean file)."""
-    missing_sites: tuple[str, ...] = ()
-    """Sites ``dropctl inspect`` lists in the file that the loaded model has no switchable
-    layer for: their randomness is not in these statistics (empty for a ``keras.Model``)."""
-
-    @property
-    def stochastic(self) -> bool:
-        """At least one site was switched on."""
-        return any(s.switched for s in self.sites)
-
-    @property
-    def unswitched(self) -> tuple[str, ...]:
-        """Paths of sites that could not be switched on (their randomness is unmeasured):
-        runtime sites with nothing to switch and sites inspect lists that the model lacks."""
-        return tuple(dict.fromkeys(
-            [s.path for s in self.sites if s.selected and not s.switched]
-            + list(self.missing_sites)))
-
-    @property
-    def complete(self) -> bool:
-        """Every stochastic site the file declares was switched on (or deselected)."""
-        return not self.unswitched
-
-
-def static_gaps(path: Any, runtime_paths: Sequence[str],
-                sites: str | None = None) -> tuple[str, ...]:
-    """Sites ``dropctl inspect`` lists in ``path`` (those ``sites`` selects) without a runtime
-    site of the same path: one path scheme, so no correspondence table is needed.
-
-    Static reading cannot see inside subclassed/opaque models, so the runtime may list more
-    sites than inspect; that is not a gap, and a ``custom`` site inspect gives such a model as
-    a whole is covered by any runtime site inside it.
-    """
-    from dropctl.reader.inspection import inspect_path
-    from dropctl.reader.walker import site_matches
-
-    have = set(runtime_paths)
-    return tuple(
-        site.path for site in inspect_path(path, include_layers=False).sites
-        if (sites is None or site_matches(site.path, sites))
-        and site.path not in have
-        and not (site.kind is SiteKind.CUSTOM and any(p.startswith(site.path + "/") for p in have)))
-
-
-def resolve_model(model_or_path: Any) -> tuple[Any, tuple[str, ...]]:
-    """(keras.Model, loader rescues) from a path, a :class:`LoadedModel` or a ``keras.Model``."""
-    from dropctl.runtime.loader import LoadedModel, load
-
-    if isinstance(model_or_path, str | os.PathLike):
-        model_or_path = load(os.fspath(model_or_path))
-    if isinstance(model_or_path, LoadedModel):
-        return model_or_path.model, tuple(f"{r.path}: {r.action}" for r in model_or_path.rescues)
-    return model_or_path, ()
-
-
-def resolve_inputs(model: Any, inputs: Any, synthetic: int | None, seed: int) -> list[np.ndarray]:
-    """Checked input arrays from an array, a list, a dict by input name, or ``synthetic`` N."""
-    from dropctl.errors import InputDataError
-    from dropctl.mc.inputs import check_inputs, synthetic_inputs
-
-    specs = model_input_specs(model)
-    if inputs is None:
-        if synthetic is None:
-            raise InputDataError("no inputs: pass arrays (or --input FILE) or --synthetic N")
-        return synthetic_inputs(specs, synthetic, seed)
-    if isinstance(inputs, dict):
-        missing = [s.name for s in specs if s.name not in inputs]
-        if missing:
-            raise InputDataError(f"inputs miss {missing} (model inputs: "
-                                 f"{[s.name for s in specs]})")
-        arrays = [inputs[s.name] for s in specs]
-    elif isinstance(inputs, list | tuple):
-        arrays = list(inputs)
-    else:
-        arrays = [inputs]
-    return check_inputs(arrays, specs, "inputs")
-
-
-def _output_names(model: Any, count: int) -> list[str]:
-    names = getattr(model, "output_names", None)
-    if isinstance(names, list | tuple) and len(names) == count and len(set(names)) == count:
-        return [str(n) for n in names]
-    return [f"output_{i}" for i in range(count)] if count > 1 else ["output"]
-
-
 def mc_predict(model_or_path: Any, inputs: Any = None, *, samples: int = 50, seed: int = 0,
                sites: str | None = None, batch_size: int | None = None,
                until_stable: float | None = None, save_samples: bool = False,
                synthetic: int | None = None,
                progress: Callable[[int, int], None] | None = None) -> MCResult:
-    """Monte Carlo dropout predictions of ``model_or_path`` (a path or a ``keras.Model``).
+    """Monte Carlo dropout predictions of ``model_or_path`` (a path, a ``LoadedModel``, an
+    :class:`~dropctl.mc.resolve.OpenedModel` or a ``keras.Model``).
 
     Only stochastic sites act (``sites`` glob to restrict them); everything else runs in
     inference mode. ``samples`` passes T, batched ``batch_size`` rows per compiled forward
@@ -541,12 +388,8 @@ def mc_predict(model_or_path: Any, inputs: Any = None, *, samples: int = 50, see
         raise UsageError("--batch-size must be at least 1")
     if until_stable is not None and not until_stable > 0:
         raise UsageError("--until-stable must be a positive tolerance")
-    from dropctl.runtime.loader import LoadedModel, load
-
-    if isinstance(model_or_path, str | os.PathLike):
-        model_or_path = load(os.fspath(model_or_path))
-    source = model_or_path.path if isinstance(model_or_path, LoadedModel) else None
-    model, rescues = resolve_model(model_or_path)
+    opened = model_or_path if isinstance(model_or_path, OpenedModel) else open_model(model_or_path)
+    model = opened.model
     arrays = resolve_inputs(model, inputs, synthetic, seed)
     n = arrays[0].shape[0]
     start = time.perf_counter()
@@ -559,17 +402,13 @@ def mc_predict(model_or_path: Any, inputs: Any = None, *, samples: int = 50, see
         det = [np.concatenate([p[k] for p in det_parts]) for k in
                range(len(det_parts[0]))]
         classifier = [looks_like_probabilities(d) for d in det]
-        names = _output_names(model, len(det))
+        names = output_names(model, len(det))
         t_chunk = min(samples, rows)
         if until_stable is not None:
             t_chunk = min(t_chunk, max(10, samples // 10))
         per_block = max(1, rows // t_chunk)
         fn = engine.mc_fn()
-        mean = [np.zeros(d.shape, np.float64) for d in det]
-        m2 = [np.zeros(d.shape, np.float64) for d in det]
-        ent = [np.zeros(n, np.float64) if c else None for c in classifier]
-        votes = [np.zeros((n, d.shape[-1]), np.int64) if c else None
-                 for c, d in zip(classifier, det, strict=True)]
+        stats = [RunningStats(d.shape, c) for d, c in zip(det, classifier, strict=True)]
         kept = [np.zeros((samples, *d.shape), np.float32) for d in det] if save_samples else None
         done, chunk, stable, max_se = 0, 0, None, 0.0
         key = run_key(seed)
@@ -588,80 +427,21 @@ def mc_predict(model_or_path: Any, inputs: Any = None, *, samples: int = 50, see
                 res = fn(tc, state, row0, *[a[lo:hi] for a in arrays])
                 for k, out in enumerate(res):
                     y = out.reshape((hi - lo, tc, *det[k].shape[1:]))
-                    parts = chunk_stats(y, classifier[k])
-                    c_mean, c_m2 = parts[0], parts[1]
-                    delta = c_mean - mean[k][lo:hi]
-                    total = done + tc
-                    mean[k][lo:hi] += delta * (tc / total)
-                    m2[k][lo:hi] += c_m2 + delta**2 * (done * tc / total)
+                    stats[k].add(lo, hi, y, done)
                     if kept is not None:
                         kept[k][done:done + tc, lo:hi] = np.swapaxes(y, 0, 1)
-                    if classifier[k]:
-                        ent_k, votes_k = ent[k], votes[k]
-                        assert ent_k is not None and votes_k is not None  # set for classifiers
-                        ent_k[lo:hi] += parts[2]
-                        votes_k[lo:hi] += parts[3]
             done += tc
             chunk += 1
             if progress is not None:
                 progress(done, samples)
-            max_se = max((float(np.sqrt(np.max(m) / (done - 1) / done)) if done > 1 and m.size
-                          else 0.0) for m in m2)
+            max_se = max_stderr([s.m2 for s in stats], done)
             if until_stable is not None:
                 stable = done > 1 and max_se < until_stable
                 if stable:
                     break
     seconds = time.perf_counter() - start
-    outputs = [finish_output(name, det[k], mean[k], m2[k], ent[k], votes[k], classifier[k], done,
-                             kept[k][:done] if kept is not None else None)
+    outputs = [stats[k].finish(name, det[k], done, kept[k][:done] if kept is not None else None)
                for k, name in enumerate(names)]
-    gaps = (static_gaps(source, [s.path for s in engine.sites if s.note is None], sites)
-            if source is not None else ())
+    gaps = static_gaps(opened, [s.path for s in engine.sites if s.note is None], sites)
     return MCResult(str(model.name), n, samples, done, seed, engine.sites, tuple(outputs),
-                    until_stable, stable, max_se, rows, seconds, rescues, gaps)
-
-
-def finish_output(name: str, det: np.ndarray, mean: np.ndarray, m2: np.ndarray,
-                  ent_sum: np.ndarray | None, votes: np.ndarray | None, classifier: bool,
-                  passes: int, samples: np.ndarray | None = None) -> OutputStats:
-    """:class:`OutputStats` from streamed sums (row by row: no statistic mixes rows)."""
-    from dropctl.mc.metrics import mutual_information, variation_ratio
-
-    std = np.sqrt(m2 / passes)
-    stderr = np.sqrt(m2 / (passes - 1) / passes) if passes > 1 else np.zeros_like(std)
-    extra: dict[str, Any] = {}
-    if classifier:
-        assert ent_sum is not None and votes is not None  # set for classifiers
-        extra = {
-            "entropy": _entropy(mean),
-            "mutual_information": mutual_information(mean, ent_sum / passes),
-            "variation_ratio": variation_ratio(votes),
-            "flipped": np.count_nonzero(votes, axis=1) > 1,
-        }
-    return OutputStats(name, det, mean, std, stderr, classifier, samples=samples, **extra)
-
-
-def run_key(seed: int | list[int]) -> np.ndarray:
-    """The [2] seed of a run's engine masks (then addressed by global row, see
-    :meth:`dropctl.runtime.backend.Backend.keep_mask`); uint32 values held in int64."""
-    entropy = [seed & 0xFFFFFFFF] if isinstance(seed, int) else seed
-    return np.random.SeedSequence(entropy).generate_state(2).astype(np.int64)
-
-
-def chunk_stats(y: np.ndarray, classifier: bool) -> list[np.ndarray]:
-    """Per-input sums of one chunk ``y`` [N, Tc, ...] in float64: mean, M2 and, for a
-    classifier, the per-pass entropy sum and the argmax votes (merged by Chan et al.)."""
-    y = y.astype(np.float64)
-    mean = y.mean(axis=1)
-    parts = [mean, np.square(y - mean[:, None]).sum(axis=1)]
-    if classifier:
-        parts.append((-(y * np.log(np.clip(y, 1e-12, 1.0))).sum(axis=-1)).sum(axis=1))
-        top = y.argmax(axis=-1)
-        parts.append((top[..., None] == np.arange(y.shape[-1])).sum(axis=1, dtype=np.int64))
-    return parts
-
-
-def _entropy(p: np.ndarray) -> np.ndarray:
-    from dropctl.mc.metrics import entropy
-
-    return entropy(p)
+                    until_stable, stable, max_se, rows, seconds, opened.rescues, gaps)

@@ -26,16 +26,11 @@ from typing import Any
 import numpy as np
 
 from dropctl.errors import InputDataError, UsageError
-from dropctl.mc.engine import (
-    Engine,
-    OutputStats,
-    chunk_seed,
-    chunk_stats,
-    finish_output,
-    resolve_model,
-    run_key,
-)
+from dropctl.mc.engine import Engine, chunk_seed, run_key
 from dropctl.mc.inputs import model_input_specs
+from dropctl.mc.resolve import resolve_model
+from dropctl.mc.results import OutputStats
+from dropctl.mc.stats import RunningStats
 
 __all__ = ["ScoreConfig", "Scorer", "result_arrays"]
 
@@ -62,7 +57,7 @@ class Scorer:
     """A patched model ready to score rows at their global index (use as a context manager).
 
     ``Scorer(model, samples=20, seed=0)``; ``scorer.score(arrays, row0)`` scores rows
-    ``row0 .. row0+n-1`` and returns one :class:`~dropctl.mc.engine.OutputStats` per model output.
+    ``row0 .. row0+n-1`` and returns one :class:`~dropctl.mc.results.OutputStats` per model output.
     The engine keeps the model patched until :meth:`close`.
     """
 
@@ -84,9 +79,9 @@ class Scorer:
             raise
 
     def _prepare(self, samples: int, seed: int, sites: str | None) -> None:
-        from dropctl.mc.engine import _output_names
         from dropctl.mc.inputs import synthetic_inputs
         from dropctl.mc.metrics import looks_like_probabilities
+        from dropctl.mc.resolve import output_names
 
         rows = self._engine.rows
         tc = min(samples, rows)
@@ -100,7 +95,7 @@ class Scorer:
         # (deciding it per chunk could flip between shards).
         probe = self._det(*synthetic_inputs(self.specs, self.config.block, 0))
         self.classifier = [looks_like_probabilities(np.asarray(p)) for p in probe]
-        self.names = _output_names(self.model, len(self.classifier))
+        self.names = output_names(self.model, len(self.classifier))
         self._mc = self._engine.mc_fn()
 
     def __enter__(self) -> Scorer:
@@ -124,10 +119,7 @@ class Scorer:
         cfg = self.config
         big_t, b, tc = cfg.samples, cfg.block, cfg.passes_per_call
         det: list[np.ndarray] = []
-        mean: list[np.ndarray] = []
-        m2: list[np.ndarray] = []
-        ent: list[np.ndarray | None] = []
-        votes: list[np.ndarray | None] = []
+        stats: list[RunningStats] = []
         for k in range(row0 // b, (row0 + n - 1) // b + 1):
             start = k * b
             lo, hi = max(row0, start) - row0, min(row0 + n, start + b) - row0
@@ -136,10 +128,7 @@ class Scorer:
             d = [np.asarray(t)[offset:offset + hi - lo] for t in self._det(*xs)]
             if not det:
                 det = [np.empty((n, *t.shape[1:]), t.dtype) for t in d]
-                mean = [np.zeros((n, *t.shape[1:]), np.float64) for t in d]
-                m2 = [np.zeros((n, *t.shape[1:]), np.float64) for t in d]
-                ent = [np.zeros(n, np.float64) if c else None for c in self.classifier]
-                votes = [np.zeros((n, t.shape[-1]), np.int64) if c else None
+                stats = [RunningStats((n, *t.shape[1:]), c)
                          for c, t in zip(self.classifier, d, strict=True)]
             for j, t in enumerate(d):
                 det[j][lo:hi] = t
@@ -149,22 +138,11 @@ class Scorer:
                 if self._reseed:
                     self._engine.seed_keras_generators(chunk_seed(cfg.seed, k, chunk))
                 res = self._mc(t_now, self._key, start * big_t + done, *xs)
-                total = done + t_now
                 for j, out in enumerate(res):
                     y = out.reshape((b, t_now, *out.shape[1:]))[offset:offset + hi - lo]
-                    parts = chunk_stats(y, self.classifier[j])
-                    c_mean, c_m2 = parts[0], parts[1]
-                    delta = c_mean - mean[j][lo:hi]
-                    mean[j][lo:hi] += delta * (t_now / total)
-                    m2[j][lo:hi] += c_m2 + delta**2 * (done * t_now / total)
-                    ent_j, votes_j = ent[j], votes[j]
-                    if ent_j is not None and votes_j is not None:
-                        ent_j[lo:hi] += parts[2]
-                        votes_j[lo:hi] += parts[3]
-                done, chunk = total, chunk + 1
-        return tuple(finish_output(name, det[j], mean[j], m2[j], ent[j], votes[j],
-                                   self.classifier[j], big_t)
-                     for j, name in enumerate(self.names))
+                    stats[j].add(lo, hi, y, done)
+                done, chunk = done + t_now, chunk + 1
+        return tuple(stats[j].finish(name, det[j], big_t) for j, name in enumerate(self.names))
 
 
 def _pad(a: np.ndarray, offset: int, b: int) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +56,13 @@ def _output_summary(o: Any) -> dict[str, Any]:
     return doc
 
 
-def _calib_doc(calib: dict[str, tuple[Calibration, Calibration]] | None) -> Any:
+def _calib_doc(calib: Mapping[str, tuple[Calibration, Calibration]] | None) -> Any:
     if not calib:
         return None
     return {name: {"deterministic": vars(d), "mc_mean": vars(m)} for name, (d, m) in calib.items()}
 
 
-def mc_json(result: Any, calib: dict[str, tuple[Calibration, Calibration]] | None = None,
+def mc_json(result: Any, calib: Mapping[str, tuple[Calibration, Calibration]] | None = None,
             per_sample: bool = False) -> dict[str, Any]:
     """The ``mc-predict --json`` document (a summary; arrays go to ``--output``)."""
     doc: dict[str, Any] = {
@@ -97,7 +98,7 @@ def _per_sample_rows(o: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def mc_tables(result: Any, calib: dict[str, tuple[Calibration, Calibration]] | None = None,
+def mc_tables(result: Any, calib: Mapping[str, tuple[Calibration, Calibration]] | None = None,
               per_sample: bool = False) -> list[Any]:
     """Rich renderables for the human ``mc-predict`` report (printed on stdout)."""
     numbers = ("mean std", "max std", "max stderr", "max |det-mean|", "entropy", "BALD",
@@ -171,7 +172,7 @@ def _arrays(result: Any) -> dict[str, np.ndarray]:
     return out
 
 
-def mc_file_json(result: Any, calib: dict[str, tuple[Calibration, Calibration]] | None = None,
+def mc_file_json(result: Any, calib: Mapping[str, tuple[Calibration, Calibration]] | None = None,
                  *, per_input: dict[str, np.ndarray] | None = None,
                  other: dict[str, np.ndarray] | None = None,
                  extra_doc: dict[str, Any] | None = None) -> str:
@@ -184,7 +185,7 @@ def mc_file_json(result: Any, calib: dict[str, tuple[Calibration, Calibration]] 
 
 
 def write_mc_file(result: Any, path: str | Path,
-                  calib: dict[str, tuple[Calibration, Calibration]] | None = None, *,
+                  calib: Mapping[str, tuple[Calibration, Calibration]] | None = None, *,
                   per_input: dict[str, np.ndarray] | None = None,
                   other: dict[str, np.ndarray] | None = None,
                   extra_doc: dict[str, Any] | None = None,

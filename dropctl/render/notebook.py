@@ -63,8 +63,14 @@ def renderable(result: Any) -> RenderableType:
 
     if hasattr(shown, "predict_culprits"):  # mc.diff.DiffResult (mc/ imports the runtime)
         return Group(*diff_tables(shown))
-    if hasattr(shown, "outputs") and hasattr(shown, "passes"):  # mc.engine.MCResult
-        return Group(*mc_tables(shown))
+    if hasattr(shown, "outputs") and hasattr(shown, "passes"):  # mc.results.MCResult/MCReport
+        from dropctl.render.calibration import check_tables
+        from dropctl.render.evaluation import evaluation_tables
+
+        ev, checks = getattr(shown, "evaluation", None), getattr(shown, "calibration_checks", ())
+        return Group(*mc_tables(shown, getattr(shown, "reliability", None)),
+                     *(evaluation_tables(ev) if ev is not None else []),
+                     *(check_tables(checks) if checks else []))
     raise TypeError(f"no notebook renderer for {type(result).__name__}")
 
 

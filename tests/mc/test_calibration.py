@@ -184,6 +184,20 @@ def test_aps_raps_scores_match_loops(score: str) -> None:
     assert np.array_equal(cf.prediction_sets(p, q, ClassScore(score), 0.05, 2), oracle <= q)
 
 
+@pytest.mark.parametrize("score", ["aps", "raps"])
+@pytest.mark.parametrize("classes", [1, 2, 7, 23])
+def test_sets_equal_the_loops_with_ties_everywhere(score: str, classes: int) -> None:
+    """The unstable argsort + stable re-sort of tied rows gives the stable order's sets."""
+    rng = np.random.default_rng(classes)
+    p = rng.dirichlet(np.full(classes, 0.6), size=300)
+    p[::3] = np.round(p[::3] * 4) / 4  # quarter steps: most of these rows hold ties
+    p[::3] /= np.maximum(p[::3].sum(axis=1, keepdims=True), 1e-12)
+    p[5] = 1.0 / classes  # every class tied
+    oracle = loop_scores(p, score, 0.05, 2)
+    for q in (0.0, 0.25, 0.5, 0.9, 1.0, 1.3):
+        assert np.array_equal(cf.prediction_sets(p, q, ClassScore(score), 0.05, 2), oracle <= q)
+
+
 def test_class_score_names() -> None:
     assert cf.parse_class_score("THR") is ClassScore.LAC
     assert cf.parse_class_score("raps") is ClassScore.RAPS

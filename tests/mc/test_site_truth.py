@@ -18,7 +18,7 @@ import pytest
 
 import dropctl
 from dropctl.errors import DropctlError
-from dropctl.mc.engine import static_gaps
+from dropctl.mc.resolve import static_gaps
 from tests.support import LazyModule, real_model_files, sample_files
 
 keras = LazyModule("keras")
