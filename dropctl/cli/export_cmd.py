@@ -43,6 +43,11 @@ def export_command(
     ] = False,
     standard: Annotated[bool, typer.Option(
         "--standard", help="Dropout off: the graph holds no random op.")] = False,
+    calibration: Annotated[Path | None, typer.Option(
+        "--calibration", metavar="CALIB.json",
+        help="With --mc: bake a `dropctl calibrate` file of IN into OUT: it also returns "
+        "calibrated, set (classifier) or calibrated, lower, upper (regressor), as "
+        "mc-predict --calibration.")] = None,
     sites: SitesOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing OUT.")] = False,
     no_verify: Annotated[bool, typer.Option(
@@ -60,6 +65,7 @@ def export_command(
     exit 1 and nothing written otherwise.
 
     Example: dropctl export cnn.keras cnn_mc.onnx --format onnx --mc 50
+    Example: dropctl export digits.keras digits.tflite -f litert --mc 50 --calibration calib.json
     """
     import dropctl
     from dropctl.deploy.plan import pick_mode
@@ -71,7 +77,7 @@ def export_command(
                             soft_wrap=True)
     report = dropctl.export(src, dst, format=fmt, mode=mode.value, samples=samples,
                             sites=sites, force=force, verify=not no_verify, seed=seed,
-                            custom_objects=custom_objects or ())
+                            custom_objects=custom_objects or (), calibration=calibration)
     if json_out:
         print(json.dumps(export_dict(report), indent=2))
         return

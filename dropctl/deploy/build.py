@@ -198,21 +198,35 @@ def _stats(tf: Any, y: Any, reps: int, classifier: bool) -> list[Any]:
 
 
 def build_graph(engine: ExportEngine, mode: ExportMode, samples: int, names: list[str],
-                classifier: list[bool], fmt: ExportFormat) -> Graph:
-    """Trace OUT's functions inside ``engine`` (its patched calls are captured at trace time)."""
+                classifier: list[bool], fmt: ExportFormat,
+                calibration: list[Any] | None = None) -> Graph:
+    """Trace OUT's functions inside ``engine`` (its patched calls are captured at trace time).
+
+    ``calibration``: per output, its fit (:func:`dropctl.deploy.calibration.matched_fits`);
+    the MC statistics are then followed by the calibration head's tensors.
+    """
+    from dropctl.deploy import calibration as calib
+
     tf = engine.random.tf
     specs = model_input_specs(engine.model)
     in_names = _unique([clean_name(s.name) for s in specs])
     sig = [tf.TensorSpec([None, *s.shape[1:]], s.dtype, name=n)
            for s, n in zip(specs, in_names, strict=True)]
-    keys = [k for per in output_keys(names, classifier, mode) for k in per]
+    kinds = None if calibration is None else [calib.kind(f) for f in calibration]
+    keys = [k for per in output_keys(names, classifier, mode, kinds) for k in per]
     out_names = _unique([k if mode is ExportMode.MC else clean_name(k) for k in keys])
+
+    def stats(k: int, y: Any) -> list[Any]:
+        values = _stats(tf, y, samples, classifier[k])
+        if calibration is None:
+            return values
+        return values + calib.head(tf, calibration[k], values[0], values[1])
 
     def body(xs: list[Any]) -> dict[str, Any]:
         if mode is ExportMode.MC:
             engine.set_all("on")
             outs = engine.replicated(xs, samples)
-            values = [v for k, o in enumerate(outs) for v in _stats(tf, o, samples, classifier[k])]
+            values = [v for k, o in enumerate(outs) for v in stats(k, o)]
         else:
             engine.set_all("on" if mode is ExportMode.PERMA else "off")
             values = engine.single(xs)

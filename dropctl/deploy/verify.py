@@ -104,8 +104,12 @@ def random_ops(fmt: ExportFormat, path: Path) -> tuple[str, ...]:
 def verify_export(fmt: ExportFormat, path: Path, mode: ExportMode, samples: int, model: Any,
                   arrays: list[np.ndarray], in_names: list[str], out_keys: list[list[str]],
                   *, sites: str | None, seed: int, traced_random: int = 0,
-                  display: str | None = None) -> Verification:
-    """Run ``path`` in its runtime against ``mc-predict`` on ``arrays``; raise on a failure."""
+                  display: str | None = None, calibration: Any = None) -> Verification:
+    """Run ``path`` in its runtime against ``mc-predict`` on ``arrays``; raise on a failure.
+
+    ``calibration``: the baked :class:`~dropctl.mc.calibration.CalibrationFit`, checked against
+    ``mc-predict --calibration`` by :func:`dropctl.deploy.calibration.check_calibration`.
+    """
     from dropctl.mc.engine import mc_predict
     from dropctl.reader.deployed import read_deployed
 
@@ -130,6 +134,13 @@ def verify_export(fmt: ExportFormat, path: Path, mode: ExportMode, samples: int,
                         f"{traced_random} (the exporter merged, folded or dropped some)")
     first = run(feed)
     second = run(feed)
+    calls = [first, second]
+    if mode is ExportMode.MC:
+        from dropctl.deploy.calibration import REPEATS
+
+        repeats = max(math.ceil(REFERENCE_SAMPLES / samples),
+                      REPEATS if calibration is not None else 0)
+        calls += [run(feed) for _ in range(max(0, repeats - 2))]
     checks = []
     for o, keys in zip(ref.outputs, out_keys, strict=True):
         stochastic = bool(np.max(o.std, initial=0.0) > 0) and mode is not ExportMode.STANDARD
@@ -146,8 +157,6 @@ def verify_export(fmt: ExportFormat, path: Path, mode: ExportMode, samples: int,
                 problems.append(f"{o.name}: two calls on the same inputs differ")
             continue
         if mode is ExportMode.MC:
-            calls = [first, second] + [run(feed) for _ in range(
-                max(0, math.ceil(REFERENCE_SAMPLES / samples) - 2))]
             means = np.stack([c[keys[0]] for c in calls]).astype(np.float64)
             var = np.stack([np.square(c[keys[1]]) for c in calls]).astype(np.float64)
             mean = means.mean(axis=0)
@@ -183,6 +192,17 @@ def verify_export(fmt: ExportFormat, path: Path, mode: ExportMode, samples: int,
         if max_z > limit:
             problems.append(f"{o.name}: mean {max_z:.1f} standard errors from mc-predict's "
                             f"(limit {limit:.1f})")
+    calib_check = None
+    if calibration is not None:
+        from dropctl.deploy import calibration as calib
+
+        names = [o.name for o in ref.outputs]
+        fits = calib.matched_fits(calibration, names, [o.classifier for o in ref.outputs],
+                                  [tuple(o.mean.shape) for o in ref.outputs])
+        groups = calib.reference_groups(model, arrays, samples, fits, calibration, seed=seed,
+                                        sites=sites)
+        calib_check, trouble = calib.check_calibration(calibration, fits, calls, groups, z_limit)
+        problems += trouble
     seeded = None
     if fmt is ExportFormat.SAVEDMODEL and mode is not ExportMode.STANDARD:
         seeded = _check_seeded(path, feed, out_keys)
@@ -193,7 +213,7 @@ def verify_export(fmt: ExportFormat, path: Path, mode: ExportMode, samples: int,
                                 f"{runtime_version(fmt)}: {'; '.join(problems)}; nothing written"
                                 + (f" ({HINTS[fmt]})" if fmt in HINTS else ""))
     return Verification(RUNTIMES[fmt], runtime_version(fmt), len(arrays[0]), tuple(checks),
-                        ops, seeded)
+                        ops, seeded, calib_check)
 
 
 def z_limit(elements: int) -> float:
