@@ -150,7 +150,7 @@ def convert(src: Any, dst: Any, *, mode: str, rate: float | None = None, sites: 
 def export(src: Any, dst: Any, *, format: str, mode: str = "mc", samples: int = 50,
            sites: str | None = None, force: bool = False, verify: bool = True, seed: int = 0,
            custom_objects: Any = (), calibration: Any = None) -> ExportReport:
-    """Write ``src`` as a ``format`` ("savedmodel", "onnx", "litert") file for serving.
+    """Write ``src`` as a ``format`` ("savedmodel", "onnx", "litert", "openvino") file for serving.
 
     ``mode`` "mc": one call runs ``samples`` (T) stochastic passes inside the graph and returns
     ``mean``, ``std`` and, for probability outputs, ``entropy``, ``mutual_information`` and

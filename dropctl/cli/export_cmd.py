@@ -1,4 +1,4 @@
-"""``dropctl export``: a SavedModel, ONNX or LiteRT file whose one call does MC dropout."""
+"""``dropctl export``: a SavedModel, ONNX, LiteRT or OpenVINO file whose one call does MC dropout."""
 
 from __future__ import annotations
 
@@ -29,10 +29,11 @@ def export_command(
         metavar="IN", help="A .keras or .h5/.hdf5 model (anything mc-predict runs).",
         show_default=False)],
     dst: Annotated[Path, typer.Argument(
-        metavar="OUT", help="Where to write: a directory (savedmodel), *.onnx or *.tflite.",
+        metavar="OUT", help="Where to write: a directory (savedmodel), *.onnx, *.tflite or *.xml (openvino; "
+        "its weights go to *.bin beside it).",
         show_default=False)],
     fmt: Annotated[str, typer.Option(
-        "--format", "-f", metavar="savedmodel|onnx|litert",
+        "--format", "-f", metavar="savedmodel|onnx|litert|openvino",
         help="Deployment format; each is verified in its own runtime.")] = "savedmodel",
     mc: Annotated[int | None, typer.Option(
         "--mc", metavar="T", help="One call runs T stochastic passes inside the graph and "
@@ -61,7 +62,7 @@ def export_command(
 
     BatchNormalization stays in inference mode, only the stochastic sites act, and with
     --mc the layers before the first site run once per input. OUT is written only after
-    its own runtime (tf.saved_model, onnxruntime, the LiteRT interpreter) verified it:
+    its own runtime (tf.saved_model, onnxruntime, the LiteRT interpreter, OpenVINO) verified it:
     exit 1 and nothing written otherwise.
 
     Example: dropctl export cnn.keras cnn_mc.onnx --format onnx --mc 50

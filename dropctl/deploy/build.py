@@ -58,6 +58,8 @@ class _GraphRandom(backends.Backend):
         self.tf = tf
         self.seed: Any = None
         self.draws = 0
+        self.op_seeds = False
+        """Give every unseeded draw its own op seed (OpenVINO: see :func:`write_openvino`)."""
 
     def fold_in(self, seed: Any, index: int) -> Any:
         return index  # per-op streams come from the draw counter (see uniform())
@@ -68,6 +70,9 @@ class _GraphRandom(backends.Backend):
     def uniform(self, shape: Any, dtype: Any) -> Any:
         tf = self.tf
         if self.seed is None:
+            if self.op_seeds:
+                self.draws += 1
+                return tf.random.uniform(shape, dtype=dtype, seed=self.draws)
             return tf.random.uniform(shape, dtype=dtype)
         self.draws += 1
         return tf.random.stateless_uniform(
@@ -76,6 +81,9 @@ class _GraphRandom(backends.Backend):
     def normal(self, shape: Any, dtype: Any) -> Any:
         tf = self.tf
         if self.seed is None:
+            if self.op_seeds:
+                self.draws += 1
+                return tf.random.normal(shape, dtype=dtype, seed=self.draws)
             return tf.random.normal(shape, dtype=dtype)
         self.draws += 1
         return tf.random.stateless_normal(
@@ -233,7 +241,7 @@ def build_graph(engine: ExportEngine, mode: ExportMode, samples: int, names: lis
         return {n: tf.identity(v, name=clean_name(n))
                 for n, v in zip(out_names, values, strict=True)}
 
-    if fmt is ExportFormat.LITERT:
+    if fmt in (ExportFormat.LITERT, ExportFormat.OPENVINO, ExportFormat.ONNX):  # _rnns_unrolled
         try:
             with _rnns_unrolled(engine.model, engine.keras):
                 return _trace(engine, fmt, mode, body, sig, specs, in_names, out_names)
@@ -250,7 +258,12 @@ def _trace(engine: ExportEngine, fmt: ExportFormat, mode: ExportMode,
 
     def serve(*xs: Any) -> dict[str, Any]:
         engine.random.seed = None
-        return body(list(xs))
+        engine.random.op_seeds = fmt is ExportFormat.OPENVINO
+        engine.random.draws = 0
+        try:
+            return body(list(xs))
+        finally:
+            engine.random.op_seeds = False
 
     def seeded(*args: Any) -> dict[str, Any]:
         engine.random.seed = args[-1]
@@ -293,7 +306,9 @@ def _rnns_unrolled(model: Any, keras: Any) -> Iterator[None]:
     A rolled Keras RNN on TensorFlow is a ``while_loop`` over a TensorList, and the LiteRT
     converter has no builtin kernel for ``TensorListReserve`` (measured on family.keras with
     TF 2.21: "needs Flex"); unrolled, the same LSTM/GRU converts to builtins and verifies.
-    ``keras`` None: nothing changes (ONNX and SavedModel keep the loop). Restored on exit.
+    ONNX and OpenVINO take the unrolled graph too (measured: family.keras then verifies in
+    onnxruntime; OpenVINO fails on its Bidirectional either way); a SavedModel keeps the loop.
+    ``keras`` None: nothing changes. Restored on exit.
     """
     changed: list[Any] = []
     try:
@@ -345,6 +360,40 @@ def write_onnx(graph: Graph, path: Path) -> None:
             raise UnsupportedModelError(
                 f"tf2onnx cannot convert this model to ONNX ({_first_line(exc)}); export "
                 "--format savedmodel instead") from None
+    _unseed_onnx(path)
+
+
+ONNX_RANDOM = frozenset({"RandomUniform", "RandomUniformLike", "RandomNormal",
+                         "RandomNormalLike", "Bernoulli", "Multinomial"})
+
+
+def _unseed_onnx(path: Path) -> None:
+    """Drop the ``seed`` attribute tf2onnx writes on every random node (``seed=0.0`` from TF's
+    unseeded op), in subgraphs (Loop/If bodies) too.
+
+    Measured with onnxruntime 1.32: a node with a ``seed`` attribute starts the same sequence
+    in every process; without one, it draws from onnxruntime's process seed, which is fresh per
+    process and fixed by ``onnxruntime.set_seed(n)`` before the session is created (two nodes
+    still draw different streams). So replicas of a server sample independently, and a caller
+    who wants reproducible calls gets them from ``set_seed`` (ONNX random ops take no seed input).
+    """
+    onnx = optional_module("onnx", "dropctl export --format onnx")
+    model = onnx.load(str(path))
+    graphs = [model.graph]
+    changed = False
+    while graphs:
+        graph = graphs.pop()
+        for node in graph.node:
+            if node.op_type in ONNX_RANDOM and any(a.name == "seed" for a in node.attribute):
+                keep = [a for a in node.attribute if a.name != "seed"]
+                del node.attribute[:]
+                node.attribute.extend(keep)
+                changed = True
+            for a in node.attribute:
+                graphs.extend([a.g] if a.HasField("g") else [])
+                graphs.extend(a.graphs)
+    if changed:
+        onnx.save(model, str(path))
 
 
 @contextmanager
@@ -359,7 +408,15 @@ def _no_merging_of_random_nodes(tf2onnx: Any) -> Iterator[None]:
     release renames the table, nothing is removed and the random-op count check in
     :mod:`dropctl.deploy.verify` refuses a merged file.
     """
-    table = getattr(getattr(tf2onnx, "optimizer", None), "_optimizers", None)
+    import importlib
+
+    # The submodule itself: ``import tf2onnx`` does not bind ``tf2onnx.optimizer``, and reading
+    # it as an attribute found nothing, so the pass stayed on and the merges depended on node
+    # order (family.keras: 15 of 29 random ops, a different survivor per run; issue 23).
+    try:
+        table = getattr(importlib.import_module("tf2onnx.optimizer"), "_optimizers", None)
+    except ImportError:
+        table = None
     removed = table.pop("merge_duplication", None) if isinstance(table, dict) else None
     try:
         yield
@@ -392,6 +449,57 @@ def write_litert(graph: Graph, model: Any, path: Path) -> None:
         except Exception as exc:  # noqa: BLE001 - the converter raises ConverterError & co
             raise UnsupportedModelError(_litert_failure(exc)) from None
     path.write_bytes(data)
+
+
+IR_NAME = "model.xml"
+"""The IR's name inside its temporary directory (OpenVINO writes ``model.bin`` beside it)."""
+
+
+def write_openvino(graph: Graph, model: Any, path: Path) -> None:
+    """An OpenVINO IR converted by OpenVINO's TensorFlow frontend from the SavedModel.
+
+    Not Keras' ``Model.export(format="openvino")``: Keras 3.15's OpenVINO backend no longer
+    applies dropout in predict (keras #22761); not from the ONNX file either: OpenVINO's ONNX
+    frontend refuses ``Dropout`` with ``training_mode=true`` (openvino #37767) and tf2onnx's
+    random-op losses would carry over. Measured with OpenVINO 2026.4: two unseeded
+    ``RandomUniform`` ops of the same shape become ONE in the IR (diabetes.keras: 2 in the
+    SavedModel, 1 in the IR; the masks then coincide), so this graph gives each draw its own op
+    seed (:attr:`_GraphRandom.op_seeds`); the random-op count check still refuses a merged file.
+    Weights stay float32 (``compress_to_fp16=False``: ``--standard`` must equal ``predict()``).
+    ``path`` is the IR's ``.xml``; the ``.bin`` is written beside it.
+    """
+    ov = optional_module("openvino", "dropctl export --format openvino")
+    with tempfile.TemporaryDirectory(prefix="dropctl-export-") as tmp:
+        write_savedmodel(Graph(graph.serve, None, graph.inputs, graph.keys), model,
+                         Path(tmp) / "sm")
+        try:
+            with _quiet():
+                converted = ov.convert_model(str(Path(tmp) / "sm"))
+        except Exception as exc:  # noqa: BLE001 - OpenVINO raises OpConversionFailure & co
+            raise UnsupportedModelError(_openvino_failure(exc)) from None
+    with _quiet():
+        ov.save_model(converted, str(path), compress_to_fp16=False)
+
+
+def _openvino_failure(exc: BaseException) -> str:
+    """One line naming the op OpenVINO failed on, e.g. (measured, family.keras' Bidirectional
+    LSTM with OpenVINO 2026.4) ``ReverseSequence bidirectional_1/ReverseV2 (Cannot get length of
+    dynamic dimension)``: its transformation pass throws on the reversed backward sequence."""
+    import re
+
+    text = str(exc)
+    node = re.search(r"node: (?:opset\d+::)?([A-Z][A-Za-z0-9_]*) (\S+)", text)
+    if node is None:
+        node = re.search(r"(?:operation|Op|op)[: ]+(?:type )?['\"]?([A-Z][A-Za-z0-9_]+)['\"]?"
+                         r"(?: with name | )?['\"]?([^\s'\"]*)", text)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    why = lines[-1][:200] if lines else type(exc).__name__
+    if node is not None:
+        where = f"{node.group(1)} {node.group(2)}".strip()
+        return (f"OpenVINO's converter fails on {where} ({why}): export --format savedmodel, "
+                "onnx or litert for this model")
+    return (f"OpenVINO cannot convert this model ({why}); export --format savedmodel, onnx or "
+            "litert")
 
 
 def _litert_failure(exc: BaseException) -> str:
@@ -443,14 +551,20 @@ WRITERS: dict[ExportFormat, Callable[[Graph, Any, Path], None]] = {
     ExportFormat.SAVEDMODEL: write_savedmodel,
     ExportFormat.ONNX: lambda graph, model, path: write_onnx(graph, path),
     ExportFormat.LITERT: write_litert,
+    ExportFormat.OPENVINO: lambda graph, model, path: write_openvino(graph, model, path),
 }
+
+
+def written_file(tmp: Path, fmt: ExportFormat) -> Path:
+    """What the writer writes and the verifier opens inside :func:`temp_target`'s ``tmp``."""
+    return tmp / IR_NAME if fmt is ExportFormat.OPENVINO else tmp
 
 
 def temp_target(dst: Path, fmt: ExportFormat) -> Path:
     """Where OUT is written before verification (beside it: the final move is a rename)."""
     from dropctl.fileio import TEMP_MARK, temp_path
 
-    if fmt is not ExportFormat.SAVEDMODEL:
+    if fmt not in (ExportFormat.SAVEDMODEL, ExportFormat.OPENVINO):
         return temp_path(dst)
     directory = dst.parent if str(dst.parent) else Path(".")
     return Path(tempfile.mkdtemp(prefix=f".{dst.name}.{os.getpid()}.", suffix=TEMP_MARK,
@@ -479,6 +593,17 @@ def publish_dir(tmp: Path, dst: Path, *, force: bool) -> None:
     except OSError as exc:
         discard(tmp)
         raise InputDataError(f"cannot write {dst}: {exc.strerror or exc}") from None
+
+
+def publish_ir(tmp: Path, dst: Path, *, force: bool) -> None:
+    """Move a verified IR (``tmp``/model.xml + model.bin) to ``dst`` and its ``.bin``: the
+    weights first, so an ``.xml`` never appears without them."""
+    from dropctl.deploy.plan import ir_weights
+    from dropctl.fileio import publish
+
+    publish(tmp / IR_NAME.replace(".xml", ".bin"), ir_weights(dst), force=force)
+    publish(tmp / IR_NAME, dst, force=force)
+    discard(tmp)
 
 
 def size_of(path: Path) -> int:

@@ -29,6 +29,8 @@ class ExportFormat(StrEnum):
     """An ONNX file (onnxruntime), converted by tf2onnx."""
     LITERT = "litert"
     """A LiteRT (TFLite) flatbuffer, builtin ops only (no Flex delegate needed)."""
+    OPENVINO = "openvino"
+    """An OpenVINO IR (OUT.xml + OUT.bin), converted from the SavedModel by OpenVINO."""
 
 
 class ExportMode(StrEnum):
@@ -43,10 +45,11 @@ class ExportMode(StrEnum):
 
 
 RUNTIMES = {ExportFormat.SAVEDMODEL: "tensorflow", ExportFormat.ONNX: "onnxruntime",
-            ExportFormat.LITERT: "ai-edge-litert"}
+            ExportFormat.LITERT: "ai-edge-litert", ExportFormat.OPENVINO: "openvino"}
 """The runtime that verifies each format (distribution name, for its version)."""
 
-SUFFIXES = {ExportFormat.ONNX: (".onnx",), ExportFormat.LITERT: (".tflite",)}
+SUFFIXES = {ExportFormat.ONNX: (".onnx",), ExportFormat.LITERT: (".tflite",),
+            ExportFormat.OPENVINO: (".xml",)}
 """Extensions OUT must have per file format (a SavedModel is a directory: any name)."""
 
 CLASSIFIER_KEYS = ("entropy", "mutual_information", "variation_ratio")
@@ -115,9 +118,17 @@ def check_paths(src: Path, dst: Path, fmt: ExportFormat, *, force: bool) -> None
         raise InputDataError(f"{dst} is a directory")
     if dst.exists() and not force and not (dst.is_dir() and not any(dst.iterdir())):
         raise UsageError(f"{dst} exists; pass --force to overwrite it")
+    weights = ir_weights(dst)
+    if fmt is ExportFormat.OPENVINO and weights.exists() and not force:
+        raise UsageError(f"{weights} (OUT's weights file) exists; pass --force to overwrite it")
     parent = dst.parent if str(dst.parent) else Path(".")
     if not parent.is_dir() or not os.access(parent, os.W_OK):
         raise InputDataError(f"cannot write {dst}: {parent} is not a writable directory")
+
+
+def ir_weights(xml: Path) -> Path:
+    """The ``.bin`` an OpenVINO IR ``.xml`` reads its weights from (same stem, beside it)."""
+    return xml.with_suffix(".bin")
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ def export(src: str | os.PathLike[str], dst: str | os.PathLike[str], fmt: Export
     try:
         fmt = ExportFormat(fmt)
     except ValueError:
-        raise UsageError(f"unknown --format {fmt!r}: use savedmodel, onnx or litert") from None
+        raise UsageError(f"unknown --format {fmt!r}: use savedmodel, onnx, litert or "
+                         "openvino") from None
     try:
         mode = ExportMode(mode)
     except ValueError:
@@ -79,21 +80,24 @@ def export(src: str | os.PathLike[str], dst: str | os.PathLike[str], fmt: Export
         out_keys.append(flat[k:k + len(per)])
         k += len(per)
     tmp = build.temp_target(dst_p, fmt)
+    written = build.written_file(tmp, fmt)
     try:
         if fmt is ExportFormat.SAVEDMODEL:
             tmp.rmdir()  # the writer creates the directory
-        build.WRITERS[fmt](graph, model, tmp)
+        build.WRITERS[fmt](graph, model, written)
         verification = None
         if verify:
             from dropctl.deploy.verify import verify_export
 
-            verification = verify_export(fmt, tmp, mode, samples, model, arrays,
+            verification = verify_export(fmt, written, mode, samples, model, arrays,
                                          [s.name for s in graph.inputs], out_keys, sites=sites,
                                          seed=seed, traced_random=graph.random_ops,
                                          display=str(dst_p), calibration=fit)
         size = build.size_of(tmp)
         if fmt is ExportFormat.SAVEDMODEL:
             build.publish_dir(tmp, dst_p, force=force)
+        elif fmt is ExportFormat.OPENVINO:
+            build.publish_ir(tmp, dst_p, force=force)
         else:
             from dropctl.fileio import publish
 

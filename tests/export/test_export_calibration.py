@@ -2,7 +2,7 @@
 
 Calibration files are fitted once per session on the documented split of the trained samples
 (``bench/calibration_samples.py``). The oracles are outside dropctl: each file runs in its own
-runtime (onnxruntime, the LiteRT interpreter, ``tf.saved_model``); its calibrated outputs are
+runtime (onnxruntime, the LiteRT interpreter, ``tf.saved_model``, OpenVINO); its calibrated outputs are
 recomputed from its own ``mean``/``std`` with scipy's softmax and the conformal definitions
 (sorted loops), with the parameters read from the calibration JSON by ``json``; and its
 averaged calibrated probabilities / bounds are compared with Keras' own dropout
@@ -23,8 +23,8 @@ from tests.support import SAMPLES
 
 pytestmark = pytest.mark.skipif(
     any(importlib.util.find_spec(m) is None for m in ("onnxruntime", "ai_edge_litert", "tf2onnx",
-                                                      "scipy")),
-    reason="needs the [onnx] and [litert] extras and scipy")
+                                                      "openvino", "scipy")),
+    reason="needs the [onnx], [litert] and [openvino] extras and scipy")
 
 T = 20
 ROWS = 24
@@ -67,6 +67,7 @@ def calibrated_exports(calib_files, tmp_path_factory):  # type: ignore[no-untype
     d = tmp_path_factory.mktemp("calib_export")
     jobs = {"digits_raps_onnx": ("digits", "digits_raps", "onnx", "d.onnx"),
             "digits_raps_litert": ("digits", "digits_raps", "litert", "d.tflite"),
+            "digits_raps_openvino": ("digits", "digits_raps", "openvino", "d.xml"),
             "digits_lac_savedmodel": ("digits", "digits_lac", "savedmodel", "d_sm"),
             "diabetes_litert": ("diabetes", "diabetes", "litert", "r.tflite"),
             "diabetes_onnx": ("diabetes", "diabetes", "onnx", "r.onnx")}
@@ -83,6 +84,16 @@ def _runner(path: Path):  # type: ignore[no-untyped-def]
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         names = [o.name for o in session.get_outputs()]
         return lambda feed: dict(zip(names, session.run(names, feed), strict=True))
+    if path.suffix == ".xml":
+        import openvino as ov
+
+        compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+
+        def run_ov(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            got = compiled(feed)
+            return {o.get_any_name(): np.asarray(got[o]) for o in compiled.outputs}
+
+        return run_ov
     if path.suffix == ".tflite":
         from ai_edge_litert.interpreter import Interpreter
 
@@ -124,6 +135,7 @@ def _classifier_oracle(doc: dict, mean: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 @pytest.mark.parametrize("key, calib", [("digits_raps_onnx", "digits_raps"),
                                         ("digits_raps_litert", "digits_raps"),
+                                        ("digits_raps_openvino", "digits_raps"),
                                         ("digits_lac_savedmodel", "digits_lac")])
 def test_classifier_head_is_the_calibration_of_the_files_own_mean(
         calibrated_exports, calib_files, key: str, calib: str) -> None:
