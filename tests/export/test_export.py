@@ -330,3 +330,22 @@ def test_onnx_streams_are_fresh_per_process_and_fixed_by_set_seed(exported) -> N
 
     assert first_call("none") != first_call("none")
     assert first_call("7") == first_call("7") != first_call("8")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt, name", [("onnx", "g.onnx"), ("savedmodel", "g_sm"),
+                                       ("openvino", "g.xml")])
+def test_keras_hub_text_model_exports_in_every_format(tmp_path: Path, fmt: str,
+                                                      name: str) -> None:
+    # LiteRT: test_keras_hub_text_model_exports_to_litert (default suite); these are slow.
+    pytest.importorskip("keras_hub")
+    if fmt == "openvino":
+        pytest.importorskip("openvino")
+    import dropctl
+    from dropctl.reader.report import Verdict
+
+    report = dropctl.export(SAMPLES / "gpt2_tiny.keras", tmp_path / name, format=fmt,
+                            mode="mc", samples=3)
+    (check,) = report.verification.outputs
+    assert len(report.sites) == 7 and check.stochastic and check.fresh and check.max_std > 0
+    assert dropctl.inspect(tmp_path / name).predict_deterministic is Verdict.NO
