@@ -59,7 +59,7 @@ class _GraphRandom(backends.Backend):
         self.seed: Any = None
         self.draws = 0
         self.op_seeds = False
-        """Give every unseeded draw its own op seed (OpenVINO: see :func:`write_openvino`)."""
+        """Make every unseeded draw distinct by its input (OpenVINO: see :func:`write_openvino`)."""
 
     def fold_in(self, seed: Any, index: int) -> Any:
         return index  # per-op streams come from the draw counter (see uniform())
@@ -71,8 +71,7 @@ class _GraphRandom(backends.Backend):
         tf = self.tf
         if self.seed is None:
             if self.op_seeds:
-                self.draws += 1
-                return tf.random.uniform(shape, dtype=dtype, seed=self.draws)
+                return self._distinct(tf.random.uniform, shape, dtype)
             return tf.random.uniform(shape, dtype=dtype)
         self.draws += 1
         return tf.random.stateless_uniform(
@@ -82,12 +81,30 @@ class _GraphRandom(backends.Backend):
         tf = self.tf
         if self.seed is None:
             if self.op_seeds:
-                self.draws += 1
-                return tf.random.normal(shape, dtype=dtype, seed=self.draws)
+                # OpenVINO 2026.4's TF frontend has no RandomStandardNormal (measured: "No
+                # conversion rule found"): Box-Muller from two uniform draws, exact in law.
+                u1 = 1.0 - self._distinct(tf.random.uniform, shape, tf.float32)  # (0, 1]
+                u2 = self._distinct(tf.random.uniform, shape, tf.float32)
+                z = tf.sqrt(-2.0 * tf.math.log(u1)) * tf.cos(2.0 * np.pi * u2)
+                return tf.cast(z, dtype)
             return tf.random.normal(shape, dtype=dtype)
         self.draws += 1
         return tf.random.stateless_normal(
             shape, tf.random.experimental.stateless_fold_in(self.seed, self.draws), dtype=dtype)
+
+    def _distinct(self, draw: Callable[..., Any], shape: Any, dtype: Any) -> Any:
+        """An unseeded draw OpenVINO cannot merge with another: ``n + k`` flat values (``k``
+        this op's counter) cut to ``n`` and reshaped, so no two random ops share an input."""
+        tf = self.tf
+        self.draws += 1
+        if isinstance(shape, list | tuple):
+            dims = tf.stack([tf.cast(d, tf.int32) for d in shape]) if shape else tf.zeros(
+                [0], tf.int32)
+        else:
+            dims = tf.cast(shape, tf.int32)
+        n = tf.reduce_prod(dims)
+        flat = draw(tf.reshape(n + tf.constant(self.draws, tf.int32), [1]), dtype=dtype)
+        return tf.reshape(flat[:n], dims)
 
     def _shape(self, x: Any, noise_shape: Any) -> Any:
         tf = self.tf
@@ -463,8 +480,10 @@ def write_openvino(graph: Graph, model: Any, path: Path) -> None:
     frontend refuses ``Dropout`` with ``training_mode=true`` (openvino #37767) and tf2onnx's
     random-op losses would carry over. Measured with OpenVINO 2026.4: two unseeded
     ``RandomUniform`` ops of the same shape become ONE in the IR (diabetes.keras: 2 in the
-    SavedModel, 1 in the IR; the masks then coincide), so this graph gives each draw its own op
-    seed (:attr:`_GraphRandom.op_seeds`); the random-op count check still refuses a merged file.
+    SavedModel, 1 in the IR; the masks then coincide). Op seeds keep them apart but make every
+    ``compile_model`` start the same sequence (measured), so instead each draw gets an input of
+    its own (:meth:`_GraphRandom._distinct`): unseeded, distinct, fresh per compile. The
+    random-op count check still refuses a merged file.
     Weights stay float32 (``compress_to_fp16=False``: ``--standard`` must equal ``predict()``).
     ``path`` is the IR's ``.xml``; the ``.bin`` is written beside it.
     """
@@ -482,12 +501,17 @@ def write_openvino(graph: Graph, model: Any, path: Path) -> None:
 
 
 def _openvino_failure(exc: BaseException) -> str:
-    """One line naming the op OpenVINO failed on, e.g. (measured, family.keras' Bidirectional
-    LSTM with OpenVINO 2026.4) ``ReverseSequence bidirectional_1/ReverseV2 (Cannot get length of
-    dynamic dimension)``: its transformation pass throws on the reversed backward sequence."""
+    """One line naming the op OpenVINO failed on: an op its TF frontend has no rule for
+    (``No conversion rule found for operations: RandomStandardNormal``, measured with 2026.4),
+    or the node a transformation pass threw on (``node: opset1::ReverseSequence NAME``, seen
+    on family.keras' Bidirectional LSTM while its random ops still carried op seeds)."""
     import re
 
     text = str(exc)
+    missing = re.search(r"No conversion rule found for operations: ([A-Za-z0-9_, ]+)", text)
+    if missing:
+        return (f"OpenVINO's TensorFlow frontend has no conversion for {missing.group(1).strip()}"
+                ": export --format savedmodel, onnx or litert for this model")
     node = re.search(r"node: (?:opset\d+::)?([A-Z][A-Za-z0-9_]*) (\S+)", text)
     if node is None:
         node = re.search(r"(?:operation|Op|op)[: ]+(?:type )?['\"]?([A-Z][A-Za-z0-9_]+)['\"]?"

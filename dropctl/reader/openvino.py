@@ -28,6 +28,8 @@ RANDOM_TYPES = frozenset({"RandomUniform", "Multinomial"})
 MASK_TYPES = frozenset({"GreaterEqual", "Greater", "Less", "LessEqual", "Select", "Convert",
                         "Multiply", "Floor"})
 """Ops a dropout mask is made with (a random op feeding one within two steps makes a mask)."""
+RESHAPE_TYPES = frozenset({"StridedSlice", "Slice", "Reshape", "Squeeze", "Unsqueeze"})
+"""Ops that only move values; not counted as steps between a random op and its mask."""
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,15 @@ def masked_random(layers: list[IRLayer], edges: list[tuple[str, str]]
     for layer in layers:
         if layer.type not in RANDOM_TYPES:
             continue
-        near = consumers.get(layer.id, [])
-        second = [c2 for c in near for c2 in consumers.get(c, [])]
-        masked = any(by_id[c].type in MASK_TYPES for c in near + second if c in by_id)
+        frontier, masked = [(c, 1) for c in consumers.get(layer.id, [])], False
+        while frontier and not masked:
+            node, steps = frontier.pop()
+            kind = by_id[node].type if node in by_id else ""
+            masked = kind in MASK_TYPES
+            # Slicing/reshaping moves the values, it does not use them: not a step (dropctl's
+            # OpenVINO draws are cut and reshaped before the mask compare).
+            if not masked and (steps < 2 or kind in RESHAPE_TYPES) and steps < 6:
+                frontier += [(c, steps + (kind not in RESHAPE_TYPES))
+                             for c in consumers.get(node, [])]
         out.append((layer, masked))
     return out
