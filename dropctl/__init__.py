@@ -164,8 +164,8 @@ def convert(src: Any, dst: Any, *, mode: str, rate: float | None = None, sites: 
 
 def export(src: Any, dst: Any, *, format: str, mode: str = "mc", samples: int = 50,
            sites: str | None = None, force: bool = False, verify: bool = True, seed: int = 0,
-           custom_objects: Any = ()) -> ExportReport:
-    """Write ``src`` as a ``format`` ("savedmodel", "onnx", "litert") file for serving.
+           custom_objects: Any = (), calibration: Any = None) -> ExportReport:
+    """Write ``src`` as a ``format`` ("savedmodel", "onnx", "litert", "openvino") file for serving.
 
     ``mode`` "mc": one call runs ``samples`` (T) stochastic passes inside the graph and returns
     ``mean``, ``std`` and, for probability outputs, ``entropy``, ``mutual_information`` and
@@ -173,12 +173,16 @@ def export(src: Any, dst: Any, *, format: str, mode: str = "mc", samples: int = 
     stochastic sample; "standard": dropout off, no random op. Only the sites ``sites`` selects
     act; BatchNormalization stays in inference. Unless ``verify=False`` the written file runs in
     its own runtime against :func:`mc_predict` first (:class:`dropctl.errors.VerificationError`
-    and nothing written on failure). Returns an :class:`dropctl.deploy.plan.ExportReport`.
+    and nothing written on failure). ``calibration``: a ``dropctl calibrate`` file fitted on
+    ``src`` (mode "mc" only): each output also returns ``calibrated`` and ``set`` (classifier)
+    or ``calibrated``, ``lower`` and ``upper`` (regressor), as ``mc-predict --calibration``.
+    Returns an :class:`dropctl.deploy.plan.ExportReport`.
     """
     from dropctl.deploy.run import export as _export
 
     return _export(src, dst, format, mode, samples=samples, sites=sites, force=force,
-                   verify=verify, seed=seed, custom_objects=custom_objects)
+                   verify=verify, seed=seed, custom_objects=custom_objects,
+                   calibration=calibration)
 
 
 def load_model(path: Any) -> Any:

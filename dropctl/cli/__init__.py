@@ -54,6 +54,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("export", export_cmd.export_command, _REWRITE, (
         Example("dropctl export cnn.keras cnn_mc.onnx --format onnx --mc 50",
                 "An ONNX file whose one call runs 50 passes, verified in onnxruntime"),
+        Example("dropctl export digits.keras digits.tflite -f litert --mc 50 "
+                "--calibration calib.json",
+                "A LiteRT file returning calibrated probabilities and conformal sets"),
     )),
     Command("check", check_cmd.check_command, _GATE, (
         Example("dropctl check models/ --format sarif --output dropctl.sarif",

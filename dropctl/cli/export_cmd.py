@@ -1,4 +1,4 @@
-"""``dropctl export``: a SavedModel, ONNX or LiteRT file whose one call does MC dropout."""
+"""``dropctl export``: a SavedModel, ONNX, LiteRT or OpenVINO file whose one call does MC dropout."""
 
 from __future__ import annotations
 
@@ -27,10 +27,11 @@ def export_command(
         metavar="IN", help="A .keras or .h5/.hdf5 model (anything mc-predict runs).",
         show_default=False)],
     dst: Annotated[Path, typer.Argument(
-        metavar="OUT", help="Where to write: a directory (savedmodel), *.onnx or *.tflite.",
+        metavar="OUT", help="Where to write: a directory (savedmodel), *.onnx, *.tflite or *.xml (openvino; "
+        "its weights go to *.bin beside it).",
         show_default=False)],
     fmt: Annotated[str, typer.Option(
-        "--format", "-f", metavar="savedmodel|onnx|litert",
+        "--format", "-f", metavar="savedmodel|onnx|litert|openvino",
         help="Deployment format; each is verified in its own runtime.")] = "savedmodel",
     mc: Annotated[int | None, typer.Option(
         "--mc", metavar="T", help="One call runs T stochastic passes inside the graph and "
@@ -41,6 +42,11 @@ def export_command(
     ] = False,
     standard: Annotated[bool, typer.Option(
         "--standard", help="Dropout off: the graph holds no random op.")] = False,
+    calibration: Annotated[Path | None, typer.Option(
+        "--calibration", metavar="CALIB.json",
+        help="With --mc: bake a `dropctl calibrate` file of IN into OUT: it also returns "
+        "calibrated, set (classifier) or calibrated, lower, upper (regressor), as "
+        "mc-predict --calibration.")] = None,
     sites: SitesOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing OUT.")] = False,
     no_verify: Annotated[bool, typer.Option(
@@ -54,7 +60,7 @@ def export_command(
 
     BatchNormalization stays in inference mode, only the stochastic sites act, and with
     --mc the layers before the first site run once per input. OUT is written only after
-    its own runtime (tf.saved_model, onnxruntime, the LiteRT interpreter) verified it:
+    its own runtime (tf.saved_model, onnxruntime, the LiteRT interpreter, OpenVINO) verified it:
     exit 1 and nothing written otherwise.
     """
     import dropctl
@@ -67,7 +73,7 @@ def export_command(
                             soft_wrap=True)
     report = dropctl.export(src, dst, format=fmt, mode=mode.value, samples=samples,
                             sites=sites, force=force, verify=not no_verify, seed=seed,
-                            custom_objects=custom_objects or ())
+                            custom_objects=custom_objects or (), calibration=calibration)
     if json_out:
         print(json.dumps(export_dict(report), indent=2))
         return

@@ -1,4 +1,4 @@
-"""``dropctl export``: a deployable SavedModel, ONNX or LiteRT file whose one call does MC dropout.
+"""``dropctl export``: a deployable SavedModel, ONNX, LiteRT or OpenVINO file doing MC dropout.
 
 The package is ``deploy`` because ``dropctl.export`` is the public function.
 
@@ -6,6 +6,7 @@ The package is ``deploy`` because ``dropctl.export`` is the public function.
 * :mod:`~dropctl.deploy.build` (runtime): the graph (only the stochastic sites on, the
   deterministic prefix once, random ops every target runtime samples) and the writers;
 * :mod:`~dropctl.deploy.verify` (runtime): the written file judged by its own runtime
-  (``tf.saved_model``, onnxruntime, the LiteRT interpreter), never by the code that wrote it;
+  (``tf.saved_model``, onnxruntime, the LiteRT interpreter, OpenVINO), never by the code that
+  wrote it; :mod:`~dropctl.deploy.calibration`: the ``--calibration`` head and its check;
 * :mod:`~dropctl.deploy.run`: the use case ``dropctl.export(...)`` and the CLI call.
 """

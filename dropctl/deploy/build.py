@@ -58,6 +58,8 @@ class _GraphRandom(backends.Backend):
         self.tf = tf
         self.seed: Any = None
         self.draws = 0
+        self.op_seeds = False
+        """Make every unseeded draw distinct by its input (OpenVINO: see :func:`write_openvino`)."""
 
     def fold_in(self, seed: Any, index: int) -> Any:
         return index  # per-op streams come from the draw counter (see uniform())
@@ -68,6 +70,8 @@ class _GraphRandom(backends.Backend):
     def uniform(self, shape: Any, dtype: Any) -> Any:
         tf = self.tf
         if self.seed is None:
+            if self.op_seeds:
+                return self._distinct(tf.random.uniform, shape, dtype)
             return tf.random.uniform(shape, dtype=dtype)
         self.draws += 1
         return tf.random.stateless_uniform(
@@ -76,10 +80,31 @@ class _GraphRandom(backends.Backend):
     def normal(self, shape: Any, dtype: Any) -> Any:
         tf = self.tf
         if self.seed is None:
+            if self.op_seeds:
+                # OpenVINO 2026.4's TF frontend has no RandomStandardNormal (measured: "No
+                # conversion rule found"): Box-Muller from two uniform draws, exact in law.
+                u1 = 1.0 - self._distinct(tf.random.uniform, shape, tf.float32)  # (0, 1]
+                u2 = self._distinct(tf.random.uniform, shape, tf.float32)
+                z = tf.sqrt(-2.0 * tf.math.log(u1)) * tf.cos(2.0 * np.pi * u2)
+                return tf.cast(z, dtype)
             return tf.random.normal(shape, dtype=dtype)
         self.draws += 1
         return tf.random.stateless_normal(
             shape, tf.random.experimental.stateless_fold_in(self.seed, self.draws), dtype=dtype)
+
+    def _distinct(self, draw: Callable[..., Any], shape: Any, dtype: Any) -> Any:
+        """An unseeded draw OpenVINO cannot merge with another: ``n + k`` flat values (``k``
+        this op's counter) cut to ``n`` and reshaped, so no two random ops share an input."""
+        tf = self.tf
+        self.draws += 1
+        if isinstance(shape, list | tuple):
+            dims = tf.stack([tf.cast(d, tf.int32) for d in shape]) if shape else tf.zeros(
+                [0], tf.int32)
+        else:
+            dims = tf.cast(shape, tf.int32)
+        n = tf.reduce_prod(dims)
+        flat = draw(tf.reshape(n + tf.constant(self.draws, tf.int32), [1]), dtype=dtype)
+        return tf.reshape(flat[:n], dims)
 
     def _shape(self, x: Any, noise_shape: Any) -> Any:
         tf = self.tf
@@ -198,28 +223,42 @@ def _stats(tf: Any, y: Any, reps: int, classifier: bool) -> list[Any]:
 
 
 def build_graph(engine: ExportEngine, mode: ExportMode, samples: int, names: list[str],
-                classifier: list[bool], fmt: ExportFormat) -> Graph:
-    """Trace OUT's functions inside ``engine`` (its patched calls are captured at trace time)."""
+                classifier: list[bool], fmt: ExportFormat,
+                calibration: list[Any] | None = None) -> Graph:
+    """Trace OUT's functions inside ``engine`` (its patched calls are captured at trace time).
+
+    ``calibration``: per output, its fit (:func:`dropctl.deploy.calibration.matched_fits`);
+    the MC statistics are then followed by the calibration head's tensors.
+    """
+    from dropctl.deploy import calibration as calib
+
     tf = engine.random.tf
     specs = model_input_specs(engine.model)
     in_names = _unique([clean_name(s.name) for s in specs])
     sig = [tf.TensorSpec([None, *s.shape[1:]], s.dtype, name=n)
            for s, n in zip(specs, in_names, strict=True)]
-    keys = [k for per in output_keys(names, classifier, mode) for k in per]
+    kinds = None if calibration is None else [calib.kind(f) for f in calibration]
+    keys = [k for per in output_keys(names, classifier, mode, kinds) for k in per]
     out_names = _unique([k if mode is ExportMode.MC else clean_name(k) for k in keys])
+
+    def stats(k: int, y: Any) -> list[Any]:
+        values = _stats(tf, y, samples, classifier[k])
+        if calibration is None:
+            return values
+        return values + calib.head(tf, calibration[k], values[0], values[1])
 
     def body(xs: list[Any]) -> dict[str, Any]:
         if mode is ExportMode.MC:
             engine.set_all("on")
             outs = engine.replicated(xs, samples)
-            values = [v for k, o in enumerate(outs) for v in _stats(tf, o, samples, classifier[k])]
+            values = [v for k, o in enumerate(outs) for v in stats(k, o)]
         else:
             engine.set_all("on" if mode is ExportMode.PERMA else "off")
             values = engine.single(xs)
         return {n: tf.identity(v, name=clean_name(n))
                 for n, v in zip(out_names, values, strict=True)}
 
-    if fmt is ExportFormat.LITERT:
+    if fmt in (ExportFormat.LITERT, ExportFormat.OPENVINO, ExportFormat.ONNX):  # _rnns_unrolled
         try:
             with _rnns_unrolled(engine.model, engine.keras):
                 return _trace(engine, fmt, mode, body, sig, specs, in_names, out_names)
@@ -236,7 +275,12 @@ def _trace(engine: ExportEngine, fmt: ExportFormat, mode: ExportMode,
 
     def serve(*xs: Any) -> dict[str, Any]:
         engine.random.seed = None
-        return body(list(xs))
+        engine.random.op_seeds = fmt is ExportFormat.OPENVINO
+        engine.random.draws = 0
+        try:
+            return body(list(xs))
+        finally:
+            engine.random.op_seeds = False
 
     def seeded(*args: Any) -> dict[str, Any]:
         engine.random.seed = args[-1]
@@ -279,7 +323,9 @@ def _rnns_unrolled(model: Any, keras: Any) -> Iterator[None]:
     A rolled Keras RNN on TensorFlow is a ``while_loop`` over a TensorList, and the LiteRT
     converter has no builtin kernel for ``TensorListReserve`` (measured on family.keras with
     TF 2.21: "needs Flex"); unrolled, the same LSTM/GRU converts to builtins and verifies.
-    ``keras`` None: nothing changes (ONNX and SavedModel keep the loop). Restored on exit.
+    ONNX and OpenVINO take the unrolled graph too (measured: family.keras then verifies in
+    onnxruntime; OpenVINO fails on its Bidirectional either way); a SavedModel keeps the loop.
+    ``keras`` None: nothing changes. Restored on exit.
     """
     changed: list[Any] = []
     try:
@@ -331,6 +377,40 @@ def write_onnx(graph: Graph, path: Path) -> None:
             raise UnsupportedModelError(
                 f"tf2onnx cannot convert this model to ONNX ({one_line(exc, typed=False)}); export "
                 "--format savedmodel instead") from None
+    _unseed_onnx(path)
+
+
+ONNX_RANDOM = frozenset({"RandomUniform", "RandomUniformLike", "RandomNormal",
+                         "RandomNormalLike", "Bernoulli", "Multinomial"})
+
+
+def _unseed_onnx(path: Path) -> None:
+    """Drop the ``seed`` attribute tf2onnx writes on every random node (``seed=0.0`` from TF's
+    unseeded op), in subgraphs (Loop/If bodies) too.
+
+    Measured with onnxruntime 1.32: a node with a ``seed`` attribute starts the same sequence
+    in every process; without one, it draws from onnxruntime's process seed, which is fresh per
+    process and fixed by ``onnxruntime.set_seed(n)`` before the session is created (two nodes
+    still draw different streams). So replicas of a server sample independently, and a caller
+    who wants reproducible calls gets them from ``set_seed`` (ONNX random ops take no seed input).
+    """
+    onnx = optional_module("onnx", "dropctl export --format onnx")
+    model = onnx.load(str(path))
+    graphs = [model.graph]
+    changed = False
+    while graphs:
+        graph = graphs.pop()
+        for node in graph.node:
+            if node.op_type in ONNX_RANDOM and any(a.name == "seed" for a in node.attribute):
+                keep = [a for a in node.attribute if a.name != "seed"]
+                del node.attribute[:]
+                node.attribute.extend(keep)
+                changed = True
+            for a in node.attribute:
+                graphs.extend([a.g] if a.HasField("g") else [])
+                graphs.extend(a.graphs)
+    if changed:
+        onnx.save(model, str(path))
 
 
 @contextmanager
@@ -345,7 +425,15 @@ def _no_merging_of_random_nodes(tf2onnx: Any) -> Iterator[None]:
     release renames the table, nothing is removed and the random-op count check in
     :mod:`dropctl.deploy.verify` refuses a merged file.
     """
-    table = getattr(getattr(tf2onnx, "optimizer", None), "_optimizers", None)
+    import importlib
+
+    # The submodule itself: ``import tf2onnx`` does not bind ``tf2onnx.optimizer``, and reading
+    # it as an attribute found nothing, so the pass stayed on and the merges depended on node
+    # order (family.keras: 15 of 29 random ops, a different survivor per run; issue 23).
+    try:
+        table = getattr(importlib.import_module("tf2onnx.optimizer"), "_optimizers", None)
+    except ImportError:
+        table = None
     removed = table.pop("merge_duplication", None) if isinstance(table, dict) else None
     try:
         yield
@@ -378,6 +466,64 @@ def write_litert(graph: Graph, model: Any, path: Path) -> None:
         except Exception as exc:  # noqa: BLE001 - the converter raises ConverterError & co
             raise UnsupportedModelError(_litert_failure(exc)) from None
     path.write_bytes(data)
+
+
+IR_NAME = "model.xml"
+"""The IR's name inside its temporary directory (OpenVINO writes ``model.bin`` beside it)."""
+
+
+def write_openvino(graph: Graph, model: Any, path: Path) -> None:
+    """An OpenVINO IR converted by OpenVINO's TensorFlow frontend from the SavedModel.
+
+    Not Keras' ``Model.export(format="openvino")``: Keras 3.15's OpenVINO backend no longer
+    applies dropout in predict (keras #22761); not from the ONNX file either: OpenVINO's ONNX
+    frontend refuses ``Dropout`` with ``training_mode=true`` (openvino #37767) and tf2onnx's
+    random-op losses would carry over. Measured with OpenVINO 2026.4: two unseeded
+    ``RandomUniform`` ops of the same shape become ONE in the IR (diabetes.keras: 2 in the
+    SavedModel, 1 in the IR; the masks then coincide). Op seeds keep them apart but make every
+    ``compile_model`` start the same sequence (measured), so instead each draw gets an input of
+    its own (:meth:`_GraphRandom._distinct`): unseeded, distinct, fresh per compile. The
+    random-op count check still refuses a merged file.
+    Weights stay float32 (``compress_to_fp16=False``: ``--standard`` must equal ``predict()``).
+    ``path`` is the IR's ``.xml``; the ``.bin`` is written beside it.
+    """
+    ov = optional_module("openvino", "dropctl export --format openvino")
+    with tempfile.TemporaryDirectory(prefix="dropctl-export-") as tmp:
+        write_savedmodel(Graph(graph.serve, None, graph.inputs, graph.keys), model,
+                         Path(tmp) / "sm")
+        try:
+            with _quiet():
+                converted = ov.convert_model(str(Path(tmp) / "sm"))
+        except Exception as exc:  # noqa: BLE001 - OpenVINO raises OpConversionFailure & co
+            raise UnsupportedModelError(_openvino_failure(exc)) from None
+    with _quiet():
+        ov.save_model(converted, str(path), compress_to_fp16=False)
+
+
+def _openvino_failure(exc: BaseException) -> str:
+    """One line naming the op OpenVINO failed on: an op its TF frontend has no rule for
+    (``No conversion rule found for operations: RandomStandardNormal``, measured with 2026.4),
+    or the node a transformation pass threw on (``node: opset1::ReverseSequence NAME``, seen
+    on family.keras' Bidirectional LSTM while its random ops still carried op seeds)."""
+    import re
+
+    text = str(exc)
+    missing = re.search(r"No conversion rule found for operations: ([A-Za-z0-9_, ]+)", text)
+    if missing:
+        return (f"OpenVINO's TensorFlow frontend has no conversion for {missing.group(1).strip()}"
+                ": export --format savedmodel, onnx or litert for this model")
+    node = re.search(r"node: (?:opset\d+::)?([A-Z][A-Za-z0-9_]*) (\S+)", text)
+    if node is None:
+        node = re.search(r"(?:operation|Op|op)[: ]+(?:type )?['\"]?([A-Z][A-Za-z0-9_]+)['\"]?"
+                         r"(?: with name | )?['\"]?([^\s'\"]*)", text)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    why = lines[-1][:200] if lines else type(exc).__name__
+    if node is not None:
+        where = f"{node.group(1)} {node.group(2)}".strip()
+        return (f"OpenVINO's converter fails on {where} ({why}): export --format savedmodel, "
+                "onnx or litert for this model")
+    return (f"OpenVINO cannot convert this model ({why}); export --format savedmodel, onnx or "
+            "litert")
 
 
 def _litert_failure(exc: BaseException) -> str:
@@ -425,14 +571,20 @@ WRITERS: dict[ExportFormat, Callable[[Graph, Any, Path], None]] = {
     ExportFormat.SAVEDMODEL: write_savedmodel,
     ExportFormat.ONNX: lambda graph, model, path: write_onnx(graph, path),
     ExportFormat.LITERT: write_litert,
+    ExportFormat.OPENVINO: lambda graph, model, path: write_openvino(graph, model, path),
 }
+
+
+def written_file(tmp: Path, fmt: ExportFormat) -> Path:
+    """What the writer writes and the verifier opens inside :func:`temp_target`'s ``tmp``."""
+    return tmp / IR_NAME if fmt is ExportFormat.OPENVINO else tmp
 
 
 def temp_target(dst: Path, fmt: ExportFormat) -> Path:
     """Where OUT is written before verification (beside it: the final move is a rename)."""
     from dropctl.fileio import TEMP_MARK, temp_path
 
-    if fmt is not ExportFormat.SAVEDMODEL:
+    if fmt not in (ExportFormat.SAVEDMODEL, ExportFormat.OPENVINO):
         return temp_path(dst)
     directory = dst.parent if str(dst.parent) else Path(".")
     return Path(tempfile.mkdtemp(prefix=f".{dst.name}.{os.getpid()}.", suffix=TEMP_MARK,
@@ -461,6 +613,17 @@ def publish_dir(tmp: Path, dst: Path, *, force: bool) -> None:
     except OSError as exc:
         discard(tmp)
         raise InputDataError(f"cannot write {dst}: {exc.strerror or exc}") from None
+
+
+def publish_ir(tmp: Path, dst: Path, *, force: bool) -> None:
+    """Move a verified IR (``tmp``/model.xml + model.bin) to ``dst`` and its ``.bin``: the
+    weights first, so an ``.xml`` never appears without them."""
+    from dropctl.deploy.plan import ir_weights
+    from dropctl.fileio import publish
+
+    publish(tmp / IR_NAME.replace(".xml", ".bin"), ir_weights(dst), force=force)
+    publish(tmp / IR_NAME, dst, force=force)
+    discard(tmp)
 
 
 def size_of(path: Path) -> int:

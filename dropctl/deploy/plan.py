@@ -3,8 +3,11 @@
 An MC export returns, per model output, the keys of ``mc-predict``'s ``.npz``: ``mean`` and
 ``std`` (over the T passes, ddof=0) and, for an output whose rows are probabilities,
 ``entropy``, ``mutual_information`` and ``variation_ratio``; a multi-output model prefixes
-them with the output name (``head/mean``), as ``mc-predict`` does. A ``--perma`` or
-``--standard`` export returns the model's own outputs under their names.
+them with the output name (``head/mean``), as ``mc-predict`` does. With ``--calibration``
+each output also returns ``mc-predict --calibration``'s keys: ``calibrated`` (temperature- or
+vector-scaled probabilities) and ``set`` (N x C booleans) for a classifier, ``calibrated`` (the
+scaled std), ``lower`` and ``upper`` for a regressor. A ``--perma`` or ``--standard`` export
+returns the model's own outputs under their names.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ class ExportFormat(StrEnum):
     """An ONNX file (onnxruntime), converted by tf2onnx."""
     LITERT = "litert"
     """A LiteRT (TFLite) flatbuffer, builtin ops only (no Flex delegate needed)."""
+    OPENVINO = "openvino"
+    """An OpenVINO IR (OUT.xml + OUT.bin), converted from the SavedModel by OpenVINO."""
 
 
 class ExportMode(StrEnum):
@@ -40,14 +45,19 @@ class ExportMode(StrEnum):
 
 
 RUNTIMES = {ExportFormat.SAVEDMODEL: "tensorflow", ExportFormat.ONNX: "onnxruntime",
-            ExportFormat.LITERT: "ai-edge-litert"}
+            ExportFormat.LITERT: "ai-edge-litert", ExportFormat.OPENVINO: "openvino"}
 """The runtime that verifies each format (distribution name, for its version)."""
 
-SUFFIXES = {ExportFormat.ONNX: (".onnx",), ExportFormat.LITERT: (".tflite",)}
+SUFFIXES = {ExportFormat.ONNX: (".onnx",), ExportFormat.LITERT: (".tflite",),
+            ExportFormat.OPENVINO: (".xml",)}
 """Extensions OUT must have per file format (a SavedModel is a directory: any name)."""
 
 CLASSIFIER_KEYS = ("entropy", "mutual_information", "variation_ratio")
 """Extra MC keys of an output whose rows are probabilities (as ``mc-predict`` reports)."""
+
+CALIBRATION_KEYS = {"classifier": ("calibrated", "set"),
+                    "regressor": ("calibrated", "lower", "upper")}
+"""Extra MC keys per calibrated output kind (``mc-predict --calibration``'s ``.npz`` keys)."""
 
 MAX_SAMPLES = 4096
 """``--mc T`` upper bound: T copies of every activation after the prefix live in one call."""
@@ -56,15 +66,22 @@ SEED_SIGNATURE = "seeded"
 """SavedModel signature that takes a ``seed`` input ([2] int64): same seed, same output."""
 
 
-def output_keys(names: list[str], classifier: list[bool], mode: ExportMode) -> list[list[str]]:
-    """Per model output, the names of the exported tensors (see the module docstring)."""
+def output_keys(names: list[str], classifier: list[bool], mode: ExportMode,
+                calibrated: list[str] | None = None) -> list[list[str]]:
+    """Per model output, the names of the exported tensors (see the module docstring).
+
+    ``calibrated``: per output, the kind its calibration fitted (``classifier`` or
+    ``regressor``, keys of :data:`CALIBRATION_KEYS`), or None without ``--calibration``.
+    """
     if mode is not ExportMode.MC:
         return [[name] for name in names]
     multi = len(names) > 1
+    kinds: list[str | None] = list(calibrated) if calibrated else [None] * len(names)
     out = []
-    for name, is_clf in zip(names, classifier, strict=True):
+    for name, is_clf, kind in zip(names, classifier, kinds, strict=True):
         prefix = f"{name}/" if multi else ""
-        keys = ["mean", "std", *(CLASSIFIER_KEYS if is_clf else ())]
+        keys = ["mean", "std", *(CLASSIFIER_KEYS if is_clf else ()),
+                *(CALIBRATION_KEYS[kind] if kind else ())]
         out.append([prefix + k for k in keys])
     return out
 
@@ -101,9 +118,17 @@ def check_paths(src: Path, dst: Path, fmt: ExportFormat, *, force: bool) -> None
         raise InputDataError(f"{dst} is a directory")
     if dst.exists() and not force and not (dst.is_dir() and not any(dst.iterdir())):
         raise UsageError(f"{dst} exists; pass --force to overwrite it")
+    weights = ir_weights(dst)
+    if fmt is ExportFormat.OPENVINO and weights.exists() and not force:
+        raise UsageError(f"{weights} (OUT's weights file) exists; pass --force to overwrite it")
     parent = dst.parent if str(dst.parent) else Path(".")
     if not parent.is_dir() or not os.access(parent, os.W_OK):
         raise InputDataError(f"cannot write {dst}: {parent} is not a writable directory")
+
+
+def ir_weights(xml: Path) -> Path:
+    """The ``.bin`` an OpenVINO IR ``.xml`` reads its weights from (same stem, beside it)."""
+    return xml.with_suffix(".bin")
 
 
 @dataclass(frozen=True)
@@ -125,6 +150,27 @@ class OutputCheck:
 
 
 @dataclass(frozen=True)
+class CalibrationCheck:
+    """How OUT's baked calibration compared with ``mc-predict --calibration`` in OUT's runtime."""
+
+    head_max_error: float
+    """Largest |OUT's calibrated value - dropctl's numpy calibration of OUT's own mean/std|
+    (relative to max(1, |value|) for intervals)."""
+    head_set_errors: int
+    """Set memberships of OUT that differ from numpy's on OUT's own mean although the score is
+    more than the float tolerance from ``qhat`` (must be 0)."""
+    max_z: float
+    """Largest |average of OUT's calibrated/lower/upper - mc-predict --calibration's| in
+    standard errors (both averaged over repeated T-pass estimates)."""
+    sets_compared: int
+    """Set memberships whose score lies beyond Monte Carlo error of ``qhat`` (compared)."""
+    sets_differ: int
+    """Of those, memberships where OUT's set and mc-predict --calibration's differ (must be 0)."""
+    repeats: int
+    """T-pass estimates on each side (calls of OUT; T-pass groups of mc-predict)."""
+
+
+@dataclass(frozen=True)
 class Verification:
     """How the exported file behaved in its own runtime."""
 
@@ -140,6 +186,8 @@ class Verification:
     """Random op types found in the written graph (what makes the runtime sample)."""
     seeded: bool | None = None
     """SavedModel's ``seeded`` signature: same seed gave the same bytes (None: no such input)."""
+    calibration: CalibrationCheck | None = None
+    """The baked calibration's check (``--calibration`` only)."""
 
 
 @dataclass(frozen=True)
@@ -168,3 +216,7 @@ class ExportReport:
     """Size of OUT (a SavedModel directory: all its files)."""
     warnings: tuple[str, ...] = ()
     """What the user should know (sites that could not be switched, loader rescues)."""
+    calibration: str | None = None
+    """The ``--calibration`` file baked into OUT (None: none)."""
+    coverage: float | None = None
+    """Its nominal coverage 1 - alpha of the sets and intervals."""

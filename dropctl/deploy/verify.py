@@ -52,6 +52,8 @@ REFERENCE_SAMPLES = 200
 VERIFY_INPUTS = 8
 """Seeded synthetic inputs the file is run on."""
 
+OPENVINO_CONFIG = {"INFERENCE_PRECISION_HINT": "f32"}
+"""``compile_model`` config the OpenVINO verification (and the documented serving) uses."""
 HINTS = {ExportFormat.ONNX: "tf2onnx changed the sampling; try --format savedmodel or litert"}
 """What to try after a failed verification, per format."""
 
@@ -85,6 +87,19 @@ def open_runner(fmt: ExportFormat, path: Path, signature: str = "serving_default
             return dict(zip(names, session.run(names, feed), strict=True))
 
         return run_onnx
+    if fmt is ExportFormat.OPENVINO:
+        ov = optional_module("openvino", "verifying an OpenVINO export")
+        # float32 kernels: on a CPU with bf16 units OpenVINO 2026.4 defaults to bfloat16
+        # (measured: --standard 1.7e-3 of the scale from predict()); serve with the same hint.
+        compiled = ov.Core().compile_model(str(path), "CPU", OPENVINO_CONFIG)
+        ports = list(compiled.outputs)
+
+        def run_ov(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            got = compiled(feed)
+            # An output port has a set of names (the signature key among them): all of them.
+            return {name: np.array(got[o]) for o in ports for name in o.get_names()}
+
+        return run_ov
     interpreter = optional_module("ai_edge_litert.interpreter", "verifying a LiteRT export")
     runner = interpreter.Interpreter(model_path=str(path)).get_signature_runner(signature)
 
@@ -104,8 +119,12 @@ def random_ops(fmt: ExportFormat, path: Path) -> tuple[str, ...]:
 def verify_export(fmt: ExportFormat, path: Path, mode: ExportMode, samples: int, model: Any,
                   arrays: list[np.ndarray], in_names: list[str], out_keys: list[list[str]],
                   *, sites: str | None, seed: int, traced_random: int = 0,
-                  display: str | None = None) -> Verification:
-    """Run ``path`` in its runtime against ``mc-predict`` on ``arrays``; raise on a failure."""
+                  display: str | None = None, calibration: Any = None) -> Verification:
+    """Run ``path`` in its runtime against ``mc-predict`` on ``arrays``; raise on a failure.
+
+    ``calibration``: the baked :class:`~dropctl.mc.calibration.CalibrationFit`, checked against
+    ``mc-predict --calibration`` by :func:`dropctl.deploy.calibration.check_calibration`.
+    """
     from dropctl.mc.engine import mc_predict
     from dropctl.reader.deployed import read_deployed
 
@@ -130,6 +149,13 @@ def verify_export(fmt: ExportFormat, path: Path, mode: ExportMode, samples: int,
                         f"{traced_random} (the exporter merged, folded or dropped some)")
     first = run(feed)
     second = run(feed)
+    calls = [first, second]
+    if mode is ExportMode.MC:
+        from dropctl.deploy.calibration import REPEATS
+
+        repeats = max(math.ceil(REFERENCE_SAMPLES / samples),
+                      REPEATS if calibration is not None else 0)
+        calls += [run(feed) for _ in range(max(0, repeats - 2))]
     checks = []
     for o, keys in zip(ref.outputs, out_keys, strict=True):
         stochastic = bool(np.max(o.std, initial=0.0) > 0) and mode is not ExportMode.STANDARD
@@ -146,8 +172,6 @@ def verify_export(fmt: ExportFormat, path: Path, mode: ExportMode, samples: int,
                 problems.append(f"{o.name}: two calls on the same inputs differ")
             continue
         if mode is ExportMode.MC:
-            calls = [first, second] + [run(feed) for _ in range(
-                max(0, math.ceil(REFERENCE_SAMPLES / samples) - 2))]
             means = np.stack([c[keys[0]] for c in calls]).astype(np.float64)
             var = np.stack([np.square(c[keys[1]]) for c in calls]).astype(np.float64)
             mean = means.mean(axis=0)
@@ -183,6 +207,17 @@ def verify_export(fmt: ExportFormat, path: Path, mode: ExportMode, samples: int,
         if max_z > limit:
             problems.append(f"{o.name}: mean {max_z:.1f} standard errors from mc-predict's "
                             f"(limit {limit:.1f})")
+    calib_check = None
+    if calibration is not None:
+        from dropctl.deploy import calibration as calib
+
+        names = [o.name for o in ref.outputs]
+        fits = calib.matched_fits(calibration, names, [o.classifier for o in ref.outputs],
+                                  [tuple(o.mean.shape) for o in ref.outputs])
+        groups = calib.reference_groups(model, arrays, samples, fits, calibration, seed=seed,
+                                        sites=sites)
+        calib_check, trouble = calib.check_calibration(calibration, fits, calls, groups, z_limit)
+        problems += trouble
     seeded = None
     if fmt is ExportFormat.SAVEDMODEL and mode is not ExportMode.STANDARD:
         seeded = _check_seeded(path, feed, out_keys)
@@ -193,7 +228,7 @@ def verify_export(fmt: ExportFormat, path: Path, mode: ExportMode, samples: int,
                                 f"{runtime_version(fmt)}: {'; '.join(problems)}; nothing written"
                                 + (f" ({HINTS[fmt]})" if fmt in HINTS else ""))
     return Verification(RUNTIMES[fmt], runtime_version(fmt), len(arrays[0]), tuple(checks),
-                        ops, seeded)
+                        ops, seeded, calib_check)
 
 
 def z_limit(elements: int) -> float:

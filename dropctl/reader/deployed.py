@@ -1,9 +1,10 @@
 """Deployment formats read statically: is dropout (or any random op) active when the file runs?
 
-One entry point, :func:`read_deployed`, for the three formats ``dropctl export`` writes and
+One entry point, :func:`read_deployed`, for the formats ``dropctl export`` writes and
 their peers from other exporters: ONNX (:mod:`dropctl.reader.onnx`), LiteRT/TFLite
-(:mod:`dropctl.reader.tflite`) and SavedModel graphs without Keras metadata (``saved_model.pb``'s
-graph and function library, through :mod:`dropctl.reader.savedmodel`'s bounded protobuf walk).
+(:mod:`dropctl.reader.tflite`), OpenVINO IR ``.xml`` (:mod:`dropctl.reader.openvino`) and
+SavedModel graphs without Keras metadata (``saved_model.pb``'s graph and function library,
+through :mod:`dropctl.reader.savedmodel`'s bounded protobuf walk).
 Nothing is imported from TensorFlow, onnx or LiteRT and nothing in the file is run; the same
 size, field and depth limits as every reader apply.
 """
@@ -29,6 +30,7 @@ class DeployedFormat(StrEnum):
     ONNX = "onnx"
     LITERT = "litert"
     SAVEDMODEL_GRAPH = "savedmodel-graph"
+    OPENVINO = "openvino"
 
 
 @dataclass(frozen=True)
@@ -87,11 +89,15 @@ def detect(p: Path) -> DeployedFormat | None:
         return DeployedFormat.ONNX
     if suffix in (".tflite", ".litert"):
         return DeployedFormat.LITERT
+    from dropctl.reader.openvino import is_ir
+
     try:
         with p.open("rb") as fh:
-            head = fh.read(8)
+            head = fh.read(256 if suffix == ".xml" else 8)
     except OSError:
         return None
+    if suffix == ".xml":  # any XML file may end so: only an IR's <net> root makes it one
+        return DeployedFormat.OPENVINO if is_ir(head) else None
     return DeployedFormat.LITERT if is_tflite(head) else None
 
 
@@ -112,7 +118,8 @@ def read_deployed(path: str | Path) -> DeployedGraph:
     p = Path(path)
     fmt = detect(p)
     if fmt is None:
-        raise ArtifactError(f"{p}: not an ONNX file, a TFLite flatbuffer or a SavedModel graph")
+        raise ArtifactError(f"{p}: not an ONNX file, a TFLite flatbuffer, an OpenVINO IR or a "
+                            "SavedModel graph")
     if fmt is DeployedFormat.SAVEDMODEL_GRAPH:
         from dropctl.reader.savedmodel import GRAPH_FILE, MAX_GRAPH_BYTES, member
 
@@ -125,8 +132,16 @@ def read_deployed(path: str | Path) -> DeployedGraph:
             mm.close()  # type: ignore[attr-defined]
     from dropctl.reader.onnx import MAX_BYTES
 
-    mm, view = _mapped(p, MAX_BYTES)
+    if fmt is DeployedFormat.OPENVINO:
+        from dropctl.reader.openvino import MAX_BYTES as IR_BYTES
+
+        limit = IR_BYTES
+    else:
+        limit = MAX_BYTES
+    mm, view = _mapped(p, limit)
     try:
+        if fmt is DeployedFormat.OPENVINO:
+            return _openvino(view, str(p))
         if fmt is DeployedFormat.ONNX:
             return _onnx(view, str(p))
         return _litert(view, str(p))
@@ -143,6 +158,15 @@ def _onnx(view: memoryview, what: str) -> DeployedGraph:
                           feeds_mask=masked) for n, masked in masked_random(nodes))
     drops = tuple((d.name, d.training_mode) for d in dropout_nodes(nodes, consts))
     return DeployedGraph(DeployedFormat.ONNX, len(nodes), rand, drops)
+
+
+def _openvino(view: memoryview, what: str) -> DeployedGraph:
+    from dropctl.reader.openvino import masked_random, read_ir
+
+    layers, edges = read_ir(view, what)
+    rand = tuple(RandomOp(layer.name, layer.type, feeds_mask=masked)
+                 for layer, masked in masked_random(layers, edges))
+    return DeployedGraph(DeployedFormat.OPENVINO, len(layers), rand)
 
 
 def _litert(view: memoryview, what: str) -> DeployedGraph:
@@ -186,7 +210,8 @@ def _savedmodel_graph(view: memoryview, what: str) -> DeployedGraph:
 
 # ---- the inspect report of a deployed file -----------------------------------------------------
 
-_ARTIFACT = {"onnx": "ONNX", "litert": "LITERT", "savedmodel-graph": "SAVEDMODEL_GRAPH"}
+_ARTIFACT = {"onnx": "ONNX", "litert": "LITERT", "savedmodel-graph": "SAVEDMODEL_GRAPH",
+             "openvino": "OPENVINO"}
 
 
 def report_from_deployed(path: str | Path, display_path: str | None = None) -> InspectReport:

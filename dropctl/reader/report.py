@@ -57,6 +57,8 @@ class ArtifactFormat(StrEnum):
     """A LiteRT/TFLite flatbuffer."""
     SAVEDMODEL_GRAPH = "savedmodel-graph"
     """A SavedModel directory without Keras metadata: only its graph is read."""
+    OPENVINO = "openvino"
+    """An OpenVINO IR ``.xml`` (its ``.bin`` weights are not read)."""
 
 
 class Verdict(StrEnum):

@@ -16,6 +16,10 @@ def _shape(shape: tuple[int | None, ...]) -> str:
                            for i, d in enumerate(shape)) + "]"
 
 
+def _pct(coverage: float | None) -> str:
+    return "?" if coverage is None else f"{coverage:.0%}"
+
+
 def render_signature(report: ExportReport) -> Table:
     """OUT's inputs and outputs, as a serving client needs them."""
     table = Table(title=f"{escape(report.dst)} ({report.format.value})", title_justify="left")
@@ -28,7 +32,11 @@ def render_signature(report: ExportReport) -> Table:
                "std": "MC std over the passes (ddof=0)",
                "entropy": "predictive entropy of the mean (nats)",
                "mutual_information": "BALD (nats)",
-               "variation_ratio": "1 - modal class share"}
+               "variation_ratio": "1 - modal class share",
+               "calibrated": "calibrated probabilities (classifier) or scaled std",
+               "set": f"conformal prediction set, {_pct(report.coverage)} coverage (bool)",
+               "lower": f"conformal interval lower bound, {_pct(report.coverage)} coverage",
+               "upper": f"conformal interval upper bound, {_pct(report.coverage)} coverage"}
     for key in report.outputs:
         what = meaning.get(key.rsplit("/", 1)[-1], "") if report.mode is ExportMode.MC else (
             "one stochastic sample per call" if report.mode is ExportMode.PERMA
@@ -56,6 +64,13 @@ def summary_line(report: ExportReport) -> str:
                   f"errors of mc-predict's")
         if v.seeded:
             detail += ", 'seeded' signature reproducible"
+        c = v.calibration
+        if c is not None:
+            detail += (f"; calibration from {escape(report.calibration or '?')} within "
+                       f"{c.max_z:.1f} standard errors of mc-predict --calibration's")
+            if any(k.rsplit("/", 1)[-1] == "set" for k in report.outputs):
+                detail += (f", sets equal on {c.sets_compared - c.sets_differ}/"
+                           f"{c.sets_compared} memberships beyond MC error of the threshold")
     return line + f"; verified in {v.runtime} {v.version} on {v.inputs} inputs: {detail}"
 
 
@@ -74,9 +89,16 @@ def export_dict(report: ExportReport) -> dict[str, Any]:
         "outputs": list(report.outputs),
         "bytes": report.bytes,
         "warnings": list(report.warnings),
+        "calibration": None if report.calibration is None else {
+            "file": report.calibration, "coverage": report.coverage},
         "verification": None if v is None else {
             "runtime": v.runtime, "version": v.version, "inputs": v.inputs,
             "random_ops": list(v.random_ops), "seeded": v.seeded,
+            "calibration": None if v.calibration is None else {
+                "head_max_error": v.calibration.head_max_error,
+                "head_set_errors": v.calibration.head_set_errors,
+                "max_z": v.calibration.max_z, "sets_compared": v.calibration.sets_compared,
+                "sets_differ": v.calibration.sets_differ, "repeats": v.calibration.repeats},
             "outputs": [{"name": c.name, "stochastic": c.stochastic, "max_std": c.max_std,
                          "max_z": c.max_z, "max_rel_error": c.max_rel_error, "fresh": c.fresh}
                         for c in v.outputs]},

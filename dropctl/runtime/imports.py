@@ -21,7 +21,7 @@ from dropctl.errors import MissingDependencyError, UsageError, one_line
 EXTRAS = {"keras": "tensorflow", "tensorflow": "tensorflow", "jax": "jax", "jaxlib": "jax",
           "torch": "torch", "ray": "ray", "pyarrow": "parquet", "matplotlib": "plot",
           "keras_hub": "hub", "keras_nlp": "hub", "tf2onnx": "onnx", "onnx": "onnx",
-          "onnxruntime": "onnx", "ai_edge_litert": "litert"}
+          "onnxruntime": "onnx", "ai_edge_litert": "litert", "openvino": "openvino"}
 """Top-level module -> the dropctl extra that installs it."""
 
 

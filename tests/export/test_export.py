@@ -280,13 +280,72 @@ def tiny_lstm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("fmt, name", [("onnx", "l.onnx"), ("litert", "l.tflite"),
-                                       ("savedmodel", "l_sm")])
+                                       ("savedmodel", "l_sm"), ("openvino", "l.xml")])
 def test_an_lstm_exports_and_verifies_in_every_format(tiny_lstm: Path, tmp_path: Path,
                                                       fmt: str, name: str) -> None:
+    if fmt == "openvino":
+        pytest.importorskip("openvino")
     import dropctl
     from dropctl.reader.report import Verdict
 
     report = dropctl.export(tiny_lstm, tmp_path / name, format=fmt, mode="mc", samples=8)
     (check,) = report.verification.outputs
     assert check.stochastic and check.fresh and check.max_std > 0
+    assert dropctl.inspect(tmp_path / name).predict_deterministic is Verdict.NO
+
+
+def test_family_lstm_exports_to_onnx_with_every_random_op(tmp_path: Path) -> None:
+    # tf2onnx's merge_duplication pass merged equal random nodes (15 of family.keras' 29 kept,
+    # a different survivor per run) while dropctl believed it off; now every run keeps all.
+    import onnx
+
+    import dropctl
+
+    dst = tmp_path / "family.onnx"
+    report = dropctl.export(SAMPLES / "family.keras", dst, format="onnx", mode="mc", samples=4)
+    model = onnx.load(str(dst))
+    graphs, random_nodes = [model.graph], []
+    while graphs:
+        g = graphs.pop()
+        random_nodes += [n for n in g.node if n.op_type.startswith("Random")]
+        graphs += [a.g for n in g.node for a in n.attribute if a.HasField("g")]
+    assert len(random_nodes) == 29 and report.verification.outputs[0].stochastic
+    # No seed attribute: onnxruntime then draws from its per-process seed (see below).
+    assert not any(a.name == "seed" for n in random_nodes for a in n.attribute)
+
+
+def test_onnx_streams_are_fresh_per_process_and_fixed_by_set_seed(exported) -> None:
+    import subprocess
+    import sys
+
+    path, _ = exported["cnn_onnx_mc"]
+    code = ("import sys, numpy as np, onnxruntime as ort\n"
+            "if sys.argv[2] != 'none': ort.set_seed(int(sys.argv[2]))\n"
+            "s = ort.InferenceSession(sys.argv[1], providers=['CPUExecutionProvider'])\n"
+            "print(s.run(['mean'], {'image': np.ones((1, 28, 28, 1), np.float32)})[0].tobytes().hex())")
+
+    def first_call(seed: str) -> str:
+        return subprocess.run([sys.executable, "-c", code, str(path), seed], check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    assert first_call("none") != first_call("none")
+    assert first_call("7") == first_call("7") != first_call("8")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt, name", [("onnx", "g.onnx"), ("savedmodel", "g_sm"),
+                                       ("openvino", "g.xml")])
+def test_keras_hub_text_model_exports_in_every_format(tmp_path: Path, fmt: str,
+                                                      name: str) -> None:
+    # LiteRT: test_keras_hub_text_model_exports_to_litert (default suite); these are slow.
+    pytest.importorskip("keras_hub")
+    if fmt == "openvino":
+        pytest.importorskip("openvino")
+    import dropctl
+    from dropctl.reader.report import Verdict
+
+    report = dropctl.export(SAMPLES / "gpt2_tiny.keras", tmp_path / name, format=fmt,
+                            mode="mc", samples=3)
+    (check,) = report.verification.outputs
+    assert len(report.sites) == 7 and check.stochastic and check.fresh and check.max_std > 0
     assert dropctl.inspect(tmp_path / name).predict_deterministic is Verdict.NO

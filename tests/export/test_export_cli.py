@@ -50,7 +50,7 @@ def test_export_onnx_prints_the_verification_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("module, extra", [
     ("tf2onnx", "onnx"), ("onnxruntime", "onnx"), ("onnx", "onnx"),
-    ("ai_edge_litert.interpreter", "litert")])
+    ("ai_edge_litert.interpreter", "litert"), ("openvino", "openvino")])
 def test_a_missing_runtime_names_its_extra(module: str, extra: str) -> None:
     from dropctl.runtime.imports import missing
 
