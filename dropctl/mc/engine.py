@@ -174,7 +174,8 @@ class Engine:
                 s.path, type(s.layer).__name__, s.kind, s.rate,
                 effective_rate(s.rate) if s.parts == (s.layer,) and self._fast(s.layer) else None,
                 id(s.layer) in picked_ids, s.always_on,
-                None if s.parts else "cannot be switched: no dropout layer reachable inside it",
+                None if s.parts else (
+                    s.blocked or "cannot be switched: no dropout layer reachable inside it"),
             )
             for s in all_sites
         )

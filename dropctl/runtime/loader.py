@@ -86,7 +86,11 @@ class ModelSite:
     """The layers the Monte Carlo engine switches for this site: ``(layer,)`` for a stock
     layer; for a block whose dropout lives in sub-layers (keras_hub ``TransformerEncoder``,
     ``CachedMultiHeadAttention``...) its dropout-family leaves, so BatchNormalization and
-    everything else in the block stay in inference mode. Empty: nothing can be switched."""
+    everything else in the block stay in inference mode; for a custom leaf layer whose
+    ``call`` takes ``training`` (keras-io CCT's ``StochasticDepth``), the layer itself, called
+    with ``training=True``. Empty: nothing can be switched."""
+    blocked: str | None = None
+    """Why ``parts`` is empty, when the walk knows (None: it is not, or no reason known)."""
 
 
 # ---- building and weights (Keras) ---------------------------------------------------------------
@@ -412,12 +416,72 @@ _HUB_LEAF_ATTRS = ("rate", "drop_rate", "drop_prob", "drop_path_rate", "drop_pat
                    "_drop_rate", "_drop_prob")
 
 
-def _site_of(layer: Any, keras: Any) -> tuple[SiteKind, float, tuple[Any, ...]] | None:
-    """(kind, rate, the layers the engine switches) for a stochastic layer, else None."""
+_CUSTOM_RATE_ATTRS = ("rate", "p", "dropout_rate", "drop_rate", "drop_path_rate", "dropout",
+                      "drop_prob", "drop_prop", "drop_path", "_rate", "_drop_rate", "_drop_prob")
+"""Attributes a custom layer keeps its rate in (keras-io CCT: ``self.drop_prob = drop_prop``)."""
+
+
+def _is_custom(layer: Any) -> bool:
+    return type(layer).__module__.split(".", 1)[0] not in ("keras", "dropctl", *_HUB_ROOTS)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _custom_leaf(layer: Any, keras: Any
+                 ) -> tuple[SiteKind, float, tuple[Any, ...], str | None] | None:
+    """A custom layer that draws its own randomness when its ``call`` gets ``training=True``
+    (keras-io CCT's ``StochasticDepth(layers.Layer)``: ``if training: ... keras.random.uniform``).
+
+    It is a site when ``inspect`` lists it (:func:`dropctl.reader.sites.classify`: a stochastic
+    word in the class name, or a rate in its config) and its ``call`` takes ``training``; one
+    holding a Dropout-family layer is :func:`_hub_block`'s. The engine switches it by calling it
+    with ``training=True``, which Keras passes down to every layer inside it: so it is
+    switchable only when nothing inside takes ``training`` (a BatchNormalization inside would
+    run on batch statistics); otherwise it is listed with no parts and that reason. The rate
+    is its config's (the keys ``inspect`` reads), else its attributes' (CCT keeps
+    ``self.drop_prob``), else 0.0.
+    """
+    from dropctl.reader.classes import DROPOUT_WORDS, RATE_KEYS
+
+    if isinstance(layer, keras.Model) or not _is_custom(layer) or not compat.takes_training(layer):
+        return None
+    inside = compat.sublayers(layer)
+    if any(isinstance(sub, keras.layers.Dropout | keras.layers.GaussianDropout
+                      | keras.layers.AlphaDropout | keras.layers.GaussianNoise) for sub in inside):
+        return None
+    try:
+        cfg = layer.get_config()
+    except Exception:  # noqa: BLE001 - the user's get_config may raise anything
+        cfg = {}
+    cfg = cfg if isinstance(cfg, dict) else {}
+    configured = [v for v in (_number(cfg.get(k)) for k in (*RATE_KEYS, "dropout")) if v]
+    lowered = type(layer).__name__.lower().replace("_", "")
+    if not (configured or _number(cfg.get("stddev")) or _number(cfg.get("sigma"))
+            or any(w.replace("_", "") in lowered for w in DROPOUT_WORDS)):
+        return None
+    held = [v for v in (_number(getattr(layer, a, None)) for a in _CUSTOM_RATE_ATTRS) if v]
+    rate = (configured + held + [0.0])[0]
+    trained = sorted({type(sub).__name__ for sub in inside if compat.takes_training(sub)})
+    if trained:
+        return (SiteKind.CUSTOM, rate, (),
+                "cannot be switched: calling it with training=True would also run "
+                f"{', '.join(trained)} inside it in training mode")
+    return SiteKind.CUSTOM, rate, (layer,), None
+
+
+def _site_of(layer: Any, keras: Any
+             ) -> tuple[SiteKind, float, tuple[Any, ...], str | None] | None:
+    """(kind, rate, the layers the engine switches, why none) for a stochastic layer, else None."""
     leaf = _leaf_site(layer, keras) or _hub_leaf(layer, keras)
     if leaf is not None:
-        return leaf[0], leaf[1], (layer,)
-    return _hub_block(layer, keras)
+        return leaf[0], leaf[1], (layer,), None
+    custom = _custom_leaf(layer, keras)
+    if custom is not None:
+        return custom
+    block = _hub_block(layer, keras)
+    return None if block is None else (*block, None)
 
 
 def _is_hub(layer: Any) -> bool:
@@ -477,11 +541,11 @@ def model_sites(model: Any, sites: str | None = None) -> list[ModelSite]:
         found = _site_of(layer, keras)
         if found is not None and id(layer) not in seen:
             seen.add(id(layer))
-            kind, rate, parts = found
+            kind, rate, parts, blocked = found
             registered = keras.saving.get_registered_name(type(layer))
             out.append(ModelSite(path, layer, kind, rate,
                                  always_on_class(type(layer).__name__, registered) is not None,
-                                 parts))
+                                 parts, blocked))
             continue  # a site's inside (a keras_hub block's leaves) is the site itself
         children = _children(layer, keras)
         if isinstance(layer, keras.layers.Bidirectional):
