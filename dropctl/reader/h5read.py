@@ -52,12 +52,24 @@ H5_COPY_BYTES_PER_SECOND = 10 * 1024 * 1024
 H5_TOTAL_CPU_SECONDS = 60.0
 """Backstop for the whole child (RLIMIT_CPU), plus 1 s per MB of file."""
 H5_WALL_SECONDS = float(os.environ.get("DROPCTL_H5_SECONDS", "10"))
-"""Wall-clock backstop for a child that stalls without using CPU, plus 1 s per
-:data:`H5_WALL_BYTES_PER_SECOND` of file."""
+"""Wall-clock allowance for a child that makes no progress (plus 1 s per
+:data:`H5_WALL_BYTES_PER_SECOND` of file): every step of work the child starts re-arms it
+(a heartbeat on the pipe), so a real file with thousands of datasets is read on a machine at
+any load (keras_hub's tiny EfficientNet was refused after 10 s on the shared 2-core machine,
+measured), while a child that stalls without using CPU is stopped."""
 H5_WALL_BYTES_PER_SECOND = 2 * 1024 * 1024
+H5_MAX_WALL_SECONDS = float(os.environ.get("DROPCTL_H5_MAX_SECONDS", "900"))
+"""Wall-clock backstop for the whole read, progress or not (plus the per-byte allowance):
+with at most :data:`MAX_H5_OBJECTS` steps of at most :data:`H5_STEP_CPU_SECONDS` CPU each and
+the child's total CPU limit, a hostile file cannot keep a reader longer than this."""
 STARTUP_SECONDS = 60.0
 """How long a fresh child interpreter may take to start (only when forking is unsafe)."""
 _READY = b"\x01"
+_BEAT = b"\x02"
+"""Sent by the child when it starts a step (at most every :data:`_BEAT_SECONDS`)."""
+_PAYLOAD = b"\x03"
+"""Sent once, right before the pickled result: every byte before it is a heartbeat."""
+_BEAT_SECONDS = min(0.2, H5_WALL_SECONDS / 4)
 H5_MEMORY = 512 * 1024 * 1024
 """Address space the child may add to what it inherits."""
 H5_SCAN_BYTES_PER_SECOND = 20 * 1024 * 1024
@@ -125,14 +137,16 @@ def read_h5(path: Path, *, member: str | None = None, scan_weights: bool = False
     cpu = H5_TOTAL_CPU_SECONDS + size / (1024 * 1024)
     request = (str(path), member, scan_weights, cpu)
     where = f"{path}: {member}" if member else f"{path}"
-    status, value = _run_child(request, H5_WALL_SECONDS + size / H5_WALL_BYTES_PER_SECOND)
+    extra = size / H5_WALL_BYTES_PER_SECOND
+    status, value = _run_child(request, H5_WALL_SECONDS + extra, H5_MAX_WALL_SECONDS + extra)
     if status == "ok":
         assert isinstance(value, H5Contents)
         return value
     raise ArtifactError(f"{where}: {value}")
 
 
-def _run_child(request: tuple[str, str | None, bool, float], wall: float) -> tuple[str, Any]:
+def _run_child(request: tuple[str, str | None, bool, float], wall: float,
+               max_wall: float) -> tuple[str, Any]:
     r, w = os.pipe()
     proc = None
     pid = 0
@@ -164,9 +178,9 @@ def _run_child(request: tuple[str, str | None, bool, float], wall: float) -> tup
         # A fresh interpreter may take seconds to import h5py on a busy machine: the limits
         # start when the child says it is ready (its CPU limit is its own, load-independent).
         started = _read_until(r, time.monotonic() + STARTUP_SECONDS, 1)
-        data, complete = (b"", False)
+        data, complete, stalled = (b"", False, False)
         if started[1] and started[0] == _READY:
-            data, complete = _read_until(r, time.monotonic() + wall)
+            data, complete, stalled = _read_result(r, wall, time.monotonic() + max_wall)
     finally:
         os.close(r)
         code = _reap(pid, proc)
@@ -178,8 +192,11 @@ def _run_child(request: tuple[str, str | None, bool, float], wall: float) -> tup
     if code == -signal.SIGXCPU:
         return "error", (f"reading its HDF5 metadata used over {cpu:g} s of CPU in all "
                          "(corrupt or hostile file); refusing it")
+    if not complete and stalled:
+        return "error", (f"reading its HDF5 metadata made no progress for {wall:.0f} s "
+                         "(corrupt or hostile file); refusing it")
     if not complete:
-        return "error", (f"reading its HDF5 metadata took over {wall:.0f} s "
+        return "error", (f"reading its HDF5 metadata took over {max_wall:.0f} s in all "
                          "(corrupt or hostile file); refusing it")
     try:
         return pickle.loads(data)  # our own child's bytes, never the file's
@@ -206,6 +223,32 @@ def _read_until(fd: int, deadline: float, size: int = -1) -> tuple[bytes, bool]:
         got += len(chunk)
         if got == size:
             return b"".join(chunks), True
+
+
+def _read_result(fd: int, stall: float, last: float) -> tuple[bytes, bool, bool]:
+    """(the pickled result, complete, stalled) from the child: heartbeats and result bytes
+    re-arm the ``stall`` allowance, ``last`` is the deadline for the whole read."""
+    chunks: list[bytes] = []
+    payload = False
+    deadline = min(time.monotonic() + stall, last)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return b"", False, deadline < last
+        ready, _, _ = select.select([fd], [], [], min(left, 0.25))
+        if not ready:
+            continue
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:  # EOF: a result cut short or missing is a dead child (pickle fails)
+            return b"".join(chunks), True, False
+        if not payload:
+            head, marker, chunk = chunk.partition(_PAYLOAD)
+            payload = bool(marker)
+            if head.strip(_BEAT):
+                return b"", True, False  # not heartbeats: treated as a dead child
+        if payload:
+            chunks.append(chunk)
+        deadline = min(time.monotonic() + stall, last)  # progress: heartbeat or result bytes
 
 
 def _reap(pid: int, proc: Any) -> int:
@@ -254,13 +297,21 @@ def _limit_resources(budget: int, cpu_seconds: float) -> None:
 
 _ARMED = False
 """True in the bounded child only: :func:`_step` arms the CPU timer there and nowhere else."""
+_BEAT_FD: int | None = None
+"""The child's pipe to the parent, for heartbeats (None elsewhere)."""
+_LAST_BEAT = 0.0
 
 
 def _step(extra_seconds: float = 0.0) -> None:
     """Start one step of work: it may use :data:`H5_STEP_CPU_SECONDS` (plus ``extra_seconds``
     for a step that reads bytes) of CPU from now, whatever the steps before it used."""
+    global _LAST_BEAT
     if _ARMED:
         signal.setitimer(signal.ITIMER_PROF, H5_STEP_CPU_SECONDS + extra_seconds)
+        now = time.monotonic()
+        if _BEAT_FD is not None and now - _LAST_BEAT >= _BEAT_SECONDS:
+            _LAST_BEAT = now
+            os.write(_BEAT_FD, _BEAT)
 
 
 def _child_main(request: tuple[str, str | None, bool, float], out_fd: int) -> None:
@@ -275,6 +326,8 @@ def _child_main(request: tuple[str, str | None, bool, float], out_fd: int) -> No
         path, member, scan_weights, cpu = request
         _limit_resources(H5_MEMORY, cpu)
         os.write(out_fd, _READY)
+        global _BEAT_FD
+        _BEAT_FD = out_fd
         try:
             result: tuple[str, Any] = ("ok", _read(path, member, scan_weights))
         except ArtifactError as exc:
@@ -284,7 +337,7 @@ def _child_main(request: tuple[str, str | None, bool, float], out_fd: int) -> No
                                f"{H5_MEMORY // 2**20} MB memory limit; refusing it")
         except Exception as exc:  # noqa: BLE001 - anything libhdf5/h5py raises on a bad file
             result = ("error", f"HDF5 structure is corrupt ({_first_line(exc)})")
-        data = pickle.dumps(result)
+        data = _PAYLOAD + pickle.dumps(result)
         view = memoryview(data)
         while view:
             view = view[os.write(out_fd, view):]
