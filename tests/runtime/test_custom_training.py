@@ -153,3 +153,14 @@ def test_only_that_layer_runs_in_training_mode(cct_model, keras_cct) -> None:
     dropped = no_branch.predict(x, verbose=0)
     hits = np.isclose(out.samples, dropped[None], atol=1e-5).all(axis=-1)
     assert 0 < hits.mean() < 1
+
+
+def test_check_probe_measures_it(cct_model, cli_runner) -> None:
+    """check --probe switches it too: stochastic under Monte Carlo, predict() deterministic."""
+    model, code = cct_model
+    r = cli_runner.invoke(app, ["check", "--no-config", "--probe", "--json",
+                                "--custom-objects", str(code), str(model)])
+    (art,) = json.loads(r.stdout)["artifacts"]
+    assert art["probe"]["unswitched"] == [], r.stderr
+    assert art["probe"]["mc_stochastic"] is True
+    assert art["probe"]["predict_deterministic"] is True
