@@ -4,6 +4,7 @@ Run it after upgrading Keras or keras_hub::
 
     python scripts/gen_semantics.py --hub-source /path/to/keras-hub   # a checkout or a git dir
     python scripts/gen_semantics.py --check                           # CI: fail when stale
+    python scripts/gen_semantics.py --only VideoPrismBackbone [--check]  # one class (and its backbone)
 
 Nothing in the catalogue is typed by hand. For every keras_hub backbone and task the script
 
@@ -19,7 +20,10 @@ Nothing in the catalogue is typed by hand. For every keras_hub backbone and task
 
 keras layer classes are read from ``keras.layers`` (constructor parameters setting a rate or a
 noise level). The file records the keras, keras_hub and backend versions it was made with.
-``--check`` rebuilds everything and exits 1 when the result differs from the committed file.
+``--check`` rebuilds everything and exits 1 when the result differs from the committed file,
+naming each differing field. The result is deterministic: keys are sorted, count keys are tried
+in sorted order (never the order a config happens to list them in), and failure reasons carry no
+object addresses or temporary paths.
 """
 
 from __future__ import annotations
@@ -346,6 +350,20 @@ def _attribute(rate: float, marks: dict[str, float]) -> tuple[str | None, float]
     return (p, round(rate / marks[p], 6)) if p else (None, rate)
 
 
+def _depends_on_count(template: dict[str, Any]) -> bool:
+    return any(seg[1] != "fixed" and seg[3] for seg in template["segments"])
+
+
+def _prefer(new: dict[str, Any], old: dict[str, Any]) -> bool:
+    """Whether a template fitted for a later count key (keys go in sorted order) replaces the
+    one an earlier key gave the same path: one that repeats per layer beats one that does not,
+    and a path whose name moves with the count (``dropout_{n}``) beats a fixed one. Otherwise
+    the first key stays, so the catalogue never depends on the order of a config's keys
+    (VideoPrism's fixed ``spatial_encoder/dropout`` fits all four of its count keys)."""
+    rank = (new["per_layer"], _depends_on_count(new))
+    return rank > (old["per_layer"], _depends_on_count(old))
+
+
 MAX_VARIANTS_PARAMS = 4
 """Up to this many rate parameters, every subset of them switched on is built: Keras names
 layers by a counter (``dropout_3``), so which rates are 0 can move other sites' paths."""
@@ -389,7 +407,10 @@ def catalogue_model(keras: Any, cls: type, build: Any, tiny: dict[str, Any],
                 if [(s["path"], s["param"]) for s in got] != [
                         (s["path"], s["param"]) for s in expect]:
                     variants[",".join(on)] = got
-    counts = [k for k, v in tiny.items() if COUNT_KEY.match(k) and isinstance(v, int) and v > 0]
+    # Sorted: the tiny config's key order differs between keras_hub's test file and the
+    # catalogue (written with sorted keys), and must not decide anything (see _prefer).
+    counts = sorted(k for k, v in tiny.items()
+                    if COUNT_KEY.match(k) and isinstance(v, int) and v > 0)
     base = [s["path"] for s in full]
     templated: dict[str, dict[str, Any]] = {}
     verified: dict[str, bool] = {}
@@ -403,7 +424,7 @@ def catalogue_model(keras: Any, cls: type, build: Any, tiny: dict[str, Any],
         found = None if variants else _templates([base, *grown], tiny[key])
         verified[key] = found is not None
         for path, tmpl in (found or {}).items():
-            if path not in templated or (tmpl["per_layer"] and not templated[path]["per_layer"]):
+            if path not in templated or _prefer(tmpl, templated[path]):
                 templated[path] = {**tmpl, "repeat": key}
 
     def entry(s: dict[str, Any]) -> dict[str, Any]:
@@ -458,12 +479,32 @@ def keras_layers(keras: Any) -> dict[str, Any]:
     return out
 
 
-def generate(tiny_source: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+_ADDRESS = re.compile(r"\b0x[0-9a-fA-F]+\b")
+_TMP_NAME = re.compile(r"(/tmp|/var/folders)/\S+")
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a class did not build, in one line with nothing that changes between runs (object
+    addresses, temporary paths)."""
+    text = (str(exc).splitlines() or [""])[0]
+    text = _TMP_NAME.sub("<tmp>", _ADDRESS.sub("0x...", text))
+    return f"{type(exc).__name__}: {text[:160]}"
+
+
+def generate(tiny_source: dict[str, tuple[str, dict[str, Any]]],
+             only: set[str] | None = None) -> dict[str, Any]:
+    """The catalogue document; ``only``: just these keras_hub classes (and the backbones
+    their tasks need), for :func:`merge`."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
     import keras_hub
 
     backbones, tasks = _hub_classes(keras_hub)
+    if only is not None:
+        needed = only | {getattr(getattr(t, "backbone_cls", None), "__name__", "")
+                         for t in tasks if t.__name__ in only}
+        backbones = [c for c in backbones if c.__name__ in needed]
+        tasks = [c for c in tasks if c.__name__ in only]
     models: dict[str, Any] = {}
     unbuilt: dict[str, str] = {}
     tiny_of: dict[str, dict[str, Any]] = {}
@@ -479,7 +520,7 @@ def generate(tiny_source: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, An
             entry = catalogue_model(keras, cls, lambda kw, c=cls: c(**_kwargs_for_build(kw)),
                                     tiny, params)
         except Exception as exc:  # noqa: BLE001 - recorded with why, never skipped silently
-            unbuilt[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+            unbuilt[name] = _reason(exc)
             continue
         tiny_of[name] = tiny
         # every built backbone, sites or not: a task's static read expands its backbone
@@ -504,7 +545,7 @@ def generate(tiny_source: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, An
         try:
             entry = catalogue_model(keras, cls, build, {}, params)
         except Exception as exc:  # noqa: BLE001
-            unbuilt[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+            unbuilt[name] = _reason(exc)
             continue
         backbone_sites = models.get(bb_name, {}).get("sites", [])
         own = [s for s in entry["sites"] if not any(
@@ -523,33 +564,74 @@ def generate(tiny_source: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, An
     }
 
 
+def merge(old: dict[str, Any], part: dict[str, Any], only: set[str]) -> dict[str, Any]:
+    """``old`` with the entries of ``only`` taken from ``part`` (a ``generate(..., only)``)."""
+    models = {k: v for k, v in old["hub_models"].items() if k not in only}
+    unbuilt = {k: v for k, v in old["unbuilt"].items() if k not in only}
+    models.update({k: v for k, v in part["hub_models"].items() if k in only})
+    unbuilt.update({k: v for k, v in part["unbuilt"].items() if k in only})
+    return {**part, "hub_models": models, "unbuilt": unbuilt,
+            "keras_layers": old["keras_layers"] if only else part["keras_layers"]}
+
+
+def differences(old: Any, new: Any, where: str = "") -> list[str]:
+    """Where two catalogue documents differ, one ``path: old -> new`` line per leaf (lists
+    element by element), so a stale or flaky entry names itself."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [line for k in sorted({*old, *new}, key=str)
+                for line in differences(old.get(k, "<absent>"), new.get(k, "<absent>"),
+                                        f"{where}.{k}" if where else str(k))]
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [line for i, (a, b) in enumerate(zip(old, new, strict=True))
+                for line in differences(a, b, f"{where}[{i}]")]
+    return [] if old == new else [f"{where}: {json.dumps(old)[:80]} -> {json.dumps(new)[:80]}"]
+
+
+def dumps(doc: dict[str, Any]) -> str:
+    """The one text form of the catalogue (sorted keys: no dict order leaks into the file)."""
+    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--hub-source", type=Path,
                     help="keras-hub checkout or git dir holding *_backbone_test.py")
     ap.add_argument("--check", action="store_true",
                     help="rebuild and exit 1 when the committed catalogue differs")
+    ap.add_argument("--only", metavar="CLASS[,CLASS]",
+                    help="rebuild (or check) only these keras_hub classes; the rest is kept")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
+    old = json.loads(args.out.read_text()) if args.out.exists() else None
     if args.hub_source is not None:
         source = tiny_configs(_hub_test_files(args.hub_source))
-    elif args.out.exists():
-        old = json.loads(args.out.read_text())
+    elif old is not None:
         source = {m["module"]: (m["tiny_source"], m["tiny_config"])
                   for m in old["hub_models"].values() if m["kind"] == "backbone"}
     else:
         ap.error("--hub-source is needed the first time")
-    doc = generate(source)
-    text = json.dumps(doc, indent=1, sort_keys=True) + "\n"
+    only = {n.strip() for n in args.only.split(",") if n.strip()} if args.only else None
+    if only is not None and old is None:
+        ap.error("--only updates an existing catalogue")
+    doc = generate(source, only)
+    if only is not None:
+        assert old is not None
+        unknown = sorted(only - set(doc["hub_models"]) - set(doc["unbuilt"]))
+        if unknown:
+            ap.error(f"--only: not a keras_hub backbone or task with rates: {', '.join(unknown)}")
+        doc = merge(old, doc, only)
+    text = dumps(doc)
     if args.check:
-        if not args.out.exists() or args.out.read_text() != text:
-            old = json.loads(args.out.read_text()) if args.out.exists() else {}
-            moved = sorted(k for k in {*old.get("hub_models", {}), *doc["hub_models"]}
-                           if old.get("hub_models", {}).get(k) != doc["hub_models"].get(k))
-            moved += [k for k in ("keras", "keras_hub", "backend", "keras_layers", "unbuilt")
-                      if old.get(k) != doc.get(k)]
+        # Compared as documents (the text follows from them: dumps), reported leaf by leaf.
+        moved = differences(old or {}, doc)
+        if moved:
             print(f"{args.out} is stale for keras {doc['keras']}, keras_hub {doc['keras_hub']} "
-                  f"({', '.join(moved[:12]) or 'formatting'}): run scripts/gen_semantics.py",
+                  f"({len(moved)} difference(s)): run scripts/gen_semantics.py", file=sys.stderr)
+            for line in moved[:20]:
+                print(f"  {line}", file=sys.stderr)
+            return 1
+        if old is not None and args.out.read_text() != text:
+            print(f"{args.out} is not in the generator's format: run scripts/gen_semantics.py",
                   file=sys.stderr)
             return 1
         return 0

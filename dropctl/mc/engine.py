@@ -162,7 +162,8 @@ class Engine:
                 s.path, type(s.layer).__name__, s.kind, s.rate,
                 effective_rate(s.rate) if s.parts == (s.layer,) and self._fast(s.layer) else None,
                 id(s.layer) in picked_ids, s.always_on,
-                None if s.parts else "cannot be switched: no dropout layer reachable inside it",
+                None if s.parts else (
+                    s.blocked or "cannot be switched: no dropout layer reachable inside it"),
             )
             for s in all_sites
         )
@@ -188,7 +189,7 @@ class Engine:
         stock = self._always_stock.get(cls.__name__)
         if stock is not None and hasattr(self._keras.layers, stock):
             cls = getattr(self._keras.layers, stock)
-        return cls.call.__get__(layer)
+        return compat.batch_sized_noise(layer, cls.call.__get__(layer))
 
     def __enter__(self) -> Engine:
         ctx = self._ctx
@@ -275,16 +276,21 @@ class Engine:
                              training=False)
             return keras.tree.flatten(out)
         replicated: dict[int, Any] = {}
+        batched = compat.batch_arguments(functional)  # tensors without a batch axis stay as is
 
         def operation_fn(op: Any) -> Callable[..., Any]:
             def run(*args: Any, **kwargs: Any) -> Any:
+                flags = batched.get(id(op))
+                flat = keras.tree.flatten((args, kwargs))
+                keep = (set() if flags is None or len(flags) != len(flat)
+                        else {id(t) for t, f in zip(flat, flags, strict=True) if not f})
                 if compat.takes_training(op):
                     kwargs["training"] = False
-                flat = keras.tree.flatten((args, kwargs))
                 tensors = [t for t in flat if is_tensor(t)]
                 if self._contains_selected(op) or any(id(t) in replicated for t in tensors):
                     args, kwargs = keras.tree.map_structure(
-                        lambda t: tile(t) if is_tensor(t) and id(t) not in replicated else t,
+                        lambda t: tile(t) if is_tensor(t) and id(t) not in replicated
+                        and id(t) not in keep else t,
                         (args, kwargs))
                     out = op(*args, **kwargs)
                     for t in keras.tree.flatten(out):

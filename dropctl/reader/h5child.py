@@ -17,6 +17,7 @@ import os
 import pickle
 import signal
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,12 +42,24 @@ H5_COPY_BYTES_PER_SECOND = 10 * 1024 * 1024
 H5_TOTAL_CPU_SECONDS = 60.0
 """Backstop for the whole child (RLIMIT_CPU), plus 1 s per MB of file."""
 H5_WALL_SECONDS = float(os.environ.get("DROPCTL_H5_SECONDS", "10"))
-"""Wall-clock backstop for a child that stalls without using CPU, plus 1 s per
-:data:`H5_WALL_BYTES_PER_SECOND` of file."""
+"""Wall-clock allowance for a child that makes no progress (plus 1 s per
+:data:`H5_WALL_BYTES_PER_SECOND` of file): every step of work the child starts re-arms it
+(a heartbeat on the pipe), so a real file with thousands of datasets is read on a machine at
+any load (keras_hub's tiny EfficientNet was refused after 10 s on the shared 2-core machine,
+measured), while a child that stalls without using CPU is stopped."""
 H5_WALL_BYTES_PER_SECOND = 2 * 1024 * 1024
+H5_MAX_WALL_SECONDS = float(os.environ.get("DROPCTL_H5_MAX_SECONDS", "900"))
+"""Wall-clock backstop for the whole read, progress or not (plus the per-byte allowance):
+with at most :data:`MAX_H5_OBJECTS` steps of at most :data:`H5_STEP_CPU_SECONDS` CPU each and
+the child's total CPU limit, a hostile file cannot keep a reader longer than this."""
 STARTUP_SECONDS = 60.0
 """How long a fresh child interpreter may take to start (only when forking is unsafe)."""
 _READY = b"\x01"
+_BEAT = b"\x02"
+"""Sent by the child when it starts a step (at most every :data:`_BEAT_SECONDS`)."""
+_PAYLOAD = b"\x03"
+"""Sent once, right before the pickled result: every byte before it is a heartbeat."""
+_BEAT_SECONDS = min(0.2, H5_WALL_SECONDS / 4)
 H5_MEMORY = 512 * 1024 * 1024
 """Address space the child may add to what it inherits."""
 H5_SCAN_BYTES_PER_SECOND = 20 * 1024 * 1024
@@ -118,13 +131,21 @@ def _limit_resources(budget: int, cpu_seconds: float) -> None:
 
 _ARMED = False
 """True in the bounded child only: :func:`_step` arms the CPU timer there and nowhere else."""
+_BEAT_FD: int | None = None
+"""The child's pipe to the parent, for heartbeats (None elsewhere)."""
+_LAST_BEAT = 0.0
 
 
 def _step(extra_seconds: float = 0.0) -> None:
     """Start one step of work: it may use :data:`H5_STEP_CPU_SECONDS` (plus ``extra_seconds``
     for a step that reads bytes) of CPU from now, whatever the steps before it used."""
+    global _LAST_BEAT
     if _ARMED:
         signal.setitimer(signal.ITIMER_PROF, H5_STEP_CPU_SECONDS + extra_seconds)
+        now = time.monotonic()
+        if _BEAT_FD is not None and now - _LAST_BEAT >= _BEAT_SECONDS:
+            _LAST_BEAT = now
+            os.write(_BEAT_FD, _BEAT)
 
 
 def child_main(request: tuple[str, str | None, bool, float], out_fd: int) -> None:
@@ -139,6 +160,8 @@ def child_main(request: tuple[str, str | None, bool, float], out_fd: int) -> Non
         path, member, scan_weights, cpu = request
         _limit_resources(H5_MEMORY, cpu)
         os.write(out_fd, _READY)
+        global _BEAT_FD
+        _BEAT_FD = out_fd
         try:
             result: tuple[str, Any] = ("ok", _read(path, member, scan_weights))
         except ArtifactError as exc:
@@ -148,7 +171,7 @@ def child_main(request: tuple[str, str | None, bool, float], out_fd: int) -> Non
                                f"{H5_MEMORY // 2**20} MB memory limit; refusing it")
         except Exception as exc:  # noqa: BLE001 - anything libhdf5/h5py raises on a bad file
             result = ("error", f"HDF5 structure is corrupt ({one_line(exc, typed=False)})")
-        data = pickle.dumps(result)
+        data = _PAYLOAD + pickle.dumps(result)
         view = memoryview(data)
         while view:
             view = view[os.write(out_fd, view):]

@@ -32,7 +32,10 @@ from typing import Any
 import dropctl.interrupt as interrupt
 from dropctl.errors import ArtifactError
 from dropctl.reader.h5child import (
+    _BEAT,
+    _PAYLOAD,
     _READY,
+    H5_MAX_WALL_SECONDS,
     H5_STEP_CPU_SECONDS,
     H5_TOTAL_CPU_SECONDS,
     H5_WALL_BYTES_PER_SECOND,
@@ -70,14 +73,16 @@ def read_h5(path: Path, *, member: str | None = None, scan_weights: bool = False
     cpu = H5_TOTAL_CPU_SECONDS + size / (1024 * 1024)
     request = (str(path), member, scan_weights, cpu)
     where = f"{path}: {member}" if member else f"{path}"
-    status, value = _run_child(request, H5_WALL_SECONDS + size / H5_WALL_BYTES_PER_SECOND)
+    extra = size / H5_WALL_BYTES_PER_SECOND
+    status, value = _run_child(request, H5_WALL_SECONDS + extra, H5_MAX_WALL_SECONDS + extra)
     if status == "ok":
         assert isinstance(value, H5Contents)
         return value
     raise ArtifactError(f"{where}: {value}")
 
 
-def _run_child(request: tuple[str, str | None, bool, float], wall: float) -> tuple[str, Any]:
+def _run_child(request: tuple[str, str | None, bool, float], wall: float,
+               max_wall: float) -> tuple[str, Any]:
     r, w = os.pipe()
     proc = None
     pid = 0
@@ -109,9 +114,9 @@ def _run_child(request: tuple[str, str | None, bool, float], wall: float) -> tup
         # A fresh interpreter may take seconds to import h5py on a busy machine: the limits
         # start when the child says it is ready (its CPU limit is its own, load-independent).
         started = _read_until(r, time.monotonic() + STARTUP_SECONDS, 1)
-        data, complete = (b"", False)
+        data, complete, stalled = (b"", False, False)
         if started[1] and started[0] == _READY:
-            data, complete = _read_until(r, time.monotonic() + wall)
+            data, complete, stalled = _read_result(r, wall, time.monotonic() + max_wall)
     finally:
         os.close(r)
         code = _reap(pid, proc)
@@ -123,8 +128,11 @@ def _run_child(request: tuple[str, str | None, bool, float], wall: float) -> tup
     if code == -signal.SIGXCPU:
         return "error", (f"reading its HDF5 metadata used over {cpu:g} s of CPU in all "
                          "(corrupt or hostile file); refusing it")
+    if not complete and stalled:
+        return "error", (f"reading its HDF5 metadata made no progress for {wall:.0f} s "
+                         "(corrupt or hostile file); refusing it")
     if not complete:
-        return "error", (f"reading its HDF5 metadata took over {wall:.0f} s "
+        return "error", (f"reading its HDF5 metadata took over {max_wall:.0f} s in all "
                          "(corrupt or hostile file); refusing it")
     try:
         return pickle.loads(data)  # our own child's bytes, never the file's
@@ -151,6 +159,32 @@ def _read_until(fd: int, deadline: float, size: int = -1) -> tuple[bytes, bool]:
         got += len(chunk)
         if got == size:
             return b"".join(chunks), True
+
+
+def _read_result(fd: int, stall: float, last: float) -> tuple[bytes, bool, bool]:
+    """(the pickled result, complete, stalled) from the child: heartbeats and result bytes
+    re-arm the ``stall`` allowance, ``last`` is the deadline for the whole read."""
+    chunks: list[bytes] = []
+    payload = False
+    deadline = min(time.monotonic() + stall, last)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return b"", False, deadline < last
+        ready, _, _ = select.select([fd], [], [], min(left, 0.25))
+        if not ready:
+            continue
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:  # EOF: a result cut short or missing is a dead child (pickle fails)
+            return b"".join(chunks), True, False
+        if not payload:
+            head, marker, chunk = chunk.partition(_PAYLOAD)
+            payload = bool(marker)
+            if head.strip(_BEAT):
+                return b"", True, False  # not heartbeats: treated as a dead child
+        if payload:
+            chunks.append(chunk)
+        deadline = min(time.monotonic() + stall, last)  # progress: heartbeat or result bytes
 
 
 def _reap(pid: int, proc: Any) -> int:

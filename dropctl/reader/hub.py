@@ -13,7 +13,7 @@ keras_hub drop-path layer): it acts in ``fit()`` only.
 The same holds for keras_hub *layers* used in a user's own Keras model
 (:data:`LAYERS`: ``TransformerEncoder``, ``TransformerDecoder``): their sites are the layers
 inside them (``encoder/self_attention_dropout``), the paths the runtime walks to
-(:func:`dropctl.runtime.loader.model_sites`), so one block is several sites in every command.
+(:func:`dropctl.runtime.sites.model_sites`), so one block is several sites in every command.
 
 A keras_hub task (``BertTextClassifier``...) stores its backbone's config under ``backbone``;
 the backbone is expanded below the task's path. Any other keras_hub model with a

@@ -127,25 +127,44 @@ class _TensorFlow(Backend):
         tf = self.tf
         from dropctl.runtime import compat
 
-        dynamic = compat.symbolic_batch_ok()
-        if dynamic:
-            sig = [tf.TensorSpec([None, *shape[1:]], dtype) for shape, dtype in signature]
-            if static_first:  # reps is a tensor here: one trace serves every chunk size
-                sig = [tf.TensorSpec([], tf.int32), tf.TensorSpec([2], tf.int64),
-                       tf.TensorSpec([], tf.int64), *sig]
-            traced = tf.function(fn, input_signature=sig, autograph=False)
-        else:  # old Keras: one trace per distinct batch size and reps (a Python int: the
-            # replicated batch stays static too), i.e. full blocks + the last one
-            traced = tf.function(fn, autograph=False)
+        state = {"dynamic": compat.symbolic_batch_ok()}
+
+        def trace() -> Any:
+            if state["dynamic"]:
+                sig = [tf.TensorSpec([None, *shape[1:]], dtype) for shape, dtype in signature]
+                if static_first:  # reps is a tensor here: one trace serves every chunk size
+                    sig = [tf.TensorSpec([], tf.int32), tf.TensorSpec([2], tf.int64),
+                           tf.TensorSpec([], tf.int64), *sig]
+                return tf.function(fn, input_signature=sig, autograph=False)
+            # old Keras, or a model that needs static shapes: one trace per distinct batch
+            # size and reps (a Python int: the replicated batch stays static too), i.e. full
+            # blocks + the last one
+            return tf.function(fn, autograph=False)
+
+        traced = [trace()]
+
+        def call(*args: Any) -> Any:
+            try:
+                return traced[0](*args)
+            except (TypeError, tf.errors.OperatorNotAllowedInGraphError):
+                if not state["dynamic"]:
+                    raise
+                # Code that branches in Python on a tensor's shape or value (keras_hub 0.32:
+                # Qwen3_5GatedDeltaNet's ``if`` on a tensor, RWKV7TimeMix's ``range`` over the
+                # sequence length; measured) cannot trace on unknown dimensions; Keras' own
+                # predict() traces concrete shapes first, and so does the retry.
+                state["dynamic"] = False
+                traced[0] = trace()
+                return traced[0](int(args[0]), *args[1:]) if static_first else traced[0](*args)
 
         if static_first:
             def run(reps: int, seed: np.ndarray, row0: int, *xs: np.ndarray) -> list[np.ndarray]:
-                out = traced(np.int32(reps) if dynamic else int(reps),
-                             np.asarray(seed, np.int64), np.int64(row0), *xs)
+                out = call(np.int32(reps) if state["dynamic"] else int(reps),
+                           np.asarray(seed, np.int64), np.int64(row0), *xs)
                 return [np.asarray(o) for o in out]
         else:
             def run(*xs: np.ndarray) -> list[np.ndarray]:  # type: ignore[misc]
-                return [np.asarray(o) for o in traced(*xs)]
+                return [np.asarray(o) for o in call(*xs)]
         return run
 
     def seed(self, state: np.ndarray) -> Any:

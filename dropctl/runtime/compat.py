@@ -218,6 +218,34 @@ def noise_shape(layer: Any, x: Any) -> list[Any] | None:
     return None
 
 
+def batch_sized_noise(layer: Any, call: Callable[..., Any]) -> Callable[..., Any]:
+    """``call`` (the layer's own ``call``) with a ``noise_shape`` fixed at build time given the
+    batch size of each input.
+
+    keras_hub 0.32's ``DINOV2DropPath`` and ``DINOV3DropPath`` set ``self.noise_shape =
+    (input_shape[0], 1, 1)`` in ``build``; a functional backbone is built on a ``None`` batch,
+    so their ``call`` under ``training=True`` fails inside the model ("Failed to convert
+    elements of (None, 1, 1) to Tensor", measured; their tests use rate 0). For the call the
+    ``None`` is the input's batch size, and the layer then draws what its code draws. A layer
+    without such a shape gets ``call`` itself.
+    """
+    shape = getattr(layer, "noise_shape", None)
+    if not (isinstance(shape, tuple | list) and shape and any(d is None for d in shape)):
+        return call
+    keras = _keras()
+
+    def sized(x: Any, *args: Any, **kwargs: Any) -> Any:
+        dynamic = keras.ops.shape(x)
+        object.__setattr__(layer, "noise_shape", tuple(
+            dynamic[i] if d is None else d for i, d in enumerate(shape)))
+        try:
+            return call(x, *args, **kwargs)
+        finally:
+            object.__setattr__(layer, "noise_shape", shape)
+
+    return sized
+
+
 def is_stochastic_depth(layer: Any) -> bool:
     """keras.applications' ``StochasticDepth`` (ConvNeXt ``drop_path_rate``): a private class
     (``keras.src.applications.convnext``), recognised by name and its ``drop_path_rate``."""
@@ -267,6 +295,39 @@ def run_graph(functional: Any, inputs: list[Any], operation_fn: Callable[[Any], 
 def takes_training(op: Any) -> bool:
     """Whether ``op.call`` accepts ``training`` (Keras records it per layer)."""
     return "training" in getattr(op, "_call_context_args", {})
+
+
+def batch_arguments(functional: Any) -> dict[int, tuple[bool, ...]]:
+    """{id(operation): per flattened call argument, whether it carries the batch axis} for the
+    graph's nodes (``Function._nodes_by_depth``, ``node.arguments``: ``keras.src`` internals).
+
+    A tensor carries the batch when its symbolic leading dimension is the model inputs' (``None``
+    for a model built on any batch size). The Monte Carlo engine replicates only those:
+    DINOv3's encoder takes its rotary ``position_embeddings`` as ``[tokens, dim]`` tensors with
+    no batch axis, which repeating along axis 0 turns into four times the tokens (measured:
+    "Incompatible shapes: [8,16,2,8] vs. [1,64,1,8]"). An operation called at several nodes
+    with different argument layouts is left out (the caller then replicates every tensor).
+    """
+    keras = _keras()
+    from keras.src.backend.common.keras_tensor import KerasTensor
+
+    inputs = keras.tree.flatten(getattr(functional, "inputs", None) or [])
+    batch = inputs[0].shape[0] if inputs and len(inputs[0].shape) else None
+    out: dict[int, tuple[bool, ...]] = {}
+    clash: set[int] = set()
+    for nodes in getattr(functional, "_nodes_by_depth", {}).values():
+        for node in nodes:
+            op = getattr(node, "operation", None)
+            arguments = getattr(node, "arguments", None)
+            if op is None or arguments is None or getattr(node, "is_input", False):
+                continue
+            flags = tuple(isinstance(x, KerasTensor) and len(x.shape) > 0 and x.shape[0] == batch
+                          for x in keras.tree.flatten((arguments.args, arguments.kwargs)))
+            if out.setdefault(id(op), flags) != flags:
+                clash.add(id(op))
+    for key in clash:
+        del out[key]
+    return out
 
 
 def keras_mask_fns() -> tuple[Callable[[Any], Any], Callable[[Any, Any], None]]:

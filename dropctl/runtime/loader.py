@@ -18,9 +18,8 @@ One entry point, :func:`load_model` (also ``dropctl.load_model``), used by ``mc-
    a check that every layer owning weights found its group (Keras' by-name loader skips
    unmatched layers silently; a model with random weights must never come back).
 
-:func:`model_sites` lists the stochastic layers of a loaded model with the same
-``/``-joined paths ``dropctl inspect`` prints (``cnn/dropout``, ``family/bidirectional/
-forward_lstm``, ``model_AB/model_A/dropout``).
+What a loaded model holds, its stochastic sites, is :mod:`dropctl.runtime.sites`
+(:func:`~dropctl.runtime.sites.model_sites`; re-exported here for existing callers).
 """
 
 from __future__ import annotations
@@ -32,9 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from dropctl.errors import ArtifactError, MissingDependencyError, UnsupportedModelError, one_line
-from dropctl.reader.report import ArtifactFormat, SiteKind
+from dropctl.reader.report import ArtifactFormat
 from dropctl.reader.rescue import DROPPED_KEYS, RENAMED_KEYS, Rescue, renamed_layers, rescue_config
 from dropctl.runtime import compat, keras_module
+from dropctl.runtime.sites import ModelSite, model_sites
 
 __all__ = [
     "DROPPED_KEYS",
@@ -64,27 +64,6 @@ class LoadedModel:
     """Keras version that saved the file, if recorded."""
     rescues: tuple[Rescue, ...]
     """Config rewrites applied before building (empty for a file Keras 3 loads as is)."""
-
-
-@dataclass(frozen=True)
-class ModelSite:
-    """A stochastic layer of a loaded model (the runtime twin of :class:`dropctl.reader.report.Site`)."""
-
-    path: str
-    """Layer names from the outermost model, ``/``-joined, as ``dropctl inspect`` prints them."""
-    layer: Any
-    """The Keras layer object (for Bidirectional: the forward or backward RNN)."""
-    kind: SiteKind
-    """What randomness it injects."""
-    rate: float
-    """Drop probability (or recurrent dropout when only that is set; noise stddev for noise)."""
-    always_on: bool
-    """A dropctl always-on layer: it acts even under ``predict()``."""
-    parts: tuple[Any, ...] = ()
-    """The layers the Monte Carlo engine switches for this site: ``(layer,)`` for a stock
-    layer; for a block whose dropout lives in sub-layers (keras_hub ``TransformerEncoder``,
-    ``CachedMultiHeadAttention``...) its dropout-family leaves, so BatchNormalization and
-    everything else in the block stay in inference mode. Empty: nothing can be switched."""
 
 
 # ---- building and weights (Keras) ---------------------------------------------------------------
@@ -270,176 +249,3 @@ def load_artifact(art: Any, *, require_weights: bool = True,
 def load_model(path: str | Path) -> Any:
     """``keras.Model`` from ``path``, safe mode on, legacy Lambda dropout rescued (see :func:`load`)."""
     return load(path).model
-
-
-# ---- stochastic sites of a loaded model ---------------------------------------------------------
-
-
-_HUB_ROOTS = ("keras_hub", "keras_nlp", "keras_cv")
-_HUB_RATE_ATTRS = ("dropout", "dropout_rate", "attention_dropout", "drop_rate", "drop_path_rate",
-                   "_dropout", "_dropout_rate")
-
-
-def _leaf_site(layer: Any, keras: Any) -> tuple[SiteKind, float] | None:
-    """A stock stochastic layer (Dropout family, RNN, attention, StochasticDepth)."""
-    layers = keras.layers
-    if isinstance(layer, layers.SpatialDropout1D | layers.SpatialDropout2D
-                  | layers.SpatialDropout3D):
-        return (SiteKind.SPATIAL_DROPOUT, float(layer.rate)) if layer.rate > 0 else None
-    if isinstance(layer, layers.Dropout):
-        return (SiteKind.DROPOUT, float(layer.rate)) if layer.rate > 0 else None
-    if isinstance(layer, layers.GaussianDropout):
-        return (SiteKind.GAUSSIAN_DROPOUT, float(layer.rate)) if layer.rate > 0 else None
-    if isinstance(layer, layers.AlphaDropout):
-        return (SiteKind.ALPHA_DROPOUT, float(layer.rate)) if layer.rate > 0 else None
-    if isinstance(layer, layers.GaussianNoise):
-        return (SiteKind.GAUSSIAN_NOISE, float(layer.stddev)) if layer.stddev > 0 else None
-    if isinstance(layer, layers.RNN):
-        cells = getattr(layer.cell, "cells", None) or [layer.cell]
-        rates = [float(getattr(c, a, 0.0) or 0.0) for c in cells
-                 for a in ("dropout", "recurrent_dropout")]
-        return (SiteKind.RECURRENT, max(rates)) if max(rates, default=0.0) > 0 else None
-    if isinstance(layer, layers.MultiHeadAttention):
-        rate = compat.attention_dropout(layer)
-        return (SiteKind.ATTENTION, rate) if rate > 0 else None
-    if isinstance(layer, layers.GroupQueryAttention | layers.Attention):
-        rate = float(getattr(layer, "dropout", 0.0) or 0.0)
-        return (SiteKind.ATTENTION, rate) if rate > 0 else None
-    if compat.is_stochastic_depth(layer):
-        rate = float(layer.drop_path_rate or 0.0)
-        return (SiteKind.STOCHASTIC_DEPTH, rate) if rate > 0 else None
-    return None
-
-
-def _hub_block(layer: Any, keras: Any) -> tuple[SiteKind, float, tuple[Any, ...]] | None:
-    """A layer whose dropout lives inside it, named as one site at its own path: a keras_hub
-    layer ``inspect`` does not expand (:data:`dropctl.reader.hub.LAYERS`) or a user's custom
-    layer (``--custom-objects``), as ``inspect`` lists them. Not a model.
-
-    The engine switches the Dropout-family leaves inside it, never the whole block (which
-    would also switch any normalization inside to training mode).
-    """
-    if isinstance(layer, keras.Model):
-        return None
-    root = type(layer).__module__.split(".", 1)[0]
-    custom = root not in ("keras", "dropctl", *_HUB_ROOTS)
-    if root not in _HUB_ROOTS and not custom:
-        return None
-    rates = [float(v) for v in (getattr(layer, a, None)
-                                for a in (*_HUB_RATE_ATTRS, *(("rate",) if custom else ())))
-             if isinstance(v, int | float) and not isinstance(v, bool)]
-    leaves = tuple(sub for sub in compat.sublayers(layer)
-                   if isinstance(sub, keras.layers.Dropout | keras.layers.GaussianDropout
-                                 | keras.layers.AlphaDropout | keras.layers.GaussianNoise)
-                   and _leaf_site(sub, keras) is not None)
-    leaf_rates = [_leaf_site(sub, keras)[1] for sub in leaves]  # type: ignore[index]
-    rate = max(rates + leaf_rates, default=0.0)
-    if rate <= 0:
-        return None
-    name = type(layer).__name__.lower()
-    kind = (SiteKind.CUSTOM if custom
-            else SiteKind.ATTENTION if any(w in name for w in ("attention", "transformer"))
-            else SiteKind.DROPOUT)
-    return kind, rate, leaves
-
-
-def _hub_leaf(layer: Any, keras: Any) -> tuple[SiteKind, float] | None:
-    """A keras_hub layer that drops by itself (Swin's ``DropPath``...): a class the generated
-    catalogue found as a site (:func:`dropctl.reader.semantics.leaf_classes`), with a rate."""
-    from dropctl.reader.semantics import leaf_classes
-
-    if isinstance(layer, keras.Model) or not _is_hub(layer) or compat.direct_sublayers(layer):
-        return None
-    kind = leaf_classes().get(type(layer).__name__)
-    if kind is None:
-        return None
-    rates = [float(v) for v in (getattr(layer, a, None) for a in _HUB_LEAF_ATTRS)
-             if isinstance(v, int | float) and not isinstance(v, bool)]
-    rate = max(rates, default=0.0)
-    return (SiteKind(kind), rate) if rate > 0 else None
-
-
-_HUB_LEAF_ATTRS = ("rate", "drop_rate", "drop_prob", "drop_path_rate", "drop_path", "_rate",
-                   "_drop_rate", "_drop_prob")
-
-
-def _site_of(layer: Any, keras: Any) -> tuple[SiteKind, float, tuple[Any, ...]] | None:
-    """(kind, rate, the layers the engine switches) for a stochastic layer, else None."""
-    leaf = _leaf_site(layer, keras) or _hub_leaf(layer, keras)
-    if leaf is not None:
-        return leaf[0], leaf[1], (layer,)
-    return _hub_block(layer, keras)
-
-
-def _is_hub(layer: Any) -> bool:
-    return type(layer).__module__.split(".", 1)[0] in _HUB_ROOTS
-
-
-def _opens_hub_layer(layer: Any, keras: Any, in_hub_model: bool) -> bool:
-    """Whether the walk goes inside a keras_hub layer to its own Dropout/attention layers.
-
-    The one path scheme (:mod:`dropctl.reader.hub`): inside a keras_hub model, and for the
-    keras_hub layers ``inspect`` expands (:data:`dropctl.reader.hub.LAYERS`), a site is the
-    inner layer that drops (``transformer_layer_0/self_attention_dropout``); any other keras_hub
-    layer with a dropout parameter is one site at its own path (:func:`_hub_block`).
-    """
-    from dropctl.reader.hub import LAYERS
-
-    if (isinstance(layer, keras.Model) or not _is_hub(layer) or _leaf_site(layer, keras)
-            or _hub_leaf(layer, keras)):
-        return False  # a keras_hub attention layer (CachedMultiHeadAttention) is a site itself
-    return in_hub_model or type(layer).__name__ in LAYERS
-
-
-def _children(layer: Any, keras: Any) -> list[Any]:
-    if isinstance(layer, keras.layers.Bidirectional):
-        return [layer.forward_layer, layer.backward_layer]
-    if isinstance(layer, keras.layers.Wrapper):  # TimeDistributed and other wrappers
-        return [layer.layer]
-    if isinstance(layer, keras.Model) and not isinstance(layer, keras.layers.InputLayer):
-        return [lyr for lyr in getattr(layer, "layers", []) or []
-                if not isinstance(lyr, keras.layers.InputLayer)]
-    return []
-
-
-def model_sites(model: Any, sites: str | None = None) -> list[ModelSite]:
-    """Stochastic layers of ``model`` in walk order, optionally only paths matching glob ``sites``.
-
-    Paths start with the model's own name, as in ``dropctl inspect``. A layer shared by
-    several paths is listed once (first path). Inside keras_hub models and the keras_hub
-    layers inspect expands, sites are the inner Dropout/attention layers; ``sites`` is matched
-    by :func:`dropctl.reader.walker.site_matches`, the matcher every command uses.
-    """
-    keras = _keras()
-    from dropctl.reader.layer_names import always_on_class
-    from dropctl.reader.walker import bidirectional_aliases, site_matches
-
-    out: list[ModelSite] = []
-    aliases: dict[str, tuple[str, ...]] = {}
-    seen: set[int] = set()
-    stack: list[tuple[Any, str, bool]] = [(model, "", False)]
-    while stack:
-        layer, parent, in_hub = stack.pop()
-        path = f"{parent}/{layer.name}" if parent else layer.name
-        if _opens_hub_layer(layer, keras, in_hub):
-            inner = compat.direct_sublayers(layer)
-            stack.extend((child, path, True) for child in reversed(inner))
-            continue
-        found = _site_of(layer, keras)
-        if found is not None and id(layer) not in seen:
-            seen.add(id(layer))
-            kind, rate, parts = found
-            registered = keras.saving.get_registered_name(type(layer))
-            out.append(ModelSite(path, layer, kind, rate,
-                                 always_on_class(type(layer).__name__, registered) is not None,
-                                 parts))
-            continue  # a site's inside (a keras_hub block's leaves) is the site itself
-        children = _children(layer, keras)
-        if isinstance(layer, keras.layers.Bidirectional):
-            for child in children:
-                aliases[f"{path}/{child.name}"] = bidirectional_aliases(f"{path}/{child.name}")
-        in_hub = in_hub or (isinstance(layer, keras.Model) and _is_hub(layer))
-        stack.extend((child, path, in_hub) for child in reversed(children))
-    if sites is not None:
-        out = [s for s in out if site_matches(s.path, sites, aliases.get(s.path, ()))]
-    return out

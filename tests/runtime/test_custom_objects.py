@@ -42,14 +42,17 @@ LAYER_CODE = textwrap.dedent('''
 
     @keras.saving.register_keras_serializable(package="dropctl_test_custom")
     class RandomDrop(keras.layers.Layer):
-        """Draws its own mask with keras.random: no Dropout layer that dropctl could switch."""
+        """Draws its own mask with keras.random behind a BatchNormalization: no Dropout layer
+        dropctl could switch, and calling it with training=True would switch the BN too."""
 
         def __init__(self, rate=0.3, **kwargs):
             super().__init__(**kwargs)
             self.rate = rate
             self.seed = keras.random.SeedGenerator(0)
+            self.norm = keras.layers.BatchNormalization()
 
         def call(self, x, training=None):
+            x = self.norm(x, training=training)
             if training:
                 return keras.random.dropout(x, self.rate, seed=self.seed)
             return x
@@ -205,12 +208,17 @@ def test_check_without_probe_never_imports_user_code(tmp_path: Path, cli_runner)
 
 def test_a_site_that_cannot_be_switched_is_not_called_deterministic_by_the_probe(
         custom_files, cli_runner) -> None:
-    """RandomDrop draws its own mask: inspect lists it, the runtime has nothing to switch."""
+    """RandomDrop draws its own mask behind a BatchNormalization: inspect lists it, the runtime
+    cannot switch it without switching the BN (tests/runtime/test_custom_training.py switches
+    the same kind of layer when nothing inside it takes ``training``)."""
     _, rand, code = custom_files
     r = cli_runner.invoke(app, ["mc-predict", str(rand), "--custom-objects", str(code),
                                 "--synthetic", "2", "-T", "4", "--json"])
     assert r.exit_code == 0, r.stderr
-    assert json.loads(r.stdout)["unswitched"] == ["rand_model/rdrop"]
+    doc = json.loads(r.stdout)
+    assert doc["unswitched"] == ["rand_model/rdrop"]
+    (site,) = doc["sites"]
+    assert "would also run BatchNormalization inside it in training mode" in site["note"]
     r = cli_runner.invoke(app, ["check", "--no-config", "--probe", "--json",
                                 "--custom-objects", str(code), str(rand)])
     (art,) = json.loads(r.stdout)["artifacts"]

@@ -11,7 +11,8 @@ import pytest
 
 from dropctl.errors import ArtifactError, UnsupportedModelError
 from dropctl.reader.report import SiteKind
-from dropctl.runtime.loader import load, load_model, model_sites, rescue_config
+from dropctl.runtime.loader import load, load_model, rescue_config
+from dropctl.runtime.sites import model_sites
 from tests.support import needs_hub, sample_files
 
 HUB_SAMPLES = {"gpt2_tiny.keras", "vit_tiny.keras"}

@@ -79,7 +79,7 @@ def test_the_corpus_covers_both_containers_of_every_pattern() -> None:
 
 @pytest.mark.parametrize("name", sorted(CORPUS))
 def test_loads_bit_exact_with_the_sites_inspect_lists(name: str) -> None:
-    from dropctl.runtime.loader import model_sites
+    from dropctl.runtime.sites import model_sites
 
     entry = CORPUS[name]
     loaded = _load(name)
@@ -183,7 +183,7 @@ def test_bidirectional_globs_carry_over_between_formats(name: str, tmp_path: Pat
     leaf = "lstm" if name.startswith("tfkeras") else "forward_lstm"
     for pattern in (f"*/bidirectional/{leaf}", "*/bidirectional/forward_lstm",
                     "*/bidirectional/lstm"):
-        from dropctl.runtime.loader import model_sites
+        from dropctl.runtime.sites import model_sites
 
         picked = [s.path for s in model_sites(model, pattern)]
         assert any(p.endswith("forward_lstm") for p in picked), (pattern, picked)
