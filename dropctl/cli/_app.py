@@ -160,7 +160,7 @@ def handle_errors(func: F) -> F:
         except MemoryError:
             print("Error: out of memory (try a smaller --batch-size or input)", file=sys.stderr)
             raise typer.Exit(ExitCode.ERROR) from None
-        except Exception as exc:  # noqa: BLE001 - last line of defence, see docstring
+        except Exception as exc:  # last line of defence (see docstring); re-raised under --debug
             if _debug():
                 raise
             from dropctl.render.safe import escape

@@ -77,7 +77,7 @@ _RANDOM_ATTRS = ("rate", "stddev", "dropout", "recurrent_dropout", "_dropout")
 def randomness_off(model: Any) -> Iterator[None]:
     """Temporarily zero every rate/stddev of the model's stochastic layers (and RNN cells)."""
     keras = _keras()
-    DropoutRNNCell = compat.dropout_rnn_cell_class()  # noqa: N806 - a class
+    DropoutRNNCell = compat.dropout_rnn_cell_class()
 
     kinds = (keras.layers.Dropout, keras.layers.GaussianDropout, keras.layers.GaussianNoise,
              keras.layers.AlphaDropout, keras.layers.MultiHeadAttention,

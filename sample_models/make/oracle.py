@@ -216,7 +216,7 @@ def measure_formats(here: Path, entries: dict[str, Any], flavour: str) -> dict[s
                           "tfkeras_predict_deterministic": bool(np.array_equal(a, b))}
         return results
     import keras
-    import keras_hub  # noqa: F401  registers the keras_hub classes
+    import keras_hub  # also registers the keras_hub classes that load_model resolves
 
     keras.utils.set_random_seed(SEED)
     os.chdir(here)  # bare names keep error messages free of absolute paths

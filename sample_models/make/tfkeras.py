@@ -20,7 +20,7 @@ from sample_models.make.process import inputs_of, step_main
 K: Any = None
 
 
-def PermaDropout(rate: float) -> Any:  # noqa: N802 - the recipe's own name
+def PermaDropout(rate: float) -> Any:  # the forum recipe's own name, hence not snake_case
     """The classic always-on dropout recipe: ``Lambda(lambda x: K.dropout(x, level=rate))``."""
     from tf_keras.layers import Lambda
 

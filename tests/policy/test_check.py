@@ -19,7 +19,7 @@ from dropctl.policy.config import Config, config_from_table
 from dropctl.policy.discover import expand_paths
 from dropctl.policy.results import Status
 from dropctl.policy.run import run_check
-from tests.support import ROOT  # noqa: I001
+from tests.support import ROOT
 
 SAMPLES = ROOT / "sample_models"
 
