@@ -59,7 +59,7 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[
+    version: Annotated[  # noqa: ARG001 - Typer option acted on by its eager callback
         bool,
         typer.Option("--version", "-V", callback=_version_callback, is_eager=True,
                      help="Print the version and exit."),

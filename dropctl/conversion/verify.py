@@ -180,7 +180,7 @@ def verify_file(path: Path, source: Any, x: list[np.ndarray], ref: np.ndarray,
     try:
         out = keras.models.load_model(path, compile=False, safe_mode=True,
                                       custom_objects=custom_objects)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - any reload failure is a failed verification
         return Verification(False, "stochastic" if perma else "deterministic", float("inf"),
                             TOLERANCE, 0, False, message=f"OUT does not reload: {one_line(exc)}")
     tol = TOLERANCE * max(1.0, float(np.max(np.abs(ref))) if ref.size else 1.0)
