@@ -20,10 +20,10 @@ import dropctl
 from tests.support import LazyModule
 
 keras = LazyModule("keras")  # dropctl's always-on layers are registered on first use
-from dropctl.conversion.report import Action, ConvertMode
-from dropctl.errors import UnsupportedModelError
-from dropctl.reader.report import Phase
-from dropctl.runtime.loader import load_model
+from dropctl.conversion.report import Action, ConvertMode  # noqa: E402
+from dropctl.errors import UnsupportedModelError  # noqa: E402
+from dropctl.reader.report import Phase  # noqa: E402
+from dropctl.runtime.loader import load_model  # noqa: E402
 
 # The keras_hub samples have their own convert tests (tests/runtime/test_formats_runtime.py):
 # they write only .keras, and three modes of two backbones would add minutes here.
