@@ -108,7 +108,7 @@ def untrack_child(pid: int) -> None:
     _children.discard(pid)
 
 
-def _on_sigint(signum: int, frame: Any) -> None:
+def _on_sigint(_signum: int, _frame: Any) -> None:  # the signal.signal handler signature
     if os.getpid() != _state["pid"]:
         raise KeyboardInterrupt  # a forked child before it ignores SIGINT: the parent reports
     if _state["interrupted"] or _state["at_once"]:

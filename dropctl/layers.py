@@ -46,13 +46,16 @@ __all__ = ["ALWAYS_ON_CLASSES", "AlwaysAlphaDropout", "AlwaysAttention", "Always
 # _check_names() below proves it names every class of the two tables.
 
 _register = keras.saving.register_keras_serializable(package=PACKAGE)
+# Every ``call`` below keeps a ``training`` parameter it ignores: Keras 3.15.1's Layer.__init__
+# reads the call signature by name (``"training" in self.call_signature_parameters``) and only then
+# passes ``training=`` to it, so the name is the interface and stays.
 
 
 @_register
 class AlwaysDropout(keras.layers.Dropout):
     """``keras.layers.Dropout`` that drops on every call (``training`` is ignored)."""
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None):  # noqa: ARG002 - Keras matches it by name
         return super().call(inputs, training=True)
 
 
@@ -60,7 +63,7 @@ class AlwaysDropout(keras.layers.Dropout):
 class AlwaysSpatialDropout1D(keras.layers.SpatialDropout1D):
     """``keras.layers.SpatialDropout1D`` that drops on every call."""
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None):  # noqa: ARG002 - Keras matches it by name
         return super().call(inputs, training=True)
 
 
@@ -68,7 +71,7 @@ class AlwaysSpatialDropout1D(keras.layers.SpatialDropout1D):
 class AlwaysSpatialDropout2D(keras.layers.SpatialDropout2D):
     """``keras.layers.SpatialDropout2D`` that drops on every call."""
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None):  # noqa: ARG002 - Keras matches it by name
         return super().call(inputs, training=True)
 
 
@@ -76,7 +79,7 @@ class AlwaysSpatialDropout2D(keras.layers.SpatialDropout2D):
 class AlwaysSpatialDropout3D(keras.layers.SpatialDropout3D):
     """``keras.layers.SpatialDropout3D`` that drops on every call."""
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None):  # noqa: ARG002 - Keras matches it by name
         return super().call(inputs, training=True)
 
 
@@ -84,7 +87,7 @@ class AlwaysSpatialDropout3D(keras.layers.SpatialDropout3D):
 class AlwaysGaussianDropout(keras.layers.GaussianDropout):
     """``keras.layers.GaussianDropout`` that multiplies by noise on every call."""
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None):  # noqa: ARG002 - Keras matches it by name
         return super().call(inputs, training=True)
 
 
@@ -92,7 +95,7 @@ class AlwaysGaussianDropout(keras.layers.GaussianDropout):
 class AlwaysGaussianNoise(keras.layers.GaussianNoise):
     """``keras.layers.GaussianNoise`` that adds noise on every call."""
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None):  # noqa: ARG002 - Keras matches it by name
         return super().call(inputs, training=True)
 
 
@@ -100,7 +103,7 @@ class AlwaysGaussianNoise(keras.layers.GaussianNoise):
 class AlwaysAlphaDropout(keras.layers.AlphaDropout):
     """``keras.layers.AlphaDropout`` that drops on every call."""
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None):  # noqa: ARG002 - Keras matches it by name
         return super().call(inputs, training=True)
 
 
@@ -112,7 +115,7 @@ class AlwaysAlphaDropout(keras.layers.AlphaDropout):
 class AlwaysSimpleRNN(keras.layers.SimpleRNN):
     """``keras.layers.SimpleRNN`` whose ``dropout``/``recurrent_dropout`` act on every call."""
 
-    def call(self, sequences, initial_state=None, mask=None, training=None):
+    def call(self, sequences, initial_state=None, mask=None, training=None):  # noqa: ARG002 - Keras matches it by name
         return super().call(sequences, initial_state=initial_state, mask=mask, training=True)
 
 
@@ -120,7 +123,7 @@ class AlwaysSimpleRNN(keras.layers.SimpleRNN):
 class AlwaysLSTM(keras.layers.LSTM):
     """``keras.layers.LSTM`` whose ``dropout``/``recurrent_dropout`` act on every call."""
 
-    def call(self, sequences, initial_state=None, mask=None, training=None):
+    def call(self, sequences, initial_state=None, mask=None, training=None):  # noqa: ARG002 - Keras matches it by name
         return super().call(sequences, initial_state=initial_state, mask=mask, training=True)
 
 
@@ -128,7 +131,7 @@ class AlwaysLSTM(keras.layers.LSTM):
 class AlwaysGRU(keras.layers.GRU):
     """``keras.layers.GRU`` whose ``dropout``/``recurrent_dropout`` act on every call."""
 
-    def call(self, sequences, initial_state=None, mask=None, training=None):
+    def call(self, sequences, initial_state=None, mask=None, training=None):  # noqa: ARG002 - Keras matches it by name
         return super().call(sequences, initial_state=initial_state, mask=mask, training=True)
 
 
@@ -150,7 +153,7 @@ class AlwaysMultiHeadAttention(keras.layers.MultiHeadAttention):
         key_mask=None,
         attention_mask=None,
         return_attention_scores=False,
-        training=None,
+        training=None,  # noqa: ARG002 - Keras matches it by name
         use_causal_mask=False,
     ):
         return super().call(
@@ -181,7 +184,7 @@ class AlwaysGroupQueryAttention(keras.layers.GroupQueryAttention):
         key_mask=None,
         attention_mask=None,
         return_attention_scores=False,
-        training=None,
+        training=None,  # noqa: ARG002 - Keras matches it by name
         use_causal_mask=False,
     ):
         return super().call(
@@ -206,7 +209,7 @@ class AlwaysAttention(keras.layers.Attention):
         self,
         inputs,
         mask=None,
-        training=None,
+        training=None,  # noqa: ARG002 - Keras matches it by name
         return_attention_scores=False,
         use_causal_mask=False,
     ):

@@ -3,6 +3,6 @@ import pathlib
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repo root
-from sample_models.make.__main__ import main  # noqa: E402
+from sample_models.make.__main__ import main
 
 raise SystemExit(main())

@@ -265,8 +265,7 @@ def test_training_default_leak_measured_on_installed_keras(tmp_path: Path) -> No
 
 # ---- check: keras = ">=3.16" or a list of versions ----------------------------------------------
 
-def test_check_fails_a_model_whose_verdict_differs_across_deployed_versions(samples_dir: Path,
-                                                                           tmp_path: Path) -> None:
+def test_check_fails_a_model_whose_verdict_differs_across_deployed_versions(samples_dir: Path) -> None:
     pinned = samples_dir / "pinned_training.keras"
     report = dropctl.check([pinned], config=False, keras=">=3.6")
     result = report.results[0]

@@ -59,7 +59,7 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[
+    version: Annotated[  # noqa: ARG001 - Typer option acted on by its eager callback
         bool,
         typer.Option("--version", "-V", callback=_version_callback, is_eager=True,
                      help="Print the version and exit."),
@@ -160,7 +160,7 @@ def handle_errors(func: F) -> F:
         except MemoryError:
             print("Error: out of memory (try a smaller --batch-size or input)", file=sys.stderr)
             raise typer.Exit(ExitCode.ERROR) from None
-        except Exception as exc:  # noqa: BLE001 - last line of defence, see docstring
+        except Exception as exc:  # last line of defence (see docstring); re-raised under --debug
             if _debug():
                 raise
             from dropctl.render.safe import escape

@@ -102,7 +102,7 @@ def _compile_like(model: Any, artifact: Any) -> tuple[bool | None, str | None]:
             if not artifact.training_config:
                 return None, None
             model.compile(**compat.compile_args_from_training_config(artifact.training_config))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - Keras refusing a compile config: a warning, not fatal
         return False, f"compile config not carried over (Keras refused it: {one_line(exc)})"
     return True, None
 
@@ -137,7 +137,7 @@ def _sigterm_as_exit() -> Iterator[None]:
         yield
         return
 
-    def stop(signum: int, frame: Any) -> None:
+    def stop(signum: int, _frame: Any) -> None:  # signal.signal passes the frame
         raise SystemExit(128 + signum)
 
     previous = signal.signal(signal.SIGTERM, stop)

@@ -77,7 +77,7 @@ _RANDOM_ATTRS = ("rate", "stddev", "dropout", "recurrent_dropout", "_dropout")
 def randomness_off(model: Any) -> Iterator[None]:
     """Temporarily zero every rate/stddev of the model's stochastic layers (and RNN cells)."""
     keras = _keras()
-    DropoutRNNCell = compat.dropout_rnn_cell_class()  # noqa: N806 - a class
+    DropoutRNNCell = compat.dropout_rnn_cell_class()
 
     kinds = (keras.layers.Dropout, keras.layers.GaussianDropout, keras.layers.GaussianNoise,
              keras.layers.AlphaDropout, keras.layers.MultiHeadAttention,
@@ -180,7 +180,7 @@ def verify_file(path: Path, source: Any, x: list[np.ndarray], ref: np.ndarray,
     try:
         out = keras.models.load_model(path, compile=False, safe_mode=True,
                                       custom_objects=custom_objects)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - any reload failure is a failed verification
         return Verification(False, "stochastic" if perma else "deterministic", float("inf"),
                             TOLERANCE, 0, False, message=f"OUT does not reload: {one_line(exc)}")
     tol = TOLERANCE * max(1.0, float(np.max(np.abs(ref))) if ref.size else 1.0)

@@ -49,7 +49,7 @@ def check_one(path: str, policy: Policy, fail_on: Severity, probe: bool = False,
         error = f"{path}: out of memory while reading"
     except RecursionError:
         error = f"{path}: nests too deeply to check (hostile or corrupt file)"
-    except Exception as exc:  # noqa: BLE001 - a bug or a library error: this file only
+    except Exception as exc:  # a bug or a library error costs this file only; re-raised under --debug
         if debug or os.environ.get("DROPCTL_DEBUG"):
             raise
         error = (f"{path}: could not be checked ({one_line(exc)}); "

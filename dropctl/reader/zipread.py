@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -105,12 +106,15 @@ def _read_member(p: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
             f"{p}: {info.filename} expands {info.file_size // max(info.compress_size, 1)}:1 "
             "(zip bomb); refusing it"
         )
+    # What CPython 3.11's ZipFile.open/ZipExtFile.read raise on a stored or deflated member
+    # (bzip2/lzma and encryption are refused above): BadZipFile (bad local header, names that
+    # differ, bad CRC), NotImplementedError (flag bits 5/6), UnicodeDecodeError (a ValueError:
+    # the local name), OSError/ValueError (a seek outside the file), EOFError (deflate stream
+    # cut short) and zlib.error (a deflate stream that is not one).
     try:
         with zf.open(info) as fh:
             data = fh.read(info.file_size + 1)  # never more than the header promised
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
-        raise ArtifactError(f"{p}: {info.filename} is corrupt ({one_line(exc, typed=False)})") from None
-    except Exception as exc:  # zlib.error, lzma/bz2 errors: corrupt compressed data
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, zlib.error) as exc:
         raise ArtifactError(f"{p}: {info.filename} is corrupt ({one_line(exc, typed=False)})") from None
     if len(data) > info.file_size:
         raise ArtifactError(f"{p}: {info.filename} is larger than it declares (zip bomb?)")

@@ -15,7 +15,7 @@ from sample_models.make.process import inputs_of, step_main
 from sample_models.make.tfkeras import perma_dropout
 
 
-def build_tfkeras(here: Path, only: set[str] | None = None) -> dict[str, Any]:
+def build_tfkeras(here: Path, only: set[str] | None = None) -> dict[str, Any]:  # noqa: ARG001 - step_main passes only=
     """The seed case as a tf.keras SavedModel directory."""
     import shutil
 
@@ -43,7 +43,7 @@ def build_tfkeras(here: Path, only: set[str] | None = None) -> dict[str, Any]:
     return {"seed_lstm_savedmodel": {"inputs": inputs_of(model), "model_name": model.name}}
 
 
-def build_keras3(here: Path, only: set[str] | None = None) -> dict[str, Any]:
+def build_keras3(here: Path, only: set[str] | None = None) -> dict[str, Any]:  # noqa: ARG001 - step_main passes only=
     """keras_hub preset and backbones, and the mlp sample as model.json + weights (after the
     Keras 3 step wrote mlp.keras)."""
     import shutil

@@ -45,7 +45,7 @@ def _keras1_config() -> dict[str, Any]:
     }
 
 
-def build_models(here: Path, only: set[str] | None = None) -> dict[str, Any]:
+def build_models(here: Path, only: set[str] | None = None) -> dict[str, Any]:  # noqa: ARG001 - step_main passes only=
     """Write keras1_style.json and keras1_style.h5 (h5py only)."""
     import h5py
     import numpy as np

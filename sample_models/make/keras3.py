@@ -141,7 +141,7 @@ def build_models(here: Path, only: set[str] | None = None) -> dict[str, Any]:
         for fname in wanted[stem]:
             try:
                 model.save(str(here / fname))
-            except Exception as exc:  # recorded, not fatal: "can Keras 3 save it" is a fact
+            except Exception as exc:  # noqa: BLE001 - recorded, not fatal: "can Keras 3 save it" is a fact
                 info["save_errors"][fname] = error_line(exc)
         out[stem] = info
     return out

@@ -20,7 +20,7 @@ from sample_models.make.process import inputs_of, step_main
 K: Any = None
 
 
-def PermaDropout(rate: float) -> Any:  # noqa: N802 - the recipe's own name
+def PermaDropout(rate: float) -> Any:  # the forum recipe's own name, hence not snake_case
     """The classic always-on dropout recipe: ``Lambda(lambda x: K.dropout(x, level=rate))``."""
     from tf_keras.layers import Lambda
 
@@ -46,7 +46,7 @@ def perma_dropout(rate: float, sample: str) -> Any:
     return perma
 
 
-def build_models(here: Path, only: set[str] | None = None) -> dict[str, Any]:
+def build_models(here: Path, only: set[str] | None = None) -> dict[str, Any]:  # noqa: ARG001 - step_main passes only=
     """The two tf-keras model samples (always both: ``only`` is ignored, they are tiny)."""
     global K
     import tensorflow as tf
@@ -102,7 +102,7 @@ def weights_digest(weights: list[Any]) -> str:
     return hashlib.sha256("".join(parts).encode()).hexdigest()
 
 
-def build_corpus(here: Path, only: set[str] | None = None) -> dict[str, Any]:
+def build_corpus(here: Path, only: set[str] | None = None) -> dict[str, Any]:  # noqa: ARG001 - step_main passes only=
     """The tf.keras corpus (``tfkeras/``): every model, as .h5 and tf.keras' .keras."""
     import numpy as np
     import tensorflow as tf

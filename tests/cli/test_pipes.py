@@ -51,12 +51,14 @@ def pipe_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.mark.parametrize("command", ["check sample_models/", "check sample_models/ --json",
                                      "inspect sample_models/cnn.keras",
                                      "inspect sample_models/family.h5 --all --json", "--help"])
-def test_head_exits_141_with_nothing_on_stderr_every_time(command: str, pipe_tmp: Path) -> None:
+@pytest.mark.usefixtures("pipe_tmp")
+def test_head_exits_141_with_nothing_on_stderr_every_time(command: str) -> None:
     results = _pipeline(command, "head -1", RUNS)
     assert results == [(141, "")] * RUNS
 
 
-def test_a_reader_that_stops_after_some_lines_is_seen(pipe_tmp: Path) -> None:
+@pytest.mark.usefixtures("pipe_tmp")
+def test_a_reader_that_stops_after_some_lines_is_seen() -> None:
     """Not only the first line: ``head -3`` of a longer report is 141 too, every time."""
     lines = subprocess.run([sys.executable, "-m", "dropctl", "check", "sample_models/"],
                            capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=120)
@@ -64,8 +66,8 @@ def test_a_reader_that_stops_after_some_lines_is_seen(pipe_tmp: Path) -> None:
     assert _pipeline("check sample_models/", "head -3", 5) == [(141, "")] * 5
 
 
-def test_a_reader_that_takes_everything_sees_the_real_exit_code(pipe_tmp: Path,
-                                                                tmp_path: Path) -> None:
+@pytest.mark.usefixtures("pipe_tmp")
+def test_a_reader_that_takes_everything_sees_the_real_exit_code(tmp_path: Path) -> None:
     direct = subprocess.run([sys.executable, "-m", "dropctl", "check", "sample_models/"],
                             capture_output=True, cwd=ROOT, env=_env(), timeout=120)
     assert direct.returncode == 1  # sample_models holds models that fail the default policy

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support import SAMPLES  # noqa: I001
+from tests.support import SAMPLES
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import dropctl  # noqa: E402
-from tests.support import LazyModule  # noqa: E402
+import dropctl
+from tests.support import LazyModule
 
 keras = LazyModule("keras")  # dropctl's always-on layers are registered on first use
 from dropctl.conversion.report import Action, ConvertMode  # noqa: E402

@@ -22,7 +22,7 @@ MLP_H5 = ROOT / "sample_models" / "mlp.h5"
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
-def _convert(src: Path, dst: Path, *extra: str, preexec=None) -> subprocess.Popen:  # noqa: ANN001
+def _convert(src: Path, dst: Path, *extra: str, preexec=None) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "dropctl", "convert", str(src), str(dst), "--standard", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, preexec_fn=preexec)

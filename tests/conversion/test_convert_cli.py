@@ -7,16 +7,16 @@ import os
 
 import pytest
 
-from tests.support import SAMPLES  # noqa: I001
+from tests.support import SAMPLES
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from typer.testing import CliRunner  # noqa: E402
+from typer.testing import CliRunner
 
-import dropctl  # noqa: E402
-import dropctl.conversion.build as build  # noqa: E402
-from dropctl.cli import app  # noqa: E402
-from tests.support import REAL_MODELS  # noqa: E402
+import dropctl
+import dropctl.conversion.build as build
+from dropctl.cli import app
+from tests.support import REAL_MODELS
 
 REAL = REAL_MODELS
 MLP = SAMPLES / "mlp.keras"

@@ -21,12 +21,12 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from typer.testing import CliRunner  # noqa: E402
+from typer.testing import CliRunner
 
-import dropctl  # noqa: E402
-from dropctl.cli import app  # noqa: E402
-from dropctl.conversion.report import Action  # noqa: E402
-from tests.support import LazyModule  # noqa: E402
+import dropctl
+from dropctl.cli import app
+from dropctl.conversion.report import Action
+from tests.support import LazyModule
 
 keras = LazyModule("keras")
 

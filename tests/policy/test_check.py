@@ -19,7 +19,7 @@ from dropctl.policy.config import Config, config_from_table
 from dropctl.policy.discover import expand_paths
 from dropctl.policy.results import Status
 from dropctl.policy.run import run_check
-from tests.support import ROOT  # noqa: I001
+from tests.support import ROOT
 
 SAMPLES = ROOT / "sample_models"
 
@@ -227,7 +227,7 @@ def test_missing_paths_are_errors_and_nothing_matched_raises(tree: Path) -> None
         run_check([tree / "empty"], Config())
 
 
-def test_jobs_give_the_same_report(tree: Path) -> None:
+def test_jobs_give_the_same_report() -> None:
     one_proc = run_check([SAMPLES], Config())
     two = run_check([SAMPLES], Config(), jobs=2)
     assert [(r.path, r.status, r.violations) for r in one_proc.results] == [
@@ -383,7 +383,7 @@ def test_check_never_imports_tensorflow() -> None:
     assert proc.stderr.strip().splitlines()[-1] == "clean 1", proc.stderr[-2000:]
 
 
-def test_entry_point_smoke(tmp_path: Path) -> None:
+def test_entry_point_smoke() -> None:
     exe = Path(sys.executable).parent / "dropctl"
     if not exe.exists():
         pytest.skip("dropctl console script is not installed in this environment")

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dropctl.cli import app  # noqa: E402
+from dropctl.cli import app
 from tests.support import (
-    SAMPLES,  # noqa: I001
-    hostile,  # noqa: E402
+    SAMPLES,
+    hostile,
 )
 
 pytest.importorskip("dropctl.runtime.loader")

@@ -34,15 +34,15 @@ def tree(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _raise_on(target: str, real):  # noqa: ANN001, ANN202
-    def patched(artifact, **kwargs):  # noqa: ANN001, ANN003, ANN202
+def _raise_on(target: str, real):
+    def patched(artifact, **kwargs):
         if Path(artifact.path).name == target:
             raise OverflowError("int too large to convert to float")
         return real(artifact, **kwargs)
     return patched
 
 
-def test_unexpected_exception_is_that_files_error(tree: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_unexpected_exception_is_that_files_error(tree: Path, monkeypatch) -> None:
     monkeypatch.setattr(inspection, "report_from_artifact",
                         _raise_on("cnn.keras", inspection.report_from_artifact))
     report = run_check([tree], Config(), jobs=1)
@@ -56,7 +56,7 @@ def test_unexpected_exception_is_that_files_error(tree: Path, monkeypatch) -> No
 
 
 def test_debug_raises_the_unexpected_exception_without_core_state(tree: Path,
-                                                                    monkeypatch) -> None:  # noqa: ANN001
+                                                                    monkeypatch) -> None:
     """``--debug`` reaches the engine as an argument: the failure is raised there, and the
     next run without it (same process) reports it as that file's error again."""
     monkeypatch.setattr(inspection, "report_from_artifact",
@@ -71,7 +71,7 @@ def test_debug_raises_the_unexpected_exception_without_core_state(tree: Path,
     assert result.exit_code == 2 and "rerun with --debug" in result.stderr
 
 
-def test_cli_keeps_every_other_verdict(tree: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_cli_keeps_every_other_verdict(tree: Path, monkeypatch) -> None:
     monkeypatch.setattr(inspection, "report_from_artifact",
                         _raise_on("mlp.keras", inspection.report_from_artifact))
     result = CliRunner().invoke(app, ["check", "--no-config", "--json", str(tree)])
@@ -84,14 +84,14 @@ def test_cli_keeps_every_other_verdict(tree: Path, monkeypatch) -> None:  # noqa
     assert line.startswith("Error: ") and "mlp.keras" in line and "internal error" not in line
 
 
-def test_killed_worker_costs_one_verdict(tree: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_killed_worker_costs_one_verdict(tree: Path, monkeypatch) -> None:
     """A worker killed (OOM killer, segfault) while checking one file: that file is retried,
     then reported alone; the others keep their verdicts (was: the whole pool 'worker failed')."""
     for i in range(8):  # enough files that others are queued when the worker dies
         shutil.copy(SAMPLES / "mlp.keras", tree / f"copy{i}.keras")
     real = checking._check_one
 
-    def killer(path, *args):  # noqa: ANN001, ANN002, ANN202
+    def killer(path, *args):
         if Path(path).name == "no_dropout.h5":
             os.kill(os.getpid(), signal.SIGKILL)
         return real(path, *args)

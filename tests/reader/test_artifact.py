@@ -122,3 +122,21 @@ def test_zip64_record_is_judged_like_zipfile_reads_it(tmp_path: Path, lie: int) 
     honest = tmp_path / "honest.keras"
     hostile.write_zip(honest, members)
     assert read_artifact(honest).model_config["class_name"] == "Sequential"
+
+
+def test_deflate_stream_that_is_not_one_is_corrupt(tmp_path: Path) -> None:
+    """A deflated config.json whose bytes are no deflate stream: zlib itself (the oracle) rejects
+    them with ``zlib.error``, which the reader reports as that member being corrupt."""
+    import zlib
+
+    from tests.support import hostile
+
+    config = json.dumps(hostile.keras3_dense_model()).encode()
+    stream = b"\xff\xfe\xfd\xfc" * 8
+    with pytest.raises(zlib.error):
+        zlib.decompressobj(-15).decompress(stream)
+    path = tmp_path / "garbled.keras"
+    hostile.write_zip(path, [("metadata.json", b"{}")],
+                      raw={"config.json": (stream, zlib.crc32(config), len(config))})
+    with pytest.raises(ArtifactError, match=r"config\.json is corrupt \(Error -3 while decompressing"):
+        read_artifact(path)

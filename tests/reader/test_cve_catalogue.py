@@ -30,7 +30,7 @@ def cve_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("cves")
     names: list[str] = []
 
-    def add(name: str, what: str, readable: bool = False) -> Path:
+    def add(name: str, what: str, readable: bool = False) -> Path:  # noqa: ARG001 - hostile's add(), readable= by name
         names.append(name)
         return d / name
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from tests.support import fuzz as fuzz_reader  # noqa: E402
+from tests.support import fuzz as fuzz_reader
 
 _DIR = Path(tempfile.mkdtemp(prefix="dropctl_fuzz_"))
 _TARGET = _DIR / "model.json"

@@ -77,8 +77,8 @@ def test_real_models_read_on_a_busy_machine(applications: dict[str, Path], busy_
 
 
 @pytest.mark.slow
-def test_loading_commands_accept_a_real_model_on_a_busy_machine(
-        applications: dict[str, Path], busy_cores) -> None:
+@pytest.mark.usefixtures("busy_cores")
+def test_loading_commands_accept_a_real_model_on_a_busy_machine(applications: dict[str, Path]) -> None:
     from dropctl.runtime.loader import load
 
     loaded = load(applications["DenseNet121"])

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dropctl.cli import app  # noqa: E402
-from tests.support import ROOT, hostile  # noqa: E402
+from dropctl.cli import app
+from tests.support import ROOT, hostile
 
 REPO = ROOT
 COMMANDS = ("inspect", "check", "convert", "mc-predict")

@@ -64,7 +64,7 @@ def test_no_rate_no_site(tmp_path: Path) -> None:
     assert dropctl.inspect(_falcon(tmp_path)).sites == ()
 
 
-def test_a_layout_the_catalogue_did_not_build_is_not_guessed(tmp_path: Path) -> None:
+def test_a_layout_the_catalogue_did_not_build_is_not_guessed() -> None:
     """Swin's stages name their Dropout layers by a counter: other depths, other paths."""
     item = catalogue()["hub_models"]["SwinTransformerBackbone"]
     cfg = {**item["tiny_config"], "depths": [1, 1], "dropout_rate": 0.1}

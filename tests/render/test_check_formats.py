@@ -23,7 +23,7 @@ from dropctl.rules import POLICY_BY_NAME as RULES_BY_NAME
 from dropctl.rules import POLICY_RULES as RULES
 from tests.support import (
     ROOT,
-    SAMPLES,  # noqa: I001
+    SAMPLES,
 )
 from tests.support.sarif import assert_valid_sarif
 

@@ -29,7 +29,7 @@ class _Collect(HTMLParser):
         self.tags: list[str] = []
         self.text: list[str] = []
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:  # noqa: ARG002 - HTMLParser's
         self.tags.append(tag)
 
     def handle_data(self, data: str) -> None:

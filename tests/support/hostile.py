@@ -522,7 +522,7 @@ def build_corpus(directory: Path) -> dict[str, HostileCase]:
                          "a file", readable=True),
                      keras_metadata(tfkeras_lambda_model(code)))
 
-    _issue10_cases(d, add, code, meta)
+    _issue10_cases(add, code, meta)
     build_cve_cases(d, add, code, meta)
     return {c.name: c for c in cases}
 
@@ -546,7 +546,7 @@ def _weights_h5(build: Any) -> bytes:
     return buf.getvalue()
 
 
-def _issue10_cases(d: Path, add: Any, code: str, meta: bytes) -> None:
+def _issue10_cases(add: Any, code: str, meta: bytes) -> None:
     import numpy as np
 
     tf_benign = json.dumps({"class_name": "Sequential", "config": {"name": "s", "layers": [
