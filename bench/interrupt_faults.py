@@ -61,7 +61,7 @@ class Scenario:
     """None when the outputs present in the directory are complete, else what is wrong."""
 
 
-def _no_setup(d: Path) -> None:
+def _no_setup(_d: Path) -> None:
     return None
 
 
@@ -140,7 +140,7 @@ SCENARIOS = [
                            "--output-dir", "scores", "--samples", "100", "--quiet"], [],
              _shards_setup, _shards_ok),
     Scenario("diff", ["diff", str(SAMPLES / "mlp.keras"), "--samples", "100"], [], _no_setup,
-             lambda d: None),
+             lambda _d: None),
     Scenario("check-probe", ["check", "--no-config", "--probe", "models", "--format", "json",
                              "--output", "report.json", "--quiet"], ["report.json"],
              _probe_setup, lambda d: _json_ok(d / "report.json")),

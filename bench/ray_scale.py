@@ -78,7 +78,7 @@ def _timed(model: Path, shards: Path, out: Path, runner=None, workers: int = 0) 
     marks: list[tuple[float, int, float]] = []
     began = time.perf_counter()
     run = run_shards(model, shards, out, samples=T, seed=0, runner=runner, workers=workers,
-                     unit_rows=UNIT, progress=lambda done, total: marks.append(
+                     unit_rows=UNIT, progress=lambda done, _total: marks.append(
                          (time.perf_counter(), done, _cpu_seconds(bool(workers)))))
     # steady state: the second half of the rows (every actor is up by then)
     t0, r0, c0 = next(m for m in marks if m[1] >= marks[-1][1] // 2)

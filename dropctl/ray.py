@@ -69,7 +69,7 @@ def _actor_cpus() -> int | None:
         if not ray.is_initialized():  # get_runtime_context() would start a local Ray (auto-init)
             return None
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
-    except Exception:  # not inside a Ray worker
+    except Exception:  # noqa: BLE001 - not inside a Ray worker; Ray's errors here are not a closed set
         return None
     return max(1, int(cpus)) if cpus else None
 

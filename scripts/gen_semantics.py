@@ -83,7 +83,7 @@ def _literal(node: ast.AST, attrs: dict[str, Any]) -> Any:
         if isinstance(sub, ast.Name) and sub.id != "self":
             raise ValueError(sub.id)
     code = compile(ast.Expression(node), "<init_kwargs>", "eval")  # type: ignore[arg-type]
-    return eval(code, {"__builtins__": {}}, {"self": type("S", (), attrs)})  # noqa: S307
+    return eval(code, {"__builtins__": {}}, {"self": type("S", (), attrs)})  # no builtins, only `self`
 
 
 def tiny_configs(files: dict[str, str]) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -369,7 +369,7 @@ MAX_VARIANTS_PARAMS = 4
 layers by a counter (``dropout_3``), so which rates are 0 can move other sites' paths."""
 
 
-def catalogue_model(keras: Any, cls: type, build: Any, tiny: dict[str, Any],
+def catalogue_model(keras: Any, build: Any, tiny: dict[str, Any],
                     params: dict[str, float]) -> dict[str, Any]:
     """The sites of one keras_hub class: ``build(kwargs)`` makes an instance."""
     import itertools
@@ -517,7 +517,7 @@ def generate(tiny_source: dict[str, tuple[str, dict[str, Any]]],
             continue
         test_file, tiny = found
         try:
-            entry = catalogue_model(keras, cls, lambda kw, c=cls: c(**_kwargs_for_build(kw)),
+            entry = catalogue_model(keras, lambda kw, c=cls: c(**_kwargs_for_build(kw)),
                                     tiny, params)
         except Exception as exc:  # noqa: BLE001 - recorded with why, never skipped silently
             unbuilt[name] = _reason(exc)
@@ -543,8 +543,8 @@ def generate(tiny_source: dict[str, tuple[str, dict[str, Any]]],
             return c(backbone=backbone, **e, **kw)
 
         try:
-            entry = catalogue_model(keras, cls, build, {}, params)
-        except Exception as exc:  # noqa: BLE001
+            entry = catalogue_model(keras, build, {}, params)
+        except Exception as exc:  # noqa: BLE001 - recorded with why, never skipped silently
             unbuilt[name] = _reason(exc)
             continue
         backbone_sites = models.get(bb_name, {}).get("sites", [])

@@ -11,7 +11,7 @@ from dropctl.cli._app import err_console, out_console, progress_bar
 from dropctl.errors import UsageError
 
 
-def _terminate(signum: int, frame: Any) -> None:
+def _terminate(signum: int, _frame: Any) -> None:
     # SIGTERM unwinds like Ctrl-C: the atomic writer removes its temporary file, a local Ray
     # cluster is shut down, and every shard already in the manifest stays.
     raise SystemExit(128 + signum)

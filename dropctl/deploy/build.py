@@ -61,7 +61,7 @@ class _GraphRandom(backends.Backend):
         self.op_seeds = False
         """Make every unseeded draw distinct by its input (OpenVINO: see :func:`write_openvino`)."""
 
-    def fold_in(self, seed: Any, index: int) -> Any:
+    def fold_in(self, seed: Any, index: int) -> Any:  # noqa: ARG002 - the keras.random / backend signature this shim stands in for
         return index  # per-op streams come from the draw counter (see uniform())
 
     def seed_unseeded(self, state: np.ndarray | None) -> None:
@@ -128,24 +128,24 @@ class _GraphRandom(backends.Backend):
         scaled = x * tf.constant(1.0 / (1.0 - float(rate)), x.dtype)
         return tf.where(keep, scaled, tf.zeros_like(scaled))
 
-    def dropout(self, x: Any, noise_shape: Any, seed: Any, bits: int, threshold: int,
-                row0: Any = 0) -> Any:
+    def dropout(self, x: Any, noise_shape: Any, seed: Any, bits: int, threshold: int,  # noqa: ARG002 - the keras.random / backend signature this shim stands in for
+                row0: Any = 0) -> Any:  # noqa: ARG002 - the keras.random / backend signature this shim stands in for
         return self.drop(x, threshold / 2**bits, noise_shape)
 
     # Keras' backend.random.* signatures (compat.backend_random_replaced) -------------------
 
     def keras_uniform(self, shape: Any, minval: float = 0.0, maxval: float = 1.0,
-                      dtype: Any = None, seed: Any = None) -> Any:
+                      dtype: Any = None, seed: Any = None) -> Any:  # noqa: ARG002 - the keras.random / backend signature this shim stands in for
         dtype = self.tf.as_dtype(dtype or "float32")
         return minval + (maxval - minval) * self.uniform(shape, dtype)
 
     def keras_normal(self, shape: Any, mean: float = 0.0, stddev: float = 1.0,
-                     dtype: Any = None, seed: Any = None) -> Any:
+                     dtype: Any = None, seed: Any = None) -> Any:  # noqa: ARG002 - the keras.random / backend signature this shim stands in for
         dtype = self.tf.as_dtype(dtype or "float32")
         return mean + stddev * self.normal(shape, dtype)
 
     def keras_dropout(self, inputs: Any, rate: float, noise_shape: Any = None,
-                      seed: Any = None) -> Any:
+                      seed: Any = None) -> Any:  # noqa: ARG002 - the keras.random / backend signature this shim stands in for
         return self.drop(inputs, float(rate), noise_shape)
 
 
@@ -369,7 +369,7 @@ def write_onnx(graph: Graph, path: Path) -> None:
     """ONNX through tf2onnx's ``from_function`` (it freezes the variables)."""
     tf2onnx = optional_module("tf2onnx", "dropctl export --format onnx")
     sig = graph.serve.input_signature
-    with _quiet(), _no_merging_of_random_nodes(tf2onnx):
+    with _quiet(), _no_merging_of_random_nodes():
         try:
             tf2onnx.convert.from_function(graph.serve, input_signature=sig, opset=ONNX_OPSET,
                                           output_path=str(path))
@@ -414,7 +414,7 @@ def _unseed_onnx(path: Path) -> None:
 
 
 @contextmanager
-def _no_merging_of_random_nodes(tf2onnx: Any) -> Iterator[None]:
+def _no_merging_of_random_nodes() -> Iterator[None]:
     """tf2onnx 1.17 without its ``merge_duplication`` optimizer while converting.
 
     That pass merges nodes with the same op type, inputs and attributes, random ones included:
@@ -569,7 +569,7 @@ def _quiet() -> Iterator[None]:
 
 WRITERS: dict[ExportFormat, Callable[[Graph, Any, Path], None]] = {
     ExportFormat.SAVEDMODEL: write_savedmodel,
-    ExportFormat.ONNX: lambda graph, model, path: write_onnx(graph, path),
+    ExportFormat.ONNX: lambda graph, _model, path: write_onnx(graph, path),
     ExportFormat.LITERT: write_litert,
     ExportFormat.OPENVINO: lambda graph, model, path: write_openvino(graph, model, path),
 }

@@ -109,7 +109,7 @@ def open_runner(fmt: ExportFormat, path: Path, signature: str = "serving_default
     return run_litert
 
 
-def random_ops(fmt: ExportFormat, path: Path) -> tuple[str, ...]:
+def random_ops(path: Path) -> tuple[str, ...]:
     """Random op types in the written file, read statically (see :mod:`dropctl.reader.deployed`)."""
     from dropctl.reader.deployed import read_deployed
 
@@ -130,7 +130,7 @@ def verify_export(fmt: ExportFormat, path: Path, mode: ExportMode, samples: int,
 
     feed = dict(zip(in_names, arrays, strict=True))
     run = open_runner(fmt, path)
-    ops = random_ops(fmt, path)
+    ops = random_ops(path)
     ref = mc_predict(model, list(arrays), samples=2 if mode is ExportMode.STANDARD
                      else REFERENCE_SAMPLES, seed=seed, sites=sites)
     problems: list[str] = []

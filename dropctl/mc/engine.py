@@ -356,7 +356,7 @@ class Engine:
         """Set every Keras SeedGenerator inside a site (Gaussian/alpha/RNN/attention randomness)
         from the chunk seed (:func:`keras_seed_state`), so each chunk draws fresh, reproducible
         noise on every backend."""
-        SeedGenerator = self._keras.random.SeedGenerator  # noqa: N806 - a class
+        SeedGenerator = self._keras.random.SeedGenerator  # a class
 
         k = 0
         for site in self._all:

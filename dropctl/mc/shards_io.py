@@ -142,7 +142,7 @@ def count_rows(path: Path, specs: list[Any]) -> int:
     pq = _parquet()
     try:
         return int(pq.ParquetFile(path).metadata.num_rows)
-    except Exception as exc:  # pyarrow raises its own ArrowInvalid/OSError family
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises its own ArrowInvalid/OSError family, not a closed set
         raise InputDataError(f"cannot read {path} as Parquet: {exc}") from None
 
 

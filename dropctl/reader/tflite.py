@@ -153,7 +153,7 @@ def read_ops(data: bytes | memoryview, what: str) -> list[LiteOp]:
             op = buf.ref(o_start + 4 * k)
             index = buf.scalar(op, 0, "<I", 0)
             if index >= len(codes):
-                raise buf._fail(f"operator {k} names opcode {index} of {len(codes)}")  # noqa: SLF001
+                raise buf._fail(f"operator {k} names opcode {index} of {len(codes)}")
             name = ""
             out_start, n_out = buf.vector(op, 2, MAX_OPERATORS)
             if n_out:

@@ -122,7 +122,7 @@ class _TensorFlow(Backend):
 
         self.tf = tf_module("Monte Carlo prediction")
 
-    def compile(self, fn: Callable[..., Any], model: Any, signature: list[Any],
+    def compile(self, fn: Callable[..., Any], model: Any, signature: list[Any],  # noqa: ARG002 - Backend.compile's signature
                 static_first: bool) -> Callable[..., list[np.ndarray]]:
         tf = self.tf
         from dropctl.runtime import compat
@@ -230,7 +230,7 @@ class _Jax(Backend):
 
         self.jnp = jnp
 
-    def compile(self, fn: Callable[..., Any], model: Any, signature: list[Any],
+    def compile(self, fn: Callable[..., Any], model: Any, signature: list[Any],  # noqa: ARG002 - Backend.compile's signature
                 static_first: bool) -> Callable[..., list[np.ndarray]]:
         jax, keras = self.jax, self.keras
         variables = list(model.variables)
@@ -298,8 +298,8 @@ class _Torch(Backend):
                           int.from_bytes(np.asarray(state, np.uint32).tobytes(), "little")
                           & (2**63 - 1))
 
-    def compile(self, fn: Callable[..., Any], model: Any, signature: list[Any],
-                static_first: bool) -> Callable[..., list[np.ndarray]]:
+    def compile(self, fn: Callable[..., Any], model: Any, signature: list[Any],  # noqa: ARG002 - Backend.compile's signature
+                static_first: bool) -> Callable[..., list[np.ndarray]]:  # noqa: ARG002 - Backend.compile's signature
         torch = self.torch
 
         def run(*args: Any) -> list[np.ndarray]:

@@ -168,7 +168,7 @@ def test_a_failed_verification_is_exit_1_and_writes_nothing(tmp_path: Path, cli_
     import dropctl.deploy.verify as verify
     from dropctl.cli import app
 
-    monkeypatch.setattr(verify, "z_limit", lambda elements: -1.0)
+    monkeypatch.setattr(verify, "z_limit", lambda _elements: -1.0)
     dst = tmp_path / "cnn.onnx"
     result = cli_runner.invoke(app, ["export", str(SAMPLES / "cnn.keras"), str(dst),
                                      "--format", "onnx", "--mc", "8"])

@@ -131,7 +131,7 @@ def test_an_op_openvino_lacks_is_one_line_naming_it() -> None:
     def normal(x):  # type: ignore[no-untyped-def]
         return x + tf.raw_ops.RandomStandardNormal(shape=tf.shape(x), dtype=tf.float32)
 
-    with pytest.raises(Exception) as info:  # noqa: PT011 - OpenVINO's own exception type
+    with pytest.raises(Exception) as info:  # OpenVINO's own exception type
         ov.convert_model(normal)
     assert _openvino_failure(info.value) == (
         "OpenVINO's TensorFlow frontend has no conversion for RandomStandardNormal: export "

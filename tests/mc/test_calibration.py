@@ -213,7 +213,7 @@ def _mapie_estimators():  # type: ignore[no-untyped-def]
         def __init__(self, classes: int = 2) -> None:
             self.classes = classes
 
-        def fit(self, x, y):  # type: ignore[no-untyped-def]
+        def fit(self, x, y):  # type: ignore[no-untyped-def]  # noqa: ARG002 - sklearn's fit(X, y)
             self.classes_ = np.arange(self.classes)
             return self
 
@@ -224,7 +224,7 @@ def _mapie_estimators():  # type: ignore[no-untyped-def]
             return np.asarray(x).argmax(axis=1)
 
     class Means(sklearn_base.RegressorMixin, sklearn_base.BaseEstimator):
-        def fit(self, x, y):  # type: ignore[no-untyped-def]
+        def fit(self, x, y):  # type: ignore[no-untyped-def]  # noqa: ARG002 - sklearn's fit(X, y)
             return self
 
         def predict(self, x):  # type: ignore[no-untyped-def]

@@ -65,7 +65,8 @@ def _same_files(a: Path, b: Path) -> None:
         assert (a / n).read_bytes() == (b / n).read_bytes(), n
 
 
-def test_cli_ray_writes_the_single_process_bytes(cluster, shards, reference, tmp_path,
+@pytest.mark.usefixtures("cluster")
+def test_cli_ray_writes_the_single_process_bytes(shards, reference, tmp_path,
                                                  cli_runner) -> None:
     from dropctl.cli import app
 
@@ -93,8 +94,8 @@ def _workers() -> list[int]:
     return [pid for _, pid in sorted(found)]
 
 
-def test_killed_worker_is_retried_and_nothing_is_lost(cluster, shards, reference,
-                                                      tmp_path) -> None:
+@pytest.mark.usefixtures("cluster")
+def test_killed_worker_is_retried_and_nothing_is_lost(shards, reference, tmp_path) -> None:
     killed: list[int] = []
 
     def kill_once(done: int, total: int) -> None:
@@ -112,8 +113,9 @@ def test_killed_worker_is_retried_and_nothing_is_lost(cluster, shards, reference
     _same_files(reference, tmp_path / "out")
 
 
-def test_resume_after_an_interrupted_ray_run(cluster, shards, reference, tmp_path) -> None:
-    def interrupt(outcome) -> None:
+@pytest.mark.usefixtures("cluster")
+def test_resume_after_an_interrupted_ray_run(shards, reference, tmp_path) -> None:
+    def interrupt(_outcome) -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -126,7 +128,8 @@ def test_resume_after_an_interrupted_ray_run(cluster, shards, reference, tmp_pat
     _same_files(reference, tmp_path / "out")
 
 
-def test_udf_in_a_ray_data_pipeline(cluster) -> None:
+@pytest.mark.usefixtures("cluster")
+def test_udf_in_a_ray_data_pipeline() -> None:
     from dropctl.mc.scoring import Scorer, result_arrays
     from dropctl.ray import MCDropout
 

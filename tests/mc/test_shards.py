@@ -213,7 +213,7 @@ def test_interrupted_run_keeps_finished_shards_and_no_partial_file(tmp_path, dat
     _write_shards(tmp_path / "in", data, [30, 60], ["npy", "npz"])
     _run(tmp_path / "in", tmp_path / "ref")
 
-    def stop_after_first(outcome) -> None:
+    def stop_after_first(_outcome) -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -307,7 +307,7 @@ def test_cli_output_dir_conflicts(cli_runner, tmp_path, data, extra, message) ->
     assert res.exit_code == 2 and res.stderr.strip() == message
 
 
-def test_cli_errors(cli_runner, tmp_path, data) -> None:
+def test_cli_errors(cli_runner, tmp_path) -> None:
     from dropctl.cli import app
 
     res = cli_runner.invoke(app, ["mc-predict", str(CNN), "--input", str(tmp_path / "*.npy"),

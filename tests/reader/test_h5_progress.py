@@ -67,8 +67,9 @@ def _per_byte(path: Path) -> float:
     return path.stat().st_size / (2 * 1024 * 1024)  # h5read.H5_WALL_BYTES_PER_SECOND
 
 
+@pytest.mark.usefixtures("busy_cores")
 def test_a_real_file_slower_than_the_allowance_is_read_while_it_progresses(
-        many_datasets: Path, busy_cores) -> None:
+        many_datasets: Path) -> None:
     got = _read(many_datasets, DROPCTL_H5_SECONDS="0.3")
     assert got.get("datasets") == 1200, got
     allowance = 0.3 + _per_byte(many_datasets)
@@ -77,7 +78,8 @@ def test_a_real_file_slower_than_the_allowance_is_read_while_it_progresses(
                     "this machine is too fast to show the difference")
 
 
-def test_the_whole_read_is_still_bounded(many_datasets: Path, busy_cores) -> None:
+@pytest.mark.usefixtures("busy_cores")
+def test_the_whole_read_is_still_bounded(many_datasets: Path) -> None:
     """The backstop for the whole read holds however steady the progress: cut to nothing but
     the per-byte allowance, the same read is refused."""
     got = _read(many_datasets, DROPCTL_H5_SECONDS="100", DROPCTL_H5_MAX_SECONDS="0")

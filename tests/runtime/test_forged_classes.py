@@ -21,7 +21,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from tests.support import LazyModule, needs_hub  # noqa: E402
+from tests.support import LazyModule, needs_hub
 
 keras = LazyModule("keras")
 

@@ -72,7 +72,8 @@ def test_mc_predict_on_savedmodel_has_spread() -> None:
 
 
 @pytest.mark.parametrize("mode", ["standard", "perma", "strip"])
-def test_convert_savedmodel_to_keras(mode: str, tmp_path: Path, seed_loaded) -> None:
+@pytest.mark.usefixtures("seed_loaded")  # skips without TensorFlow
+def test_convert_savedmodel_to_keras(mode: str, tmp_path: Path) -> None:
     out = tmp_path / f"seed_{mode}.keras"
     report = dropctl.convert(SEED_SM, out, mode=mode)
     assert report.written and report.verification is not None and report.verification.passed
@@ -148,7 +149,7 @@ def test_bert_preset_loads_with_its_weights() -> None:
                           [s for s in stored if s.dtype.kind == "f"])
 
 
-def test_weights_with_config_pair_loads_like_the_keras_file(tmp_path: Path) -> None:
+def test_weights_with_config_pair_loads_like_the_keras_file() -> None:
     ref = load(SAMPLES / "mlp.keras").model
     pair = load(SAMPLES / "mlp_pair").model
     flag = load(SAMPLES / "mlp_pair" / "model.weights.h5",

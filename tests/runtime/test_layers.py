@@ -11,12 +11,12 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from tests.support import LazyModule  # noqa: E402
+from tests.support import LazyModule
 
 keras = LazyModule("keras")
 L = LazyModule("dropctl.layers")
 
-from dropctl.reader.layer_names import (  # noqa: E402, I001
+from dropctl.reader.layer_names import (  # noqa: E402
     ALWAYS_ON_CLASSES,
     STOCK_TO_ALWAYS,
     always_on_class,
@@ -157,7 +157,7 @@ def test_batchnorm_stays_in_inference_mode() -> None:
 
 
 @pytest.mark.parametrize("ext", ["keras", "h5"])
-def test_save_load_round_trip(models: dict[str, keras.Model], ext: str, tmp_path) -> None:
+def test_save_load_round_trip(ext: str, tmp_path) -> None:
     inp = keras.Input((5, 3))
     h = L.AlwaysLSTM(6, dropout=0.3, recurrent_dropout=0.3, return_sequences=True)(inp)
     h = keras.layers.Bidirectional(L.AlwaysGRU(3, dropout=0.3, return_sequences=True))(h)
