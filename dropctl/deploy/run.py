@@ -45,7 +45,7 @@ def export(src: str | os.PathLike[str], dst: str | os.PathLike[str], fmt: Export
     if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
         raise UsageError("dropctl export builds TensorFlow graphs: run it with "
                          "KERAS_BACKEND=tensorflow (the exported file needs no Keras)")
-    from dropctl.deploy import build
+    from dropctl.deploy import build, files, writers
     from dropctl.mc.engine import resolve_inputs, resolve_model
     from dropctl.mc.metrics import looks_like_probabilities
     from dropctl.runtime.loader import load
@@ -79,12 +79,12 @@ def export(src: str | os.PathLike[str], dst: str | os.PathLike[str], fmt: Export
     for per in keys:
         out_keys.append(flat[k:k + len(per)])
         k += len(per)
-    tmp = build.temp_target(dst_p, fmt)
-    written = build.written_file(tmp, fmt)
+    tmp = files.temp_target(dst_p, fmt)
+    written = files.written_file(tmp, fmt)
     try:
         if fmt is ExportFormat.SAVEDMODEL:
             tmp.rmdir()  # the writer creates the directory
-        build.WRITERS[fmt](graph, model, written)
+        writers.WRITERS[fmt](graph, model, written)
         verification = None
         if verify:
             from dropctl.deploy.verify import verify_export
@@ -93,18 +93,18 @@ def export(src: str | os.PathLike[str], dst: str | os.PathLike[str], fmt: Export
                                          [s.name for s in graph.inputs], out_keys, sites=sites,
                                          seed=seed, traced_random=graph.random_ops,
                                          display=str(dst_p), calibration=fit)
-        size = build.size_of(tmp)
+        size = files.size_of(tmp)
         if fmt is ExportFormat.SAVEDMODEL:
-            build.publish_dir(tmp, dst_p, force=force)
+            files.publish_dir(tmp, dst_p, force=force)
         elif fmt is ExportFormat.OPENVINO:
-            build.publish_ir(tmp, dst_p, force=force)
+            files.publish_ir(tmp, dst_p, force=force)
         else:
             from dropctl.fileio import publish
 
             publish(tmp, dst_p, force=force)
     finally:
         if tmp.exists():
-            build.discard(tmp)
+            files.discard(tmp)
     warnings = [f"loader: {r}" for r in rescues] + notes
     warnings += [f"{s.path}: {s.note}" for s in engine.sites if s.selected and s.note]
     return ExportReport(str(src), str(dst), fmt, mode,

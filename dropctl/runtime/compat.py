@@ -293,8 +293,14 @@ def run_graph(functional: Any, inputs: list[Any], operation_fn: Callable[[Any], 
 
 
 def takes_training(op: Any) -> bool:
-    """Whether ``op.call`` accepts ``training`` (Keras records it per layer)."""
-    return "training" in getattr(op, "_call_context_args", {})
+    """Whether ``op.call`` accepts ``training`` (Keras records it per layer): a set of context
+    argument names ``_call_context_args`` where Keras has it (3.15 has both), else the bool
+    ``_call_has_training_arg`` (Keras 3.6 has only that: tests/runtime/test_custom_training.py
+    in scripts/matrix.sh tf-oldest)."""
+    names = getattr(op, "_call_context_args", None)
+    if names is not None:
+        return "training" in names
+    return bool(getattr(op, "_call_has_training_arg", False))
 
 
 def batch_arguments(functional: Any) -> dict[int, tuple[bool, ...]]:

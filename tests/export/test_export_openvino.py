@@ -125,7 +125,7 @@ def test_an_op_openvino_lacks_is_one_line_naming_it() -> None:
     import openvino as ov
     import tensorflow as tf
 
-    from dropctl.deploy.build import _openvino_failure
+    from dropctl.deploy.writers import _openvino_failure
 
     @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])
     def normal(x):  # type: ignore[no-untyped-def]
