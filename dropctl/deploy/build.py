@@ -9,8 +9,8 @@ What differs from ``mc-predict`` is where the randomness comes from. The engine'
 from TF's stateless Philox op (``StatelessRandomUniformFullIntV2``) and Keras' own noise from
 ``tf.random.stateless_*`` ops keyed by a seed *variable*: LiteRT runs neither without the Flex
 delegate, and tf2onnx turns Keras' seeded dropout into a graph onnxruntime rejects (measured,
-issue 23). Here every random draw is the plain unseeded ``tf.random.uniform`` /
-``tf.random.normal`` (TF ``RandomUniform``/``RandomStandardNormal``), which become ONNX
+issue 23). Here every random draw is a plain TF ``RandomUniform``/``RandomStandardNormal`` with
+seed attributes 0 and 0 (unseeded, whatever global seed the process has), which become ONNX
 ``RandomUniformLike``/``RandomNormalLike`` and LiteRT ``RANDOM_UNIFORM``/``RANDOM_STANDARD_NORMAL``
 and sample afresh on every call in all three runtimes (measured: tests/export). Keras-drawn sites
 (GaussianDropout/Noise, AlphaDropout, RNN and attention dropout) reach the same ops through
@@ -68,8 +68,8 @@ class _GraphRandom(backends.Backend):
         tf = self.tf
         if self.seed is None:
             if self.op_seeds:
-                return self._distinct(tf.random.uniform, shape, dtype)
-            return tf.random.uniform(shape, dtype=dtype)
+                return self._distinct(self._uniform, shape, dtype)
+            return self._uniform(shape, dtype=dtype)
         self.draws += 1
         return tf.random.stateless_uniform(
             shape, tf.random.experimental.stateless_fold_in(self.seed, self.draws), dtype=dtype)
@@ -80,25 +80,38 @@ class _GraphRandom(backends.Backend):
             if self.op_seeds:
                 # OpenVINO 2026.4's TF frontend has no RandomStandardNormal (measured: "No
                 # conversion rule found"): Box-Muller from two uniform draws, exact in law.
-                u1 = 1.0 - self._distinct(tf.random.uniform, shape, tf.float32)  # (0, 1]
-                u2 = self._distinct(tf.random.uniform, shape, tf.float32)
+                u1 = 1.0 - self._distinct(self._uniform, shape, tf.float32)  # (0, 1]
+                u2 = self._distinct(self._uniform, shape, tf.float32)
                 z = tf.sqrt(-2.0 * tf.math.log(u1)) * tf.cos(2.0 * np.pi * u2)
                 return tf.cast(z, dtype)
-            return tf.random.normal(shape, dtype=dtype)
+            return tf.raw_ops.RandomStandardNormal(shape=self._dims(shape), dtype=dtype, seed=0,
+                                                   seed2=0)
         self.draws += 1
         return tf.random.stateless_normal(
             shape, tf.random.experimental.stateless_fold_in(self.seed, self.draws), dtype=dtype)
+
+    def _uniform(self, shape: Any, dtype: Any) -> Any:
+        """``RandomUniform`` on [0, 1) with its seed attributes 0 and 0, which every runtime reads
+        as "seed me afresh". Not ``tf.random.uniform``: once the process has a global seed
+        (``tf.random.set_seed``, ``keras.utils.set_random_seed``) that gives each op nonzero
+        seeds, and the LiteRT interpreter and OpenVINO then start every session on the same
+        stream (measured: two ``compile_model`` calls of one IR returned identical outputs after
+        ``keras.utils.set_random_seed(0)``; tests/export/test_export_openvino.py)."""
+        return self.tf.raw_ops.RandomUniform(shape=self._dims(shape), dtype=dtype, seed=0, seed2=0)
+
+    def _dims(self, shape: Any) -> Any:
+        tf = self.tf
+        if isinstance(shape, list | tuple):
+            return tf.stack([tf.cast(d, tf.int32) for d in shape]) if shape else tf.zeros(
+                [0], tf.int32)
+        return tf.cast(shape, tf.int32)
 
     def _distinct(self, draw: Callable[..., Any], shape: Any, dtype: Any) -> Any:
         """An unseeded draw OpenVINO cannot merge with another: ``n + k`` flat values (``k``
         this op's counter) cut to ``n`` and reshaped, so no two random ops share an input."""
         tf = self.tf
         self.draws += 1
-        if isinstance(shape, list | tuple):
-            dims = tf.stack([tf.cast(d, tf.int32) for d in shape]) if shape else tf.zeros(
-                [0], tf.int32)
-        else:
-            dims = tf.cast(shape, tf.int32)
+        dims = self._dims(shape)
         n = tf.reduce_prod(dims)
         flat = draw(tf.reshape(n + tf.constant(self.draws, tf.int32), [1]), dtype=dtype)
         return tf.reshape(flat[:n], dims)

@@ -24,8 +24,14 @@ T = 6
 
 @pytest.fixture(scope="session")
 def ov_exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, object]]:
+    import keras
+
     import dropctl
 
+    # As a training script leaves its process: a global seed gives every TF random op nonzero
+    # seeds unless the exporter pins them to 0/0, and OpenVINO then starts every compile_model
+    # on the same stream (test_a_fresh_compile_draws_a_fresh_stream failed that way).
+    keras.utils.set_random_seed(0)
     out = tmp_path_factory.mktemp("openvino")
     jobs = {"cnn_mc": (SAMPLES / "cnn.keras", out / "cnn.xml", "mc"),
             "bn_standard": (SAMPLES / "bn_dropout.keras", out / "bn.xml", "standard"),
@@ -63,6 +69,19 @@ def test_a_fresh_compile_draws_a_fresh_stream(ov_exports) -> None:
     x = np.ones((2, 28, 28, 1), np.float32)
     first = [np.asarray(_compiled(path)({"image": x})[0]) for _ in range(2)]
     assert not np.array_equal(first[0], first[1])
+
+
+def test_random_ops_carry_no_seed_after_a_global_seed(ov_exports) -> None:
+    import xml.etree.ElementTree as ET
+
+    path, _ = ov_exports["cnn_mc"]
+    layers = [la for la in ET.parse(path).getroot().iter("layer")
+              if la.get("type") == "RandomUniform"]
+    assert layers
+    for layer in layers:
+        data = layer.find("data")
+        assert data is not None
+        assert (data.get("global_seed"), data.get("op_seed")) == ("0", "0"), data.attrib
 
 
 def test_static_reader_matches_openvinos_own_op_list(ov_exports) -> None:
