@@ -33,7 +33,9 @@ How a pass is made stochastic (everything verified against Keras 3.15.1, see tes
   :mod:`dropctl.mc.stats`), so memory does not grow with T.
 
 The result types are in :mod:`dropctl.mc.results`, the model/input resolvers (the model loaded
-and its artifact parsed once per run) in :mod:`dropctl.mc.resolve`.
+and its artifact parsed once per run) in :mod:`dropctl.mc.resolve`. What is left here, a little
+over 450 lines, is one concern: switching the sites and running the passes (the mask addressing,
+the replication point and the chunk loop depend on each other and are read together).
 """
 
 from __future__ import annotations
