@@ -51,7 +51,8 @@ if TYPE_CHECKING:
     from dropctl.mc.calibrate import CalibrateRun
     from dropctl.mc.diff import DiffResult
     from dropctl.mc.evaluation import Evaluation
-    from dropctl.mc.results import MCReport, MCResult
+    from dropctl.mc.results import MCResult
+    from dropctl.mc.run import MCReport
     from dropctl.mc.shards import ShardOutcome, ShardRun
     from dropctl.policy.results import CheckReport
     from dropctl.reader.report import InspectReport
@@ -218,7 +219,7 @@ def mc_predict(model_or_path: Any, inputs: Any = None, *, samples: int = 50, see
     ``dropctl calibrate`` file fitted on this model). ``config``/``custom_objects``: as for
     :func:`convert`. ``progress``: True for a bar (in the notebook cell under Jupyter/Colab, on
     stderr in a terminal) or a ``callback(done, total)``. Returns a
-    :class:`dropctl.mc.results.MCReport`, an ``MCResult`` with the parts asked for; see
+    :class:`dropctl.mc.run.MCReport`, an ``MCResult`` with the parts asked for; see
     :mod:`dropctl.mc.run`.
     """
     from dropctl.mc.run import run

@@ -1,4 +1,5 @@
-"""The result vocabulary of a Monte Carlo run: sites, per-output statistics, the run, the report.
+"""The result vocabulary of a Monte Carlo run: sites, per-output statistics, the run (the report
+of the whole use case, :class:`dropctl.mc.run.MCReport`, is beside the code that builds it).
 
 Frozen dataclasses only, no TensorFlow: :mod:`dropctl.mc.engine` fills them,
 :mod:`dropctl.mc.stats` computes :class:`OutputStats` from streamed sums, renderers format them.
@@ -6,8 +7,7 @@ Frozen dataclasses only, no TensorFlow: :mod:`dropctl.mc.engine` fills them,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,12 +16,9 @@ from dropctl.display import Displayable
 from dropctl.reader.report import SiteKind
 
 if TYPE_CHECKING:
-    from dropctl.mc.calibration import CalibratedOutput, CalibrationFit
-    from dropctl.mc.calibration_check import ClassifierCheck, RegressorCheck
-    from dropctl.mc.evaluation import Evaluation
-    from dropctl.mc.metrics import Calibration
+    pass
 
-__all__ = ["MCReport", "MCResult", "OutputStats", "SiteUse"]
+__all__ = ["MCResult", "OutputStats", "SiteUse"]
 
 
 @dataclass(frozen=True)
@@ -130,24 +127,3 @@ class MCResult(Displayable):
     def complete(self) -> bool:
         """Every stochastic site the file declares was switched on (or deselected)."""
         return not self.unswitched
-
-
-@dataclass(frozen=True)
-class MCReport(MCResult):
-    """Result of the ``mc-predict`` use case (:func:`dropctl.mc.run.run`): the Monte Carlo run
-    itself (every :class:`MCResult` field) plus what was asked of it (empty where not asked)."""
-
-    ood: MCResult | None = None
-    """The same Monte Carlo run on the out-of-distribution inputs."""
-    labels: Mapping[str, np.ndarray] = field(default_factory=dict)
-    """Labels by output name (class ids, or targets shaped like the output)."""
-    reliability: Mapping[str, tuple[Calibration, Calibration]] | None = None
-    """(deterministic, MC mean) accuracy/NLL/Brier/ECE per classifier output with labels."""
-    evaluation: Evaluation | None = None
-    """Selective prediction, OOD detection, regression metrics and the ranking, if asked."""
-    calibration: CalibrationFit | None = None
-    """The calibration file applied (``--calibration``)."""
-    calibrated: tuple[CalibratedOutput, ...] = ()
-    """Its calibrated probabilities and sets, or scaled std and intervals, per output."""
-    calibration_checks: tuple[ClassifierCheck | RegressorCheck, ...] = ()
-    """With labels: the calibration judged on them (before/after, coverage, set size)."""

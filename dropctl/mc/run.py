@@ -12,7 +12,7 @@
    classifier output, the evaluation (:func:`dropctl.mc.evaluation.evaluate`: with labels, OOD
    inputs or ``rank_by``), the calibration applied and, with labels, judged on them.
 
-The result is a :class:`dropctl.mc.results.MCReport`: the :class:`~dropctl.mc.results.MCResult`
+The result is an :class:`MCReport`: the :class:`~dropctl.mc.results.MCResult`
 fields plus every part that was asked for.
 """
 
@@ -21,18 +21,49 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from dropctl.errors import UsageError
 from dropctl.mc.calibration import CalibrationFit
 from dropctl.mc.engine import mc_predict
 from dropctl.mc.resolve import OpenedModel, open_model
-from dropctl.mc.results import MCReport, MCResult
+from dropctl.mc.results import MCResult
 from dropctl.mc.uncertainty import DEFAULT_STD_FLOOR
 
-__all__ = ["run"]
+if TYPE_CHECKING:
+    from dropctl.mc.calibration import CalibratedOutput
+    from dropctl.mc.calibration_check import ClassifierCheck, RegressorCheck
+    from dropctl.mc.evaluation import Evaluation
+    from dropctl.mc.metrics import Calibration
+
+__all__ = ["MCReport", "run"]
+
+
+@dataclass(frozen=True)
+class MCReport(MCResult):
+    """Result of the ``mc-predict`` use case (:func:`dropctl.mc.run.run`): the Monte Carlo run
+    itself (every :class:`MCResult` field) plus what was asked of it (empty where not asked)."""
+
+    ood: MCResult | None = None
+    """The same Monte Carlo run on the out-of-distribution inputs."""
+    labels: Mapping[str, np.ndarray] = field(default_factory=dict)
+    """Labels by output name (class ids, or targets shaped like the output)."""
+    reliability: Mapping[str, tuple[Calibration, Calibration]] | None = None
+    """(deterministic, MC mean) accuracy/NLL/Brier/ECE per classifier output with labels."""
+    evaluation: Evaluation | None = None
+    """Selective prediction, OOD detection, regression metrics and the ranking, if asked."""
+    calibration: CalibrationFit | None = None
+    """The calibration file applied (``--calibration``)."""
+    calibrated: tuple[CalibratedOutput, ...] = ()
+    """Its calibrated probabilities and sets, or scaled std and intervals, per output."""
+    calibration_checks: tuple[ClassifierCheck | RegressorCheck, ...] = ()
+    """With labels: the calibration judged on them (before/after, coverage, set size)."""
+
 
 DEFAULT_TOP = 10
 """Inputs ``rank_by`` lists when ``top`` is not given."""

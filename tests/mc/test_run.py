@@ -28,7 +28,8 @@ def test_one_call_gives_result_evaluation_ood_and_calibration(digits, tmp_path: 
     from sklearn.metrics import roc_auc_score
 
     import dropctl
-    from dropctl.mc.results import MCReport, MCResult
+    from dropctl.mc.results import MCResult
+    from dropctl.mc.run import MCReport
     from dropctl.render.calibration import calibration_doc
 
     x, y = digits["x"], digits["y"]
