@@ -10,9 +10,6 @@ with ``-m slow``); the libhdf5-loop test runs in the default suite.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -35,19 +32,6 @@ def applications(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         del model
     keras.backend.clear_session()
     return out
-
-
-@pytest.fixture()
-def busy_cores():
-    """One pure-CPU busy loop per core (and one more), stopped by pid afterwards."""
-    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
-             for _ in range((os.cpu_count() or 2) + 1)]
-    try:
-        yield procs
-    finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait()
 
 
 def _collect_datasets(found: list[str], h5py):

@@ -50,19 +50,6 @@ def _read(path: Path, **env: str) -> dict:
     return json.loads(done.stdout)
 
 
-@pytest.fixture()
-def busy_cores():
-    """One pure-CPU busy loop per core (and one more), stopped by pid afterwards."""
-    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
-             for _ in range((os.cpu_count() or 2) + 1)]
-    try:
-        yield procs
-    finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait()
-
-
 def _per_byte(path: Path) -> float:
     return path.stat().st_size / (2 * 1024 * 1024)  # h5read.H5_WALL_BYTES_PER_SECOND
 
