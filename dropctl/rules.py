@@ -153,6 +153,11 @@ FINDINGS: dict[str, FindingRule] = {
                     "Class is not a built-in Keras layer: dropctl cannot see what it does",
                     "dropctl assumes it is deterministic; `dropctl diff MODEL --custom-objects "
                     "YOUR_CODE.py` measures it"),
+        FindingRule("DC407", "hub-paths-differ", Severity.INFO,
+                    "Another keras_hub release builds this model's dropout at other paths: "
+                    "site paths (and --sites globs) follow the keras_hub that loads it",
+                    "the paths listed are the catalogue's keras_hub; check --sites globs and "
+                    "policies written against the other release"),
         FindingRule("DC801", "onnx-dropout-noop", Severity.WARNING,
                     "Dropout node with training_mode false (or absent) is a no-op: this export "
                     "cannot do MC dropout",

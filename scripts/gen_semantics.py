@@ -5,6 +5,8 @@ Run it after upgrading Keras or keras_hub::
     python scripts/gen_semantics.py --hub-source /path/to/keras-hub   # a checkout or a git dir
     python scripts/gen_semantics.py --check                           # CI: fail when stale
     python scripts/gen_semantics.py --only VideoPrismBackbone [--check]  # one class (and its backbone)
+    python scripts/gen_semantics.py --record rec.json   # in a venv with another keras/keras_hub
+    python scripts/gen_semantics.py --history rec.json  # back here: keep it in the catalogue
 
 Nothing in the catalogue is typed by hand. For every keras_hub backbone and task the script
 
@@ -564,6 +566,116 @@ def generate(tiny_source: dict[str, tuple[str, dict[str, Any]]],
     }
 
 
+# ---- other versions: what they build, kept beside this catalogue ------------------------------
+def built_paths(keras: Any, build: Any, tiny: dict[str, Any], params: dict[str, float]
+                ) -> list[str]:
+    """The site paths of one build with every rate parameter on (the catalogue's ``sites``
+    are made the same way: :func:`catalogue_model`'s ``full``)."""
+    marks = _markers(sorted(params))
+    keras.backend.clear_session()
+    with fresh_names():
+        model = _quiet_build(lambda: build({**tiny, **marks}))
+    return [s["path"] for s in built_sites(model, keras)]
+
+
+def record(current: dict[str, Any]) -> dict[str, Any]:
+    """What the *installed* keras (and keras_hub, if it imports) build, for the catalogue's
+    ``history``: keras' layer classes with a rate, and for every keras_hub class of
+    ``current`` the site paths its tiny config builds here (keys the installed signature does
+    not take are left out and listed; a class this keras_hub lacks is ``absent``)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    out: dict[str, Any] = {"keras": keras.__version__, "backend": keras.backend.backend(),
+                           "keras_layers": keras_layers(keras)}
+    try:
+        import keras_hub
+    except ImportError:
+        return out
+    backbones, tasks = _hub_classes(keras_hub)
+    here = {c.__name__ for c in [*backbones, *tasks]}
+    known = set(current["hub_models"]) | set(current["unbuilt"])
+    paths: dict[str, list[str]] = {}
+    unbuilt: dict[str, str] = {}
+    dropped: dict[str, list[str]] = {}
+    tiny_of: dict[str, dict[str, Any]] = {}
+    order = sorted(current["hub_models"].items(), key=lambda kv: (kv[1]["kind"] != "backbone",
+                                                                  kv[0]))
+    for name, item in order:
+        cls = getattr(keras_hub.models, name, None)
+        if not isinstance(cls, type) or name not in here:
+            continue
+        params = _rate_params(cls)
+        try:
+            if item["kind"] == "backbone":
+                takes = inspect.signature(cls.__init__).parameters
+                tiny = {k: v for k, v in item["tiny_config"].items() if k in takes}
+                if len(tiny) < len(item["tiny_config"]):
+                    dropped[name] = sorted(set(item["tiny_config"]) - set(tiny))
+                paths[name] = built_paths(keras, lambda kw, c=cls: c(**_kwargs_for_build(kw)),
+                                          tiny, params)
+                tiny_of[name] = tiny
+                continue
+            bb = item["backbone"]
+            bb_cls = getattr(keras_hub.models, bb, None)
+            if bb not in tiny_of or bb_cls is None:
+                unbuilt[name] = f"its backbone {bb} did not build"
+                continue
+
+            extra = _task_kwargs(cls)
+
+            def build(kw: dict[str, Any], c: type = cls, b: type = bb_cls,
+                      e: dict[str, Any] = extra) -> Any:
+                return c(backbone=b(**_kwargs_for_build(tiny_of[b.__name__])), **e, **kw)
+
+            got = built_paths(keras, build, {}, params)
+            paths[name] = [p for p in got if not any(p.endswith("/" + b) for b in paths[bb])]
+        except Exception as exc:  # noqa: BLE001 - recorded with why, never skipped silently
+            unbuilt[name] = _reason(exc)
+    out.update({
+        "keras_hub": keras_hub.__version__,
+        "hub_paths": paths,
+        "unbuilt": unbuilt,
+        "dropped_keys": dropped,
+        "absent": sorted(n for n in current["hub_models"] if n not in here),
+        "not_catalogued": sorted(n for n in here - known
+                                 if _rate_params(getattr(keras_hub.models, n))),
+    })
+    return out
+
+
+def record_of(doc: dict[str, Any]) -> dict[str, Any]:
+    """A catalogue's own versions as a record (kept in ``history`` when the catalogue moves on
+    to a newer keras or keras_hub)."""
+    return {"keras": doc["keras"], "backend": doc["backend"], "keras_layers": doc["keras_layers"],
+            "keras_hub": doc["keras_hub"], "unbuilt": {}, "dropped_keys": {}, "absent": [],
+            "not_catalogued": [],
+            "hub_paths": {n: [s["path"] for s in m["sites"]] for n, m in doc["hub_models"].items()}}
+
+
+def with_history(doc: dict[str, Any], old: dict[str, Any] | None,
+                 records: list[dict[str, Any]]) -> dict[str, Any]:
+    """``doc`` with the ``history`` of ``old`` kept, ``records`` added (a version's record
+    replaces an earlier one of the same version), and ``old``'s own versions added when
+    ``doc`` was made with newer ones. ``history.keras[V]``: keras V's layer classes with a
+    rate; ``history.keras_hub[V]``: the site paths keras_hub V builds for each class."""
+    hist = json.loads(json.dumps((old or {}).get("history") or {"keras": {}, "keras_hub": {}}))
+    if old is not None and old.get("keras_hub") and (
+            old["keras"], old["keras_hub"]) != (doc["keras"], doc["keras_hub"]):
+        records = [record_of(old), *records]
+    for rec in records:
+        if rec["keras"] != doc["keras"]:
+            hist["keras"][rec["keras"]] = {"backend": rec["backend"],
+                                           "keras_layers": rec["keras_layers"]}
+        if rec.get("keras_hub") and rec["keras_hub"] != doc["keras_hub"]:
+            hist["keras_hub"][rec["keras_hub"]] = {
+                k: rec[k] for k in ("keras", "hub_paths", "unbuilt", "dropped_keys", "absent",
+                                    "not_catalogued")}
+    hist["keras"].pop(doc["keras"], None)
+    hist["keras_hub"].pop(doc["keras_hub"], None)
+    return {**doc, "history": hist}
+
+
 def merge(old: dict[str, Any], part: dict[str, Any], only: set[str]) -> dict[str, Any]:
     """``old`` with the entries of ``only`` taken from ``part`` (a ``generate(..., only)``)."""
     models = {k: v for k, v in old["hub_models"].items() if k not in only}
@@ -601,8 +713,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", metavar="CLASS[,CLASS]",
                     help="rebuild (or check) only these keras_hub classes; the rest is kept")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--record", type=Path, metavar="FILE",
+                    help="write what the installed keras/keras_hub build for the catalogue's "
+                         "classes to FILE (run in a venv with another version), then stop")
+    ap.add_argument("--history", type=Path, nargs="+", metavar="FILE",
+                    help="add --record files to the catalogue's history (no rebuild)")
     args = ap.parse_args(argv)
     old = json.loads(args.out.read_text()) if args.out.exists() else None
+    if args.record is not None or args.history is not None:
+        if old is None:
+            ap.error("--record and --history need an existing catalogue")
+        if args.record is not None:
+            rec = record(old)
+            args.record.write_text(dumps(rec))
+            print(f"{args.record}: keras {rec['keras']}" + (
+                f", keras_hub {rec['keras_hub']} ({len(rec['hub_paths'])} classes built)"
+                if rec.get("keras_hub") else ""), file=sys.stderr)
+            return 0
+        records = [json.loads(f.read_text()) for f in args.history]
+        args.out.write_text(dumps(with_history({k: v for k, v in old.items() if k != "history"},
+                                               old, records)))
+        print(f"{args.out}: history of " + ", ".join(
+            f"keras {r['keras']}" + (f" / keras_hub {r['keras_hub']}" if r.get("keras_hub")
+                                     else "") for r in records), file=sys.stderr)
+        return 0
     if args.hub_source is not None:
         source = tiny_configs(_hub_test_files(args.hub_source))
     elif old is not None:
@@ -620,6 +754,7 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             ap.error(f"--only: not a keras_hub backbone or task with rates: {', '.join(unknown)}")
         doc = merge(old, doc, only)
+    doc = with_history(doc, old, [])
     text = dumps(doc)
     if args.check:
         # Compared as documents (the text follows from them: dumps), reported leaf by leaf.

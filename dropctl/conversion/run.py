@@ -90,13 +90,18 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     from dropctl.reader.resolve import refuse_forged_classes
     from dropctl.reader.walker import walk
 
-    refuse_forged_classes(src_p, walk(artifact.model_config))
+    walked = walk(artifact.model_config)
+    refuse_forged_classes(src_p, walked)
     from dropctl.conversion.custom import judge_custom_sites  # Keras only with custom sites
 
     custom = judge_custom_sites(artifact.model_config, custom_objects)
     plan = plan_conversion(artifact, mode, rate=rate, sites=sites, custom=custom)
     if sites is not None and not plan.changes:
-        raise UsageError(f"--sites {sites!r} matches no stochastic site of {src_p}")
+        from dropctl.reader.inspection import build_sites
+        from dropctl.reader.walker import no_site_error
+
+        raise no_site_error(sites, (site.path for site, _ in build_sites(walked)),
+                            (layer.class_name for layer in walked))
     report = ConvertReport(str(src), str(dst), mode, artifact.format, dst_fmt, plan.changes,
                            plan.warnings, target_keras=target_keras)
     if dry_run:

@@ -139,8 +139,11 @@ class Engine:
         all_sites = model_sites(model)
         picked = model_sites(model, sites) if sites else all_sites
         if sites and not picked:
-            known = ", ".join(s.path for s in all_sites) or "none"
-            raise UsageError(f"--sites '{sites}' matches no stochastic site (sites: {known})")
+            from dropctl.reader.walker import no_site_error
+
+            backbone = getattr(model, "backbone", None)
+            raise no_site_error(sites, (s.path for s in all_sites),
+                                (type(m).__name__ for m in (model, backbone) if m is not None))
         picked_ids = {id(s.layer) for s in picked}
         # Every layer the engine switches ("part"): the site's own layer, or the dropout
         # leaves inside a keras_hub block (model_sites decides; the engine only switches).

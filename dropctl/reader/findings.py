@@ -73,6 +73,7 @@ def layer_findings(layer: Layer) -> list[Finding]:
     if layer.class_name in UNSAFE_CLASSES:
         out.append(make("DC404", layer.path, layer.class_name + _payload(layer)))
     if res is not None and res.package == "keras_hub":
+        out.extend(_hub_path_changes(layer))
         for key in HUB_FILE_KEYS:
             value = layer.config.get(key)
             if isinstance(value, str) and value:
@@ -90,6 +91,25 @@ def layer_findings(layer: Layer) -> list[Finding]:
         out.append(make("DC403", layer.path, detail[:120]))
     if layer.module is None and not layer.trusted and layer.depth > 0 and not layer.opaque:
         out.append(make("DC406", layer.path, layer.class_name))
+    return out
+
+
+def _hub_path_changes(layer: Layer) -> list[Finding]:
+    """DC407 for a keras_hub model (and its backbone) whose site paths another recorded
+    keras_hub release builds differently (the catalogue's ``history``)."""
+    from dropctl.reader.semantics import path_changes, versions
+
+    backbone = layer.config.get("backbone")
+    names = [layer.class_name]
+    if isinstance(backbone, dict) and isinstance(backbone.get("class_name"), str):
+        names.append(backbone["class_name"])
+    current = versions()[1]
+    out = []
+    for change in (c for name in names for c in path_changes(name)):
+        then = ", ".join(change.then[:3]) or "none"
+        now = ", ".join(change.now[:3]) or "none"
+        out.append(make("DC407", layer.path, f"{change.class_name}: keras-hub {change.keras_hub} "
+                        f"builds {then} where keras-hub {current} builds {now}"))
     return out
 
 

@@ -177,8 +177,7 @@ def select_sites(report: InspectReport, pattern: str) -> InspectReport:
     """``report`` with only the sites ``--sites pattern`` selects (the matcher every command
     uses, :func:`dropctl.reader.walker.site_matches`) and the findings about them or about
     the model as a whole. Raises :class:`UsageError` when the glob selects nothing."""
-    from dropctl.errors import UsageError
-    from dropctl.reader.walker import bidirectional_aliases, site_matches
+    from dropctl.reader.walker import bidirectional_aliases, no_site_error, site_matches
 
     wrappers = {entry.path for entry in report.layers if entry.class_name == "Bidirectional"}
 
@@ -188,8 +187,8 @@ def select_sites(report: InspectReport, pattern: str) -> InspectReport:
 
     kept = tuple(s for s in report.sites if chosen(s.path))
     if not kept:
-        known = ", ".join(s.path for s in report.sites) or "none"
-        raise UsageError(f"--sites '{pattern}' matches no stochastic site (sites: {known})")
+        raise no_site_error(pattern, (s.path for s in report.sites),
+                            (entry.class_name for entry in report.layers))
     dropped = {s.path for s in report.sites} - {s.path for s in kept}
     return dataclasses.replace(
         report, sites=kept, findings=tuple(f for f in report.findings if f.path not in dropped))

@@ -199,3 +199,63 @@ def leaf_classes() -> dict[str, str]:
             if raw["class"] not in stock and raw["kind"] != "attention":
                 out[raw["class"]] = raw["kind"]
     return out
+
+
+# ---- other keras and keras_hub versions (the catalogue's ``history``) -------------------------
+@dataclass(frozen=True)
+class PathChange:
+    """Where another keras_hub version builds a class's sites at other paths than the
+    catalogue's version (measured: ``scripts/gen_semantics.py --record`` built the same tiny
+    config there and walked it)."""
+
+    class_name: str
+    keras_hub: str
+    """The other version."""
+    then: tuple[str, ...]
+    """Site paths (relative to the model) that version builds and the catalogue's does not."""
+    now: tuple[str, ...]
+    """Site paths the catalogue's version builds and that version does not."""
+
+
+def history() -> dict[str, Any]:
+    """``{"keras": {V: {...}}, "keras_hub": {V: {...}}}``: what other versions build."""
+    found = catalogue().get("history")
+    return found if isinstance(found, dict) else {"keras": {}, "keras_hub": {}}
+
+
+def recorded_versions() -> tuple[list[str], list[str]]:
+    """(keras, keras_hub) versions the catalogue knows, its own included, oldest first."""
+    def key(v: str) -> list[tuple[int, str]]:
+        return [(int(p), "") if p.isdigit() else (-1, p) for p in re.split(r"[.+]", v)]
+
+    keras_v, hub_v = versions()
+    hist = history()
+    return (sorted({keras_v, *hist.get("keras", {})}, key=key),
+            sorted({hub_v, *hist.get("keras_hub", {})}, key=key))
+
+
+@functools.lru_cache(maxsize=256)
+def path_changes(class_name: str) -> tuple[PathChange, ...]:
+    """The recorded keras_hub versions that build ``class_name``'s sites at other paths."""
+    item = entry(class_name)
+    if item is None:
+        return ()
+    now = [s["path"] for s in item.get("sites", [])]
+    out = []
+    for version, rec in sorted(history().get("keras_hub", {}).items()):
+        then = (rec.get("hub_paths") or {}).get(class_name)
+        if then is None or set(then) == set(now):
+            continue
+        out.append(PathChange(class_name, version, tuple(p for p in then if p not in now),
+                              tuple(p for p in now if p not in then)))
+    return tuple(out)
+
+
+def layer_versions(class_name: str) -> list[str]:
+    """The recorded keras versions whose ``keras.layers`` has ``class_name`` with a rate."""
+    keras_v, _ = versions()
+    out = [keras_v] if class_name in catalogue()["keras_layers"] else []
+    for version, rec in history().get("keras", {}).items():
+        if class_name in (rec.get("keras_layers") or {}):
+            out.append(version)
+    return sorted(out, key=lambda v: [int(p) if p.isdigit() else -1 for p in v.split(".")])

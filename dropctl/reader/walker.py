@@ -13,10 +13,11 @@ nesting cannot exhaust the Python stack; it reads dicts and lists only.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dropctl.errors import ArtifactError
+from dropctl.errors import ArtifactError, UsageError
 from dropctl.reader.classes import BUILTIN_CLASSES, CONTAINER_CLASSES, TRUSTED_MODULE_ROOTS
 from dropctl.reader.lambdas import LambdaInfo, analyze_lambda
 from dropctl.reader.resolve import Resolution, resolve
@@ -142,6 +143,30 @@ def site_matches(path: str, pattern: str, aliases: tuple[str, ...] = ()) -> bool
         if fnmatch.fnmatchcase(p, pattern) or fnmatch.fnmatchcase(below_root, pattern):
             return True
     return False
+
+
+def no_site_error(pattern: str, paths: Iterable[str], classes: Iterable[str] = ()
+                  ) -> UsageError:
+    """THE error for a ``--sites`` glob that selects nothing (inspect, mc-predict, diff,
+    convert): it lists the sites, and when the glob selects a path that another recorded
+    keras_hub release builds for one of ``classes`` (a glob written against that release),
+    it says so (:func:`dropctl.reader.semantics.path_changes`)."""
+    import fnmatch
+
+    from dropctl.reader.semantics import path_changes
+
+    known = ", ".join(paths) or "none"
+    message = f"--sites '{pattern}' matches no stochastic site (sites: {known})"
+    tail = pattern.split("/", 1)[-1]
+    for change in (c for name in dict.fromkeys(classes) for c in path_changes(name)):
+        old = [p for p in change.then if fnmatch.fnmatchcase(p, pattern)
+               or fnmatch.fnmatchcase(p, tail)]
+        if old:
+            message += (f"; it selects {', '.join(old[:3])}, which keras-hub {change.keras_hub} "
+                        f"builds in {change.class_name} (this keras_hub: "
+                        f"{', '.join(change.now[:3]) or 'none'})")
+            break
+    return UsageError(message)
 
 
 # ---- reading configs of every vintage --------------------------------------------------------

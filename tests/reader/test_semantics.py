@@ -9,11 +9,13 @@ or rate parameter the catalogue lacks fails here, so a new release is caught by 
 
 from __future__ import annotations
 
+import contextlib
 import inspect as pyinspect
 import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -225,3 +227,99 @@ def test_the_check_names_each_differing_field_and_no_address() -> None:
     assert gen.differences(old, old) == []
     reason = gen._reason(ValueError("bad layer <Dense at 0x7f3a2c1b> in /tmp/pytest-1/x.keras"))
     assert reason == "ValueError: bad layer <Dense at 0x...> in <tmp>"
+
+
+# ---- other versions: the catalogue's history --------------------------------------------------
+def _installed_keras() -> str | None:
+    import importlib.metadata as md
+
+    for dist in ("keras", "keras-nightly"):
+        with contextlib.suppress(md.PackageNotFoundError):
+            return md.version(dist)
+    return None
+
+
+def _installed_hub() -> str | None:
+    """The keras_hub that imports (its own ``__version__``: a nightly or a path overlay has
+    another distribution name); None when none does."""
+    try:
+        import keras_hub
+    except ImportError:
+        return None
+    return str(keras_hub.__version__)
+
+
+def test_the_history_holds_for_the_installed_versions() -> None:
+    """When the installed keras or keras_hub is a version the catalogue's history records
+    (scripts/matrix.sh runs this on Keras 3.6, the 3.16 nightly and the keras-hub nightly),
+    Keras rebuilds it here and it must agree: the layer classes with a rate, and the site
+    paths every catalogued keras_hub class builds from its tiny config. A release that moves
+    a path or adds a stochastic class fails here, not at a user."""
+    doc = catalogue()
+    hist = doc.get("history") or {}
+    keras_v, hub_v = _installed_keras(), _installed_hub()
+    rec_keras = (hist.get("keras") or {}).get(keras_v or "")
+    rec_hub = (hist.get("keras_hub") or {}).get(hub_v or "")
+    if rec_keras is None and rec_hub is None:
+        pytest.skip(f"keras {keras_v} / keras_hub {hub_v}: the catalogue's own versions "
+                    f"({doc['keras']} / {doc['keras_hub']}) or unrecorded ones")
+    got = _generator().record(doc)
+    if rec_keras is not None:
+        assert got["keras_layers"] == rec_keras["keras_layers"], (
+            f"keras {keras_v}: run scripts/gen_semantics.py --record here, then --history")
+    if rec_hub is not None:
+        moved = {n: (rec_hub["hub_paths"].get(n), p) for n, p in got["hub_paths"].items()
+                 if rec_hub["hub_paths"].get(n) != p}
+        assert moved == {}, f"keras_hub {hub_v} builds other paths than recorded: {moved}"
+        assert got["not_catalogued"] == rec_hub["not_catalogued"]
+        assert got["unbuilt"] == rec_hub["unbuilt"]
+
+
+def test_recorded_keras_hub_releases_build_the_catalogued_paths() -> None:
+    """Measured with scripts/gen_semantics.py --record (keras-hub 0.31.1 and the 0.33 nightly
+    built every catalogued class's tiny config): every class they build has the paths keras-hub
+    0.32 builds, so --sites globs and policies keep selecting the same layers across them.
+    A recorded difference is reported instead (DC407, and in the --sites error)."""
+    from dropctl.reader.semantics import path_changes, recorded_versions
+
+    _, hubs = recorded_versions()
+    assert len(hubs) >= 3, hubs  # an older release, the catalogue's and a nightly
+    assert [c for name in catalogue()["hub_models"] for c in path_changes(name)] == []
+
+
+@pytest.fixture
+def moved_history(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The catalogue with one more recorded keras_hub release that names Falcon's feed-forward
+    dropout ``ffn_dropout``: the form ``--record`` writes, as a release that renames it would."""
+    from dropctl.reader import semantics
+
+    doc = json.loads(json.dumps(catalogue()))
+    now = [s["path"] for s in doc["hub_models"]["FalconBackbone"]["sites"]]
+    doc.setdefault("history", {"keras": {}, "keras_hub": {}})["keras_hub"]["0.99.0"] = {
+        "keras": doc["keras"], "unbuilt": {}, "dropped_keys": {}, "absent": [],
+        "not_catalogued": [],
+        "hub_paths": {"FalconBackbone": [p.replace("feedforward_dropout", "ffn_dropout")
+                                         for p in now]}}
+    semantics.path_changes.cache_clear()
+    monkeypatch.setattr(semantics, "catalogue", lambda: doc)
+    yield
+    semantics.path_changes.cache_clear()
+
+
+@pytest.mark.usefixtures("moved_history")
+def test_a_release_that_moves_paths_is_reported(tmp_path: Path, cli_runner) -> None:
+    path = _falcon(tmp_path, feedforward_dropout_rate=0.5)
+    report = dropctl.inspect(path)
+    found = [f for f in report.findings if f.code == "DC407"]
+    assert len(found) == 1 and "keras-hub 0.99.0 builds transformer_layer_0/ffn_dropout" in (
+        found[0].message), found
+    assert "transformer_layer_0/feedforward_dropout" in found[0].message
+    # a glob written against that release: the one-line error names where the layer is now
+    result = cli_runner.invoke(app, ["inspect", str(path), "--sites", "*/ffn_dropout"])
+    assert result.exit_code == 2
+    assert "keras-hub 0.99.0" in result.stderr and "feedforward_dropout" in result.stderr
+
+
+def test_no_release_moved_them_no_finding(tmp_path: Path) -> None:
+    path = _falcon(tmp_path, feedforward_dropout_rate=0.5)
+    assert [f.code for f in dropctl.inspect(path).findings if f.code == "DC407"] == []
