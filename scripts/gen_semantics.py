@@ -578,11 +578,15 @@ def built_paths(keras: Any, build: Any, tiny: dict[str, Any], params: dict[str, 
     return [s["path"] for s in built_sites(model, keras)]
 
 
-def record(current: dict[str, Any]) -> dict[str, Any]:
+def record(current: dict[str, Any],
+           tiny_source: dict[str, tuple[str, dict[str, Any]]] | None = None) -> dict[str, Any]:
     """What the *installed* keras (and keras_hub, if it imports) build, for the catalogue's
     ``history``: keras' layer classes with a rate, and for every keras_hub class of
     ``current`` the site paths its tiny config builds here (keys the installed signature does
-    not take are left out and listed; a class this keras_hub lacks is ``absent``)."""
+    not take are left out and listed; a class this keras_hub lacks is ``absent``) and its rate
+    parameters. The classes with a rate that ``current`` lacks (a newer keras_hub's) get full
+    catalogue entries, built from ``tiny_source`` (this keras_hub's tests: ``--hub-source``),
+    so the static reader knows them too."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
 
@@ -632,14 +636,29 @@ def record(current: dict[str, Any]) -> dict[str, Any]:
             paths[name] = [p for p in got if not any(p.endswith("/" + b) for b in paths[bb])]
         except Exception as exc:  # noqa: BLE001 - recorded with why, never skipped silently
             unbuilt[name] = _reason(exc)
+    new_classes = sorted(n for n in here - known if _rate_params(getattr(keras_hub.models, n)))
+    added: dict[str, Any] = {"hub_models": {}, "unbuilt": {}}
+    if new_classes:
+        if tiny_source is None:  # the tiny configs the catalogue (and its history) hold
+            entries = [*current["hub_models"].values(), *(
+                m for r in (current.get("history") or {}).get("keras_hub", {}).values()
+                for m in (r.get("hub_models") or {}).values())]
+            tiny_source = {m["module"]: (m["tiny_source"], m["tiny_config"])
+                           for m in entries if m["kind"] == "backbone"}
+        part = generate(tiny_source, set(new_classes))
+        added = {k: {n: v for n, v in part[k].items() if n in new_classes}
+                 for k in ("hub_models", "unbuilt")}
     out.update({
         "keras_hub": keras_hub.__version__,
+        "hub_params": {n: _rate_params(getattr(keras_hub.models, n))
+                       for n in sorted(here & set(current["hub_models"]))},
+        "hub_models": added["hub_models"],
+        "new_unbuilt": added["unbuilt"],
         "hub_paths": paths,
         "unbuilt": unbuilt,
         "dropped_keys": dropped,
         "absent": sorted(n for n in current["hub_models"] if n not in here),
-        "not_catalogued": sorted(n for n in here - known
-                                 if _rate_params(getattr(keras_hub.models, n))),
+        "not_catalogued": new_classes,
     })
     return out
 
@@ -649,7 +668,8 @@ def record_of(doc: dict[str, Any]) -> dict[str, Any]:
     to a newer keras or keras_hub)."""
     return {"keras": doc["keras"], "backend": doc["backend"], "keras_layers": doc["keras_layers"],
             "keras_hub": doc["keras_hub"], "unbuilt": {}, "dropped_keys": {}, "absent": [],
-            "not_catalogued": [],
+            "not_catalogued": [], "hub_models": {}, "new_unbuilt": {},
+            "hub_params": {n: m["params"] for n, m in doc["hub_models"].items()},
             "hub_paths": {n: [s["path"] for s in m["sites"]] for n, m in doc["hub_models"].items()}}
 
 
@@ -669,7 +689,8 @@ def with_history(doc: dict[str, Any], old: dict[str, Any] | None,
                                            "keras_layers": rec["keras_layers"]}
         if rec.get("keras_hub") and rec["keras_hub"] != doc["keras_hub"]:
             hist["keras_hub"][rec["keras_hub"]] = {
-                k: rec[k] for k in ("keras", "hub_paths", "unbuilt", "dropped_keys", "absent",
+                k: rec[k] for k in ("keras", "hub_paths", "hub_params", "hub_models",
+                                    "new_unbuilt", "unbuilt", "dropped_keys", "absent",
                                     "not_catalogued")}
     hist["keras"].pop(doc["keras"], None)
     hist["keras_hub"].pop(doc["keras_hub"], None)
@@ -724,7 +745,8 @@ def main(argv: list[str] | None = None) -> int:
         if old is None:
             ap.error("--record and --history need an existing catalogue")
         if args.record is not None:
-            rec = record(old)
+            rec = record(old, None if args.hub_source is None else
+                         tiny_configs(_hub_test_files(args.hub_source)))
             args.record.write_text(dumps(rec))
             print(f"{args.record}: keras {rec['keras']}" + (
                 f", keras_hub {rec['keras_hub']} ({len(rec['hub_paths'])} classes built)"

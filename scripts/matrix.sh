@@ -15,6 +15,9 @@
 # instead of the measured pin). After the runtime tests, keras-hub 0.32 is added without its
 # `keras>=3.15` requirement, as a user upgrading Keras would have it: it fails to import on the
 # nightly, and HUB_TESTS check that dropctl says so in one line naming both versions.
+# hub-nightly: Keras 3.15 + TensorFlow with the pinned keras-hub nightly (HUB_NIGHTLY=latest: the
+# newest), the next keras_hub before its release: HUB_ROW_TESTS check that it builds every catalogued
+# class at the paths the catalogue's history records for it, and that inspect equals what it builds.
 # MATRIX_DIR=DIR builds the venvs there instead of .matrix/.
 # torch: the CPU wheel is pinned to 2.13.0 because that file lies on this machine's disk (pip takes it
 # from there); the package index's default Linux torch wheel is the CUDA build (several GB).
@@ -24,6 +27,7 @@ ROOT=$PWD
 PY=${PYTHON:-python3}
 OLDEST_KERAS=3.6.0
 KERAS_NIGHTLY=${KERAS_NIGHTLY:-3.16.0.dev2026102704}
+HUB_NIGHTLY=${HUB_NIGHTLY:-0.33.0.dev202610250352}
 MATRIX=${MATRIX_DIR:-.matrix}
 declare -A SPEC=(
   [tf-oldest]="tensorflow    keras==${OLDEST_KERAS} tensorflow==2.17.*"
@@ -33,14 +37,16 @@ declare -A SPEC=(
   [jax-oldest]="jax           keras==${OLDEST_KERAS} jax==0.4.31 jaxlib==0.4.31"
   [nightly-tf]="tensorflow    tensorflow>=2.21,<3"
   [nightly-jax]="jax           jax>=0.4.26"
+  [hub-nightly]="tensorflow    keras>=3.15,<4 tensorflow>=2.21,<3"
 )
 # keras_hub's own requirements but Keras (keras-hub 0.32.0's metadata; tensorflow-text only with TF).
 HUB_DEPS="absl-py packaging regex kagglehub!=1.0.1 kagglesdk==0.1.28 sentencepiece tokenizers"
 ORDER=(tf-newest tf-oldest jax torch)
 RUNTIME_TESTS=(tests/mc/test_mc.py tests/runtime tests/conversion/test_convert.py
                tests/conversion/test_target.py tests/policy/test_check_probe.py tests/test_versions.py
-               tests/test_one_verdict.py)
+               tests/test_one_verdict.py tests/reader/test_semantics.py)
 HUB_TESTS=(tests/runtime/test_compat.py)
+HUB_ROW_TESTS=(tests/reader/test_semantics.py tests/runtime/test_hub_models.py)
 [ $# -gt 0 ] && ORDER=("$@")
 CROSS=0
 if [[ " ${ORDER[*]} " == *" cross "* ]]; then  # only the conversion cross-check, venvs already built
@@ -68,9 +74,15 @@ for name in "${ORDER[@]+"${ORDER[@]}"}"; do
       "$venv/bin/python" -m pip install -q --disable-pip-version-check --pre "$nightly" &&
       "$venv/bin/python" -m pip install -q --disable-pip-version-check --pre --no-deps \
         --force-reinstall "$nightly"
+    fi &&
+    if [[ $name == hub-nightly ]]; then
+      hub="keras-hub-nightly==$HUB_NIGHTLY"; [ "$HUB_NIGHTLY" = latest ] && hub=keras-hub-nightly
+      "$venv/bin/python" -m pip install -q --disable-pip-version-check --pre "$hub"
     fi
   } >"$log" 2>&1
   installed=$?
+  tests=("${RUNTIME_TESTS[@]}")
+  [[ $name == hub-nightly ]] && tests=("${HUB_ROW_TESTS[@]}")
   VERSIONS[$name]=$("$venv/bin/python" -c "
 import importlib.metadata as m
 def version(n):
@@ -78,12 +90,12 @@ def version(n):
         return f'{n} {m.version(n)}'
     except m.PackageNotFoundError:
         return ''
-names = ['keras', 'keras-nightly', '$backend']
+names = ['keras', 'keras-nightly', '$backend', 'keras-hub-nightly']
 print(' '.join(v for v in map(version, names) if v))" 2>/dev/null || echo "not installed")
   if [ $installed -ne 0 ]; then
     RESULT[$name]="install failed (see $log)"
   elif KERAS_BACKEND=$backend TF_CPP_MIN_LOG_LEVEL=3 PYTHONPATH=$ROOT \
-      "$venv/bin/python" -m pytest -q -p no:cacheprovider "${RUNTIME_TESTS[@]}" >>"$log" 2>&1; then
+      "$venv/bin/python" -m pytest -q -p no:cacheprovider "${tests[@]}" >>"$log" 2>&1; then
     RESULT[$name]=$(tail -1 "$log" | sed 's/=//g; s/^ *//; s/ *$//')
     if [[ $name == nightly-* ]]; then
       # shellcheck disable=SC2086 - a word list of requirement specifiers

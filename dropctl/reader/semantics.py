@@ -62,9 +62,23 @@ def versions() -> tuple[str, str]:
 
 
 def entry(class_name: str) -> dict[str, Any] | None:
-    """The catalogue entry of a keras_hub class (backbone or task), or None."""
+    """The catalogue entry of a keras_hub class (backbone or task), or None: the catalogue's
+    keras_hub's, else the newest recorded release's that has the class (a class a later
+    keras_hub added, built there by ``gen_semantics.py --record``)."""
     found = catalogue()["hub_models"].get(class_name)
+    if found is None:
+        for _, rec in sorted(history().get("keras_hub", {}).items(),
+                             key=lambda kv: _version_key(kv[0]), reverse=True):
+            found = (rec.get("hub_models") or {}).get(class_name)
+            if found is not None:
+                break
     return found if isinstance(found, dict) else None
+
+
+def _version_key(v: str) -> list[tuple[int, str]]:
+    """Sorts ``0.31.1 < 0.32.0 < 0.33.0.dev2026... < 0.33.0`` (numbers as numbers; a
+    ``dev`` part sorts before the release it leads to)."""
+    return [*((int(p), "") if p.isdigit() else (-1, p) for p in re.split(r"[.+]", v)), (0, "")]
 
 
 def param_value(cfg: dict[str, Any], name: str, default: float) -> float:
@@ -225,13 +239,10 @@ def history() -> dict[str, Any]:
 
 def recorded_versions() -> tuple[list[str], list[str]]:
     """(keras, keras_hub) versions the catalogue knows, its own included, oldest first."""
-    def key(v: str) -> list[tuple[int, str]]:
-        return [(int(p), "") if p.isdigit() else (-1, p) for p in re.split(r"[.+]", v)]
-
     keras_v, hub_v = versions()
     hist = history()
-    return (sorted({keras_v, *hist.get("keras", {})}, key=key),
-            sorted({hub_v, *hist.get("keras_hub", {})}, key=key))
+    return (sorted({keras_v, *hist.get("keras", {})}, key=_version_key),
+            sorted({hub_v, *hist.get("keras_hub", {})}, key=_version_key))
 
 
 @functools.lru_cache(maxsize=256)
@@ -258,4 +269,4 @@ def layer_versions(class_name: str) -> list[str]:
     for version, rec in history().get("keras", {}).items():
         if class_name in (rec.get("keras_layers") or {}):
             out.append(version)
-    return sorted(out, key=lambda v: [int(p) if p.isdigit() else -1 for p in v.split(".")])
+    return sorted(out, key=_version_key)
