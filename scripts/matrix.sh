@@ -77,7 +77,11 @@ for name in "${ORDER[@]+"${ORDER[@]}"}"; do
     fi &&
     if [[ $name == hub-nightly ]]; then
       hub="keras-hub-nightly==$HUB_NIGHTLY"; [ "$HUB_NIGHTLY" = latest ] && hub=keras-hub-nightly
-      "$venv/bin/python" -m pip install -q --disable-pip-version-check --pre "$hub"
+      # --pre for the nightly alone: with it pip also takes pre-releases of its requirements
+      # (tokenizers 1.0.0rc3, which keras_hub cannot import).
+      "$venv/bin/python" -m pip install -q --disable-pip-version-check --pre --no-deps "$hub" &&
+      "$venv/bin/python" -m pip install -q --disable-pip-version-check "keras-hub-nightly==$(
+        "$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("keras-hub-nightly"))')"
     fi
   } >"$log" 2>&1
   installed=$?

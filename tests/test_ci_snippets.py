@@ -179,8 +179,8 @@ def test_scheduled_nightly_workflow_runs_matrix_rows_that_exist(tmp_path: Path) 
     matrix_sh = (ROOT / "scripts" / "matrix.sh").read_text()
     for row in rows:  # each row is a combination scripts/matrix.sh defines
         assert re.search(rf"^\s*\[{re.escape(row)}\]=", matrix_sh, flags=re.M), row
-    assert set(rows) == {"nightly-tf", "nightly-jax"}
+    assert set(rows) == {"nightly-tf", "nightly-jax", "hub-nightly"}
     (run,) = [s for s in job["steps"] if "run" in s]
     assert run["run"] == 'MATRIX_DIR=.matrix bash scripts/matrix.sh "$ROW"'
-    assert run["env"]["KERAS_NIGHTLY"] == "latest"
+    assert run["env"]["KERAS_NIGHTLY"] == run["env"]["HUB_NIGHTLY"] == "latest"
     assert "nightly-jax" in doc_text("explanations/keras-versions.md")

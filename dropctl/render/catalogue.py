@@ -9,6 +9,7 @@ so the documentation cannot drift from the code.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from dropctl.errors import EXIT_MEANINGS
 from dropctl.policy.config import Policy
@@ -83,6 +84,76 @@ def schema_table() -> str:
     return "\n".join(rows)
 
 
+def _releases(name: str) -> str:
+    """What each recorded keras_hub release builds for one class, against the catalogue's."""
+    from dropctl.reader.semantics import history, versions
+
+    current = versions()[1]
+    out = []
+    for version, rec in sorted(history().get("keras_hub", {}).items()):
+        if name in (rec.get("hub_models") or {}):
+            out.append(f"{version}: catalogued from it")
+        elif name in (rec.get("absent") or []):
+            out.append(f"{version}: absent")
+        elif name in (rec.get("unbuilt") or {}):
+            out.append(f"{version}: not built")
+        elif name in (rec.get("hub_paths") or {}):
+            moved = any(c.keras_hub == version for c in _changes(name))
+            out.append(f"{version}: {'other paths (DC407)' if moved else 'same paths'}")
+    return "; ".join(out) or f"{current} only"
+
+
+def _changes(name: str) -> tuple[Any, ...]:
+    """The recorded path changes of a class (:class:`dropctl.reader.semantics.PathChange`)."""
+    from dropctl.reader.semantics import path_changes
+
+    return path_changes(name)
+
+
+def hub_table() -> str:
+    """Every keras_hub class of the semantics catalogue: its rate parameters, the sites its tiny
+    config builds, and what each recorded keras_hub release builds; then the ones not built."""
+    from dropctl.reader.semantics import catalogue, history
+
+    doc = catalogue()
+    models = dict(doc["hub_models"])
+    unbuilt = dict(doc["unbuilt"])
+    for rec in history().get("keras_hub", {}).values():
+        for n, m in (rec.get("hub_models") or {}).items():
+            models.setdefault(n, m)
+        for n, why in (rec.get("new_unbuilt") or {}).items():
+            if n not in models:
+                unbuilt.setdefault(n, why)
+    rows = ["| class | kind | rate parameters | sites (tiny config) | other keras_hub releases |",
+            "|---|---|---|---|---|"]
+    for name, m in sorted(models.items()):
+        params = ", ".join(f"`{p}`" for p in sorted(m.get("params") or {})) or "-"
+        rows.append(f"| {name} | {m['kind']} | {params} | {len(m.get('sites') or [])} | "
+                    f"{_cell(_releases(name))} |")
+    rows += ["", "| not built | why |", "|---|---|"]
+    rows += [f"| {name} | {_cell(why)} |" for name, why in sorted(unbuilt.items())]
+    return "\n".join(rows)
+
+
+def keras_layers_table() -> str:
+    """Every keras.layers class with a rate or noise parameter, and the recorded Keras releases
+    that have it."""
+    from dropctl.reader.semantics import catalogue, history, layer_versions
+
+    doc = catalogue()
+    names = set(doc["keras_layers"]).union(
+        *(set(r["keras_layers"]) for r in history().get("keras", {}).values()))
+    rows = ["| class | parameters | recorded Keras releases with it |", "|---|---|---|"]
+    for name in sorted(names):
+        params = (doc["keras_layers"].get(name) or next(
+            r["keras_layers"][name] for r in history()["keras"].values()
+            if name in r["keras_layers"]))["params"]
+        rows.append(f"| {name} | {', '.join(f'`{p}`' for p in params)} | "
+                    f"{', '.join(layer_versions(name))} |")
+    return "\n".join(rows)
+
+
 TABLES = {"findings": findings_table, "policy": policy_table, "exit-codes": exit_codes_table,
-          "schemas": schema_table, "cves": cve_table}
+          "schemas": schema_table, "cves": cve_table, "hub-catalogue": hub_table,
+          "keras-layers": keras_layers_table}
 """Marker name in the README (``<!-- generated:NAME -->``) -> table function."""

@@ -96,13 +96,17 @@ def optional_module(name: str, what: str) -> Any:
         raise missing(name, what) from None
 
 
-def _version(dist: str) -> str:
+def _version(*dists: str) -> str:
+    """The installed version of the first of ``dists`` that is installed (a nightly provides
+    the package under another distribution name: ``keras-hub-nightly``), else ``?``."""
     import importlib.metadata
 
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "?"
+    for dist in dists:
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "?"
 
 
 def keras_hub_module(what: str = "this command") -> Any:
@@ -125,8 +129,9 @@ def keras_hub_module(what: str = "this command") -> Any:
             f"installed") from None
     except ImportError as exc:
         keras_version = installed_keras() or str(getattr(keras, "__version__", "?"))
+        hub_version = _version("keras-hub", "keras-hub-nightly")
         raise MissingDependencyError(
-            f"{what} needs keras_hub, and keras-hub {_version('keras-hub')} cannot import under "
+            f"{what} needs keras_hub, and keras-hub {hub_version} cannot import under "
             f"Keras {keras_version} ({one_line(exc)}); "
             "install a keras-hub release made for this Keras, or the Keras it was made "
             "for") from None
