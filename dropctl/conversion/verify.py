@@ -178,8 +178,11 @@ def verify_file(path: Path, source: Any, x: list[np.ndarray], ref: np.ndarray,
     """
     keras = _keras()
     try:
-        out = keras.models.load_model(path, compile=False, safe_mode=True,
-                                      custom_objects=custom_objects)
+        # fresh name counters, as IN was loaded (runtime.loader): auto-named layers
+        # (layer_normalization_15) must get the same names for the weights to pair up
+        with compat.fresh_layer_names():
+            out = keras.models.load_model(path, compile=False, safe_mode=True,
+                                          custom_objects=custom_objects)
     except Exception as exc:  # noqa: BLE001 - any reload failure is a failed verification
         return Verification(False, "stochastic" if perma else "deterministic", float("inf"),
                             TOLERANCE, 0, False, message=f"OUT does not reload: {one_line(exc)}")

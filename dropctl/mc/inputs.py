@@ -7,7 +7,7 @@ common batch size. Problems raise :class:`dropctl.errors.InputDataError` with on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,10 @@ __all__ = ["InputSpec", "check_inputs", "read_inputs", "read_labels", "read_targ
            "synthetic_inputs"]
 
 MAX_INPUT_BYTES = 4 * 2**30
+DEFAULT_FREE = 8
+"""What a synthetic draw gives a free dimension when the model neither caps nor needs more."""
+MAX_FREE = 2**16
+"""The longest free dimension a synthetic draw grows to (4 s of 16 kHz audio)."""
 
 
 @dataclass(frozen=True)
@@ -32,8 +36,10 @@ class InputSpec:
     dtype: str
     """Keras dtype name (``float32``, ``int32``...)."""
     free: int | None = None
-    """Size a synthetic draw gives the free (None) dimensions after the batch: the model's
-    ``max_sequence_length`` when that is below the default 8; None for the default."""
+    """Size a synthetic draw gives the free (None) dimensions after the batch; None for the
+    default 8. :func:`model_input_specs` sets it from the model: at most its declared
+    ``max_sequence_length``, and longer where the model needs it (a strided conv stem on raw
+    audio takes hundreds of samples; see :func:`_fit_free_lengths`)."""
     mask: bool = False
     """A padding mask (``padding_mask``, ``*_padding_mask``): synthetic draws are all ones.
     Random 0/1 masks made outputs at padded positions depend on the attention code path
@@ -180,9 +186,9 @@ def synthetic_inputs(specs: list[InputSpec], n: int, seed: int, *, stream: int =
     """``n`` seeded inputs per spec: standard normal floats, integer ids in [0, 2) (any vocab).
 
     The one generator of made-up inputs: ``--synthetic``, ``check --probe`` and ``convert``'s
-    verification batch all use it. Unknown dimensions become 8, or the model's declared
-    ``max_sequence_length`` when that is smaller; ids 0 and 1 are valid for any Embedding or
-    lookup; padding masks are all ones. ``stream`` separates independent draws with the same seed
+    verification batch all use it. Unknown dimensions become ``spec.free`` (8 unless the model
+    declares less or needs more: :func:`model_input_specs`); ids 0 and 1 are valid for any
+    Embedding or lookup; padding masks are all ones. ``stream`` separates independent draws with the same seed
     (``--synthetic-ood`` uses its own).
     """
     if n < 1:
@@ -190,7 +196,7 @@ def synthetic_inputs(specs: list[InputSpec], n: int, seed: int, *, stream: int =
     rng = np.random.default_rng([seed, stream])
     out = []
     for spec in specs:
-        free = min(8, spec.free) if spec.free else 8
+        free = spec.free or DEFAULT_FREE
         shape = (n, *(free if d is None else d for d in spec.shape[1:]))
         if spec.mask:
             out.append(np.ones(shape, dtype=spec.dtype))
@@ -268,18 +274,76 @@ def model_input_specs(model: Any) -> list[InputSpec]:
         tensors = []
     if not tensors:
         built = _built_input_spec(model)
-        if built is not None:
-            return [built]
-        raise UnsupportedModelError(f"model '{model.name}' declares no inputs (subclassed and "
-                                    "never built?); dropctl cannot feed it")
-    free = _declared_length(model)
+        if built is None:
+            raise UnsupportedModelError(f"model '{model.name}' declares no inputs (subclassed "
+                                        "and never built?); dropctl cannot feed it")
+        return _fit_free_lengths(model, [built])
     out = []
     for i, t in enumerate(tensors):
         name = str(getattr(t, "name", f"input_{i}")).split(":")[0]
         out.append(InputSpec(name, tuple(None if d is None else int(d) for d in t.shape),
-                             str(getattr(t.dtype, "name", t.dtype)), free,
+                             str(getattr(t.dtype, "name", t.dtype)), None,
                              name == "padding_mask" or name.endswith("_padding_mask")))
-    return out
+    return _fit_free_lengths(model, out)
+
+
+def _length_groups(specs: list[InputSpec]) -> list[list[int]]:
+    """Indices of the inputs whose free dimensions keep one length: a padding mask
+    ``P_padding_mask`` and every input named ``P_...`` (keras_hub's naming:
+    ``encoder_padding_mask`` marks which ``encoder_input_values`` are real, so it must be as long
+    as them); the other inputs together (``token_ids``, ``segment_ids`` and ``padding_mask``)."""
+    prefixes = sorted({s.name[:-len("padding_mask")] for s in specs if s.mask} - {""},
+                      key=len, reverse=True)
+    groups: dict[str, list[int]] = {}
+    for i, s in enumerate(specs):
+        key = s.name[:-len("padding_mask")] if s.mask else next(
+            (p for p in prefixes if s.name.startswith(p)), "")
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())
+
+
+def _fit_free_lengths(model: Any, specs: list[InputSpec]) -> list[InputSpec]:
+    """``specs`` with ``free`` set to the lengths a synthetic draw gives their free dimensions.
+
+    By default the shorter of 8 and the model's declared ``max_sequence_length``. When Keras'
+    shape inference refuses that (:func:`dropctl.runtime.compat.accepts_shapes`: a Moonshine
+    backbone's ``Conv1D`` stem, kernel 127 stride 64 then 7/3 and 3/2, needs over 600 audio
+    samples), every free length doubles until the model accepts it, capped by the declared
+    length (or :data:`MAX_FREE`); then each group of inputs (:func:`_length_groups`) that does
+    not need the growth goes back to the default, so the decoder's tokens stay short while the
+    encoder's audio grows. Asking the built model, rather than reading kernel sizes and strides
+    off its layers, covers every layer that has a minimum (pooling, dilation, padding, framing
+    inside a keras_hub block) the way Keras itself sees them. A model that refuses every length
+    keeps the default: its run then reports Keras' own error.
+    """
+    free = [i for i, s in enumerate(specs) if None in s.shape[1:]]
+    if not free:
+        return specs
+    declared = _declared_length(model)
+    default = min(DEFAULT_FREE, declared) if declared else DEFAULT_FREE
+
+    def accepted(lengths: dict[int, int]) -> bool:
+        from dropctl.runtime import compat
+
+        # a batch of 2: a batch of 1 could broadcast where the real batch would not
+        return compat.accepts_shapes(model, [
+            (tuple(d if d is not None else 2 if j == 0 else lengths[i]
+                   for j, d in enumerate(s.shape)), s.dtype)
+            for i, s in enumerate(specs)])
+
+    lengths = dict.fromkeys(free, default)
+    if not accepted(lengths):
+        cap = min(declared or MAX_FREE, MAX_FREE)
+        grown = default * 2
+        while grown <= cap and not accepted(dict.fromkeys(free, grown)):
+            grown *= 2
+        if grown <= cap:
+            lengths = dict.fromkeys(free, grown)
+            for group in _length_groups(specs):
+                shorter = {**lengths, **{i: default for i in group if i in lengths}}
+                if shorter != lengths and accepted(shorter):
+                    lengths = shorter
+    return [replace(s, free=lengths[i]) if i in lengths else s for i, s in enumerate(specs)]
 
 
 _LENGTH_KEYS = ("max_sequence_length", "max_position_embeddings", "sequence_length")

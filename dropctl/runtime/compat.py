@@ -286,6 +286,24 @@ def compat_functional(model: Any) -> Any:
     return functional_of(model) or model
 
 
+def accepts_shapes(model: Any, inputs: list[tuple[tuple[int, ...], str]]) -> bool:
+    """Whether Keras' own shape inference lets ``model`` take inputs of these ``(shape, dtype)``
+    (in ``model.inputs`` order), computing nothing: ``model.compute_output_spec`` on
+    ``keras.KerasTensor`` placeholders. A Functional graph asks each layer's
+    ``compute_output_shape`` (a layer without one is traced symbolically by the backend), so a
+    ``Conv1D`` given fewer steps than its kernel refuses ("Computed output size would be zero or
+    negative", ``operation_utils.compute_conv_output_shape``, Keras 3.0-3.15) in ~10 ms for a
+    keras_hub backbone. It is only as strict as shape inference: a layer whose output shape
+    ignores a mismatch (a padding mask longer than its tokens, in keras_hub 0.32) passes."""
+    keras = _keras()
+    placeholders = [keras.KerasTensor(shape, dtype=dtype) for shape, dtype in inputs]
+    try:
+        model.compute_output_spec(as_model_inputs(model, placeholders))
+    except Exception:  # noqa: BLE001 - any refusal (Keras' ValueError, a backend's own error) is "no"
+        return False
+    return True
+
+
 def run_graph(functional: Any, inputs: list[Any], operation_fn: Callable[[Any], Any]) -> Any:
     """Run ``functional``'s graph with every operation routed through ``operation_fn(op)``."""
     std = functional._standardize_inputs(as_model_inputs(functional, inputs))

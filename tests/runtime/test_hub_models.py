@@ -50,13 +50,7 @@ RUN_DEFAULT = ["GPT2Backbone", "FalconBackbone", "GemmaBackbone", "SwinTransform
 """mc-predict and convert by default (each costs several builds): the rest is ``slow``."""
 
 
-CANNOT_RUN = {
-    "MoonshineBackbone": (
-        "--synthetic gives encoder_input_values 8 audio samples (the default free length); "
-        "Moonshine's conv stem (Conv1D kernel 127 stride 64, then 7/3, 3/2) needs over 500, "
-        "so Keras' own predict() fails on them too (group_norm Reshape: 16 values, 512 "
-        "needed): dropctl.mc.inputs does not size raw-audio inputs"),
-}
+CANNOT_RUN: dict[str, str] = {}
 """Classes whose Monte Carlo runs fail for a reason outside the runtime, and why (strict: a fix
 makes the test fail until the entry is removed)."""
 
