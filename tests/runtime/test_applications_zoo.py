@@ -11,8 +11,9 @@ accepts) plus a tiny ConvNeXt with stochastic depth (the public ConvNeXts build 
 * ``mc-predict`` switches every site, spreads, and keeps BatchNormalization in inference mode:
   its deterministic pass is Keras' ``predict()``, the moving statistics are untouched, and the
   Monte Carlo mean of the ``--strip``-ped file (every rate gone) is the source's ``predict()``;
-* ``convert --strip`` leaves no site, every weight bit for bit, and a ``predict()`` that is
-  deterministic and the source's.
+* ``convert --strip`` leaves no site that acts, every weight bit for bit, and a ``predict()``
+  that is deterministic and the source's;
+* ``dropctl inspect --json`` names the same sites and ``check --max-rate`` fails on them.
 
 The smallest models with sites run by default; the whole zoo is marked ``slow``
 (``pytest -m slow tests/runtime/test_applications_zoo.py``).
@@ -152,11 +153,14 @@ class Facts:
     """Every weight, digested."""
     predict: np.ndarray
     """``predict()`` on the model's fixed batch."""
+    again: np.ndarray
+    """``predict()`` once more, on the same loaded model."""
 
 
 def _facts(path: Path, x: np.ndarray) -> Facts:
     model = _load(path)
-    facts = Facts(_oracle(model), _weights(model), model.predict(x, verbose=0))
+    facts = Facts(_oracle(model), _weights(model), model.predict(x, verbose=0),
+                  model.predict(x, verbose=0))
     del model
     gc.collect()
     return facts
@@ -278,6 +282,21 @@ def test_convert_strip_keeps_every_weight_and_predict(name: str, zoo: Zoo) -> No
     source, other = zoo.facts(name), zoo.facts(name, stripped)
     assert other.sites == after
     assert other.weights == source.weights
-    again = _load(stripped).predict(_batch(name), verbose=0)
-    assert again.tobytes() == other.predict.tobytes()
+    assert other.again.tobytes() == other.predict.tobytes()
     np.testing.assert_array_equal(other.predict, source.predict)
+
+
+@pytest.mark.parametrize("name", _cases(with_sites=True))
+def test_the_cli_reports_the_same_sites(name: str, zoo: Zoo, cli_runner) -> None:
+    """``dropctl inspect --json``: the oracle's sites, and ``check --max-rate`` fails on them."""
+    import json
+
+    from dropctl.cli import app
+
+    path = str(zoo(name))
+    result = cli_runner.invoke(app, ["inspect", path, "--json"])
+    assert result.exit_code == 0, result.stderr
+    sites = json.loads(result.stdout)["sites"]
+    assert {s["path"] for s in sites} == set(zoo.facts(name).sites)
+    checked = cli_runner.invoke(app, ["check", "--no-config", "--max-rate", "0.0005", path])
+    assert checked.exit_code == 1, checked.stdout
