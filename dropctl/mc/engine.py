@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import time
 import warnings
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -83,7 +82,19 @@ def effective_rate(rate: float) -> float:
     return min(round(rate * 2**bits), 2**bits - 1) / 2**bits
 
 
-_TRACED: weakref.WeakKeyDictionary[Any, dict[Any, Any]] = weakref.WeakKeyDictionary()
+_TRACED = "_dropctl_traced"
+"""The model attribute holding its traced functions. Not a WeakKeyDictionary keyed by the
+model: the functions close over the engine and so over the model, a strong path from the value
+back to the key, and no model passed to ``mc_predict`` was ever freed (a 17-model sweep grew to
+GBs). On the model, the functions and the model form a plain cycle the garbage collector frees."""
+
+
+def _traced(model: Any) -> dict[Any, Any]:
+    fns = vars(model).get(_TRACED)
+    if fns is None:
+        fns = {}
+        object.__setattr__(model, _TRACED, fns)  # past Keras' attribute tracking: not state
+    return fns
 
 
 class _Context:
@@ -159,7 +170,7 @@ class Engine:
         # Traced functions outlive the engine: the graph captured the patched calls at trace
         # time, so later runs on the same model reuse it (tracing costs ~0.5 s per call). The
         # switchboard is shared with them, so a retrace (JAX: a new batch size) reads it too.
-        self._fns: dict[Any, Any] = _TRACED.setdefault(model, {})
+        self._fns: dict[Any, Any] = _traced(model)
         self._ctx: _Context = self._fns.setdefault("ctx", _Context())
         self._patched: list[Any] = []
         self.sites: tuple[SiteUse, ...] = tuple(

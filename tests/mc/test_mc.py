@@ -146,6 +146,25 @@ def test_model_is_restored_after_a_run(bn_model) -> None:
     assert np.array_equal(bn_model.predict(X6, verbose=0), bn_model.predict(X6, verbose=0))
 
 
+def test_a_model_is_freed_after_its_runs(keras) -> None:
+    """The traced functions live on the model: a WeakKeyDictionary keyed by it never let go
+    (its values close over the model), so every model run was kept for the process' life."""
+    import gc
+    import weakref
+
+    def run_once() -> weakref.ref:
+        x = keras.Input((4,))
+        model = keras.Model(x, keras.layers.Dense(2)(keras.layers.Dropout(0.5)(x)))
+        result = dropctl.mc_predict(model, np.ones((2, 4), "float32"), samples=4, seed=0)
+        again = dropctl.mc_predict(model, np.ones((2, 4), "float32"), samples=4, seed=0)
+        assert again.outputs[0].mean.tobytes() == result.outputs[0].mean.tobytes()
+        return weakref.ref(model)
+
+    refs = [run_once() for _ in range(2)]
+    gc.collect()
+    assert [r() for r in refs] == [None, None]
+
+
 def test_until_stable_stops_early(bn_model) -> None:
     res = dropctl.mc_predict(bn_model, X6, samples=5000, until_stable=0.05, seed=0)
     assert res.stable is True and res.passes < 5000 and res.max_stderr < 0.05

@@ -17,9 +17,6 @@ A representative set runs by default; the full sweep is marked ``slow``
 
 from __future__ import annotations
 
-import collections
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +25,7 @@ import pytest
 
 import dropctl
 from dropctl.reader.semantics import catalogue
-from tests.support import LazyModule, needs_hub
+from tests.support import LazyModule, fresh_names, needs_hub
 
 keras = LazyModule("keras")
 pytestmark = needs_hub
@@ -69,19 +66,6 @@ def _cases(default: list[str] = DEFAULT, runs: bool = False) -> list[Any]:
 RATES = (0.3, 0.2, 0.1, 0.4)
 
 
-@contextlib.contextmanager
-def _fresh_names() -> Iterator[None]:
-    """Keras' name counters as in a fresh process (what a user's ``dropctl`` process sees)."""
-    from keras.src.backend.common import global_state
-
-    before = global_state.get_global_attribute("object_name_uids")
-    global_state.set_global_attribute("object_name_uids", collections.defaultdict(int))
-    try:
-        yield
-    finally:
-        global_state.set_global_attribute("object_name_uids", before)
-
-
 def _build(name: str) -> Any:
     import keras_hub
 
@@ -113,7 +97,7 @@ class Built:
     def __call__(self, name: str) -> Path:
         if name not in self.files:
             keras.utils.set_random_seed(0)
-            with _fresh_names():
+            with fresh_names():
                 model = _build(name)
             path = self.root / f"{name}.keras"
             model.save(path)
@@ -128,7 +112,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
 
 def _oracle(path: Path) -> dict[str, float]:
     """{path: rate} of every stochastic layer of the model Keras loads from ``path``."""
-    with _fresh_names():
+    with fresh_names():
         model = keras.saving.load_model(path, compile=False)
     L = keras.layers
     out: dict[str, float] = {}
@@ -193,7 +177,7 @@ def test_convert_strip_and_rate_round_trip_the_weights(name: str, built: Built,
     after = {s.path: s.rate for s in dropctl.inspect(rated).sites}
     assert set(after) == {s.path for s in before}
     assert set(_oracle(rated)) == set(after)
-    with _fresh_names():
+    with fresh_names():
         ref = keras.saving.load_model(path, compile=False)
         out = [keras.saving.load_model(p, compile=False) for p in (stripped, rated)]
     for other in out:

@@ -7,7 +7,10 @@ Tests import ``tests.support``; the bench scripts are run from the project root 
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -80,3 +83,17 @@ needs_tf = pytest.mark.skipif(
     reason="tensorflow is not installed (the jax/torch venvs of scripts/matrix.sh): TF SavedModel "
            "checkpoints are read with TensorFlow")
 """Reads a TF SavedModel checkpoint: skipped in the TensorFlow-free backend venvs."""
+
+
+@contextlib.contextmanager
+def fresh_names() -> Iterator[None]:
+    """Keras' layer-name counters as in a fresh process (what a user's ``dropctl`` process
+    sees): a model built late in the session gets ``dropout``, not ``dropout_17``."""
+    from keras.src.backend.common import global_state
+
+    before = global_state.get_global_attribute("object_name_uids")
+    global_state.set_global_attribute("object_name_uids", collections.defaultdict(int))
+    try:
+        yield
+    finally:
+        global_state.set_global_attribute("object_name_uids", before)
