@@ -319,20 +319,12 @@ def _templates(paths: list[list[str]], n: int) -> dict[str, dict[str, Any]] | No
     return result
 
 
-@contextlib.contextmanager
 def fresh_names() -> Any:
-    """Keras' layer-name counters as in a fresh process (``dropout``, ``dropout_1``...), as
-    dropctl's loader builds (``dropctl.runtime.compat.fresh_layer_names``)."""
-    import collections
+    """Keras' layer-name counters as in a fresh process (``dropout``, ``dropout_1``...), the
+    scope dropctl's loader builds in (:func:`dropctl.runtime.compat.fresh_layer_names`)."""
+    from dropctl.runtime.compat import fresh_layer_names
 
-    from keras.src.backend.common import global_state
-
-    before = global_state.get_global_attribute("object_name_uids")
-    global_state.set_global_attribute("object_name_uids", collections.defaultdict(int))
-    try:
-        yield
-    finally:
-        global_state.set_global_attribute("object_name_uids", before)
+    return fresh_layer_names()
 
 
 def _markers(params: list[str]) -> dict[str, float]:

@@ -7,11 +7,9 @@ Tests import ``tests.support``; the bench scripts are run from the project root 
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import importlib.util
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,15 +83,10 @@ needs_tf = pytest.mark.skipif(
 """Reads a TF SavedModel checkpoint: skipped in the TensorFlow-free backend venvs."""
 
 
-@contextlib.contextmanager
-def fresh_names() -> Iterator[None]:
+def fresh_names() -> Any:
     """Keras' layer-name counters as in a fresh process (what a user's ``dropctl`` process
-    sees): a model built late in the session gets ``dropout``, not ``dropout_17``."""
-    from keras.src.backend.common import global_state
+    sees): the runtime's own scope (:func:`dropctl.runtime.compat.fresh_layer_names`, where
+    the private Keras access lives), imported when used so collecting imports no Keras."""
+    from dropctl.runtime.compat import fresh_layer_names
 
-    before = global_state.get_global_attribute("object_name_uids")
-    global_state.set_global_attribute("object_name_uids", collections.defaultdict(int))
-    try:
-        yield
-    finally:
-        global_state.set_global_attribute("object_name_uids", before)
+    return fresh_layer_names()
