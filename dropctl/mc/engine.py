@@ -34,12 +34,14 @@ How a pass is made stochastic (everything verified against Keras 3.15.1, see tes
 
 The result types are in :mod:`dropctl.mc.results`, the model/input resolvers (the model loaded
 and its artifact parsed once per run) in :mod:`dropctl.mc.resolve`. What is left here, a little
-over 450 lines, is one concern: switching the sites and running the passes (the mask addressing,
-the replication point and the chunk loop depend on each other and are read together).
+over 550 lines, is one concern: switching the sites and running the passes (the mask addressing,
+the replication point, the holders lifted for a Dropout called only ``if training:`` and the
+chunk loop depend on each other and are read together).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from collections.abc import Callable
@@ -104,6 +106,9 @@ class _Context:
         self.modes: dict[int, str] = {}  # id(layer) -> "on" | "off" | "native"
         self.seed: Any = None  # symbolic [2] int64 tensor while tracing a stochastic pass
         self.row0: Any = 0  # symbolic int64: global address of the call's first replicated row
+        self.reached: set[int] = set()  # id(part) of every patched call Keras ever made
+        self.lifted: dict[int, tuple[Any, tuple[int, ...]]] = {}  # id(holder): (holder, parts)
+        self.unlifted: dict[int, str] = {}  # id(part): why its holder cannot be lifted
 
 
 def run_key(seed: int | list[int]) -> np.ndarray:
@@ -218,6 +223,7 @@ class Engine:
 
             def call(*args: Any, _layer=layer, _stock=stock, _fast=fast, _bits=bits,
                      _thr=threshold, _index=index, training: Any = None, **kwargs: Any) -> Any:
+                ctx.reached.add(id(_layer))  # at trace time: the layer is in the graph
                 mode = ctx.modes.get(id(_layer), "native")
                 if mode == "native":  # exactly what Keras would do without dropctl
                     return type(_layer).call(_layer, *args, training=training, **kwargs)
@@ -230,7 +236,87 @@ class Engine:
 
             object.__setattr__(layer, "call", call)
             self._patched.append(layer)
+        for holder, parts in ctx.lifted.values():
+            self._lift(holder, parts)
         return self
+
+    # A keras_hub layer may call its Dropout only ``if training:`` (keras_hub 0.32
+    # Gemma3nAttention._compute_attention), so under predict()'s training=False the patched
+    # Dropout is never called and switching it alone does nothing. The deterministic pass
+    # records which patched calls Keras made (``_Context.reached``); for a selected part it
+    # never called, its holder (the layer tracking it) gets training=True whenever the part is
+    # on. Keras' call context keeps the holder's own resolved ``training`` (False) for the
+    # layers it calls without one; a layer inside it that takes ``training`` and is not a
+    # part is pinned to training=False (what predict() gives it), so whatever the holder
+    # passes explicitly, only the parts act (tests/mc/test_lifted_holder.py).
+
+    def _lift(self, holder: Any, parts: tuple[int, ...]) -> None:
+        ctx = self._ctx
+        patched = {id(p) for _, p, _ in self._parts}
+
+        def call(*args: Any, _holder=holder, _parts=parts, training: Any = None,
+                 **kwargs: Any) -> Any:
+            if any(ctx.modes.get(p) == "on" for p in _parts):
+                training = True
+            return type(_holder).call(_holder, *args, training=training, **kwargs)
+
+        object.__setattr__(holder, "call", call)
+        self._patched.append(holder)
+        for sub in compat.sublayers(holder):
+            if id(sub) in patched or not compat.takes_training(sub) or "call" in vars(sub):
+                continue
+
+            def inference(*args: Any, _sub=sub, **kwargs: Any) -> Any:
+                if "training" in kwargs:  # Keras passes it only to calls that take it
+                    kwargs["training"] = False
+                return type(_sub).call(_sub, *args, **kwargs)
+
+            object.__setattr__(sub, "call", inference)
+            self._patched.append(sub)
+
+    def lift_unreached(self) -> None:
+        """After the deterministic pass: switch the holders of selected parts Keras never
+        called (see :meth:`_lift`); a part with no holder that takes ``training`` keeps why."""
+        ctx = self._ctx
+        lifted = {p for _, parts in ctx.lifted.values() for p in parts}
+        missing = [p for _, p, _ in self._parts if id(p) in self._selected_ids
+                   and id(p) not in ctx.reached and id(p) not in lifted
+                   and id(p) not in ctx.unlifted]
+        if not missing:
+            return
+        holders: dict[int, Any] = {}
+        for layer in compat.all_layers(self.model):
+            for sub in compat.direct_sublayers(layer):
+                holders.setdefault(id(sub), layer)
+        grouped: dict[int, tuple[Any, list[int]]] = {}
+        for part in missing:
+            holder = holders.get(id(part))
+            if holder is None or holder is self.model or not compat.takes_training(holder):
+                ctx.unlifted[id(part)] = ("never called in predict(): the layer holding it "
+                                          "calls it only in training")
+                continue
+            grouped.setdefault(id(holder), (holder, []))[1].append(id(part))
+        for hid, (holder, parts) in grouped.items():
+            ctx.lifted[hid] = (holder, tuple(parts))
+            self._lift(holder, tuple(parts))
+
+    def unreached_notes(self) -> tuple[SiteUse, ...]:
+        """:attr:`sites` with a note on every selected site none of whose parts Keras called
+        (after the Monte Carlo passes: a lifted holder reaches its parts then)."""
+        ctx = self._ctx
+        by_path: dict[str, list[Any]] = {}
+        for s, p, _ in self._parts:
+            by_path.setdefault(s.path, []).append(p)
+        out = []
+        for use in self.sites:
+            parts = by_path.get(use.path, [])
+            if use.switched and parts and not any(id(p) in ctx.reached for p in parts):
+                why = next((ctx.unlifted[id(p)] for p in parts if id(p) in ctx.unlifted),
+                           "never called in predict(): the layer holding it calls it only "
+                           "in training")
+                use = dataclasses.replace(use, note=why)
+            out.append(use)
+        return tuple(out)
 
     def __exit__(self, *exc: object) -> None:
         self._backend.seed_unseeded(None)
@@ -425,6 +511,7 @@ def mc_predict(model_or_path: Any, inputs: Any = None, *, samples: int = 50, see
                range(len(det_parts[0]))]
         classifier = [looks_like_probabilities(d) for d in det]
         names = output_names(model, len(det))
+        engine.lift_unreached()
         t_chunk = min(samples, rows)
         if until_stable is not None:
             t_chunk = min(t_chunk, max(10, samples // 10))
@@ -464,6 +551,7 @@ def mc_predict(model_or_path: Any, inputs: Any = None, *, samples: int = 50, see
     seconds = time.perf_counter() - start
     outputs = [stats[k].finish(name, det[k], done, kept[k][:done] if kept is not None else None)
                for k, name in enumerate(names)]
-    gaps = static_gaps(opened, [s.path for s in engine.sites if s.note is None], sites)
-    return MCResult(str(model.name), n, samples, done, seed, engine.sites, tuple(outputs),
+    used = engine.unreached_notes()
+    gaps = static_gaps(opened, [s.path for s in used if s.note is None], sites)
+    return MCResult(str(model.name), n, samples, done, seed, used, tuple(outputs),
                     until_stable, stable, max_se, rows, seconds, opened.rescues, gaps)
