@@ -63,6 +63,8 @@ def export(src: str | os.PathLike[str], dst: str | os.PathLike[str], fmt: Export
     with engine:
         engine.set_all("off")
         det = engine.single(list(arrays))
+        engine.lift_unreached()  # after a deterministic pass (see Engine._lift)
+        switched = tuple(s.path for s in engine.sites if s.switched)
         names = _names(model, len(det))
         classifier = [looks_like_probabilities(d.numpy() if hasattr(d, "numpy") else d)
                       for d in det]

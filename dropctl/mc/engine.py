@@ -276,14 +276,19 @@ class Engine:
 
     def lift_unreached(self) -> None:
         """After the deterministic pass: switch the holders of selected parts Keras never
-        called (see :meth:`_lift`); a part with no holder that takes ``training`` keeps why."""
+        called (see :meth:`_lift`); :attr:`sites` then notes a site none of whose parts will
+        be called (no holder that takes ``training``)."""
         ctx = self._ctx
         lifted = {p for _, parts in ctx.lifted.values() for p in parts}
         missing = [p for _, p, _ in self._parts if id(p) in self._selected_ids
                    and id(p) not in ctx.reached and id(p) not in lifted
                    and id(p) not in ctx.unlifted]
-        if not missing:
-            return
+        if missing:
+            self._lift_holders(missing)
+        self.sites = self._with_notes()
+
+    def _lift_holders(self, missing: list[Any]) -> None:
+        ctx = self._ctx
         holders: dict[int, Any] = {}
         for layer in compat.all_layers(self.model):
             for sub in compat.direct_sublayers(layer):
@@ -300,17 +305,19 @@ class Engine:
             ctx.lifted[hid] = (holder, tuple(parts))
             self._lift(holder, tuple(parts))
 
-    def unreached_notes(self) -> tuple[SiteUse, ...]:
-        """:attr:`sites` with a note on every selected site none of whose parts Keras called
-        (after the Monte Carlo passes: a lifted holder reaches its parts then)."""
+    def _with_notes(self) -> tuple[SiteUse, ...]:
+        """:attr:`sites` with a note on every switched site none of whose parts Keras called
+        or a lifted holder will call."""
         ctx = self._ctx
+        lifted = {p for _, parts in ctx.lifted.values() for p in parts}
         by_path: dict[str, list[Any]] = {}
         for s, p, _ in self._parts:
             by_path.setdefault(s.path, []).append(p)
         out = []
         for use in self.sites:
             parts = by_path.get(use.path, [])
-            if use.switched and parts and not any(id(p) in ctx.reached for p in parts):
+            if use.switched and parts and not any(
+                    id(p) in ctx.reached or id(p) in lifted for p in parts):
                 why = next((ctx.unlifted[id(p)] for p in parts if id(p) in ctx.unlifted),
                            "never called in predict(): the layer holding it calls it only "
                            "in training")
@@ -551,7 +558,6 @@ def mc_predict(model_or_path: Any, inputs: Any = None, *, samples: int = 50, see
     seconds = time.perf_counter() - start
     outputs = [stats[k].finish(name, det[k], done, kept[k][:done] if kept is not None else None)
                for k, name in enumerate(names)]
-    used = engine.unreached_notes()
-    gaps = static_gaps(opened, [s.path for s in used if s.note is None], sites)
-    return MCResult(str(model.name), n, samples, done, seed, used, tuple(outputs),
+    gaps = static_gaps(opened, [s.path for s in engine.sites if s.note is None], sites)
+    return MCResult(str(model.name), n, samples, done, seed, engine.sites, tuple(outputs),
                     until_stable, stable, max_se, rows, seconds, opened.rescues, gaps)

@@ -96,6 +96,8 @@ class Scorer:
         probe = self._det(*synthetic_inputs(self.specs, self.config.block, 0))
         self.classifier = [looks_like_probabilities(np.asarray(p)) for p in probe]
         self.names = output_names(self.model, len(self.classifier))
+        self._engine.lift_unreached()  # after a deterministic pass (see Engine._lift)
+        self.sites = self._engine.sites
         self._mc = self._engine.mc_fn()
 
     def __enter__(self) -> Scorer:
