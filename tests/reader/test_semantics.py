@@ -240,7 +240,7 @@ def test_videoprism_does_not_depend_on_the_order_of_its_config_keys() -> None:
     tiny = item["tiny_config"]
 
     def entry(config: dict[str, Any]) -> dict[str, Any]:
-        return gen.catalogue_model(keras, lambda kw: cls(**gen._kwargs_for_build(kw)),
+        return gen.catalogue_model(keras, lambda kw: cls(**gen.build_kwargs(kw)),
                                    config, gen._rate_params(cls))
 
     forward, backward = entry(dict(sorted(tiny.items()))), entry(dict(reversed(tiny.items())))
