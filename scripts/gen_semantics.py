@@ -172,7 +172,7 @@ def _serialised(value: Any, keras: Any) -> Any:
     raise ValueError(f"a {type(value).__name__} value in its setUp kwargs is not JSON")
 
 
-def _backbones_in(case: Any, keras_hub: Any) -> list[Any]:
+def _backbones_in(case: Any) -> list[Any]:
     """The keras_hub backbones a set-up test holds (``self.backbone``, CLIP's encoders in
     ``init_kwargs``), in attribute order, nested ones after their holder."""
     from keras_hub.src.models.backbone import Backbone
@@ -235,7 +235,7 @@ def setup_configs(files: dict[str, str], have: set[str]
             kwargs = getattr(case, "init_kwargs", None)
             if kwargs is None:  # d_fine_backbone_test.py: parameterized tests add to these
                 kwargs = getattr(case, "base_init_kwargs", None)
-            held = _backbones_in(case, keras_hub)
+            held = _backbones_in(case)
             if name.endswith("_backbone_test.py") and isinstance(kwargs, dict):
                 target = _tested_backbone(case_cls, own, Backbone)
                 if target in missing and target not in found:
@@ -299,6 +299,31 @@ def build_kwargs(cfg: dict[str, Any],
         else:
             out[k] = v
     return out
+
+
+def instantiate(name: str, models: dict[str, Any], rates: dict[str, float],
+                sub_rate: float) -> Any:
+    """Catalogued class ``name`` built from its tiny config (what the tests save and load):
+    ``rates`` for its own rate parameters, ``sub_rate`` for every rate parameter of its
+    sub-models and of a task's backbone (the one it was catalogued on)."""
+    import keras_hub
+
+    item = models[name]
+    cls = getattr(keras_hub.models, name)
+    if item["kind"] == "task":
+        layout = item.get("backbone_layout") or models[item["backbone"]]
+        backbone = getattr(keras_hub.models, item["backbone"])(**build_kwargs(
+            {**layout["tiny_config"], **dict.fromkeys(layout["params"], sub_rate)},
+            _sub_rates(layout, models, sub_rate)))
+        return cls(backbone=backbone, **item["task_kwargs"], **rates)
+    return cls(**build_kwargs({**item["tiny_config"], **rates},
+                              _sub_rates(item, models, sub_rate)))
+
+
+def _sub_rates(item: dict[str, Any], models: dict[str, Any], rate: float
+               ) -> dict[str, dict[str, float]]:
+    return {k: dict.fromkeys((s.get("layout") or models[s["class"]])["params"], rate)
+            for k, s in (item.get("submodels") or {}).items()}
 
 
 # ---- the oracle: walking what Keras built -----------------------------------------------------
@@ -801,6 +826,31 @@ RENAMED = "dropctl_renamed"
 (DINOv2 names its blocks ``<name>_encoder``)."""
 
 
+def _as_saved(keras: Any, build: Any) -> Any:
+    """``build`` with the name the built model gets passed in, as loading its saved config
+    does: HGNetV2ImageClassifier names its head after its ``name`` argument
+    (``hgnetv2_image_classifier`` when there is none) while Keras names the model
+    ``hg_net_v2_image_classifier``, which the saved config then carries."""
+    keras.backend.clear_session()
+    with fresh_names():
+        name = _quiet_build(lambda: build({})).name
+    return lambda kw, *more: build({"name": name, **kw}, *more)
+
+
+def _named_paths(keras: Any, build: Any, tiny: dict[str, Any], params: dict[str, float]
+                 ) -> str | None:
+    """The model's name when its site paths carry it (built once more named
+    :data:`RENAMED`, each build in a fresh process's names), else None."""
+    marks = _markers(sorted(params))
+    built = []
+    for extra in ({}, {"name": RENAMED}):
+        keras.backend.clear_session()
+        with fresh_names():
+            built.append(_quiet_build(lambda e=extra: build({**tiny, **marks, **e})))
+    paths = [[s["path"] for s in built_sites(m, keras)] for m in built]
+    return str(built[0].name) if paths[0] != paths[1] else None
+
+
 def _catalogue_backbone(keras: Any, cls: type, found: tuple[str, dict[str, Any]] | None,
                         subs: dict[str, str], models: dict[str, Any],
                         why: dict[str, str] | None, classes: dict[str, type]) -> dict[str, Any]:
@@ -816,11 +866,12 @@ def _catalogue_backbone(keras: Any, cls: type, found: tuple[str, dict[str, Any]]
     test_file, tiny = found
     params = _rate_params(cls)
 
-    def build(kw: dict[str, Any], sub: dict[str, dict[str, float]] | None = None,
+    def plain(kw: dict[str, Any], sub: dict[str, dict[str, float]] | None = None,
               c: type = cls) -> Any:
         off = {k: dict.fromkeys(_rate_params(classes[s]), 0.0) for k, s in subs.items()}
-        return c(**build_kwargs(kw, sub or off))
+        return c(**build_kwargs({**tiny, **kw}, sub or off))
 
+    build = _as_saved(keras, plain)
     entry = catalogue_model(keras, build, tiny, params)
     out = {"module": cls.__module__, "kind": "backbone", "params": params,
            "tiny_config": tiny, "tiny_source": test_file, **entry}
@@ -830,15 +881,9 @@ def _catalogue_backbone(keras: Any, cls: type, found: tuple[str, dict[str, Any]]
         out["sites"] = _outside(entry["sites"], placed)
         out["variants"] = {k: _outside(v, placed) for k, v in entry["variants"].items()}
     if out["sites"]:
-        marks = _markers(sorted(params))
-        built = []
-        for extra in ({}, {"name": RENAMED}):  # each in a fresh process's names
-            keras.backend.clear_session()
-            with fresh_names():
-                built.append(_quiet_build(lambda e=extra: build({**tiny, **marks, **e})))
-        if [s["path"] for s in built_sites(built[0], keras)] != [
-                s["path"] for s in built_sites(built[1], keras)]:
-            out["named_paths"] = built[0].name
+        named = _named_paths(keras, build, tiny, params)
+        if named is not None:
+            out["named_paths"] = named
     return out
 
 
@@ -852,13 +897,17 @@ def _catalogue_task(keras: Any, cls: type, bb_cls: type, models: dict[str, Any],
     params = _rate_params(cls)
     extra = _task_kwargs(cls)
 
-    def build(kw: dict[str, Any], bb_cfg: dict[str, Any], e: dict[str, Any]) -> Any:
+    def plain(kw: dict[str, Any], bb_cfg: dict[str, Any], e: dict[str, Any]) -> Any:
         return cls(backbone=bb_cls(**build_kwargs(bb_cfg)), **e, **kw)
+
+    def build(kw: dict[str, Any], bb_cfg: dict[str, Any], e: dict[str, Any]) -> Any:
+        return _as_saved(keras, lambda k: plain(k, bb_cfg, e))(kw)
 
     layout = None
     try:
         entry = catalogue_model(
             keras, lambda kw: build(kw, models[bb_name]["tiny_config"], extra), {}, params)
+        bb_cfg = models[bb_name]["tiny_config"]
     except Exception as first:
         found = task_source(cls) if task_source is not None else None
         if found is None:
@@ -881,6 +930,10 @@ def _catalogue_task(keras: Any, cls: type, bb_cls: type, models: dict[str, Any],
            "task_kwargs": extra, "sites": own, "count_keys": {}}
     if layout is not None:
         out["backbone_layout"] = layout
+    if own:
+        named = _named_paths(keras, lambda kw: build(kw, bb_cfg, extra), {}, params)
+        if named is not None:
+            out["named_paths"] = named
     return out
 
 
@@ -978,12 +1031,15 @@ def record(current: dict[str, Any],
             if bb not in tiny_of or bb_cls is None:
                 unbuilt[name] = f"its backbone {bb} did not build"
                 continue
-
-            extra = _task_kwargs(cls)
+            # the backbone and head arguments the task was catalogued with (VGG's own)
+            bb_tiny = (item.get("backbone_layout") or {}).get("tiny_config") or tiny_of[bb]
+            takes = inspect.signature(cls.__init__).parameters
+            extra = {**_task_kwargs(cls), **{k: v for k, v in item.get("task_kwargs", {}).items()
+                                             if k in takes}}
 
             def build(kw: dict[str, Any], c: type = cls, b: type = bb_cls,
-                      e: dict[str, Any] = extra) -> Any:
-                return c(backbone=b(**build_kwargs(tiny_of[b.__name__])), **e, **kw)
+                      e: dict[str, Any] = extra, t: dict[str, Any] = bb_tiny) -> Any:
+                return c(backbone=b(**build_kwargs(t)), **e, **kw)
 
             got = built_paths(keras, build, {}, params)
             paths[name] = [p for p in got if not any(p.endswith("/" + b) for b in paths[bb])]

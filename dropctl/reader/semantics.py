@@ -20,9 +20,9 @@ import functools
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
-from collections.abc import Callable
 from typing import Any
 
 SCHEMA = 1
@@ -203,7 +203,7 @@ def expand_item(item: dict[str, Any], cfg: dict[str, Any], max_sites: int = 100_
     for key, sub in sorted((item.get("submodels") or {}).items()):
         nested = cfg.get(key, (item.get("tiny_config") or {}).get(key))
         sub_item = sub.get("layout") or (lookup or entry)(sub["class"])
-        if sub_item is None or not _serialised(nested):
+        if sub_item is None or not isinstance(nested, dict) or not _serialised(nested):
             return None
         found = expand_item(sub_item, nested["config"], max_sites, lookup)
         if found is None:

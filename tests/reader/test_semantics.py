@@ -24,7 +24,7 @@ import pytest
 import dropctl
 from dropctl.cli import app
 from dropctl.reader.semantics import catalogue, expand
-from tests.support import ROOT
+from tests.support import ROOT, gen_semantics
 
 FALCON_TINY = {"vocabulary_size": 10, "num_layers": 2, "num_attention_heads": 8,
                "hidden_dim": 16, "intermediate_dim": 32}
@@ -214,14 +214,7 @@ def test_an_unnamed_keras_hub_model_is_named_as_keras_names_it(tmp_path: Path) -
 
 # ---- the generator is deterministic ----------------------------------------------------------
 def _generator() -> Any:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("gen_semantics", ROOT / "scripts" /
-                                                  "gen_semantics.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return gen_semantics()
 
 
 @pytest.mark.slow

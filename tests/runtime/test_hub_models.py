@@ -25,7 +25,7 @@ import pytest
 
 import dropctl
 from dropctl.reader.semantics import catalogue
-from tests.support import LazyModule, fresh_names, needs_hub
+from tests.support import LazyModule, fresh_names, gen_semantics, needs_hub
 
 keras = LazyModule("keras")
 pytestmark = needs_hub
@@ -37,9 +37,16 @@ DEFAULT = ["BertBackbone", "GPT2Backbone", "FalconBackbone", "DistilBertBackbone
 issue found disagreeing, a drop-path model with counter-named layers, and a task head."""
 
 
+def _has_sites(item: dict[str, Any], models: dict[str, Any]) -> bool:
+    """Own sites, or sites in a sub-model it holds (SegFormer's MiT encoder)."""
+    return bool(item["sites"] or item.get("variants")) or any(
+        _has_sites(s.get("layout") or models[s["class"]], models)
+        for s in (item.get("submodels") or {}).values())
+
+
 def _with_sites() -> list[str]:
     models = catalogue()["hub_models"]
-    return sorted(n for n, m in models.items() if m["sites"] or m.get("variants"))
+    return sorted(n for n, m in models.items() if _has_sites(m, models))
 
 
 RUN_DEFAULT = ["GPT2Backbone", "FalconBackbone", "GemmaBackbone", "SwinTransformerBackbone",
@@ -67,24 +74,11 @@ RATES = (0.3, 0.2, 0.1, 0.4)
 
 
 def _build(name: str) -> Any:
-    import keras_hub
-
+    """The generator's own build of a catalogued class (sub-models and a task's backbone at
+    rate 0.1, the class's own parameters at RATES)."""
     models = catalogue()["hub_models"]
-    item = models[name]
-    rates = {p: RATES[i % len(RATES)] for i, p in enumerate(sorted(item["params"]))}
-
-    def kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
-        return {k: tuple(v) if isinstance(v, list) and k.endswith(("_shape", "_size")) else v
-                for k, v in cfg.items()}
-
-    cls = getattr(keras_hub.models, name)
-    if item["kind"] == "task":
-        bb = models[item["backbone"]]
-        bb_rates = dict.fromkeys(bb["params"], 0.1)
-        backbone = getattr(keras_hub.models, item["backbone"])(
-            **kwargs({**bb["tiny_config"], **bb_rates}))
-        return cls(backbone=backbone, **item["task_kwargs"], **rates)
-    return cls(**kwargs({**item["tiny_config"], **rates}))
+    rates = {p: RATES[i % len(RATES)] for i, p in enumerate(sorted(models[name]["params"]))}
+    return gen_semantics().instantiate(name, models, rates, sub_rate=0.1)
 
 
 class Built:
@@ -111,37 +105,43 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
 
 
 def _oracle(path: Path) -> dict[str, float]:
-    """{path: rate} of every stochastic layer of the model Keras loads from ``path``."""
+    """{path: rate} of every stochastic layer of the model Keras loads from ``path``, walked in
+    ``_flatten_layers()`` pre-order; a layer shared by several paths (SegFormer's MiT layers are
+    also in the ``functional`` model it makes of them) is named at its first, as the runtime
+    (:func:`dropctl.runtime.sites.model_sites`) names it."""
     with fresh_names():
         model = keras.saving.load_model(path, compile=False)
     L = keras.layers
     out: dict[str, float] = {}
-    seen: set[int] = set()
-    stack = [(model, model.name)]
+    seen: set[int] = {id(model)}
+    stack = [(sub, f"{model.name}/{sub.name}") for sub in _preorder(model)]
     while stack:
-        layer, where = stack.pop()
-        for sub in layer._flatten_layers(include_self=False, recursive=False):
-            if id(sub) in seen or isinstance(sub, L.InputLayer):
-                continue
-            seen.add(id(sub))
-            sub_path = f"{where}/{sub.name}"
-            if isinstance(sub, L.MultiHeadAttention):
-                if float(sub._dropout) > 0:
-                    out[sub_path] = float(sub._dropout)
-                    continue  # its inner Dropout is this site
-            elif isinstance(sub, L.Dropout):
-                if sub.rate > 0:
-                    out[sub_path] = float(sub.rate)
-                continue
-            elif type(sub).__name__.endswith("DropPath"):
-                # keras_hub's drop-path layers: Swin/MobileNetV5 keep ``drop_prob``,
-                # MiT/DINOv2/DINOv3 ``rate`` (read in their sources, keras_hub 0.32)
-                rate = float(getattr(sub, "drop_prob", None) or getattr(sub, "rate", 0.0) or 0)
-                if rate > 0:
-                    out[sub_path] = rate
-                continue
-            stack.append((sub, sub_path))
+        sub, sub_path = stack.pop()
+        if id(sub) in seen or isinstance(sub, L.InputLayer):
+            continue
+        seen.add(id(sub))
+        if isinstance(sub, L.MultiHeadAttention):
+            if float(sub._dropout) > 0:
+                out[sub_path] = float(sub._dropout)
+                continue  # its inner Dropout is this site
+        elif isinstance(sub, L.Dropout):
+            if sub.rate > 0:
+                out[sub_path] = float(sub.rate)
+            continue
+        elif type(sub).__name__.endswith("DropPath"):
+            # keras_hub's drop-path layers: Swin/MobileNetV5 keep ``drop_prob``,
+            # MiT/DINOv2/DINOv3 ``rate`` (read in their sources, keras_hub 0.32)
+            rate = float(getattr(sub, "drop_prob", None) or getattr(sub, "rate", 0.0) or 0)
+            if rate > 0:
+                out[sub_path] = rate
+            continue
+        stack.extend((child, f"{sub_path}/{child.name}") for child in _preorder(sub))
     return out
+
+
+def _preorder(layer: Any) -> list[Any]:
+    """A layer's direct children, reversed: popped from a stack they come in order."""
+    return list(reversed(list(layer._flatten_layers(include_self=False, recursive=False))))
 
 
 @pytest.mark.parametrize("name", _cases())
