@@ -209,21 +209,22 @@ def expand_item(item: dict[str, Any], cfg: dict[str, Any], max_sites: int = 100_
         if found is None:
             return None
         prefix = _prefix(sub, nested)
+        if prefix is None:
+            return None
         inner += [CatalogueSite(f"{prefix}/{s.path}", s.class_name, s.kind, s.param, s.rate,
                                 (key, "config", *s.owner)) for s in found]
     own = _expand_own(item, cfg, max_sites)
     return (own + inner)[:max_sites]
 
 
-def _prefix(sub: dict[str, Any], nested: dict[str, Any]) -> str:
-    """Where a sub-model's layers are in its holder: its own name (as Keras names it when the
-    config has none), else the recorded path (SegFormer wraps its encoder's layers in a
-    ``functional`` model)."""
+def _prefix(sub: dict[str, Any], nested: dict[str, Any]) -> str | None:
+    """Where a sub-model's layers are in its holder: its own name, else the recorded path
+    (SegFormer wraps its encoder's layers in a ``functional`` model); None when it is named
+    by its name and the saved config has none (unread rather than guessed)."""
     if not sub.get("named"):
         return str(sub["path"])
-    from dropctl.reader.walker import layer_name
-
-    return layer_name(nested)
+    name = nested["config"].get("name")
+    return name if isinstance(name, str) and name else None
 
 
 def _expand_own(item: dict[str, Any], cfg: dict[str, Any], max_sites: int
