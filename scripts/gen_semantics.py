@@ -738,6 +738,30 @@ def _submodel_paths(keras: Any, build: Any, found: tuple[str, dict[str, Any]],
     return out
 
 
+def _walk_order(keras: Any, build: Any, item: dict[str, Any], params: dict[str, float],
+                subs: dict[str, str], models: dict[str, Any], classes: dict[str, type]
+                ) -> dict[str, bool]:
+    """``{"submodels_first": ...}``: the order of the holder's own sites and its sub-models'
+    that the catalogue's read of ``item`` must give to list them as Keras walks them (built
+    with every rate on). Raises ValueError when neither order does (they interleave)."""
+    from dropctl.reader.semantics import expand_item
+
+    marks = _markers(sorted(params))
+    on = {k: dict.fromkeys(_rate_params(classes[c]), SUB_RATE) for k, c in subs.items()}
+    cfg = {**item["tiny_config"], **marks}
+    for key, rates in on.items():
+        cfg[key] = {**cfg[key], "config": {**cfg[key]["config"], **rates}}
+    keras.backend.clear_session()
+    with fresh_names():
+        model = _quiet_build(lambda: build({**item["tiny_config"], **marks}, on))
+    walked = [s["path"] for s in built_sites(model, keras)]
+    for first in (False, True):
+        read = expand_item({**item, "submodels_first": first}, cfg, lookup=models.get)
+        if read is not None and [s.path for s in read] == walked:
+            return {"submodels_first": True} if first else {}
+    raise ValueError("its own sites and its sub-models' interleave in Keras' walk")
+
+
 def _outside(sites: list[dict[str, Any]], subs: dict[str, Any]) -> list[dict[str, Any]]:
     """The sites not below a sub-model's path (those are the sub-model's, read through it)."""
     heads = [f"{s['path']}/" for s in subs.values() if s["path"]]
@@ -880,6 +904,7 @@ def _catalogue_backbone(keras: Any, cls: type, found: tuple[str, dict[str, Any]]
         out["submodels"] = placed
         out["sites"] = _outside(entry["sites"], placed)
         out["variants"] = {k: _outside(v, placed) for k, v in entry["variants"].items()}
+        out.update(_walk_order(keras, build, out, params, subs, models, classes))
     if out["sites"]:
         named = _named_paths(keras, build, tiny, params)
         if named is not None:

@@ -196,7 +196,8 @@ def expand_item(item: dict[str, Any], cfg: dict[str, Any], max_sites: int = 100_
                 ) -> list[CatalogueSite] | None:
     """:func:`expand` for one catalogue entry; the sub-models it holds (``submodels``:
     CLIP's encoders) are expanded through their own entries (``lookup``, the catalogue's
-    by default) below the path where Keras puts their layers."""
+    by default) below the path where Keras puts their layers, before or after the holder's
+    own sites as Keras walks them (``submodels_first``)."""
     if not _layout_matches(item, cfg):
         return None
     inner: list[CatalogueSite] = []
@@ -214,7 +215,8 @@ def expand_item(item: dict[str, Any], cfg: dict[str, Any], max_sites: int = 100_
         inner += [CatalogueSite(f"{prefix}/{s.path}", s.class_name, s.kind, s.param, s.rate,
                                 (key, "config", *s.owner)) for s in found]
     own = _expand_own(item, cfg, max_sites)
-    return (own + inner)[:max_sites]
+    # Keras walks the sub-models first when the holder calls them first (PARSeq's ViT)
+    return (inner + own if item.get("submodels_first") else own + inner)[:max_sites]
 
 
 def _prefix(sub: dict[str, Any], nested: dict[str, Any]) -> str | None:
