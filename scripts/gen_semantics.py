@@ -15,7 +15,13 @@ Nothing in the catalogue is typed by hand. For every keras_hub backbone and task
 2. builds a tiny instance from the config in keras_hub's own ``*_backbone_test.py`` (their
    ``self.init_kwargs``; read from ``--hub-source`` or, without it, the configs already in the
    catalogue), once with every rate 0, once per rate parameter with that one at 0.5, and once
-   per layer-count key (``num_layers``...) with one more layer;
+   per layer-count key (``num_layers``...) with one more layer. Kwargs that are not literals
+   come from running the test's ``setUp()`` in the installed keras_hub: layers and models in
+   them (CLIP's encoders) are kept Keras-serialised and rebuilt by :func:`build_kwargs`; a
+   backbone a test builds gives its class a config too (CLIP's text encoder; Llama 3's from
+   ``llama3_causal_lm_test.py``). A catalogued backbone held by another (``submodels``) is
+   read through its own entry below the path Keras puts it; a task whose head does not fit the
+   catalogued backbone takes its own test's (``backbone_layout``, VGG);
 3. walks the built layers with Keras' own ``_flatten_layers()`` (the oracle), so each site is
    recorded with the path Keras builds, the parameter that sets its rate, the factor applied
    to it (drop-path schedules) and whether it repeats with a count key (``transformer_layer_{i}``).
