@@ -1165,6 +1165,16 @@ def dumps(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=1, sort_keys=True) + "\n"
 
 
+def hub_configs(source: Path) -> tuple[dict[str, tuple[str, dict[str, Any]]], dict[str, str],
+                                       Any]:
+    """(tiny configs, why not, task_source) from a keras-hub checkout: the literal configs,
+    then those from running the setUp of the tests that have none."""
+    files = _hub_test_files(source)
+    found = tiny_configs(files)
+    ran, why = setup_configs(files, set(found))
+    return {**found, **ran}, why, task_configs(files)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--hub-source", type=Path,
@@ -1186,7 +1196,7 @@ def main(argv: list[str] | None = None) -> int:
             ap.error("--record and --history need an existing catalogue")
         if args.record is not None:
             rec = record(old, None if args.hub_source is None else
-                         tiny_configs(_hub_test_files(args.hub_source)))
+                         hub_configs(args.hub_source)[0])
             args.record.write_text(dumps(rec))
             print(f"{args.record}: keras {rec['keras']}" + (
                 f", keras_hub {rec['keras_hub']} ({len(rec['hub_paths'])} classes built)"
@@ -1200,11 +1210,7 @@ def main(argv: list[str] | None = None) -> int:
                                      else "") for r in records), file=sys.stderr)
         return 0
     if args.hub_source is not None:
-        files = _hub_test_files(args.hub_source)
-        source = tiny_configs(files)
-        ran, why = setup_configs(files, set(source))
-        source.update(ran)
-        task_source = task_configs(files)
+        source, why, task_source = hub_configs(args.hub_source)
     elif old is not None:
         source = {m["module"]: (m["tiny_source"], m["tiny_config"])
                   for m in old["hub_models"].values() if m["kind"] == "backbone"}
