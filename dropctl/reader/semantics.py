@@ -126,6 +126,8 @@ def _layout_matches(item: dict[str, Any], cfg: dict[str, Any]) -> bool:
         if key not in ("preprocessor", "num_classes") and cfg.get(key, value) != value:
             return False  # a head built with other arguments than the catalogued one
     for key, value in tiny.items():
+        if key == "dtype":  # a DTypePolicy (or its name): no layer depends on it
+            continue
         if _serialised(value):
             if not _same_layout(value, cfg.get(key, value), rates=key not in subs):
                 return False
@@ -150,6 +152,8 @@ def _same_layout(tiny: dict[str, Any], saved: Any, rates: bool) -> bool:
     mine, theirs = tiny["config"], saved["config"]
     for key, value in mine.items():
         got = theirs.get(key, value)
+        if key == "dtype":
+            continue
         if _serialised(value):
             if not _same_layout(value, got, rates):
                 return False

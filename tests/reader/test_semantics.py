@@ -101,6 +101,12 @@ def test_a_sub_model_of_another_layout_is_not_guessed() -> None:
                                                   max_drop_path_rate=0.2)) is None
     assert expand("SegFormerBackbone", {**_segformer(), "image_encoder": {
         **_segformer()["image_encoder"], "class_name": "DINOV2Backbone"}}) is None
+    # CLIP has no dropout, at its catalogued layout; a text encoder with more layers than that
+    # is not read (the holder's count keys are verified, a sub-model's are not)
+    clip = json.loads(json.dumps(catalogue()["hub_models"]["CLIPBackbone"]["tiny_config"]))
+    assert expand("CLIPBackbone", {**clip, "dtype": "float32"}) == []
+    clip["text_encoder"]["config"]["num_layers"] += 1
+    assert expand("CLIPBackbone", clip) is None
 
 
 def test_a_head_catalogued_with_its_tests_arguments_reads_only_those(tmp_path: Path) -> None:
