@@ -15,7 +15,13 @@ Nothing in the catalogue is typed by hand. For every keras_hub backbone and task
 2. builds a tiny instance from the config in keras_hub's own ``*_backbone_test.py`` (their
    ``self.init_kwargs``; read from ``--hub-source`` or, without it, the configs already in the
    catalogue), once with every rate 0, once per rate parameter with that one at 0.5, and once
-   per layer-count key (``num_layers``...) with one more layer;
+   per layer-count key (``num_layers``...) with one more layer. Kwargs that are not literals
+   come from running the test's ``setUp()`` in the installed keras_hub: layers and models in
+   them (CLIP's encoders) are kept Keras-serialised and rebuilt by :func:`build_kwargs`; a
+   backbone a test builds gives its class a config too (CLIP's text encoder; Llama 3's from
+   ``llama3_causal_lm_test.py``). A catalogued backbone held by another (``submodels``) is
+   read through its own entry below the path Keras puts it; a task whose head does not fit the
+   catalogued backbone takes its own test's (``backbone_layout``, VGG);
 3. walks the built layers with Keras' own ``_flatten_layers()`` (the oracle), so each site is
    recorded with the path Keras builds, the parameter that sets its rate, the factor applied
    to it (drop-path schedules) and whether it repeats with a count key (``transformer_layer_{i}``).
@@ -54,19 +60,27 @@ NUMBER = re.compile(r"\d+")
 
 # ---- tiny configs from keras_hub's tests ------------------------------------------------------
 def _hub_test_files(source: Path) -> dict[str, str]:
-    """{test path: text} of every ``*_backbone_test.py`` in a keras-hub checkout or git dir."""
+    """{test path: text} of every ``*_test.py`` below ``keras_hub/src/models`` in a keras-hub
+    checkout or git dir (``*_backbone_test.py`` give the tiny configs; a task's test gives
+    the backbone it is tested with, and the backbone of a model family with no backbone test:
+    ``llama3_causal_lm_test.py``)."""
+    root = "keras_hub/src/models/"
     if (source / "HEAD").is_file() and not (source / "keras_hub").is_dir():  # a bare git dir
         names = subprocess.run(["git", "--git-dir", str(source), "ls-tree", "-r", "--name-only",
-                                "HEAD"], capture_output=True, text=True, check=True).stdout
-        out = {}
-        for name in names.split():
-            if name.endswith("_backbone_test.py"):
-                out[name] = subprocess.run(["git", "--git-dir", str(source), "show",
-                                            f"HEAD:{name}"], capture_output=True, text=True,
-                                           check=True).stdout
+                                "HEAD", root], capture_output=True, text=True, check=True).stdout
+        wanted = [n for n in names.split() if n.endswith("_test.py")]
+        blob = subprocess.run(["git", "--git-dir", str(source), "cat-file", "--batch"],
+                              input="".join(f"HEAD:{n}\n" for n in wanted).encode(),
+                              capture_output=True, check=True).stdout
+        out, at = {}, 0
+        for name in wanted:  # "<sha> blob <size>\n<bytes>\n" per name
+            head_end = blob.index(b"\n", at)
+            size = int(blob[at:head_end].split()[2])
+            out[name] = blob[head_end + 1:head_end + 1 + size].decode()
+            at = head_end + 1 + size + 1
         return out
     return {str(p.relative_to(source)): p.read_text()
-            for p in sorted(source.rglob("*_backbone_test.py"))}
+            for p in sorted((source / root).rglob("*_test.py"))}
 
 
 _LITERAL_NODES = (ast.Dict, ast.List, ast.Tuple, ast.Constant, ast.BinOp, ast.UnaryOp, ast.Add,
@@ -92,6 +106,8 @@ def tiny_configs(files: dict[str, str]) -> dict[str, tuple[str, dict[str, Any]]]
     """{backbone module: (test file, init_kwargs)} for tests whose kwargs are literals."""
     out = {}
     for name, text in files.items():
+        if not name.endswith("_backbone_test.py"):
+            continue
         try:
             tree = ast.parse(text)
         except SyntaxError:
@@ -118,6 +134,145 @@ def tiny_configs(files: dict[str, str]) -> dict[str, tuple[str, dict[str, Any]]]
     return out
 
 
+# ---- tiny configs from running a test's setUp (kwargs that are not literals) ----------------
+def _test_cases(name: str, text: str) -> list[type]:
+    """The TestCase classes (with a ``setUp``) a keras_hub test module defines, its source
+    executed as a module of the installed keras_hub (``keras_hub.src.tests.test_case``)."""
+    import types
+    import unittest
+
+    mod_name = name.removesuffix(".py").replace("/", ".")
+    module = types.ModuleType(mod_name)
+    module.__file__ = name
+    exec(compile(text, name, "exec"), module.__dict__)  # keras_hub's own test, as pytest runs it
+    return [v for v in module.__dict__.values() if isinstance(v, type)
+            and issubclass(v, unittest.TestCase) and v.__module__ == mod_name
+            and "setUp" in v.__dict__]
+
+
+def _set_up(case_cls: type, keras: Any) -> Any:
+    """An instance of ``case_cls`` after its ``setUp()`` (fresh layer names: deterministic)."""
+    keras.backend.clear_session()
+    with fresh_names():
+        case = case_cls()
+        _quiet_build(case.setUp)
+    return case
+
+
+def _serialised(value: Any, keras: Any) -> Any:
+    """A setUp kwarg as JSON: Keras layers and models Keras-serialised (rebuilt by
+    :func:`build_kwargs`), numbers and strings as they are; anything else (an array, a
+    tensor, a tokenizer's vocabulary file) raises ValueError naming its type."""
+    import numpy as np
+
+    if isinstance(value, keras.layers.Layer):
+        return _jsonable(keras.saving.serialize_keras_object(value))
+    if isinstance(value, dict):
+        return {str(k): _serialised(v, keras) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_serialised(v, keras) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise ValueError(f"a {type(value).__name__} value in its setUp kwargs is not JSON")
+
+
+def _backbones_in(case: Any) -> list[Any]:
+    """The keras_hub backbones a set-up test holds (``self.backbone``, CLIP's encoders in
+    ``init_kwargs``), in attribute order, nested ones after their holder."""
+    from keras_hub.src.models.backbone import Backbone
+
+    out: list[Any] = []
+
+    def visit(v: Any) -> None:
+        if isinstance(v, Backbone) and all(v is not o for o in out):
+            out.append(v)
+            for sub in vars(v).values():
+                if isinstance(sub, Backbone):
+                    visit(sub)
+        elif isinstance(v, dict):
+            for x in v.values():
+                visit(x)
+        elif isinstance(v, list | tuple):
+            for x in v:
+                visit(x)
+
+    for v in vars(case).values():
+        visit(v)
+    return out
+
+
+def setup_configs(files: dict[str, str], have: set[str]
+                  ) -> tuple[dict[str, tuple[str, dict[str, Any]]], dict[str, str]]:
+    """({backbone module: (test file, init_kwargs)}, {backbone class: why not}) from running
+    the ``setUp`` of keras_hub's tests, for the backbone modules not in ``have`` (the literal
+    configs): a backbone test's ``init_kwargs`` (layers in them Keras-serialised), else the
+    config of a backbone a test builds (CLIP's text encoder, ``self.backbone`` of
+    ``llama3_causal_lm_test.py``), as its ``get_config()`` gives it."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    import keras_hub
+    from keras_hub.src.models.backbone import Backbone
+
+    backbones, _ = _hub_classes(keras_hub)
+    missing = {c.__module__ for c in backbones} - have
+    dirs = {m.rsplit(".", 1)[0].replace(".", "/") for m in missing}
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
+    sub_found: dict[str, tuple[str, dict[str, Any]]] = {}
+    why: dict[str, str] = {}
+    for name in sorted(files):
+        own = name.removesuffix("_test.py").replace("/", ".")
+        if name.rsplit("/", 1)[0] not in dirs:
+            continue
+        try:
+            cases = _test_cases(name, files[name])
+        except Exception as exc:  # noqa: BLE001 - recorded with why, never skipped silently
+            if name.endswith("_backbone_test.py"):
+                why[own] = f"its test module does not import: {_reason(exc)}"
+            continue
+        for case_cls in cases:
+            try:
+                case = _set_up(case_cls, keras)
+            except Exception as exc:  # noqa: BLE001 - recorded with why
+                if name.endswith("_backbone_test.py"):
+                    why.setdefault(own, f"its test's setUp fails: {_reason(exc)}")
+                continue
+            kwargs = getattr(case, "init_kwargs", None)
+            if kwargs is None:  # d_fine_backbone_test.py: parameterized tests add to these
+                kwargs = getattr(case, "base_init_kwargs", None)
+            held = _backbones_in(case)
+            if name.endswith("_backbone_test.py") and isinstance(kwargs, dict):
+                target = _tested_backbone(case_cls, own, Backbone)
+                if target in missing and target not in found:
+                    try:
+                        found[target] = (name, _serialised(kwargs, keras))
+                    except ValueError as exc:
+                        why.setdefault(target, str(exc))
+            for b in held:
+                module = type(b).__module__
+                if module in missing and module not in sub_found:
+                    sub_found[module] = (name, _serialised(b.get_config(), keras))
+            break  # the first TestCase with a setUp: the file's main test
+    for module, got in sub_found.items():
+        found.setdefault(module, got)
+    name_of = {c.__module__: c.__name__ for c in backbones}
+    return found, {name_of[m]: w for m, w in why.items() if m not in found and m in name_of}
+
+
+def _tested_backbone(case_cls: type, own: str, base: type) -> str:
+    """The module of the backbone a ``*_backbone_test.py`` tests: the file's own module, else
+    the imported backbone class named like the file (``flux_backbone_test.py`` imports
+    ``FluxBackbone`` from ``flux_model``)."""
+    stem = own.rsplit(".", 1)[1].replace("_", "")
+    for v in case_cls.setUp.__globals__.values():
+        if isinstance(v, type) and issubclass(v, base) and v.__module__ == own:
+            return own
+    found = sorted(v.__module__ for v in case_cls.setUp.__globals__.values()
+                   if isinstance(v, type) and issubclass(v, base) and v.__name__.lower() == stem)
+    return found[0] if found else own
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -126,10 +281,55 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _kwargs_for_build(cfg: dict[str, Any]) -> dict[str, Any]:
-    """JSON lists back to tuples where keras_hub wants shapes (``image_shape``, ``patch_size``)."""
-    return {k: tuple(v) if isinstance(v, list) and k.endswith(("_shape", "_size")) else v
-            for k, v in cfg.items()}
+def is_serialised(value: Any) -> bool:
+    """Whether a tiny-config value is a Keras-serialised layer or model (a sub-encoder)."""
+    return isinstance(value, dict) and isinstance(value.get("class_name"), str) and isinstance(
+        value.get("config"), dict)
+
+
+def build_kwargs(cfg: dict[str, Any],
+                 sub_rates: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
+    """A catalogued tiny config as constructor kwargs: JSON lists back to tuples where
+    keras_hub wants shapes (``image_shape``, ``patch_size``), Keras-serialised layers and
+    models deserialised (a fresh instance per call), ``sub_rates[key]`` set in the config of
+    the sub-model at ``key`` first. The one way the generator and the tests build."""
+    out: dict[str, Any] = {}
+    for k, v in cfg.items():
+        if is_serialised(v):
+            import keras
+
+            v = {**v, "config": {**v["config"], **(sub_rates or {}).get(k, {})}}
+            out[k] = keras.saving.deserialize_keras_object(json.loads(json.dumps(v)))
+        elif isinstance(v, list) and k.endswith(("_shape", "_size")):
+            out[k] = tuple(v)
+        else:
+            out[k] = v
+    return out
+
+
+def instantiate(name: str, models: dict[str, Any], rates: dict[str, float],
+                sub_rate: float) -> Any:
+    """Catalogued class ``name`` built from its tiny config (what the tests save and load):
+    ``rates`` for its own rate parameters, ``sub_rate`` for every rate parameter of its
+    sub-models and of a task's backbone (the one it was catalogued on)."""
+    import keras_hub
+
+    item = models[name]
+    cls = getattr(keras_hub.models, name)
+    if item["kind"] == "task":
+        layout = item.get("backbone_layout") or models[item["backbone"]]
+        backbone = getattr(keras_hub.models, item["backbone"])(**build_kwargs(
+            {**layout["tiny_config"], **dict.fromkeys(layout["params"], sub_rate)},
+            _sub_rates(layout, models, sub_rate)))
+        return cls(backbone=backbone, **item["task_kwargs"], **rates)
+    return cls(**build_kwargs({**item["tiny_config"], **rates},
+                              _sub_rates(item, models, sub_rate)))
+
+
+def _sub_rates(item: dict[str, Any], models: dict[str, Any], rate: float
+               ) -> dict[str, dict[str, float]]:
+    return {k: dict.fromkeys((s.get("layout") or models[s["class"]])["params"], rate)
+            for k, s in (item.get("submodels") or {}).items()}
 
 
 # ---- the oracle: walking what Keras built -----------------------------------------------------
@@ -485,41 +685,145 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[:160]}"
 
 
+SUB_RATE = 0.3
+"""The rate every parameter of a sub-model gets when the generator finds where its sites land
+(not a marker: :func:`_markers` gives 0.5, 0.25...)."""
+
+
+def submodels(tiny: dict[str, Any], catalogued: set[str]) -> dict[str, str]:
+    """{kwarg: class} of the Keras-serialised catalogued backbones in a tiny config (CLIP's
+    ``vision_encoder``, SegFormer's ``image_encoder``): read through their own entries."""
+    return {k: v["class_name"] for k, v in sorted(tiny.items())
+            if is_serialised(v) and v["class_name"] in catalogued}
+
+
+def _submodel_paths(keras: Any, build: Any, found: tuple[str, dict[str, Any]],
+                    params: dict[str, float], subs: dict[str, str], models: dict[str, Any],
+                    why: dict[str, str] | None, classes: dict[str, type]) -> dict[str, Any]:
+    """{kwarg: {"class", "path", "named"[, "layout"]}}: where the sites of each sub-model land
+    in the built model (``path``: the prefix of its own paths; ``named``: the prefix is the
+    sub-model's own name, read from the saved config), found by building with every rate of
+    the sub-models on and matching what the catalogue's read of each gives. A sub-model whose
+    config is not its class's catalogued layout (BASNet's ResNet) gets its own entry built
+    from it (``layout``). Raises ValueError when its sites do not land as one block below
+    one prefix."""
+    from dropctl.reader.semantics import expand_item
+
+    test_file, tiny = found
+    on = {k: dict.fromkeys(_rate_params(classes[c]), SUB_RATE) for k, c in subs.items()}
+    keras.backend.clear_session()
+    with fresh_names():
+        model = _quiet_build(lambda: build({**tiny, **dict.fromkeys(params, 0.0)}, on))
+    got = [s["path"] for s in built_sites(model, keras)]
+    out: dict[str, Any] = {}
+    claimed: set[str] = set()
+    for key, cls in subs.items():
+        cfg = tiny[key]["config"]
+        item, layout = models[cls], None
+        if expand_item(item, {**cfg, **on[key]}, lookup=models.get) is None:
+            layout = _catalogue_backbone(keras, classes[cls], (test_file, cfg),
+                                         submodels(cfg, set(classes)), models, why, classes)
+            item = layout
+        rel = expand_item(item, {**cfg, **on[key]}, lookup=models.get)
+        if rel is None:
+            raise ValueError(f"the catalogue cannot read its {key} ({cls})")
+        name = cfg.get("name")
+        place: dict[str, Any] = {"class": cls, "path": name, "named": True}
+        if rel:
+            first = rel[0].path
+            cands = sorted({p[:-len(first) - 1] for p in got if p.endswith("/" + first)})
+            good = [c for c in cands if {f"{c}/{r.path}" for r in rel} <= set(got) - claimed]
+            if len(good) != 1:
+                raise ValueError(f"the sites of its {key} ({cls}) are not one block below "
+                                 "one path")
+            claimed |= {f"{good[0]}/{r.path}" for r in rel}
+            place = {"class": cls, "path": good[0], "named": good[0] == name}
+        if layout is not None:
+            place["layout"] = layout
+        out[key] = place
+    return out
+
+
+def _walk_order(keras: Any, build: Any, item: dict[str, Any], params: dict[str, float],
+                subs: dict[str, str], models: dict[str, Any], classes: dict[str, type]
+                ) -> dict[str, bool]:
+    """``{"submodels_first": ...}``: the order of the holder's own sites and its sub-models'
+    that the catalogue's read of ``item`` must give to list them as Keras walks them (built
+    with every rate on). Raises ValueError when neither order does (they interleave)."""
+    from dropctl.reader.semantics import expand_item
+
+    marks = _markers(sorted(params))
+    on = {k: dict.fromkeys(_rate_params(classes[c]), SUB_RATE) for k, c in subs.items()}
+    cfg = {**item["tiny_config"], **marks}
+    for key, rates in on.items():
+        cfg[key] = {**cfg[key], "config": {**cfg[key]["config"], **rates}}
+    keras.backend.clear_session()
+    with fresh_names():
+        model = _quiet_build(lambda: build({**item["tiny_config"], **marks}, on))
+    walked = [s["path"] for s in built_sites(model, keras)]
+    for first in (False, True):
+        read = expand_item({**item, "submodels_first": first}, cfg, lookup=models.get)
+        if read is not None and [s.path for s in read] == walked:
+            return {"submodels_first": True} if first else {}
+    raise ValueError("its own sites and its sub-models' interleave in Keras' walk")
+
+
+def _outside(sites: list[dict[str, Any]], subs: dict[str, Any]) -> list[dict[str, Any]]:
+    """The sites not below a sub-model's path (those are the sub-model's, read through it)."""
+    heads = [f"{s['path']}/" for s in subs.values() if s["path"]]
+    return [s for s in sites if not any(s["path"].startswith(h) for h in heads)]
+
+
 def generate(tiny_source: dict[str, tuple[str, dict[str, Any]]],
-             only: set[str] | None = None) -> dict[str, Any]:
+             only: set[str] | None = None, why: dict[str, str] | None = None,
+             task_source: Any = None) -> dict[str, Any]:
     """The catalogue document; ``only``: just these keras_hub classes (and the backbones
-    their tasks need), for :func:`merge`."""
+    their tasks and sub-models need), for :func:`merge`. ``why``: {backbone class: why it
+    has no tiny config}; ``task_source(task class)``: (test file, backbone config) of the
+    backbone a task's own test builds, for a task whose head does not fit the catalogued
+    backbone (VGG's 7x7 head), or None."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
     import keras_hub
 
     backbones, tasks = _hub_classes(keras_hub)
+    classes = {c.__name__: c for c in backbones}
+    names = set(classes)
     if only is not None:
         needed = only | {getattr(getattr(t, "backbone_cls", None), "__name__", "")
                          for t in tasks if t.__name__ in only}
+        grown = True
+        while grown:  # and the sub-models of those, transitively
+            more = {c for b in backbones if b.__name__ in needed
+                    for c in submodels(tiny_source.get(b.__module__, ("", {}))[1], names).values()}
+            grown = not more <= needed
+            needed |= more
         backbones = [c for c in backbones if c.__name__ in needed]
         tasks = [c for c in tasks if c.__name__ in only]
     models: dict[str, Any] = {}
     unbuilt: dict[str, str] = {}
     tiny_of: dict[str, dict[str, Any]] = {}
-    for cls in backbones:
-        name = cls.__name__
-        params = _rate_params(cls)
-        found = tiny_source.get(cls.__module__)
-        if found is None:
-            unbuilt[name] = "no literal tiny config in keras_hub's tests"
-            continue
-        test_file, tiny = found
-        try:
-            entry = catalogue_model(keras, lambda kw, c=cls: c(**_kwargs_for_build(kw)),
-                                    tiny, params)
-        except Exception as exc:  # noqa: BLE001 - recorded with why, never skipped silently
-            unbuilt[name] = _reason(exc)
-            continue
-        tiny_of[name] = tiny
-        # every built backbone, sites or not: a task's static read expands its backbone
-        models[name] = {"module": cls.__module__, "kind": "backbone", "params": params,
-                        "tiny_config": tiny, "tiny_source": test_file, **entry}
+    # a backbone holding another (CLIP's encoders) is built after it: passes until none moves
+    pending = list(backbones)
+    while pending:
+        later = []
+        for cls in pending:
+            name = cls.__name__
+            found = tiny_source.get(cls.__module__)
+            subs = submodels(found[1], names) if found else {}
+            if any(c not in models and c not in unbuilt and c != name for c in subs.values()):
+                later.append(cls)
+                continue
+            try:
+                models[name] = _catalogue_backbone(keras, cls, found, subs, models, why,
+                                                   classes)
+                tiny_of[name] = models[name]["tiny_config"]
+            except Exception as exc:  # noqa: BLE001 - recorded with why, never skipped silently
+                unbuilt[name] = exc.args[0] if isinstance(exc, _NotBuilt) else _reason(exc)
+        if len(later) == len(pending):  # a cycle: never in keras_hub, named if it happens
+            unbuilt.update({c.__name__: "its sub-models hold each other" for c in later})
+            break
+        pending = later
     for cls in tasks:
         name = cls.__name__
         bb_cls = getattr(cls, "backbone_cls", None)
@@ -527,25 +831,10 @@ def generate(tiny_source: dict[str, tuple[str, dict[str, Any]]],
             unbuilt[name] = (f"its backbone {getattr(bb_cls, '__name__', '?')} has no tiny "
                              "config that builds")
             continue
-        bb_name = bb_cls.__name__
-        params = _rate_params(cls)
-        extra = _task_kwargs(cls)
-
-        def build(kw: dict[str, Any], c: type = cls, b: type = bb_cls,
-                  e: dict[str, Any] = extra) -> Any:
-            backbone = b(**_kwargs_for_build(tiny_of[b.__name__]))
-            return c(backbone=backbone, **e, **kw)
-
         try:
-            entry = catalogue_model(keras, build, {}, params)
+            models[name] = _catalogue_task(keras, cls, bb_cls, models, task_source)
         except Exception as exc:  # noqa: BLE001 - recorded with why, never skipped silently
             unbuilt[name] = _reason(exc)
-            continue
-        backbone_sites = models.get(bb_name, {}).get("sites", [])
-        own = [s for s in entry["sites"] if not any(
-            s["path"].endswith("/" + b["path"]) for b in backbone_sites)]
-        models[name] = {"module": cls.__module__, "kind": "task", "backbone": bb_name,
-                        "params": params, "task_kwargs": extra, "sites": own, "count_keys": {}}
     return {
         "schema": SCHEMA,
         "generated_by": "scripts/gen_semantics.py",
@@ -553,9 +842,165 @@ def generate(tiny_source: dict[str, tuple[str, dict[str, Any]]],
         "keras_hub": keras_hub.__version__,
         "backend": keras.backend.backend(),
         "keras_layers": keras_layers(keras),
-        "hub_models": models,
-        "unbuilt": unbuilt,
+        "hub_models": dict(sorted(models.items())),
+        "unbuilt": dict(sorted(unbuilt.items())),
     }
+
+
+class _NotBuilt(Exception):
+    """A class the generator cannot build, with the one-line reason recorded for it."""
+
+
+RENAMED = "dropctl_renamed"
+"""The name a backbone is built with once more, to see whether its site paths carry its name
+(DINOv2 names its blocks ``<name>_encoder``)."""
+
+
+def _as_saved(keras: Any, build: Any) -> Any:
+    """``build`` with the name the built model gets passed in, as loading its saved config
+    does: HGNetV2ImageClassifier names its head after its ``name`` argument
+    (``hgnetv2_image_classifier`` when there is none) while Keras names the model
+    ``hg_net_v2_image_classifier``, which the saved config then carries."""
+    keras.backend.clear_session()
+    with fresh_names():
+        name = _quiet_build(lambda: build({})).name
+    return lambda kw, *more: build({"name": name, **kw}, *more)
+
+
+def _named_paths(keras: Any, build: Any, tiny: dict[str, Any], params: dict[str, float]
+                 ) -> str | None:
+    """The model's name when its site paths carry it (built once more named
+    :data:`RENAMED`, each build in a fresh process's names), else None."""
+    marks = _markers(sorted(params))
+    built = []
+    for extra in ({}, {"name": RENAMED}):
+        keras.backend.clear_session()
+        with fresh_names():
+            built.append(_quiet_build(lambda e=extra: build({**tiny, **marks, **e})))
+    paths = [[s["path"] for s in built_sites(m, keras)] for m in built]
+    return str(built[0].name) if paths[0] != paths[1] else None
+
+
+def _catalogue_backbone(keras: Any, cls: type, found: tuple[str, dict[str, Any]] | None,
+                        subs: dict[str, str], models: dict[str, Any],
+                        why: dict[str, str] | None, classes: dict[str, type]) -> dict[str, Any]:
+    """The catalogue entry of one backbone built from its tiny config. ``named_paths``: the
+    model name its site paths were built with, when they carry it (the static reader then
+    reads only a model of that name)."""
+    if found is None:
+        raise _NotBuilt((why or {}).get(cls.__name__)
+                        or "no tiny config in keras_hub's tests (literal or from a setUp)")
+    missing = sorted(c for c in subs.values() if c not in models)
+    if missing:
+        raise _NotBuilt(f"its sub-model {missing[0]} did not build")
+    test_file, tiny = found
+    params = _rate_params(cls)
+
+    def plain(kw: dict[str, Any], sub: dict[str, dict[str, float]] | None = None,
+              c: type = cls) -> Any:
+        off = {k: dict.fromkeys(_rate_params(classes[s]), 0.0) for k, s in subs.items()}
+        return c(**build_kwargs({**tiny, **kw}, sub or off))
+
+    build = _as_saved(keras, plain)
+    entry = catalogue_model(keras, build, tiny, params)
+    out = {"module": cls.__module__, "kind": "backbone", "params": params,
+           "tiny_config": tiny, "tiny_source": test_file, **entry}
+    if subs:
+        placed = _submodel_paths(keras, build, found, params, subs, models, why, classes)
+        out["submodels"] = placed
+        out["sites"] = _outside(entry["sites"], placed)
+        out["variants"] = {k: _outside(v, placed) for k, v in entry["variants"].items()}
+        out.update(_walk_order(keras, build, out, params, subs, models, classes))
+    if out["sites"]:
+        named = _named_paths(keras, build, tiny, params)
+        if named is not None:
+            out["named_paths"] = named
+    return out
+
+
+def _catalogue_task(keras: Any, cls: type, bb_cls: type, models: dict[str, Any],
+                    task_source: Any) -> dict[str, Any]:
+    """The catalogue entry of one task: its head's sites on the catalogued backbone, else on
+    the backbone its own test builds (kept as ``backbone_layout``, a backbone entry), with the
+    test's head arguments when the defaults do not fit it (VGG's ``pooling="flatten"``:
+    ``task_kwargs``, which a saved head must then have)."""
+    bb_name = bb_cls.__name__
+    params = _rate_params(cls)
+    extra = _task_kwargs(cls)
+
+    def plain(kw: dict[str, Any], bb_cfg: dict[str, Any], e: dict[str, Any]) -> Any:
+        return cls(backbone=bb_cls(**build_kwargs(bb_cfg)), **e, **kw)
+
+    def build(kw: dict[str, Any], bb_cfg: dict[str, Any], e: dict[str, Any]) -> Any:
+        return _as_saved(keras, lambda k: plain(k, bb_cfg, e))(kw)
+
+    layout = None
+    try:
+        entry = catalogue_model(
+            keras, lambda kw: build(kw, models[bb_name]["tiny_config"], extra), {}, params)
+        bb_cfg = models[bb_name]["tiny_config"]
+    except Exception as first:
+        found = task_source(cls) if task_source is not None else None
+        if found is None:
+            raise first from None
+        test_file, bb_cfg, test_kwargs = found
+        bb_params = _rate_params(bb_cls)
+        layout = {"module": bb_cls.__module__, "kind": "backbone", "params": bb_params,
+                  "tiny_config": bb_cfg, "tiny_source": test_file,
+                  **catalogue_model(keras, lambda kw: bb_cls(**build_kwargs(kw)), bb_cfg,
+                                    bb_params)}
+        try:
+            entry = catalogue_model(keras, lambda kw: build(kw, bb_cfg, extra), {}, params)
+        except Exception:  # noqa: BLE001 - the head needs the test's arguments too
+            extra = {**extra, **{k: v for k, v in test_kwargs.items() if k not in params}}
+            entry = catalogue_model(keras, lambda kw: build(kw, bb_cfg, extra), {}, params)
+    backbone_sites = (layout or models[bb_name])["sites"]
+    own = [s for s in entry["sites"] if not any(
+        s["path"].endswith("/" + b["path"]) for b in backbone_sites)]
+    out = {"module": cls.__module__, "kind": "task", "backbone": bb_name, "params": params,
+           "task_kwargs": extra, "sites": own, "count_keys": {}}
+    if layout is not None:
+        out["backbone_layout"] = layout
+    if own:
+        named = _named_paths(keras, lambda kw: build(kw, bb_cfg, extra), {}, params)
+        if named is not None:
+            out["named_paths"] = named
+    return out
+
+
+def task_configs(files: dict[str, str]) -> Any:
+    """``task_source`` for :func:`generate`: from a task's own test (``<task module>_test.py``)
+    ``setUp``, (test file, the config of the backbone in its ``init_kwargs``, its other
+    JSON arguments), or None."""
+    def find(cls: type) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
+        import keras
+
+        name = cls.__module__.replace(".", "/") + "_test.py"
+        if name not in files:
+            return None
+        for case_cls in _test_cases(name, files[name]):
+            kwargs = getattr(_set_up(case_cls, keras), "init_kwargs", None) or {}
+            backbone = kwargs.get("backbone")
+            if isinstance(backbone, keras.layers.Layer):
+                rest = {k: v for k, v in kwargs.items() if k not in ("backbone", "preprocessor")
+                        and (v is None or isinstance(v, str | int | float | bool))}
+                return name, _serialised(backbone.get_config(), keras), rest
+        return None
+
+    return find
+
+
+def _recorded_task_configs(doc: dict[str, Any]) -> Any:
+    """``task_source`` from a catalogue: the backbone layouts (and head arguments) its tasks
+    recorded."""
+    def find(cls: type) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
+        item = doc["hub_models"].get(cls.__name__, {})
+        layout = item.get("backbone_layout")
+        if layout is None:
+            return None
+        return layout["tiny_source"], layout["tiny_config"], dict(item["task_kwargs"])
+
+    return find
 
 
 # ---- other versions: what they build, kept beside this catalogue ------------------------------
@@ -608,7 +1053,7 @@ def record(current: dict[str, Any],
                 tiny = {k: v for k, v in item["tiny_config"].items() if k in takes}
                 if len(tiny) < len(item["tiny_config"]):
                     dropped[name] = sorted(set(item["tiny_config"]) - set(tiny))
-                paths[name] = built_paths(keras, lambda kw, c=cls: c(**_kwargs_for_build(kw)),
+                paths[name] = built_paths(keras, lambda kw, c=cls: c(**build_kwargs(kw)),
                                           tiny, params)
                 tiny_of[name] = tiny
                 continue
@@ -617,12 +1062,15 @@ def record(current: dict[str, Any],
             if bb not in tiny_of or bb_cls is None:
                 unbuilt[name] = f"its backbone {bb} did not build"
                 continue
-
-            extra = _task_kwargs(cls)
+            # the backbone and head arguments the task was catalogued with (VGG's own)
+            bb_tiny = (item.get("backbone_layout") or {}).get("tiny_config") or tiny_of[bb]
+            takes = inspect.signature(cls.__init__).parameters
+            extra = {**_task_kwargs(cls), **{k: v for k, v in item.get("task_kwargs", {}).items()
+                                             if k in takes}}
 
             def build(kw: dict[str, Any], c: type = cls, b: type = bb_cls,
-                      e: dict[str, Any] = extra) -> Any:
-                return c(backbone=b(**_kwargs_for_build(tiny_of[b.__name__])), **e, **kw)
+                      e: dict[str, Any] = extra, t: dict[str, Any] = bb_tiny) -> Any:
+                return c(backbone=b(**build_kwargs(t)), **e, **kw)
 
             got = built_paths(keras, build, {}, params)
             paths[name] = [p for p in got if not any(p.endswith("/" + b) for b in paths[bb])]
@@ -717,6 +1165,16 @@ def dumps(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=1, sort_keys=True) + "\n"
 
 
+def hub_configs(source: Path) -> tuple[dict[str, tuple[str, dict[str, Any]]], dict[str, str],
+                                       Any]:
+    """(tiny configs, why not, task_source) from a keras-hub checkout: the literal configs,
+    then those from running the setUp of the tests that have none."""
+    files = _hub_test_files(source)
+    found = tiny_configs(files)
+    ran, why = setup_configs(files, set(found))
+    return {**found, **ran}, why, task_configs(files)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--hub-source", type=Path,
@@ -738,7 +1196,7 @@ def main(argv: list[str] | None = None) -> int:
             ap.error("--record and --history need an existing catalogue")
         if args.record is not None:
             rec = record(old, None if args.hub_source is None else
-                         tiny_configs(_hub_test_files(args.hub_source)))
+                         hub_configs(args.hub_source)[0])
             args.record.write_text(dumps(rec))
             print(f"{args.record}: keras {rec['keras']}" + (
                 f", keras_hub {rec['keras_hub']} ({len(rec['hub_paths'])} classes built)"
@@ -752,16 +1210,18 @@ def main(argv: list[str] | None = None) -> int:
                                      else "") for r in records), file=sys.stderr)
         return 0
     if args.hub_source is not None:
-        source = tiny_configs(_hub_test_files(args.hub_source))
+        source, why, task_source = hub_configs(args.hub_source)
     elif old is not None:
         source = {m["module"]: (m["tiny_source"], m["tiny_config"])
                   for m in old["hub_models"].values() if m["kind"] == "backbone"}
+        why = dict(old["unbuilt"])
+        task_source = _recorded_task_configs(old)
     else:
         ap.error("--hub-source is needed the first time")
     only = {n.strip() for n in args.only.split(",") if n.strip()} if args.only else None
     if only is not None and old is None:
         ap.error("--only updates an existing catalogue")
-    doc = generate(source, only)
+    doc = generate(source, only, why, task_source)
     if only is not None:
         assert old is not None
         unknown = sorted(only - set(doc["hub_models"]) - set(doc["unbuilt"]))

@@ -111,15 +111,18 @@ def is_hub(layer: Layer) -> bool:
     return module in HUB_ROOTS or registered in HUB_ROOTS
 
 
-def _catalogued(cls: str, cfg: dict[str, Any]) -> list[HubSite] | None:
-    """The sites of a catalogued keras_hub class built from ``cfg`` (relative paths)."""
-    from dropctl.reader.semantics import expand
+def _catalogued(cls: str, cfg: dict[str, Any], layout: dict[str, Any] | None = None
+                ) -> list[HubSite] | None:
+    """The sites of a catalogued keras_hub class built from ``cfg`` (relative paths);
+    ``layout``: the catalogue entry to read it by (a task's ``backbone_layout``)."""
+    from dropctl.reader.semantics import expand, expand_item
 
-    found = expand(cls, cfg, MAX_HUB_LAYERS)
+    found = (expand(cls, cfg, MAX_HUB_LAYERS) if layout is None
+             else expand_item(layout, cfg, MAX_HUB_LAYERS))
     if found is None:
         return None
-    return [HubSite(s.path, s.class_name, SiteKind(s.kind), s.rate, True, s.param or "")
-            for s in found]
+    return [HubSite(s.path, s.class_name, SiteKind(s.kind), s.rate, True, s.param or "",
+                    s.owner) for s in found]
 
 
 def _sites_of(cls: str, cfg: dict[str, Any], depth: int = 0) -> list[HubSite] | None:
@@ -133,6 +136,11 @@ def _sites_of(cls: str, cfg: dict[str, Any], depth: int = 0) -> list[HubSite] | 
         inner_cfg = backbone.get("config")
         inner_cfg = inner_cfg if isinstance(inner_cfg, dict) else {}
         inner = _sites_of(backbone["class_name"], inner_cfg, depth + 1)
+        layout = (item or {}).get("backbone_layout")
+        if inner is None and layout is not None and backbone["class_name"] == (item or {}).get(
+                "backbone"):
+            # the backbone the task's own test builds (VGG's head needs a bigger one)
+            inner = _catalogued(backbone["class_name"], inner_cfg, layout)
         prefix = layer_name(backbone)  # the name Keras gives it (from its class when unset)
         out = [HubSite(f"{prefix}/{s.rel_path}", s.class_name, s.kind, s.rate, s.known, s.param,
                        ("backbone", "config", *s.owner)) for s in inner or []]

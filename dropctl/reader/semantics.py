@@ -20,6 +20,7 @@ import functools
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -43,6 +44,9 @@ class CatalogueSite:
     """The constructor parameter that sets the rate; None for a rate fixed in code."""
     rate: float
     """The rate Keras gives the layer for this config (parameter x the schedule's factor)."""
+    owner: tuple[str, ...] = ()
+    """Config keys from the model's config to the dict holding ``param`` (``("image_encoder",
+    "config")`` for a sub-model's site)."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -91,15 +95,43 @@ def param_value(cfg: dict[str, Any], name: str, default: float) -> float:
     return default if v is None else math.nan
 
 
+_RATE_KEY = re.compile(r"drop")
+"""Config keys that set a drop rate (as the generator names them: ``dropout``, ``drop_path``)."""
+
+
+def _serialised(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("class_name"), str) and isinstance(
+        value.get("config"), dict)
+
+
 def _layout_matches(item: dict[str, Any], cfg: dict[str, Any]) -> bool:
-    """Whether the saved config builds the catalogued layout (count keys aside, when verified)."""
+    """Whether the saved config builds the catalogued layout (count keys aside, when verified).
+    A model whose site paths carry its name (``named_paths``) must have that name; a task
+    head, the arguments it was catalogued with (VGG's ``pooling="flatten"``).
+    A layer or model held in the config (CLIP's encoders, Gemma 3's vision encoder) must be
+    the catalogued class with the catalogued layout, all its count keys included (the names
+    Keras gives the holder's own layers count the ones built before them); one that is not a
+    catalogued sub-model must keep its rates too (its sites are read as the holder's)."""
     tiny = item.get("tiny_config") or {}
     counts: dict[str, bool] = item.get("count_keys") or {}
     params = item.get("params") or {}
+    subs: dict[str, Any] = item.get("submodels") or {}
     moved = [k for k in counts if cfg.get(k, tiny.get(k)) != tiny.get(k)]
     if len(moved) > 1:  # each count was verified alone
         return False
+    named = item.get("named_paths")
+    if named is not None and cfg.get("name", tiny.get("name", named)) != named:
+        return False  # its layers are named after the model (``<name>_encoder``)
+    for key, value in (item.get("task_kwargs") or {}).items():
+        if key not in ("preprocessor", "num_classes") and cfg.get(key, value) != value:
+            return False  # a head built with other arguments than the catalogued one
     for key, value in tiny.items():
+        if key == "dtype":  # a DTypePolicy (or its name): no layer depends on it
+            continue
+        if _serialised(value):
+            if not _same_layout(value, cfg.get(key, value), rates=key not in subs):
+                return False
+            continue
         if key in params or not _LAYOUT_KEY.search(key):
             continue
         if counts.get(key) and isinstance(cfg.get(key), int):
@@ -109,6 +141,25 @@ def _layout_matches(item: dict[str, Any], cfg: dict[str, Any]) -> bool:
             saved = list(saved)
         if saved != value:
             return False
+    return True
+
+
+def _same_layout(tiny: dict[str, Any], saved: Any, rates: bool) -> bool:
+    """A serialised layer of a saved config against the catalogued one: same class, same
+    layout keys (and rate keys when ``rates``), recursively."""
+    if not _serialised(saved) or saved["class_name"] != tiny["class_name"]:
+        return False
+    mine, theirs = tiny["config"], saved["config"]
+    for key, value in mine.items():
+        got = theirs.get(key, value)
+        if key == "dtype":
+            continue
+        if _serialised(value):
+            if not _same_layout(value, got, rates):
+                return False
+        elif _LAYOUT_KEY.search(key) or (rates and _RATE_KEY.search(key)):
+            if (list(got) if isinstance(got, list | tuple) else got) != value:
+                return False
     return True
 
 
@@ -141,8 +192,49 @@ def expand(class_name: str, cfg: dict[str, Any], max_sites: int = 100_000
     """The sites a keras_hub class builds from ``cfg`` (rate > 0 only), or None when the class
     is not catalogued or ``cfg``'s layout is not the catalogued one."""
     item = entry(class_name)
-    if item is None or not _layout_matches(item, cfg):
+    return None if item is None else expand_item(item, cfg, max_sites)
+
+
+def expand_item(item: dict[str, Any], cfg: dict[str, Any], max_sites: int = 100_000,
+                lookup: Callable[[str], dict[str, Any] | None] | None = None
+                ) -> list[CatalogueSite] | None:
+    """:func:`expand` for one catalogue entry; the sub-models it holds (``submodels``:
+    CLIP's encoders) are expanded through their own entries (``lookup``, the catalogue's
+    by default) below the path where Keras puts their layers, before or after the holder's
+    own sites as Keras walks them (``submodels_first``)."""
+    if not _layout_matches(item, cfg):
         return None
+    inner: list[CatalogueSite] = []
+    for key, sub in sorted((item.get("submodels") or {}).items()):
+        nested = cfg.get(key, (item.get("tiny_config") or {}).get(key))
+        sub_item = sub.get("layout") or (lookup or entry)(sub["class"])
+        if sub_item is None or not isinstance(nested, dict) or not _serialised(nested):
+            return None
+        found = expand_item(sub_item, nested["config"], max_sites, lookup)
+        if found is None:
+            return None
+        prefix = _prefix(sub, nested)
+        if prefix is None:
+            return None
+        inner += [CatalogueSite(f"{prefix}/{s.path}", s.class_name, s.kind, s.param, s.rate,
+                                (key, "config", *s.owner)) for s in found]
+    own = _expand_own(item, cfg, max_sites)
+    # Keras walks the sub-models first when the holder calls them first (PARSeq's ViT)
+    return (inner + own if item.get("submodels_first") else own + inner)[:max_sites]
+
+
+def _prefix(sub: dict[str, Any], nested: dict[str, Any]) -> str | None:
+    """Where a sub-model's layers are in its holder: its own name, else the recorded path
+    (SegFormer wraps its encoder's layers in a ``functional`` model); None when it is named
+    by its name and the saved config has none (unread rather than guessed)."""
+    if not sub.get("named"):
+        return str(sub["path"])
+    name = nested["config"].get("name")
+    return name if isinstance(name, str) and name else None
+
+
+def _expand_own(item: dict[str, Any], cfg: dict[str, Any], max_sites: int
+                ) -> list[CatalogueSite]:
     params: dict[str, float] = item.get("params") or {}
     rates = {p: param_value(cfg, p, d) for p, d in params.items()}
     on = sorted(p for p, r in rates.items() if not r == 0)

@@ -110,6 +110,17 @@ def _changes(name: str) -> tuple[Any, ...]:
     return path_changes(name)
 
 
+def _sites_cell(item: dict[str, Any], models: dict[str, Any]) -> str:
+    """Its own sites, and those of each sub-model it holds (read through the sub-model's entry:
+    ``0 + 11 in image_encoder``)."""
+    out = str(len(item.get("sites") or []))
+    for key, sub in sorted((item.get("submodels") or {}).items()):
+        inner = sub.get("layout") or models.get(sub["class"]) or {}
+        if inner.get("sites"):
+            out += f" + {len(inner['sites'])} in {key}"
+    return out
+
+
 def hub_table() -> str:
     """Every keras_hub class of the semantics catalogue: its rate parameters, the sites its tiny
     config builds, and what each recorded keras_hub release builds; then the ones not built."""
@@ -128,7 +139,7 @@ def hub_table() -> str:
             "|---|---|---|---|---|"]
     for name, m in sorted(models.items()):
         params = ", ".join(f"`{p}`" for p in sorted(m.get("params") or {})) or "-"
-        rows.append(f"| {name} | {m['kind']} | {params} | {len(m.get('sites') or [])} | "
+        rows.append(f"| {name} | {m['kind']} | {params} | {_sites_cell(m, models)} | "
                     f"{_cell(_releases(name))} |")
     rows += ["", "| not built | why |", "|---|---|"]
     rows += [f"| {name} | {_cell(why)} |" for name, why in sorted(unbuilt.items())]

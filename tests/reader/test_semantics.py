@@ -24,7 +24,7 @@ import pytest
 import dropctl
 from dropctl.cli import app
 from dropctl.reader.semantics import catalogue, expand
-from tests.support import ROOT
+from tests.support import ROOT, gen_semantics
 
 FALCON_TINY = {"vocabulary_size": 10, "num_layers": 2, "num_attention_heads": 8,
                "hidden_dim": 16, "intermediate_dim": 32}
@@ -72,6 +72,61 @@ def test_a_layout_the_catalogue_did_not_build_is_not_guessed() -> None:
     cfg = {**item["tiny_config"], "depths": [1, 1], "dropout_rate": 0.1}
     assert expand("SwinTransformerBackbone", cfg) is None
     assert expand("SwinTransformerBackbone", {**item["tiny_config"], "dropout_rate": 0.1})
+
+
+def _segformer(**mit: Any) -> dict[str, Any]:
+    """SegFormerBackbone's catalogued config (keras_hub's test setUp: a MiTBackbone encoder,
+    Keras-serialised), its encoder's config updated with ``mit``."""
+    cfg = json.loads(json.dumps(catalogue()["hub_models"]["SegFormerBackbone"]["tiny_config"]))
+    cfg["image_encoder"]["config"].update(mit)
+    return cfg
+
+
+def test_a_sub_model_is_read_through_its_own_entry_below_its_path() -> None:
+    """SegFormer has no rate of its own; its MiT encoder's drop path is read from the encoder's
+    config, at the paths Keras builds (the ``functional`` model SegFormer makes of the
+    encoder's layers), and ``convert --rate`` finds the parameter in the encoder's config."""
+    found = expand("SegFormerBackbone", _segformer(max_drop_path_rate=0.2))
+    alone = expand("MiTBackbone", {**_segformer()["image_encoder"]["config"],
+                                   "max_drop_path_rate": 0.2})
+    assert found and alone
+    assert [(s.path, s.rate) for s in found] == [(f"functional/{s.path}", s.rate) for s in alone]
+    assert {s.owner for s in found} == {("image_encoder", "config")}
+
+
+def test_a_sub_model_of_another_layout_is_not_guessed() -> None:
+    """An encoder with other depths builds other paths (and renumbers the holder's layers):
+    the whole model is unreadable, never listed at the catalogued paths."""
+    assert expand("SegFormerBackbone", _segformer(layerwise_depths=[1, 1],
+                                                  max_drop_path_rate=0.2)) is None
+    assert expand("SegFormerBackbone", {**_segformer(), "image_encoder": {
+        **_segformer()["image_encoder"], "class_name": "DINOV2Backbone"}}) is None
+    # CLIP has no dropout, at its catalogued layout; a text encoder with more layers than that
+    # is not read (the holder's count keys are verified, a sub-model's are not)
+    clip = json.loads(json.dumps(catalogue()["hub_models"]["CLIPBackbone"]["tiny_config"]))
+    assert expand("CLIPBackbone", {**clip, "dtype": "float32"}) == []
+    clip["text_encoder"]["config"]["num_layers"] += 1
+    assert expand("CLIPBackbone", clip) is None
+
+
+def test_a_head_catalogued_with_its_tests_arguments_reads_only_those(tmp_path: Path) -> None:
+    """VGG's head fits the tiny backbone only with ``pooling="flatten"`` (keras_hub's own
+    classifier test): another pooling is not read as that one (a custom site instead)."""
+    item = catalogue()["hub_models"]["VGGImageClassifier"]
+    assert item["task_kwargs"]["pooling"] == "flatten" and "backbone_layout" in item
+    backbone = {"module": "keras_hub.src.models.vgg.vgg_backbone", "class_name": "VGGBackbone",
+                "config": {"name": "vgg_backbone", **item["backbone_layout"]["tiny_config"]}}
+
+    def sites(**head: Any) -> list[tuple[str, str]]:
+        doc = {"module": item["module"], "class_name": "VGGImageClassifier",
+               "config": {"name": "vgg_image_classifier", "backbone": backbone,
+                          **item["task_kwargs"], "dropout": 0.5, **head}}
+        path = tmp_path / "vgg.json"
+        path.write_text(json.dumps(doc))
+        return [(s.path, s.kind.value) for s in dropctl.inspect(path).sites]
+
+    assert sites() == [(f"vgg_image_classifier/{item['sites'][0]['path']}", "dropout")]
+    assert sites(pooling="avg") == [("vgg_image_classifier", "custom")]
 
 
 def test_a_hostile_layer_count_is_capped() -> None:
@@ -214,14 +269,7 @@ def test_an_unnamed_keras_hub_model_is_named_as_keras_names_it(tmp_path: Path) -
 
 # ---- the generator is deterministic ----------------------------------------------------------
 def _generator() -> Any:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("gen_semantics", ROOT / "scripts" /
-                                                  "gen_semantics.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return gen_semantics()
 
 
 @pytest.mark.slow
@@ -240,7 +288,7 @@ def test_videoprism_does_not_depend_on_the_order_of_its_config_keys() -> None:
     tiny = item["tiny_config"]
 
     def entry(config: dict[str, Any]) -> dict[str, Any]:
-        return gen.catalogue_model(keras, lambda kw: cls(**gen._kwargs_for_build(kw)),
+        return gen.catalogue_model(keras, lambda kw: cls(**gen.build_kwargs(kw)),
                                    config, gen._rate_params(cls))
 
     forward, backward = entry(dict(sorted(tiny.items()))), entry(dict(reversed(tiny.items())))

@@ -7,6 +7,7 @@ Tests import ``tests.support``; the bench scripts are run from the project root 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 from typing import Any
@@ -90,3 +91,15 @@ def fresh_names() -> Any:
     from dropctl.runtime.compat import fresh_layer_names
 
     return fresh_layer_names()
+
+
+@functools.lru_cache(maxsize=1)
+def gen_semantics() -> Any:
+    """scripts/gen_semantics.py as a module (the catalogue's generator: its builds and checks
+    are the ones the tests repeat)."""
+    spec = importlib.util.spec_from_file_location("gen_semantics",
+                                                  ROOT / "scripts" / "gen_semantics.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
