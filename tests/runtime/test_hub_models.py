@@ -62,10 +62,6 @@ CANNOT_RUN: dict[tuple[str, str], str] = {
     **{("Gemma4Backbone", run): (
         "--synthetic inputs: pixel_values are drawn as (1, 8, 8, 8) images, the vision encoder "
         "declares patchified (None, None, None, 48) ones") for run in _RUNS},
-    **{("Gemma3nBackbone", run): (
-        "Gemma3nAttention calls its Dropout only under `if training:` (keras_hub 0.32 "
-        "gemma3n_attention.py), so switching the layer leaves predict() deterministic")
-       for run in ("mc_predict", "same_sites")},
     ("DepthAnythingBackbone", "convert"): (
         "convert --standard --rate 0.25: the verification reload predicts 5.72e-06 away from "
         "IN, the same each run (the rewritten file's numerics, not yet explained)"),
