@@ -93,6 +93,25 @@ def _shorten(text: str, limit: int = MAX_ERROR) -> str:
     return cut + " ..."
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_NODE = re.compile(r"\{\{node ([^}]+)\}\}")
+
+
+def _graph_error(raw: str) -> str | None:
+    """TensorFlow's "Graph execution error: Detected at node X defined at (most recent call
+    last): <a Python traceback> <the reason> [[{{node X}}]] [Op:...]" as "node X: reason"."""
+    if not raw.startswith("Graph execution error"):
+        return None
+    chunks = [c.strip() for c in raw.split("\n\n") if c.strip()]
+    reasons = [c for c in chunks if not c.startswith(("File ", "Detected at node",
+                                                       "Graph execution error"))]
+    if not reasons:
+        return None
+    reason = " ".join(reasons[-1].split("[[", 1)[0].split())
+    node = _NODE.search(raw)
+    return _shorten(f"node {node.group(1)}: {reason}" if node else reason)
+
+
 def one_line(exc: BaseException, *, typed: bool = True) -> str:
     """An exception summarised to one line that keeps what failed and why.
 
@@ -103,7 +122,11 @@ def one_line(exc: BaseException, *, typed: bool = True) -> str:
     boundary. Any other exception reads "TypeName: message"; ``typed=False`` leaves the type
     out, for a sentence that already says what failed ("... is not valid JSON (<reason>)").
     """
-    text = " ".join(str(exc).split())
+    raw = _ANSI.sub("", str(exc))  # Keras bolds the reason in its call errors
+    graph = _graph_error(raw)
+    if graph is not None:
+        return f"{type(exc).__name__}: {graph}" if typed else graph
+    text = " ".join(raw.split())
     found = _DESERIALIZING.search(text)
     reason = text.split("Exception encountered:", 1)[-1].strip() if (
         "Exception encountered:" in text) else None

@@ -19,7 +19,7 @@ import numpy as np
 
 from dropctl.display import Displayable
 from dropctl.mc.engine import Engine, mc_predict
-from dropctl.mc.inputs import flat_outputs
+from dropctl.mc.inputs import flat_outputs, synthetic_rejected
 from dropctl.mc.resolve import open_model, resolve_inputs
 from dropctl.mc.results import MCResult, SiteUse
 from dropctl.runtime import compat, keras_module
@@ -99,7 +99,13 @@ def diff(model_or_path: Any, inputs: Any = None, *, samples: int = 50, seed: int
     keras.utils.set_random_seed(seed)
     with warnings.catch_warnings():  # Keras warns when a 1-input model gets a bare array
         warnings.simplefilter("ignore")
-        p1, p2 = flat_outputs(model.predict(x, verbose=0)), flat_outputs(model.predict(x, verbose=0))
+        try:
+            p1 = flat_outputs(model.predict(x, verbose=0))
+        except Exception as exc:  # Keras and its backends raise any type for inputs a model cannot take
+            if inputs is not None or synthetic is None:
+                raise
+            raise synthetic_rejected(model, arrays, exc) from None
+        p2 = flat_outputs(model.predict(x, verbose=0))
         c1, c2 = flat_outputs(model(x)), flat_outputs(model(x))
     predict_same, predict_diff = _compare(p1, p2)
     call_same, call_diff = _compare(c1, c2)

@@ -207,6 +207,25 @@ def synthetic_inputs(specs: list[InputSpec], n: int, seed: int, *, stream: int =
     return out
 
 
+def synthetic_rejected(model: Any, arrays: list[np.ndarray], exc: BaseException,
+                       remedy: str = "pass real inputs (--input FILE)"
+                       ) -> UnsupportedModelError:
+    """The one-line error for a model whose first forward pass fails on ``--synthetic``
+    inputs: they follow its declared shapes, dtypes, vocabulary and sequence length, but some
+    inputs carry meaning no declaration states (keras_hub Gemma3's ``vision_indices`` are the
+    positions of its image tokens, Gemma4's ``pixel_values`` are patchified images)."""
+    try:
+        names = [s.name for s in model_input_specs(model)]
+    except UnsupportedModelError:
+        names = []
+    if len(names) != len(arrays):
+        names = [f"input {i}" for i in range(len(arrays))]
+    shapes = ", ".join(f"{k} {a.shape} {a.dtype}" for k, a in zip(names, arrays, strict=True))
+    return UnsupportedModelError(
+        f"model '{getattr(model, 'name', '?')}' rejects the synthetic inputs drawn from the "
+        f"inputs it declares ({shapes}): {one_line(exc)}; {remedy}")
+
+
 def _read_label_file(p: Path) -> np.ndarray:
     """The array in a labels/targets file (.npy, or numeric .csv)."""
     if not p.is_file():

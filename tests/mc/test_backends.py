@@ -81,3 +81,20 @@ def test_unknown_backend_is_one_line(tmp_path) -> None:
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "KERAS_BACKEND='nonsense' is not a Keras backend" in lines[0], lines
+
+
+def test_a_tensorflow_graph_error_is_one_line_with_its_node_and_reason() -> None:
+    """TensorFlow's graph errors carry a Python traceback between the node and the reason:
+    the summary keeps the node and the reason only."""
+    tf = pytest.importorskip("tensorflow")
+    from dropctl.errors import one_line
+
+    @tf.function
+    def gather(x):
+        return tf.gather(x, [5])
+
+    with pytest.raises(tf.errors.InvalidArgumentError) as caught:
+        gather(tf.zeros(3))
+    assert "most recent call last" in str(caught.value)
+    assert one_line(caught.value) == (
+        "InvalidArgumentError: node GatherV2: indices[0] = 5 is not in [0, 3)")

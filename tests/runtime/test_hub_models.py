@@ -58,10 +58,12 @@ _RUNS = ("mc_predict", "convert", "same_sites")
 CANNOT_RUN: dict[tuple[str, str], str] = {
     **{("Gemma3Backbone", run): (
         "--synthetic inputs: random vision_indices are not the positions of image tokens in "
-        "token_ids, so Gemma3InterleaveEmbeddings' TensorScatterUpdate fails") for run in _RUNS},
+        "token_ids, so Gemma3InterleaveEmbeddings' scatter fails; dropctl says so in one line "
+        "(test_synthetic_inputs_a_model_rejects_end_in_one_line)") for run in _RUNS},
     **{("Gemma4Backbone", run): (
-        "--synthetic inputs: pixel_values are drawn as (1, 8, 8, 8) images, the vision encoder "
-        "declares patchified (None, None, None, 48) ones") for run in _RUNS},
+        "--synthetic inputs: pixel_values are drawn as (2, 8, 8, 8) images, the vision encoder "
+        "takes patchified (None, None, None, 48) ones that Gemma4Backbone's own inputs do not "
+        "declare; dropctl says so in one line") for run in _RUNS},
     ("DepthAnythingBackbone", "convert"): (
         "convert --standard --rate 0.25: the verification reload predicts 5.72e-06 away from "
         "IN, the same each run (the rewritten file's numerics, not yet explained)"),
@@ -265,3 +267,23 @@ def test_convert_strip_reaches_a_task_head_and_lists_it(built: Built, tmp_path: 
     head = [c for c in report.changes if c.path == "bert_text_classifier/classifier_dropout"]
     assert [(c.action.value, c.rate_after) for c in head] == [("zeroed", 0.0)]
     assert all(c.action.value == "zeroed" for c in report.changes)
+
+
+@pytest.mark.parametrize("command", ["mc-predict", "diff"])
+def test_synthetic_inputs_a_model_rejects_end_in_one_line(command: str, built: Built,
+                                                          cli_runner) -> None:
+    """Gemma3's ``vision_indices`` are the positions of its image tokens, which no input
+    declaration states: Keras' scatter fails on the drawn ones, and the user reads that in one
+    line naming the model, every drawn input and Keras' reason, with exit code 2 (not
+    "internal error")."""
+    from dropctl.cli import app
+
+    run = cli_runner.invoke(app, [command, str(built("Gemma3Backbone")), "--synthetic", "2",
+                                  "--samples", "2"])
+    lines = run.stderr.strip().splitlines()
+    assert run.exit_code == 2, run.stderr
+    assert len(lines) == 1 and "internal error" not in lines[0], lines
+    assert "model 'gemma3_backbone' rejects the synthetic inputs" in lines[0]
+    # the layer that failed: its graph node (mc-predict) or its call (diff's predict())
+    assert "vision_indices (2, 8) int32" in lines[0] and "interleave" in lines[0].lower()
+    assert lines[0].endswith("pass real inputs (--input FILE)")
