@@ -197,9 +197,14 @@ def verify_file(path: Path, source: Any, x: list[np.ndarray], ref: np.ndarray,
         a = _predict(out, x)
         b = _predict(out, x)
         stochastic = not np.array_equal(a, b)
-        if always_on:  # unselected always-on sites remain: compare with them switched off
-            with randomness_off(out):
-                a = _predict(out, x)
+        # Compared as IN's reference was made, randomness off: that also switches off the
+        # unselected always-on sites that remain, and it puts every MultiHeadAttention on the
+        # same kernel as IN's reference (Keras takes the fused dot_product_attention path at
+        # dropout 0, einsum + softmax above it: ~1e-6 apart in float32, which failed a keras_hub
+        # DepthAnything's --rate by 6.7e-06 against a 4.8e-06 tolerance). Determinism is
+        # measured on OUT as it is, above.
+        with randomness_off(out):
+            a = _predict(out, x)
         diff = float(np.max(np.abs(a - ref))) if ref.size else 0.0
         always_on_ok = always_on
         ok = diff <= tol and (not stochastic or always_on_ok)

@@ -218,3 +218,32 @@ def test_config_without_weights_is_refused(tmp_path) -> None:
 
 def test_modes_are_a_str_enum() -> None:
     assert ConvertMode("perma") is ConvertMode.PERMA and ConvertMode.STRIP.value == "strip"
+
+
+@pytest.mark.parametrize(("mode", "rate"), [("strip", None), ("standard", 0.3)])
+def test_attention_rates_verify_exactly(tmp_path, mode: str, rate: float | None) -> None:
+    """A MultiHeadAttention's ``dropout`` also picks its kernel (Keras: fused
+    dot_product_attention at 0, einsum + softmax above), so IN's reference and OUT are compared
+    on one kernel, randomness off on both: --strip (0.1 -> 0) and --rate (0.1 -> 0.3) then
+    agree bit for bit. Keras shows the two kernels differ on this model, so the test can fail."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    x = keras.Input((16, 32))
+    h = x
+    for _ in range(4):
+        h = keras.layers.LayerNormalization()(
+            h + keras.layers.MultiHeadAttention(4, 8, dropout=0.1)(h, h))
+    model = keras.Model(x, keras.layers.Dense(3)(h))
+    src = tmp_path / "mha.keras"
+    model.save(src)
+    data = np.random.default_rng(0).normal(size=(8, 16, 32)).astype("float32")
+    einsum = model.predict(data, verbose=0)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.MultiHeadAttention):
+            object.__setattr__(layer, "_dropout", 0.0)
+    model.predict_function = None
+    assert not np.array_equal(einsum, model.predict(data, verbose=0))  # two kernels
+    report = dropctl.convert(src, tmp_path / "out.keras", mode=mode, rate=rate)
+    assert report.verification is not None and report.verification.passed
+    assert report.verification.max_abs_diff == 0.0

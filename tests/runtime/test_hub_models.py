@@ -64,9 +64,6 @@ CANNOT_RUN: dict[tuple[str, str], str] = {
         "--synthetic inputs: pixel_values are drawn as (2, 8, 8, 8) images, the vision encoder "
         "takes patchified (None, None, None, 48) ones that Gemma4Backbone's own inputs do not "
         "declare; dropctl says so in one line") for run in _RUNS},
-    ("DepthAnythingBackbone", "convert"): (
-        "convert --standard --rate 0.25: the verification reload predicts 5.72e-06 away from "
-        "IN, the same each run (the rewritten file's numerics, not yet explained)"),
 }
 """(class, run) pairs that fail for a reason outside the site list, and why (strict: a fix
 makes the test fail until the entry is removed)."""
