@@ -1015,6 +1015,17 @@ def built_paths(keras: Any, build: Any, tiny: dict[str, Any], params: dict[str, 
     return [s["path"] for s in built_sites(model, keras)]
 
 
+def _accepted(cls: type, cfg: dict[str, Any]) -> dict[str, Any]:
+    """The keys of ``cfg`` the installed ``cls`` takes: all of them when its constructor has
+    ``**kwargs`` (Keras' own ``name``/``trainable``, EfficientNet's legacy
+    ``width_coefficient``; an unknown one then fails the build, recorded with why), else its
+    named parameters'."""
+    takes = inspect.signature(cls.__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in takes.values()):
+        return dict(cfg)
+    return {k: v for k, v in cfg.items() if k in takes}
+
+
 def record(current: dict[str, Any],
            tiny_source: dict[str, tuple[str, dict[str, Any]]] | None = None) -> dict[str, Any]:
     """What the *installed* keras (and keras_hub, if it imports) build, for the catalogue's
@@ -1049,12 +1060,16 @@ def record(current: dict[str, Any],
         params = _rate_params(cls)
         try:
             if item["kind"] == "backbone":
-                takes = inspect.signature(cls.__init__).parameters
-                tiny = {k: v for k, v in item["tiny_config"].items() if k in takes}
+                tiny = _accepted(cls, item["tiny_config"])
                 if len(tiny) < len(item["tiny_config"]):
                     dropped[name] = sorted(set(item["tiny_config"]) - set(tiny))
-                paths[name] = built_paths(keras, lambda kw, c=cls: c(**build_kwargs(kw)),
-                                          tiny, params)
+                # built as generate() builds: named as its saved config names it, and the
+                # sub-models' sites left out (the catalogue reads them through their entries)
+                got = built_paths(keras, _as_saved(keras, lambda kw, c=cls, t=tiny: c(
+                    **build_kwargs({**t, **kw}))), {}, params)
+                heads = [f"{sub['path']}/" for sub in (item.get("submodels") or {}).values()
+                         if sub["path"]]
+                paths[name] = [p for p in got if not any(p.startswith(h) for h in heads)]
                 tiny_of[name] = tiny
                 continue
             bb = item["backbone"]
@@ -1072,7 +1087,7 @@ def record(current: dict[str, Any],
                       e: dict[str, Any] = extra, t: dict[str, Any] = bb_tiny) -> Any:
                 return c(backbone=b(**build_kwargs(t)), **e, **kw)
 
-            got = built_paths(keras, build, {}, params)
+            got = built_paths(keras, _as_saved(keras, build), {}, params)
             paths[name] = [p for p in got if not any(p.endswith("/" + b) for b in paths[bb])]
         except Exception as exc:  # noqa: BLE001 - recorded with why, never skipped silently
             unbuilt[name] = _reason(exc)

@@ -354,6 +354,22 @@ def test_the_history_holds_for_the_installed_versions() -> None:
         assert _generator().differences(rec_hub["hub_models"], got["hub_models"]) == []
 
 
+@pytest.mark.slow
+def test_a_record_made_with_the_catalogues_own_versions_is_the_catalogue() -> None:
+    """--record builds every class as the catalogue was built (named as its saved config
+    names it, sub-models' sites left to their entries, a task on its recorded backbone), so a
+    record of another release differs from the catalogue only where that release builds
+    differently: with the catalogue's own keras and keras_hub it must differ nowhere
+    (SegFormer's sub-model sites and HGNetV2ImageClassifier's head name once did)."""
+    doc = catalogue()
+    if (_installed_keras(), _installed_hub()) != (doc["keras"], doc["keras_hub"]):
+        pytest.skip("needs the catalogue's own keras and keras_hub")
+    gen = _generator()
+    got, own = gen.record(doc), gen.record_of(doc)
+    assert got["unbuilt"] == {} and got["dropped_keys"] == {}
+    assert gen.differences(own["hub_paths"], got["hub_paths"]) == []
+
+
 def test_recorded_keras_hub_releases_build_the_catalogued_paths() -> None:
     """Measured with scripts/gen_semantics.py --record (keras-hub 0.31.1 and the 0.33 nightly
     built every catalogued class's tiny config): every class they build has the paths keras-hub
