@@ -868,9 +868,12 @@ def _as_saved(keras: Any, build: Any) -> Any:
 
 
 def _named_paths(keras: Any, build: Any, tiny: dict[str, Any], params: dict[str, float]
-                 ) -> str | None:
-    """The model's name when its site paths carry it (built once more named
-    :data:`RENAMED`, each build in a fresh process's names), else None."""
+                 ) -> dict[str, Any]:
+    """``{"named_paths": the model's name}`` when its site paths carry it (built once more
+    named :data:`RENAMED`, each build in a fresh process's names), plus ``"name_prefix":
+    True`` when the renamed build's paths are the first build's with the name at their start
+    swapped (DINOv2's ``<name>_embeddings/dropout``): the reader then reads a model of any
+    name. Empty when the paths do not carry the name."""
     marks = _markers(sorted(params))
     built = []
     for extra in ({}, {"name": RENAMED}):
@@ -878,7 +881,11 @@ def _named_paths(keras: Any, build: Any, tiny: dict[str, Any], params: dict[str,
         with fresh_names():
             built.append(_quiet_build(lambda e=extra: build({**tiny, **marks, **e})))
     paths = [[s["path"] for s in built_sites(m, keras)] for m in built]
-    return str(built[0].name) if paths[0] != paths[1] else None
+    if paths[0] == paths[1]:
+        return {}
+    name = str(built[0].name)
+    swapped = [RENAMED + p[len(name):] if p.startswith(name) else p for p in paths[0]]
+    return {"named_paths": name, **({"name_prefix": True} if swapped == paths[1] else {})}
 
 
 def _catalogue_backbone(keras: Any, cls: type, found: tuple[str, dict[str, Any]] | None,
@@ -912,9 +919,7 @@ def _catalogue_backbone(keras: Any, cls: type, found: tuple[str, dict[str, Any]]
         out["variants"] = {k: _outside(v, placed) for k, v in entry["variants"].items()}
         out.update(_walk_order(keras, build, out, params, subs, models, classes))
     if out["sites"]:
-        named = _named_paths(keras, build, tiny, params)
-        if named is not None:
-            out["named_paths"] = named
+        out.update(_named_paths(keras, build, tiny, params))
     return out
 
 
@@ -962,9 +967,7 @@ def _catalogue_task(keras: Any, cls: type, bb_cls: type, models: dict[str, Any],
     if layout is not None:
         out["backbone_layout"] = layout
     if own:
-        named = _named_paths(keras, lambda kw: build(kw, bb_cfg, extra), {}, params)
-        if named is not None:
-            out["named_paths"] = named
+        out.update(_named_paths(keras, lambda kw: build(kw, bb_cfg, extra), {}, params))
     return out
 
 

@@ -16,6 +16,7 @@ reports the model as one site it cannot read (DC402), never a guess.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -106,7 +107,9 @@ def _serialised(value: Any) -> bool:
 
 def _layout_matches(item: dict[str, Any], cfg: dict[str, Any]) -> bool:
     """Whether the saved config builds the catalogued layout (count keys aside, when verified).
-    A model whose site paths carry its name (``named_paths``) must have that name; a task
+    A model whose site paths carry its name (``named_paths``) must have that name, unless
+    the generator measured that the name is only their prefix (``name_prefix``: then
+    :func:`_expand_own` swaps it for the saved one); a task
     head, the arguments it was catalogued with (VGG's ``pooling="flatten"``).
     A layer or model held in the config (CLIP's encoders, Gemma 3's vision encoder) must be
     the catalogued class with the catalogued layout, all its count keys included (the names
@@ -120,7 +123,8 @@ def _layout_matches(item: dict[str, Any], cfg: dict[str, Any]) -> bool:
     if len(moved) > 1:  # each count was verified alone
         return False
     named = item.get("named_paths")
-    if named is not None and cfg.get("name", tiny.get("name", named)) != named:
+    if (named is not None and not item.get("name_prefix")
+            and cfg.get("name", tiny.get("name", named)) != named):
         return False  # its layers are named after the model (``<name>_encoder``)
     for key, value in (item.get("task_kwargs") or {}).items():
         if key not in ("preprocessor", "num_classes") and cfg.get(key, value) != value:
@@ -277,7 +281,14 @@ def _expand_own(item: dict[str, Any], cfg: dict[str, Any], max_sites: int
                 t, 0, _count(cfg, tiny, t["repeat"], max_sites))}, rates))
         else:
             out.append(_from(raw, rates))
-    return [s for s in out if not s.rate == 0][:max_sites]
+    out = [s for s in out if not s.rate == 0][:max_sites]
+    named, saved = item.get("named_paths"), cfg.get("name")
+    if item.get("name_prefix") and isinstance(saved, str) and saved and saved != named:
+        # the generator measured that these paths start with the model's name and nothing
+        # else moves with it (DINOv2's ``<name>_embeddings/dropout``)
+        out = [dataclasses.replace(s, path=saved + s.path[len(named):])
+               if s.path.startswith(named) else s for s in out]
+    return out
 
 
 def _block(template: dict[str, Any]) -> tuple[str, str]:

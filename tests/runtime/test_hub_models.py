@@ -284,3 +284,24 @@ def test_synthetic_inputs_a_model_rejects_end_in_one_line(command: str, built: B
     # the layer that failed: its graph node (mc-predict) or its call (diff's predict())
     assert "vision_indices (2, 8) int32" in lines[0] and "interleave" in lines[0].lower()
     assert lines[0].endswith("pass real inputs (--input FILE)")
+
+
+@pytest.mark.parametrize("name", ["DINOV2Backbone", "HGNetV2ImageClassifier"])
+def test_a_model_whose_paths_carry_its_name_is_read_under_any_name(name: str,
+                                                                   tmp_path: Path) -> None:
+    """DINOv2 names its layers ``<model name>_embeddings``, HGNetV2's classifier its head
+    ``<model name>_output_dropout``: saved under another name, inspect lists the paths Keras
+    builds for that name (the generator measured that the name is only their prefix)."""
+    models = catalogue()["hub_models"]
+    assert models[name].get("name_prefix") is True
+    rates = {p: RATES[i % len(RATES)] for i, p in enumerate(sorted(models[name]["params"]))}
+    keras.utils.set_random_seed(0)
+    with fresh_names():
+        model = gen_semantics().instantiate(name, models, {**rates, "name": "my_model"},
+                                            sub_rate=0.1)
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    truth = _oracle(path)
+    assert truth and all("my_model" in p.split("/", 2)[1] for p in truth), truth
+    static = {s.path: s.rate for s in dropctl.inspect(path).sites}
+    assert static == pytest.approx(truth, rel=1e-5)
