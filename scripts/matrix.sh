@@ -42,7 +42,7 @@ declare -A SPEC=(
 # keras_hub's own requirements but Keras (keras-hub 0.32.0's metadata; tensorflow-text only with TF).
 HUB_DEPS="absl-py packaging regex kagglehub!=1.0.1 kagglesdk==0.1.28 sentencepiece tokenizers"
 ORDER=(tf-newest tf-oldest jax torch)
-RUNTIME_TESTS=(tests/mc/test_mc.py tests/runtime tests/conversion/test_convert.py
+RUNTIME_TESTS=(tests/mc/test_mc.py tests/mc/test_lifted_holder.py tests/runtime tests/conversion/test_convert.py
                tests/conversion/test_target.py tests/policy/test_check_probe.py tests/test_versions.py
                tests/test_one_verdict.py tests/reader/test_semantics.py)
 HUB_TESTS=(tests/runtime/test_compat.py)
