@@ -42,6 +42,7 @@ chunk loop depend on each other and are read together).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import time
 import warnings
 from collections.abc import Callable
@@ -109,6 +110,7 @@ class _Context:
         self.reached: set[int] = set()  # id(part) of every patched call Keras ever made
         self.lifted: dict[int, tuple[Any, tuple[int, ...]]] = {}  # id(holder): (holder, parts)
         self.unlifted: dict[int, str] = {}  # id(part): why its holder cannot be lifted
+        self.dead: set[int] = set()  # id(part) never called in any mode (see SiteUse.dead)
 
 
 def run_key(seed: int | list[int]) -> np.ndarray:
@@ -296,20 +298,37 @@ class Engine:
         grouped: dict[int, tuple[Any, list[int]]] = {}
         for part in missing:
             holder = holders.get(id(part))
-            if holder is None or holder is self.model or not compat.takes_training(holder):
-                ctx.unlifted[id(part)] = ("never called in predict(): the layer holding it "
-                                          "calls it only in training")
+            if holder is None or holder is self.model or "training" not in inspect.signature(
+                    type(holder).call).parameters:
+                # Keras' own record (takes_training) also says yes for a call with no
+                # ``training`` parameter (keras_hub 0.32 Gemma3DecoderBlock, which builds a
+                # feedforward_dropout it never calls): only a named parameter can be set.
+                if holder is None or holder is self.model:
+                    ctx.unlifted[id(part)] = "Keras never calls it in predict()"
+                    continue
+                # its holder's code cannot branch on ``training``: not called in fit() either
+                ctx.dead.add(id(part))
+                ctx.unlifted[id(part)] = (
+                    f"never acts: Keras does not call it in predict(), and the "
+                    f"{type(holder).__name__} holding it takes no training, so fit() does not "
+                    "call it either (built but unused)")
                 continue
             grouped.setdefault(id(holder), (holder, []))[1].append(id(part))
         for hid, (holder, parts) in grouped.items():
             ctx.lifted[hid] = (holder, tuple(parts))
             self._lift(holder, tuple(parts))
 
-    def _with_notes(self) -> tuple[SiteUse, ...]:
+    def confirm_reached(self) -> None:
+        """After the Monte Carlo passes: :attr:`sites` notes every switched site none of whose
+        parts Keras called, lifted holders included (a holder may not call it even in
+        training)."""
+        self.sites = self._with_notes(final=True)
+
+    def _with_notes(self, final: bool = False) -> tuple[SiteUse, ...]:
         """:attr:`sites` with a note on every switched site none of whose parts Keras called
-        or a lifted holder will call."""
+        or (unless ``final``) a lifted holder will call."""
         ctx = self._ctx
-        lifted = {p for _, parts in ctx.lifted.values() for p in parts}
+        lifted = set() if final else {p for _, parts in ctx.lifted.values() for p in parts}
         by_path: dict[str, list[Any]] = {}
         for s, p, _ in self._parts:
             by_path.setdefault(s.path, []).append(p)
@@ -319,9 +338,9 @@ class Engine:
             if use.switched and parts and not any(
                     id(p) in ctx.reached or id(p) in lifted for p in parts):
                 why = next((ctx.unlifted[id(p)] for p in parts if id(p) in ctx.unlifted),
-                           "never called in predict(): the layer holding it calls it only "
-                           "in training")
-                use = dataclasses.replace(use, note=why)
+                           "Keras never called it in the Monte Carlo passes")
+                use = dataclasses.replace(use, note=why,
+                                          dead=all(id(p) in ctx.dead for p in parts))
             out.append(use)
         return tuple(out)
 
@@ -560,9 +579,11 @@ def mc_predict(model_or_path: Any, inputs: Any = None, *, samples: int = 50, see
                 stable = done > 1 and max_se < until_stable
                 if stable:
                     break
+        engine.confirm_reached()
     seconds = time.perf_counter() - start
     outputs = [stats[k].finish(name, det[k], done, kept[k][:done] if kept is not None else None)
                for k, name in enumerate(names)]
-    gaps = static_gaps(opened, [s.path for s in engine.sites if s.note is None], sites)
+    gaps = static_gaps(opened, [s.path for s in engine.sites if s.note is None or s.dead],
+                       sites)
     return MCResult(str(model.name), n, samples, done, seed, engine.sites, tuple(outputs),
                     until_stable, stable, max_se, rows, seconds, opened.rescues, gaps)

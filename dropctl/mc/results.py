@@ -41,6 +41,11 @@ class SiteUse:
     """A dropctl always-on layer (acts under ``predict()`` too)."""
     note: str | None = None
     """Why a site listed by ``inspect`` is not switched on although selected (None: it is)."""
+    dead: bool = False
+    """Built but never called in any mode: Keras does not call it in ``predict()`` and the
+    layer holding it has no ``training`` to call it differently in ``fit()`` (keras_hub 0.32
+    GemmaDecoderBlock builds a ``feedforward_dropout`` its ``call`` never uses). It draws no
+    randomness anywhere, so the statistics miss nothing (not in :attr:`MCResult.unswitched`)."""
 
     @property
     def switched(self) -> bool:
@@ -120,7 +125,7 @@ class MCResult(Displayable):
         """Paths of sites that could not be switched on (their randomness is unmeasured):
         runtime sites with nothing to switch and sites inspect lists that the model lacks."""
         return tuple(dict.fromkeys(
-            [s.path for s in self.sites if s.selected and not s.switched]
+            [s.path for s in self.sites if s.selected and not s.switched and not s.dead]
             + list(self.missing_sites)))
 
     @property

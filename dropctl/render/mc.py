@@ -33,7 +33,7 @@ def _f(x: Any, digits: int = 4) -> str:
 def _sites_rows(result: Any) -> list[dict[str, Any]]:
     return [{"path": s.path, "class_name": s.class_name, "kind": s.kind.value, "rate": s.rate,
              "effective_rate": s.effective_rate, "selected": s.selected,
-             "switched": s.switched, "note": s.note,
+             "switched": s.switched, "dead": s.dead, "note": s.note,
              "always_on": s.always_on} for s in result.sites]
 
 
@@ -120,7 +120,8 @@ def mc_tables(result: Any, calib: Mapping[str, tuple[Calibration, Calibration]] 
         ("site", "class", "rate", "effective", "on"),
         ([st.path, st.class_name + (" (always on)" if st.always_on else ""),
           _f(st.rate), _f(st.effective_rate, 6),
-          "yes" if st.switched else "NOT SWITCHED" if st.selected else "no"]
+          "yes" if st.switched else "never acts" if st.dead else
+          "NOT SWITCHED" if st.selected else "no"]
          for st in result.sites),
         wrap=("site",), title="sites", title_justify="left")
     if result.sites:
@@ -149,6 +150,10 @@ def mc_tables(result: Any, calib: Mapping[str, tuple[Calibration, Calibration]] 
                      + ", ".join(result.unswitched))
     elif not result.stochastic:
         notes.append("no stochastic site is switched on: every pass is identical (std is 0)")
+    dead = [s.path for s in result.sites if s.dead]
+    if dead:
+        notes.append(f"{len(dead)} site(s) never act, in predict() or fit() (built but never "
+                     "called, so nothing is missing from these statistics): " + ", ".join(dead))
     if result.until_stable is not None:
         notes.append(f"until-stable {result.until_stable:g}: "
                      + ("reached" if result.stable else "NOT reached")

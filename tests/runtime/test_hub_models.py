@@ -121,8 +121,14 @@ def _oracle(path: Path) -> dict[str, float]:
     (:func:`dropctl.runtime.sites.model_sites`) names it."""
     with fresh_names():
         model = keras.saving.load_model(path, compile=False)
+    return {p: rate for p, (_, rate) in _stochastic_layers(model).items()}
+
+
+def _stochastic_layers(model: Any) -> dict[str, tuple[Any, float]]:
+    """{path: (the layer that draws, rate)} for :func:`_oracle` (an attention layer's is its
+    inner Dropout)."""
     L = keras.layers
-    out: dict[str, float] = {}
+    out: dict[str, tuple[Any, float]] = {}
     seen: set[int] = {id(model)}
     stack = [(sub, f"{model.name}/{sub.name}") for sub in _preorder(model)]
     while stack:
@@ -132,21 +138,45 @@ def _oracle(path: Path) -> dict[str, float]:
         seen.add(id(sub))
         if isinstance(sub, L.MultiHeadAttention):
             if float(sub._dropout) > 0:
-                out[sub_path] = float(sub._dropout)
+                out[sub_path] = (sub._dropout_layer, float(sub._dropout))
                 continue  # its inner Dropout is this site
         elif isinstance(sub, L.Dropout):
             if sub.rate > 0:
-                out[sub_path] = float(sub.rate)
+                out[sub_path] = (sub, float(sub.rate))
             continue
         elif type(sub).__name__.endswith("DropPath"):
             # keras_hub's drop-path layers: Swin/MobileNetV5 keep ``drop_prob``,
             # MiT/DINOv2/DINOv3 ``rate`` (read in their sources, keras_hub 0.32)
             rate = float(getattr(sub, "drop_prob", None) or getattr(sub, "rate", 0.0) or 0)
             if rate > 0:
-                out[sub_path] = rate
+                out[sub_path] = (sub, rate)
             continue
         stack.extend((child, f"{sub_path}/{child.name}") for child in _preorder(sub))
     return out
+
+
+def _never_called_in_training(path: Path, x: list[np.ndarray] | None = None) -> set[str]:
+    """The stochastic layers Keras never calls in ``model(x, training=True)`` on the synthetic
+    inputs mc-predict draws: built but dead (keras_hub 0.32's GemmaDecoderBlock and
+    Gemma3DecoderBlock build a ``feedforward_dropout`` that their ``call`` never uses), so no
+    Monte Carlo pass can switch them, and mc-predict must say they never act."""
+    from dropctl.mc.inputs import model_input_specs, synthetic_inputs
+    from dropctl.runtime.compat import as_model_inputs
+
+    with fresh_names():
+        model = keras.saving.load_model(path, compile=False)
+    layers = _stochastic_layers(model)
+    called: set[int] = set()
+    for layer, _ in layers.values():
+        def call(*args: Any, _layer: Any = layer, **kwargs: Any) -> Any:
+            called.add(id(_layer))
+            return type(_layer).call(_layer, *args, **kwargs)
+
+        object.__setattr__(layer, "call", call)
+    if x is None:
+        x = synthetic_inputs(model_input_specs(model), 2, 0)
+    model(as_model_inputs(model, x), training=True)
+    return {p for p, (layer, _) in layers.items() if id(layer) not in called}
 
 
 def _preorder(layer: Any) -> list[Any]:
@@ -169,8 +199,11 @@ def test_mc_predict_switches_every_site_and_spreads(name: str, built: Built) -> 
     path = built(name)
     result = dropctl.mc_predict(path, synthetic=2, samples=4, seed=0)
     static = [s.path for s in dropctl.inspect(path).sites]
-    assert [s.path for s in result.sites if s.switched] == static
-    assert result.complete
+    dead = _never_called_in_training(path)
+    assert [s.path for s in result.sites] == static
+    assert [s.path for s in result.sites if s.switched] == [p for p in static if p not in dead]
+    assert [s.path for s in result.sites if s.dead] == [p for p in static if p in dead]
+    assert result.complete  # a site that never acts leaves nothing out
     assert max(float(np.max(o.std)) for o in result.outputs) > 0
 
 
@@ -305,3 +338,44 @@ def test_a_model_whose_paths_carry_its_name_is_read_under_any_name(name: str,
     assert truth and all("my_model" in p.split("/", 2)[1] for p in truth), truth
     static = {s.path: s.rate for s in dropctl.inspect(path).sites}
     assert static == pytest.approx(truth, rel=1e-5)
+
+
+def _gemma3_inputs() -> dict[str, np.ndarray]:
+    """Inputs shaped as keras_hub's own gemma3_backbone_test.py builds them: the image
+    tokens' positions in ``vision_mask`` and ``vision_indices`` agree, 3 images of 4 tokens
+    (16x16 pixels, patch 4, pool 2) per prompt of 64 tokens."""
+    rng = np.random.default_rng(0)
+    rows = [(20, 28), (16, 24)]
+    mask = np.zeros((2, 64), "int32")
+    indices = []
+    for r, (a, b) in enumerate(rows):
+        mask[r, a:b] = 1
+        mask[r, 60:64] = 1
+        indices.append([*range(a, b), *range(60, 64)])
+    return {"token_ids": rng.integers(1, 256, (2, 64)).astype("int32"),
+            "images": rng.random((2, 3, 16, 16, 3)).astype("float32"),
+            "padding_mask": np.ones((2, 64), "int32"), "vision_mask": mask,
+            "vision_indices": np.array(indices, "int32")}
+
+
+def test_gemma3_runs_on_inputs_that_say_where_its_image_tokens_are(built: Built,
+                                                                   tmp_path: Path) -> None:
+    """--synthetic cannot draw Gemma3's inputs (test_synthetic_inputs_a_model_rejects_end_in_
+    one_line); given ones whose ``vision_indices`` are its image tokens, mc-predict switches
+    every site Keras calls, spreads, and says which of the sites inspect lists never act
+    (the ``feedforward_dropout`` keras_hub's Gemma3DecoderBlock builds and never calls)."""
+    path = built("Gemma3Backbone")
+    data = _gemma3_inputs()
+    np.savez(tmp_path / "in.npz", **data)
+    result = dropctl.mc_predict(path, str(tmp_path / "in.npz"), samples=4, seed=0)
+    static = [s.path for s in dropctl.inspect(path).sites]
+    from dropctl.mc.inputs import model_input_specs
+    from dropctl.runtime.loader import load
+
+    order = [s.name for s in model_input_specs(load(path).model)]
+    dead = _never_called_in_training(path, [data[k] for k in order])
+    assert dead and len(dead) < len(static)
+    assert [s.path for s in result.sites if s.switched] == [p for p in static if p not in dead]
+    assert [s.path for s in result.sites if s.dead] == [p for p in static if p in dead]
+    assert result.complete
+    assert max(float(np.max(o.std)) for o in result.outputs) > 0
