@@ -283,7 +283,8 @@ def _expand_own(item: dict[str, Any], cfg: dict[str, Any], max_sites: int
             out.append(_from(raw, rates))
     out = [s for s in out if not s.rate == 0][:max_sites]
     named, saved = item.get("named_paths"), cfg.get("name")
-    if item.get("name_prefix") and isinstance(saved, str) and saved and saved != named:
+    if (item.get("name_prefix") and isinstance(named, str) and isinstance(saved, str) and saved
+            and saved != named):
         # the generator measured that these paths start with the model's name and nothing
         # else moves with it (DINOv2's ``<name>_embeddings/dropout``)
         out = [dataclasses.replace(s, path=saved + s.path[len(named):])
