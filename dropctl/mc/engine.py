@@ -303,6 +303,15 @@ class Engine:
                 # Keras' own record (takes_training) also says yes for a call with no
                 # ``training`` parameter (keras_hub 0.32 Gemma3DecoderBlock, which builds a
                 # feedforward_dropout it never calls): only a named parameter can be set.
+                if holder is self.model and compat.functional_of(self.model) is not None:
+                    # a Functional model runs its recorded graph whatever ``training`` is: a
+                    # layer it tracks but never put in the graph (keras_hub DeiTImageClassifier's
+                    # output_dropout) is called in no mode
+                    ctx.dead.add(id(part))
+                    ctx.unlifted[id(part)] = (
+                        "never acts: it is not in the model's graph, so neither predict() nor "
+                        "fit() calls it (built but unused)")
+                    continue
                 if holder is None or holder is self.model:
                     ctx.unlifted[id(part)] = "Keras never calls it in predict()"
                     continue
@@ -328,7 +337,13 @@ class Engine:
         """:attr:`sites` with a note on every switched site none of whose parts Keras called
         or (unless ``final``) a lifted holder will call."""
         ctx = self._ctx
-        lifted = set() if final else {p for _, parts in ctx.lifted.values() for p in parts}
+        lifted = {p for _, parts in ctx.lifted.values() for p in parts}
+        if final:  # called with training=True and still not reached: it is not called in fit()
+            ctx.dead |= {p for p in lifted if p not in ctx.reached}
+            for p in lifted - ctx.reached:
+                ctx.unlifted.setdefault(p, "never acts: not called even when the layer holding "
+                                           "it runs with training=True (built but unused)")
+            lifted = set()
         by_path: dict[str, list[Any]] = {}
         for s, p, _ in self._parts:
             by_path.setdefault(s.path, []).append(p)
