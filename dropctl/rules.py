@@ -96,6 +96,11 @@ FINDINGS: dict[str, FindingRule] = {
         FindingRule("DC302", "rate-noop", Severity.INFO,
                     "Stochastic layer with rate 0 is a no-op",
                     "remove it, or set the rate you meant"),
+        FindingRule("DC304", "never-called", Severity.INFO,
+                    "Stochastic layer is built but its model's code never calls it, even in "
+                    "training: it never acts, whatever its rate",
+                    "nothing to do: no phase drops there (mc-predict reports it as never "
+                    "acting); its rate changes nothing"),
         FindingRule("DC303", "rate-out-of-range", Severity.ERROR,
                     "Rate outside [0, 1) or not a finite number: the layer fails or drops everything",
                     "set a rate in [0, 1)"),

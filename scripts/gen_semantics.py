@@ -381,9 +381,10 @@ def site_of(layer: Any, keras: Any) -> tuple[str, float] | None:
     return None
 
 
-def built_sites(model: Any, keras: Any) -> list[dict[str, Any]]:
+def built_sites(model: Any, keras: Any, layers: dict[str, Any] | None = None
+                ) -> list[dict[str, Any]]:
     """Every stochastic layer below ``model``, pre-order, paths relative to the model (a layer
-    shared by several paths is listed at its first)."""
+    shared by several paths is listed at its first); ``layers`` gets {path: layer}."""
     out: list[dict[str, Any]] = []
     seen: set[int] = set()
     stack: list[tuple[Any, str]] = [(model, "")]
@@ -396,11 +397,45 @@ def built_sites(model: Any, keras: Any) -> list[dict[str, Any]]:
         if found is not None:
             out.append({"path": path, "class": type(layer).__name__, "kind": found[0],
                         "rate": found[1]})
+            if layers is not None:
+                layers[path] = layer
             continue  # an attention layer's own Dropout is this site; a leaf has no inside
         children = [c for c in layer._flatten_layers(include_self=False, recursive=False)
                     if not isinstance(c, keras.layers.InputLayer)]
         stack.extend((c, f"{path}/{c.name}" if path else c.name) for c in reversed(children))
     return out
+
+
+def never_called(model: Any, keras: Any) -> set[str] | str:
+    """The site paths Keras never calls in ``model(x, training=True)`` (built but dead:
+    keras_hub 0.32's GemmaDecoderBlock builds a ``feedforward_dropout`` its ``call`` never
+    uses; EfficientNet's first block of a stage builds the drop it only applies on a residual),
+    or why no call could be made. Called eagerly on the seeded inputs ``--synthetic`` draws;
+    a model that rejects them (Gemma3's ``vision_indices`` mean positions) is traced instead
+    on its declared input shapes (no values: which layers a functional model calls does not
+    depend on them)."""
+    from dropctl.mc.inputs import model_input_specs, synthetic_inputs
+    from dropctl.runtime.compat import as_model_inputs, trace_call
+
+    layers: dict[str, Any] = {}
+    built_sites(model, keras, layers)
+    called: set[int] = set()
+    for layer in layers.values():
+        def call(*args: Any, _layer: Any = layer, **kwargs: Any) -> Any:
+            called.add(id(_layer))
+            return type(_layer).call(_layer, *args, **kwargs)
+
+        object.__setattr__(layer, "call", call)  # an instance attribute: this build only
+    try:
+        x = as_model_inputs(model, synthetic_inputs(model_input_specs(model), 2, 0))
+        _quiet_build(lambda: model(x, training=True))
+    except Exception as first:  # noqa: BLE001 - traced instead, or the reason is recorded
+        called.clear()
+        try:
+            _quiet_build(lambda: trace_call(lambda v: model(v, training=True), model.input))
+        except Exception:  # noqa: BLE001 - recorded with why
+            return _reason(first)
+    return {p for p, layer in layers.items() if id(layer) not in called}
 
 
 # ---- building -----------------------------------------------------------------------------------
@@ -570,21 +605,30 @@ def catalogue_model(keras: Any, build: Any, tiny: dict[str, Any],
 
     names = sorted(params)
 
-    def sites(on: tuple[str, ...], extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    unmeasured: list[str] = []
+
+    def sites(on: tuple[str, ...], extra: dict[str, Any] | None = None,
+              calls: bool = True) -> list[dict[str, Any]]:
         marks = _markers(list(on))
         keras.backend.clear_session()
         with fresh_names():
             model = _quiet_build(lambda: build({**tiny, **dict.fromkeys(names, 0.0), **marks,
                                                 **(extra or {})}))
         out = []
-        for s in built_sites(model, keras):
+        found = built_sites(model, keras)
+        dead = never_called(model, keras) if calls and found else set()
+        if isinstance(dead, str):
+            unmeasured.append(dead)
+            dead = set()
+        for s in found:
             rate = s.pop("rate")
             param, scale = _attribute(rate, marks) if on else (None, rate)
             fixed = param is None
-            out.append({**s, "param": param, "scale": rate if fixed else scale})
+            out.append({**s, "param": param, "scale": rate if fixed else scale,
+                        **({"called": False} if s["path"] in dead else {})})
         return out
 
-    zero = sites(())
+    zero = sites((), calls=False)
     fixed_paths = {s["path"] for s in zero}
     for s in zero:
         s["param"] = None
@@ -610,7 +654,7 @@ def catalogue_model(keras: Any, build: Any, tiny: dict[str, Any],
     verified: dict[str, bool] = {}
     for key in counts:
         try:
-            grown = [[s["path"] for s in sites(tuple(names), {key: tiny[key] + j})]
+            grown = [[s["path"] for s in sites(tuple(names), {key: tiny[key] + j}, False)]
                      for j in (1, 2)]
         except Exception:  # noqa: BLE001 - a config that cannot take more layers
             verified[key] = False
@@ -627,10 +671,13 @@ def catalogue_model(keras: Any, build: Any, tiny: dict[str, Any],
                "in_predict": False}  # Keras' stock dropout acts only under training=True
         if s["path"] in templated:
             out["template"] = templated[s["path"]]
+        if s.get("called") is False:  # measured: never called, even with training=True
+            out["called"] = False
         return out
 
     return {"sites": [entry(s) for s in full], "count_keys": verified,
-            "variants": {k: [entry(s) for s in v] for k, v in variants.items()}}
+            "variants": {k: [entry(s) for s in v] for k, v in variants.items()},
+            **({"calls_unmeasured": unmeasured[0]} if unmeasured else {})}
 
 
 def _hub_classes(keras_hub: Any) -> tuple[list[type], list[type]]:

@@ -32,6 +32,8 @@ def site_findings(site: Site, layer: Layer) -> list[Finding]:
     if any(not 0 <= r < 1 for r in rates) or (
             site.stddev is not None and not 0 <= site.stddev < math.inf):
         out.append(make("DC303", site.path, f"rate {', '.join(_fmt(r) for r in rates)}"))
+    elif site.dead:
+        out.append(make("DC304", site.path, f"{site.class_name} {_fmt(site.rate)}"))
     elif site.kind is not SiteKind.CUSTOM and not site.in_fit:
         out.append(make("DC302", site.path, f"{site.class_name} {_fmt(site.rate or site.stddev)}"))
     if site.in_fit and not site.effective_trainable and site.in_predict is not Phase.ALWAYS:

@@ -55,6 +55,9 @@ class HubSite:
     owner: tuple[str, ...] = ()
     """Config keys from the model's config to the dict holding ``param`` (``("backbone",
     "config")`` for a task's backbone)."""
+    called: bool = True
+    """False for a layer keras_hub builds and never calls (catalogued: measured by the
+    generator with ``training=True``): it acts in no phase."""
 
 
 def _num(cfg: dict[str, Any], key: str) -> float:
@@ -122,7 +125,7 @@ def _catalogued(cls: str, cfg: dict[str, Any], layout: dict[str, Any] | None = N
     if found is None:
         return None
     return [HubSite(s.path, s.class_name, SiteKind(s.kind), s.rate, True, s.param or "",
-                    s.owner) for s in found]
+                    s.owner, s.called) for s in found]
 
 
 def _sites_of(cls: str, cfg: dict[str, Any], depth: int = 0) -> list[HubSite] | None:
@@ -143,7 +146,7 @@ def _sites_of(cls: str, cfg: dict[str, Any], depth: int = 0) -> list[HubSite] | 
             inner = _catalogued(backbone["class_name"], inner_cfg, layout)
         prefix = layer_name(backbone)  # the name Keras gives it (from its class when unset)
         out = [HubSite(f"{prefix}/{s.rel_path}", s.class_name, s.kind, s.rate, s.known, s.param,
-                       ("backbone", "config", *s.owner)) for s in inner or []]
+                       ("backbone", "config", *s.owner), s.called) for s in inner or []]
         own = _catalogued(cls, cfg) if item is not None else None
         if own is not None:  # the task's head dropout (``classifier_dropout``...)
             out += own

@@ -19,8 +19,8 @@ from dropctl.reader.findings import (
 )
 from dropctl.reader.formats import read_model
 from dropctl.reader.hub import HubSite, hub_sites, unknown_hub_site
-from dropctl.reader.report import Finding, InspectReport, LayerEntry, ModelInfo, Site
-from dropctl.reader.sites import SiteSpec, classify, phases
+from dropctl.reader.report import Finding, InspectReport, LayerEntry, ModelInfo, Phase, Site
+from dropctl.reader.sites import Phases, SiteSpec, classify, phases
 from dropctl.reader.versions import KerasTarget, resolve_target
 from dropctl.reader.walker import Layer, backward_twin, walk
 
@@ -36,13 +36,17 @@ def _hub_site_pairs(layer: Layer, found: list[HubSite], keras: tuple[int, int, i
                 f"keras_hub {layer.class_name}: dropout built in code dropctl does not model")
         spec = SiteSpec(hub.kind, hub.rate, None, None, False, not hub.known, note)
         ph = phases(layer, spec, keras)
+        if not hub.called:  # measured by the catalogue's generator: no phase calls it
+            ph = Phases(False, Phase.NEVER, Phase.NEVER, Phase.NEVER,
+                        f"keras_hub {layer.class_name} builds it and never calls it, even "
+                        "with training=True: it never acts")
         path = f"{layer.path}/{hub.rel_path}" if hub.rel_path else layer.path
         out.append((Site(path=path, class_name=hub.class_name, kind=spec.kind, rate=spec.rate,
                          recurrent_rate=None, stddev=None, trainable=layer.trainable,
                          effective_trainable=layer.effective_trainable,
                          training_pinned=layer.pin, in_fit=ph.in_fit, in_predict=ph.in_predict,
                          in_predict_keras2=ph.in_predict_keras2, in_call=ph.in_call,
-                         module=layer.module, note=ph.note), layer))
+                         module=layer.module, note=ph.note, dead=not hub.called), layer))
     return out
 
 

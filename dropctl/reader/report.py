@@ -123,6 +123,9 @@ class Site:
     """Python module recorded for the class (Keras 3 files), if any."""
     note: str | None = None
     """Short human explanation of how the state was derived, when it is not obvious."""
+    dead: bool = False
+    """Built but never called by its model's code, even under ``training=True`` (keras_hub
+    Gemma's ``feedforward_dropout``): it acts in no phase, whatever its rate."""
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,10 @@ class CatalogueSite:
     owner: tuple[str, ...] = ()
     """Config keys from the model's config to the dict holding ``param`` (``("image_encoder",
     "config")`` for a sub-model's site)."""
+    called: bool = True
+    """False when the generator measured that Keras never calls the layer, even in
+    ``model(x, training=True)``: built but dead (keras_hub's GemmaDecoderBlock builds a
+    ``feedforward_dropout`` its ``call`` never uses), so it acts in no phase."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -171,7 +175,8 @@ def _from(raw: dict[str, Any], rates: dict[str, float]) -> CatalogueSite:
     param = raw.get("param")
     scale = float(raw.get("scale") or 0.0)
     rate = scale if param is None else rates.get(param, 0.0) * scale
-    return CatalogueSite(raw["path"], raw["class"], raw["kind"], param, round(rate, 12))
+    return CatalogueSite(raw["path"], raw["class"], raw["kind"], param, round(rate, 12),
+                         called=raw.get("called", True) is not False)
 
 
 def render(template: dict[str, Any], i: int, n: int) -> str:
@@ -221,7 +226,7 @@ def expand_item(item: dict[str, Any], cfg: dict[str, Any], max_sites: int = 100_
         if prefix is None:
             return None
         inner += [CatalogueSite(f"{prefix}/{s.path}", s.class_name, s.kind, s.param, s.rate,
-                                (key, "config", *s.owner)) for s in found]
+                                (key, "config", *s.owner), s.called) for s in found]
     own = _expand_own(item, cfg, max_sites)
     # Keras walks the sub-models first when the holder calls them first (PARSeq's ViT)
     return (inner + own if item.get("submodels_first") else own + inner)[:max_sites]

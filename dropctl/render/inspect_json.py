@@ -29,6 +29,7 @@ def site_dict(site: Site) -> dict[str, Any]:
         "in_call": site.in_call.value,
         "module": site.module,
         "note": site.note,
+        "dead": site.dead,
     }
 
 

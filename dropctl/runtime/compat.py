@@ -269,6 +269,16 @@ def functional_of(model: Any) -> Any:
     return inner if isinstance(inner, Functional) else None
 
 
+def trace_call(fn: Callable[[Any], Any], inputs: Any) -> Any:
+    """``fn(inputs)`` traced on symbolic ``inputs`` (KerasTensors: shapes, no values) by the
+    active backend (``keras.src.backend.compute_output_spec``): every layer's ``call`` runs
+    as in an eager call, nested functional models included (``Functional.compute_output_spec``
+    itself would return the cached outputs and skip them)."""
+    from keras.src import backend
+
+    return backend.compute_output_spec(fn, inputs)
+
+
 def as_model_inputs(model: Any, inputs: list[Any]) -> Any:
     """``inputs`` (in ``model.inputs`` order) in the structure the model was built with.
 

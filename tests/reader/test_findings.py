@@ -17,6 +17,7 @@ import dropctl
 from dropctl.reader.lambdas import analyze_lambda
 from dropctl.reader.report import Phase, Severity, SiteKind, Verdict
 from dropctl.rules import FINDINGS as RULES
+from tests.support import fresh_names, gen_semantics, needs_hub
 
 
 def k2_layer(cls: str, name: str, inbound: str | None, kwargs: dict | None = None, **config) -> dict:
@@ -367,3 +368,37 @@ def test_keras_ops_classes_resolve_and_homoglyphs_there_do_not(tmp_path: Path) -
     assert not {"DC501", "DC502"} & set(codes(write(tmp_path, ok)))
     forged = sequential([_k3("N\u043etEqual", "not_equal", module="keras.src.ops.numpy")])
     assert "DC502" in codes(write(tmp_path, forged, "forged.json"))
+
+
+@needs_hub
+def test_a_site_keras_never_calls_is_dc304_not_acting(tmp_path: Path) -> None:
+    """keras_hub 0.32's GemmaDecoderBlock builds a ``feedforward_dropout`` and never calls it:
+    inspect says it never acts (DC304, not "acts in fit"), on exactly the layers Keras leaves
+    uncalled in ``model(x, training=True)``."""
+    import keras
+    import numpy as np
+
+    from dropctl.reader.semantics import catalogue
+
+    with fresh_names():
+        model = gen_semantics().instantiate("GemmaBackbone", catalogue()["hub_models"],
+                                            {"dropout": 0.25}, sub_rate=0.1)
+    path = tmp_path / "gemma.keras"
+    model.save(path)
+    drops = {f"{b.name}/{d.name}": d for b in model.layers for d in b._flatten_layers()
+             if isinstance(d, keras.layers.Dropout) and d is not b}
+    called: set[str] = set()
+    for p, layer in drops.items():
+        def call(*args, _p=p, _l=layer, **kwargs):  # type: ignore[no-untyped-def]
+            called.add(_p)
+            return type(_l).call(_l, *args, **kwargs)
+
+        object.__setattr__(layer, "call", call)
+    model({"token_ids": np.ones((2, 5), "int32"), "padding_mask": np.ones((2, 5), "int32")},
+          training=True)
+    never = {f"{model.name}/{p}" for p in set(drops) - called}
+    report = dropctl.inspect(path)
+    assert never and {f.path for f in report.findings if f.code == "DC304"} == never
+    assert {s.path for s in report.sites if s.dead} == never
+    assert all(not s.in_fit for s in report.sites if s.dead)
+    assert not [f for f in report.findings if f.code == "DC302"]

@@ -187,11 +187,23 @@ def _preorder(layer: Any) -> list[Any]:
 @pytest.mark.parametrize("name", _cases())
 def test_inspect_lists_the_sites_keras_builds(name: str, built: Built) -> None:
     path = built(name)
-    static = {s.path: s.rate for s in dropctl.inspect(path).sites}
+    sites = dropctl.inspect(path).sites
+    static = {s.path: s.rate for s in sites}
     truth = _oracle(path)
     assert truth, f"{name}: the built model has no site (catalogue out of date?)"
     assert set(static) == set(truth)
     assert static == pytest.approx(truth, rel=1e-5)  # schedule factors kept to 6 digits
+    # the sites inspect says never act are the ones Keras never calls with training=True
+    dead = {s.path for s in sites if s.dead}
+    assert all(not s.in_fit and s.in_predict.value == "never" for s in sites if s.dead)
+    if (name, "mc_predict") in CANNOT_RUN:  # --synthetic cannot feed it
+        if name == "Gemma3Backbone":
+            x = _gemma3_inputs()
+            assert dead == _never_called_in_training(path, [x[k] for k in _gemma3_order(path)])
+        else:  # the generator could not call it either: nothing is claimed dead
+            assert catalogue()["hub_models"][name].get("calls_unmeasured") and not dead
+    else:
+        assert dead == _never_called_in_training(path)
 
 
 @pytest.mark.parametrize("name", _cases(RUN_DEFAULT, runs="mc_predict"))
@@ -203,6 +215,7 @@ def test_mc_predict_switches_every_site_and_spreads(name: str, built: Built) -> 
     dead = [s.path for s in result.sites if s.dead]
     if dead:  # Keras must agree that a training=True call never reaches them
         assert set(dead) == _never_called_in_training(path)
+    assert dead == [s.path for s in dropctl.inspect(path).sites if s.dead]  # static = runtime
     assert [s.path for s in result.sites if s.switched] == [p for p in static if p not in dead]
     assert result.complete  # a site that never acts leaves nothing out
     assert max(float(np.max(o.std)) for o in result.outputs) > 0
@@ -359,6 +372,14 @@ def _gemma3_inputs() -> dict[str, np.ndarray]:
             "vision_indices": np.array(indices, "int32")}
 
 
+def _gemma3_order(path: Path) -> list[str]:
+    """The names of a saved Gemma3Backbone's inputs, in ``model.inputs`` order."""
+    from dropctl.mc.inputs import model_input_specs
+    from dropctl.runtime.loader import load
+
+    return [s.name for s in model_input_specs(load(path).model)]
+
+
 def test_gemma3_runs_on_inputs_that_say_where_its_image_tokens_are(built: Built,
                                                                    tmp_path: Path) -> None:
     """--synthetic cannot draw Gemma3's inputs (test_synthetic_inputs_a_model_rejects_end_in_
@@ -369,14 +390,12 @@ def test_gemma3_runs_on_inputs_that_say_where_its_image_tokens_are(built: Built,
     data = _gemma3_inputs()
     np.savez(tmp_path / "in.npz", **data)
     result = dropctl.mc_predict(path, str(tmp_path / "in.npz"), samples=4, seed=0)
-    static = [s.path for s in dropctl.inspect(path).sites]
-    from dropctl.mc.inputs import model_input_specs
-    from dropctl.runtime.loader import load
-
-    order = [s.name for s in model_input_specs(load(path).model)]
-    dead = _never_called_in_training(path, [data[k] for k in order])
+    sites = dropctl.inspect(path).sites
+    static = [s.path for s in sites]
+    dead = _never_called_in_training(path, [data[k] for k in _gemma3_order(path)])
     assert dead and len(dead) < len(static)
     assert [s.path for s in result.sites if s.switched] == [p for p in static if p not in dead]
     assert [s.path for s in result.sites if s.dead] == [p for p in static if p in dead]
+    assert [s.path for s in sites if s.dead] == [p for p in static if p in dead]
     assert result.complete
     assert max(float(np.max(o.std)) for o in result.outputs) > 0
