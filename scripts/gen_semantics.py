@@ -406,19 +406,22 @@ def built_sites(model: Any, keras: Any, layers: dict[str, Any] | None = None
     return out
 
 
-def never_called(model: Any, keras: Any) -> set[str] | str:
+def never_called(model: Any, keras: Any, layers: dict[str, Any] | None = None
+                 ) -> set[str] | str:
     """The site paths Keras never calls in ``model(x, training=True)`` (built but dead:
     keras_hub 0.32's GemmaDecoderBlock builds a ``feedforward_dropout`` its ``call`` never
     uses; EfficientNet's first block of a stage builds the drop it only applies on a residual),
     or why no call could be made. Called eagerly on the seeded inputs ``--synthetic`` draws;
     a model that rejects them (Gemma3's ``vision_indices`` mean positions) is traced instead
     on its declared input shapes (no values: which layers a functional model calls does not
-    depend on them)."""
+    depend on them). ``layers`` is the {path: layer} :func:`built_sites` filled, if the
+    caller walked the model already."""
     from dropctl.mc.inputs import model_input_specs, synthetic_inputs
     from dropctl.runtime.compat import as_model_inputs, trace_call
 
-    layers: dict[str, Any] = {}
-    built_sites(model, keras, layers)
+    if layers is None:
+        layers = {}
+        built_sites(model, keras, layers)
     called: set[int] = set()
     for layer in layers.values():
         def call(*args: Any, _layer: Any = layer, **kwargs: Any) -> Any:
@@ -615,8 +618,9 @@ def catalogue_model(keras: Any, build: Any, tiny: dict[str, Any],
             model = _quiet_build(lambda: build({**tiny, **dict.fromkeys(names, 0.0), **marks,
                                                 **(extra or {})}))
         out = []
-        found = built_sites(model, keras)
-        dead = never_called(model, keras) if calls and found else set()
+        layers: dict[str, Any] = {}
+        found = built_sites(model, keras, layers)
+        dead = never_called(model, keras, layers) if calls and found else set()
         if isinstance(dead, str):
             unmeasured.append(dead)
             dead = set()
@@ -724,12 +728,22 @@ _ADDRESS = re.compile(r"\b0x[0-9a-fA-F]+\b")
 _TMP_NAME = re.compile(r"(/tmp|/var/folders)/\S+")
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_KERAS_WRAP = "Exception encountered when calling"
+
+
 def _reason(exc: BaseException) -> str:
     """Why a class did not build, in one line with nothing that changes between runs (object
-    addresses, temporary paths)."""
-    text = (str(exc).splitlines() or [""])[0]
+    addresses, temporary paths). Keras wraps an error raised inside a layer's ``call`` as
+    "Exception encountered when calling X.call().", a blank line, then the cause in bold:
+    the cause is kept, after where it was raised."""
+    lines = [ln.strip() for ln in _ANSI.sub("", str(exc)).splitlines() if ln.strip()]
+    text = lines[0] if lines else ""
+    if text.startswith(_KERAS_WRAP) and len(lines) > 1:
+        where = text[len(_KERAS_WRAP):].strip().rstrip(".")
+        text = f"in {where}: {lines[1]}"
     text = _TMP_NAME.sub("<tmp>", _ADDRESS.sub("0x...", text))
-    return f"{type(exc).__name__}: {text[:160]}"
+    return f"{type(exc).__name__}: {text[:240]}"
 
 
 SUB_RATE = 0.3

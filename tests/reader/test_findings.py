@@ -17,7 +17,7 @@ import dropctl
 from dropctl.reader.lambdas import analyze_lambda
 from dropctl.reader.report import Phase, Severity, SiteKind, Verdict
 from dropctl.rules import FINDINGS as RULES
-from tests.support import fresh_names, gen_semantics, needs_hub
+from tests.support import fresh_names, gen_semantics, needs_hub, uncalled
 
 
 def k2_layer(cls: str, name: str, inbound: str | None, kwargs: dict | None = None, **config) -> dict:
@@ -387,16 +387,9 @@ def test_a_site_keras_never_calls_is_dc304_not_acting(tmp_path: Path) -> None:
     model.save(path)
     drops = {f"{b.name}/{d.name}": d for b in model.layers for d in b._flatten_layers()
              if isinstance(d, keras.layers.Dropout) and d is not b}
-    called: set[str] = set()
-    for p, layer in drops.items():
-        def call(*args, _p=p, _l=layer, **kwargs):  # type: ignore[no-untyped-def]
-            called.add(_p)
-            return type(_l).call(_l, *args, **kwargs)
-
-        object.__setattr__(layer, "call", call)
-    model({"token_ids": np.ones((2, 5), "int32"), "padding_mask": np.ones((2, 5), "int32")},
-          training=True)
-    never = {f"{model.name}/{p}" for p in set(drops) - called}
+    never = {f"{model.name}/{p}" for p in uncalled(drops, lambda: model(
+        {"token_ids": np.ones((2, 5), "int32"), "padding_mask": np.ones((2, 5), "int32")},
+        training=True))}
     report = dropctl.inspect(path)
     assert never and {f.path for f in report.findings if f.code == "DC304"} == never
     assert {s.path for s in report.sites if s.dead} == never

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,22 @@ def fresh_names() -> Any:
     from dropctl.runtime.compat import fresh_layer_names
 
     return fresh_layer_names()
+
+
+def uncalled(layers: dict[str, Any], run: Callable[[], Any]) -> set[str]:
+    """The keys of ``layers`` ({path: layer}) whose layer Keras never calls while ``run()``
+    runs (a site built but dead: keras_hub 0.32's GemmaDecoderBlock builds a
+    ``feedforward_dropout`` its ``call`` never uses). Each layer's ``call`` is wrapped by an
+    instance attribute, so only these instances, in this build, are instrumented."""
+    called: set[int] = set()
+    for layer in layers.values():
+        def call(*args: Any, _layer: Any = layer, **kwargs: Any) -> Any:
+            called.add(id(_layer))
+            return type(_layer).call(_layer, *args, **kwargs)
+
+        object.__setattr__(layer, "call", call)
+    run()
+    return {p for p, layer in layers.items() if id(layer) not in called}
 
 
 @functools.lru_cache(maxsize=1)
