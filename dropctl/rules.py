@@ -101,6 +101,12 @@ FINDINGS: dict[str, FindingRule] = {
                     "training: it never acts, whatever its rate",
                     "nothing to do: no phase drops there (mc-predict reports it as never "
                     "acting); its rate changes nothing"),
+        FindingRule("DC305", "training-call-fails", Severity.WARNING,
+                    "Keras raises when it calls this layer with training=True: fit() and "
+                    "model(x, training=True) fail (measured on the class by dropctl's catalogue)",
+                    "the message is Keras' own; to train, set the rate to 0 (`dropctl convert "
+                    "IN OUT --strip --sites '<path>'`) or fix the layer's code; predict() and "
+                    "`dropctl mc-predict` (which draws the site's noise itself) still run"),
         FindingRule("DC303", "rate-out-of-range", Severity.ERROR,
                     "Rate outside [0, 1) or not a finite number: the layer fails or drops everything",
                     "set a rate in [0, 1)"),

@@ -48,7 +48,7 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 OUT = Path(__file__).resolve().parents[1] / "dropctl" / "reader" / "data" / "semantics.json"
 SCHEMA = 1
@@ -406,16 +406,30 @@ def built_sites(model: Any, keras: Any, layers: dict[str, Any] | None = None
     return out
 
 
-def never_called(model: Any, keras: Any, layers: dict[str, Any] | None = None
-                 ) -> set[str] | str:
-    """The site paths Keras never calls in ``model(x, training=True)`` (built but dead:
-    keras_hub 0.32's GemmaDecoderBlock builds a ``feedforward_dropout`` its ``call`` never
-    uses; EfficientNet's first block of a stage builds the drop it only applies on a residual),
-    or why no call could be made. Called eagerly on the seeded inputs ``--synthetic`` draws;
-    a model that rejects them (Gemma3's ``vision_indices`` mean positions) is traced instead
-    on its declared input shapes (no values: which layers a functional model calls does not
-    depend on them). ``layers`` is the {path: layer} :func:`built_sites` filled, if the
-    caller walked the model already."""
+class Calls(NamedTuple):
+    """What a ``model(x, training=True)`` call measured: the site paths Keras never called,
+    and the sites whose own ``call`` raised (path: Keras' reason)."""
+
+    dead: set[str]
+    fails: dict[str, str]
+
+
+def training_calls(model: Any, keras: Any, layers: dict[str, Any] | None = None
+                   ) -> Calls | str:
+    """Which sites Keras calls in ``model(x, training=True)``, or why no call could be made.
+
+    Never called (built but dead): keras_hub 0.32's GemmaDecoderBlock builds a
+    ``feedforward_dropout`` its ``call`` never uses; EfficientNet's first block of a stage
+    builds the drop it only applies on a residual. Raising: a site whose own ``call`` fails
+    under ``training=True`` (keras_hub 0.32's DINOV2DropPath takes its noise shape from the
+    symbolic build, ``(None, 1, 1)``, so every training call of the model fails, ``fit()``
+    too); it is recorded with Keras' reason and passes its input on, so the sites after it
+    are still measured. Called eagerly on the seeded inputs ``--synthetic`` draws; a model
+    that rejects them (Gemma3's ``vision_indices`` mean positions) is traced instead on its
+    declared input shapes (no values: which layers a functional model calls does not depend
+    on them; a site that raises while traced is not told apart from a rejected trace, so the
+    reason of the eager call is returned). ``layers`` is the {path: layer}
+    :func:`built_sites` filled, if the caller walked the model already."""
     from dropctl.mc.inputs import model_input_specs, synthetic_inputs
     from dropctl.runtime.compat import as_model_inputs, trace_call
 
@@ -423,10 +437,18 @@ def never_called(model: Any, keras: Any, layers: dict[str, Any] | None = None
         layers = {}
         built_sites(model, keras, layers)
     called: set[int] = set()
-    for layer in layers.values():
-        def call(*args: Any, _layer: Any = layer, **kwargs: Any) -> Any:
+    fails: dict[str, str] = {}
+    eager = [True]
+    for path, layer in layers.items():
+        def call(*args: Any, _layer: Any = layer, _path: str = path, **kwargs: Any) -> Any:
             called.add(id(_layer))
-            return type(_layer).call(_layer, *args, **kwargs)
+            try:
+                return type(_layer).call(_layer, *args, **kwargs)
+            except Exception as exc:  # re-raised when traced; else recorded with why
+                if not eager[0]:
+                    raise
+                fails.setdefault(_path, f"in {type(_layer).__name__}.call(): {_reason(exc)}")
+                return args[0] if args else kwargs["inputs"]  # dropout keeps the shape
 
         object.__setattr__(layer, "call", call)  # an instance attribute: this build only
     try:
@@ -434,11 +456,13 @@ def never_called(model: Any, keras: Any, layers: dict[str, Any] | None = None
         _quiet_build(lambda: model(x, training=True))
     except Exception as first:  # noqa: BLE001 - traced instead, or the reason is recorded
         called.clear()
+        fails.clear()
+        eager[0] = False
         try:
             _quiet_build(lambda: trace_call(lambda v: model(v, training=True), model.input))
         except Exception:  # noqa: BLE001 - recorded with why
             return _reason(first)
-    return {p for p, layer in layers.items() if id(layer) not in called}
+    return Calls({p for p, layer in layers.items() if id(layer) not in called}, fails)
 
 
 # ---- building -----------------------------------------------------------------------------------
@@ -620,16 +644,18 @@ def catalogue_model(keras: Any, build: Any, tiny: dict[str, Any],
         out = []
         layers: dict[str, Any] = {}
         found = built_sites(model, keras, layers)
-        dead = never_called(model, keras, layers) if calls and found else set()
-        if isinstance(dead, str):
-            unmeasured.append(dead)
-            dead = set()
+        measured = training_calls(model, keras, layers) if calls and found else Calls(set(), {})
+        if isinstance(measured, str):
+            unmeasured.append(measured)
+            measured = Calls(set(), {})
         for s in found:
             rate = s.pop("rate")
             param, scale = _attribute(rate, marks) if on else (None, rate)
             fixed = param is None
             out.append({**s, "param": param, "scale": rate if fixed else scale,
-                        **({"called": False} if s["path"] in dead else {})})
+                        **({"called": False} if s["path"] in measured.dead else {}),
+                        **({"training_fails": measured.fails[s["path"]]}
+                           if s["path"] in measured.fails else {})})
         return out
 
     zero = sites((), calls=False)
@@ -677,6 +703,8 @@ def catalogue_model(keras: Any, build: Any, tiny: dict[str, Any],
             out["template"] = templated[s["path"]]
         if s.get("called") is False:  # measured: never called, even with training=True
             out["called"] = False
+        if s.get("training_fails"):  # measured: its own call raises under training=True
+            out["training_fails"] = s["training_fails"]
         return out
 
     return {"sites": [entry(s) for s in full], "count_keys": verified,

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dropctl.reader.report import SiteKind
@@ -58,6 +58,9 @@ class HubSite:
     called: bool = True
     """False for a layer keras_hub builds and never calls (catalogued: measured by the
     generator with ``training=True``): it acts in no phase."""
+    fails: str | None = None
+    """Keras' reason when the layer's own ``call`` raises under ``training=True`` (catalogued:
+    keras_hub 0.32's DINOV2DropPath), so ``fit()`` fails there."""
 
 
 def _num(cfg: dict[str, Any], key: str) -> float:
@@ -125,7 +128,7 @@ def _catalogued(cls: str, cfg: dict[str, Any], layout: dict[str, Any] | None = N
     if found is None:
         return None
     return [HubSite(s.path, s.class_name, SiteKind(s.kind), s.rate, True, s.param or "",
-                    s.owner, s.called) for s in found]
+                    s.owner, s.called, s.fails) for s in found]
 
 
 def _sites_of(cls: str, cfg: dict[str, Any], depth: int = 0) -> list[HubSite] | None:
@@ -145,8 +148,8 @@ def _sites_of(cls: str, cfg: dict[str, Any], depth: int = 0) -> list[HubSite] | 
             # the backbone the task's own test builds (VGG's head needs a bigger one)
             inner = _catalogued(backbone["class_name"], inner_cfg, layout)
         prefix = layer_name(backbone)  # the name Keras gives it (from its class when unset)
-        out = [HubSite(f"{prefix}/{s.rel_path}", s.class_name, s.kind, s.rate, s.known, s.param,
-                       ("backbone", "config", *s.owner), s.called) for s in inner or []]
+        out = [replace(s, rel_path=f"{prefix}/{s.rel_path}",
+                        owner=("backbone", "config", *s.owner)) for s in inner or []]
         own = _catalogued(cls, cfg) if item is not None else None
         if own is not None:  # the task's head dropout (``classifier_dropout``...)
             out += own

@@ -46,7 +46,8 @@ def _hub_site_pairs(layer: Layer, found: list[HubSite], keras: tuple[int, int, i
                          effective_trainable=layer.effective_trainable,
                          training_pinned=layer.pin, in_fit=ph.in_fit, in_predict=ph.in_predict,
                          in_predict_keras2=ph.in_predict_keras2, in_call=ph.in_call,
-                         module=layer.module, note=ph.note, dead=not hub.called), layer))
+                         module=layer.module, note=ph.note, dead=not hub.called,
+                         training_fails=hub.fails), layer))
     return out
 
 

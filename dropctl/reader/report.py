@@ -126,6 +126,10 @@ class Site:
     dead: bool = False
     """Built but never called by its model's code, even under ``training=True`` (keras_hub
     Gemma's ``feedforward_dropout``): it acts in no phase, whatever its rate."""
+    training_fails: str | None = None
+    """Keras' reason when the layer's own ``call`` raises under ``training=True`` (keras_hub
+    0.32's DINOV2DropPath, measured by the catalogue's generator): ``fit()`` and
+    ``model(x, training=True)`` fail there (finding DC305)."""
 
 
 @dataclass(frozen=True)

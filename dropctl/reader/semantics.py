@@ -52,6 +52,10 @@ class CatalogueSite:
     """False when the generator measured that Keras never calls the layer, even in
     ``model(x, training=True)``: built but dead (keras_hub's GemmaDecoderBlock builds a
     ``feedforward_dropout`` its ``call`` never uses), so it acts in no phase."""
+    fails: str | None = None
+    """Keras' reason when the generator measured that the layer's own ``call`` raises under
+    ``training=True`` (keras_hub 0.32's DINOV2DropPath: its noise shape keeps the symbolic
+    build's batch ``None``), so ``fit()`` and ``model(x, training=True)`` fail there."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -175,8 +179,10 @@ def _from(raw: dict[str, Any], rates: dict[str, float]) -> CatalogueSite:
     param = raw.get("param")
     scale = float(raw.get("scale") or 0.0)
     rate = scale if param is None else rates.get(param, 0.0) * scale
+    fails = raw.get("training_fails")
     return CatalogueSite(raw["path"], raw["class"], raw["kind"], param, round(rate, 12),
-                         called=raw.get("called", True) is not False)
+                         called=raw.get("called", True) is not False,
+                         fails=fails if isinstance(fails, str) and fails else None)
 
 
 def render(template: dict[str, Any], i: int, n: int) -> str:
@@ -225,8 +231,8 @@ def expand_item(item: dict[str, Any], cfg: dict[str, Any], max_sites: int = 100_
         prefix = _prefix(sub, nested)
         if prefix is None:
             return None
-        inner += [CatalogueSite(f"{prefix}/{s.path}", s.class_name, s.kind, s.param, s.rate,
-                                (key, "config", *s.owner), s.called) for s in found]
+        inner += [dataclasses.replace(s, path=f"{prefix}/{s.path}",
+                                      owner=(key, "config", *s.owner)) for s in found]
     own = _expand_own(item, cfg, max_sites)
     # Keras walks the sub-models first when the holder calls them first (PARSeq's ViT)
     return (inner + own if item.get("submodels_first") else own + inner)[:max_sites]

@@ -395,3 +395,49 @@ def test_a_site_keras_never_calls_is_dc304_not_acting(tmp_path: Path) -> None:
     assert {s.path for s in report.sites if s.dead} == never
     assert all(not s.in_fit for s in report.sites if s.dead)
     assert not [f for f in report.findings if f.code == "DC302"]
+
+
+@needs_hub
+def test_a_site_whose_call_raises_in_training_is_dc305(tmp_path: Path) -> None:
+    """keras_hub 0.32's DINOV2DropPath takes its noise shape from the symbolic build,
+    ``(None, 1, 1)``, so with ``drop_path_rate`` > 0 the backbone's ``fit()`` raises in Keras:
+    inspect warns (DC305) at exactly the drop paths, while predict() runs."""
+    import keras
+    import numpy as np
+
+    from dropctl.reader.semantics import catalogue
+
+    with fresh_names():
+        model = gen_semantics().instantiate("DINOV2Backbone", catalogue()["hub_models"],
+                                            {"drop_path_rate": 0.2}, sub_rate=0.1)
+    path = tmp_path / "dinov2.keras"
+    model.save(path)
+    drop_paths = {f"{model.name}/{'/'.join(p)}" for p, layer in _named_layers(model)
+                  if type(layer).__name__ == "DINOV2DropPath"}
+    x = {k: np.ones((2, *v.shape[1:]), "float32") for k, v in model.input.items()}
+    y = model.predict(x, verbose=0)  # inference runs
+    with pytest.raises(Exception, match=r"DINOV2DropPath\.call\(\)"):
+        model(x, training=True)
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(Exception, match="None"):
+        model.fit(x, y, epochs=1, verbose=0)
+    report = dropctl.inspect(path)
+    found = [f for f in report.findings if f.code == "DC305"]
+    assert drop_paths and {f.path for f in found} == drop_paths
+    assert all(f.severity is Severity.WARNING and "DINOV2DropPath" in f.message for f in found)
+    assert {s.path for s in report.sites if s.training_fails} == drop_paths
+    assert not [s for s in report.sites if s.training_fails and s.path not in drop_paths]
+    keras.backend.clear_session()
+
+
+def _named_layers(model: object) -> list[tuple[tuple[str, ...], object]]:
+    """(names below the model, layer) of every layer, in ``_flatten_layers`` pre-order."""
+    out: list[tuple[tuple[str, ...], object]] = []
+    stack = [((layer.name,), layer) for layer in reversed(list(
+        model._flatten_layers(include_self=False, recursive=False)))]  # type: ignore[attr-defined]
+    while stack:
+        names, layer = stack.pop()
+        out.append((names, layer))
+        stack += [((*names, sub.name), sub) for sub in reversed(list(
+            layer._flatten_layers(include_self=False, recursive=False)))]  # type: ignore[attr-defined]
+    return out

@@ -156,11 +156,13 @@ def _stochastic_layers(model: Any) -> dict[str, tuple[Any, float]]:
     return out
 
 
-def _never_called_in_training(path: Path, x: list[np.ndarray] | None = None) -> set[str]:
+def _never_called_in_training(path: Path, x: list[np.ndarray] | None = None,
+                              passthrough: frozenset[str] = frozenset()) -> set[str]:
     """The stochastic layers Keras never calls in ``model(x, training=True)`` on the synthetic
     inputs mc-predict draws: built but dead (keras_hub 0.32's GemmaDecoderBlock and
     Gemma3DecoderBlock build a ``feedforward_dropout`` that their ``call`` never uses), so no
-    Monte Carlo pass can switch them, and mc-predict must say they never act."""
+    Monte Carlo pass can switch them, and mc-predict must say they never act. The layers at
+    ``passthrough`` pass their input on (their own call raises under training=True)."""
     from dropctl.mc.inputs import model_input_specs, synthetic_inputs
     from dropctl.runtime.compat import as_model_inputs
 
@@ -170,7 +172,32 @@ def _never_called_in_training(path: Path, x: list[np.ndarray] | None = None) -> 
     if x is None:
         x = synthetic_inputs(model_input_specs(model), 2, 0)
     inputs = as_model_inputs(model, x)
-    return uncalled(layers, lambda: model(inputs, training=True))
+    return uncalled(layers, lambda: model(inputs, training=True), passthrough)
+
+
+def _raises_in_training(path: Path, sites: list[Any]) -> None:
+    """Keras itself fails where inspect says a site's call raises under training=True
+    (DC305): the model's own training=True call, and each such layer called alone on an
+    input of the shape it was built for, raise with the reason inspect gives."""
+    from dropctl.mc.inputs import model_input_specs, synthetic_inputs
+    from dropctl.runtime.compat import as_model_inputs
+
+    with fresh_names():
+        model = keras.saving.load_model(path, compile=False)
+    layers = {p: layer for p, (layer, _) in _stochastic_layers(model).items()}
+    inputs = as_model_inputs(model, synthetic_inputs(model_input_specs(model), 2, 0))
+    first = sites[0]
+    with pytest.raises(Exception, match=re.escape(f"{first.class_name}.call()")):
+        model(inputs, training=True)
+    for site in sites:
+        layer = layers[site.path]
+        assert type(layer).__name__ == site.class_name
+        cause = site.training_fails.split(": ", 2)[-1][:40]
+        shape = [2, *layer.input.shape[1:]] if hasattr(layer, "input") else None
+        x = keras.ops.ones(shape or [2, 4, 8])
+        assert keras.ops.all(layer(x, training=False) == x)  # inference: the identity
+        with pytest.raises(Exception, match=re.escape(cause)):
+            layer(x, training=True)
 
 
 def _preorder(layer: Any) -> list[Any]:
@@ -199,22 +226,24 @@ def test_inspect_lists_the_sites_keras_builds(name: str, built: Built) -> None:
     # the sites inspect says never act are the ones Keras never calls with training=True
     dead = {s.path for s in sites if s.dead}
     assert all(not s.in_fit and s.in_predict.value == "never" for s in sites if s.dead)
+    # the sites whose own call raises under training=True (keras_hub 0.32's DINOV2DropPath
+    # and DINOV3DropPath take their noise shape from the symbolic build, (None, 1, 1), so any
+    # training=True call of a model with drop_path_rate > 0 raises, fit() too; mc-predict
+    # draws those sites itself, filling the batch dimension): Keras raises there too
+    failing = [s for s in sites if s.training_fails]
+    codes = {(f.code, f.path) for f in dropctl.inspect(path).findings}
+    assert {p for c, p in codes if c == "DC305"} == {s.path for s in failing}
+    if failing:
+        _raises_in_training(path, failing)
+    passthrough = frozenset(s.path for s in failing)
     unmeasured = _calls_unmeasured(name)
     if unmeasured:  # the generator could not call it: nothing is claimed dead
         assert not dead
-        if (name, "mc_predict") not in CANNOT_RUN:
-            # Keras cannot either, for the reason recorded: keras_hub 0.32's DINOV2DropPath
-            # and DINOV3DropPath take their noise shape from the symbolic build, (None, 1, 1),
-            # so any training=True call of a model with drop_path_rate > 0 raises (fit too;
-            # mc-predict draws those sites itself, filling the batch dimension)
-            cause = unmeasured.split("): ", 1)[-1][:40]
-            with pytest.raises(Exception, match=re.escape(cause)):
-                _never_called_in_training(path)
     elif name == "Gemma3Backbone":  # --synthetic cannot feed it (CANNOT_RUN)
         x = _gemma3_inputs()
         assert dead == _never_called_in_training(path, [x[k] for k in _gemma3_order(path)])
     else:
-        assert dead == _never_called_in_training(path)
+        assert dead == _never_called_in_training(path, passthrough=passthrough)
 
 
 @pytest.mark.parametrize("name", _cases(RUN_DEFAULT, runs="mc_predict"))

@@ -94,15 +94,21 @@ def fresh_names() -> Any:
     return fresh_layer_names()
 
 
-def uncalled(layers: dict[str, Any], run: Callable[[], Any]) -> set[str]:
+def uncalled(layers: dict[str, Any], run: Callable[[], Any],
+             passthrough: frozenset[str] = frozenset()) -> set[str]:
     """The keys of ``layers`` ({path: layer}) whose layer Keras never calls while ``run()``
     runs (a site built but dead: keras_hub 0.32's GemmaDecoderBlock builds a
     ``feedforward_dropout`` its ``call`` never uses). Each layer's ``call`` is wrapped by an
-    instance attribute, so only these instances, in this build, are instrumented."""
+    instance attribute, so only these instances, in this build, are instrumented. The layers
+    in ``passthrough`` return their input instead of running their code (a layer whose own
+    call raises, keras_hub 0.32's DINOV2DropPath under training=True)."""
     called: set[int] = set()
-    for layer in layers.values():
-        def call(*args: Any, _layer: Any = layer, **kwargs: Any) -> Any:
+    for path, layer in layers.items():
+        def call(*args: Any, _layer: Any = layer, _skip: bool = path in passthrough,
+                 **kwargs: Any) -> Any:
             called.add(id(_layer))
+            if _skip:
+                return args[0] if args else kwargs["inputs"]
             return type(_layer).call(_layer, *args, **kwargs)
 
         object.__setattr__(layer, "call", call)
