@@ -169,6 +169,12 @@ FINDINGS: dict[str, FindingRule] = {
                     "site paths (and --sites globs) follow the keras_hub that loads it",
                     "the paths listed are the catalogue's keras_hub; check --sites globs and "
                     "policies written against the other release"),
+        FindingRule("DC408", "hub-calls-differ", Severity.INFO,
+                    "Another keras_hub release calls this model's dropout differently under "
+                    "training=True: sites it never calls (DC304) or whose call raises (DC305) "
+                    "are not the same there",
+                    "the sites listed follow the catalogue's keras_hub; with the other "
+                    "release, fit() drops (or fails) as that release's code does"),
         FindingRule("DC801", "onnx-dropout-noop", Severity.WARNING,
                     "Dropout node with training_mode false (or absent) is a no-op: this export "
                     "cannot do MC dropout",

@@ -1100,11 +1100,21 @@ def built_paths(keras: Any, build: Any, tiny: dict[str, Any], params: dict[str, 
                 ) -> list[str]:
     """The site paths of one build with every rate parameter on (the catalogue's ``sites``
     are made the same way: :func:`catalogue_model`'s ``full``)."""
+    return built_calls(keras, build, tiny, params, calls=False)[0]
+
+
+def built_calls(keras: Any, build: Any, tiny: dict[str, Any], params: dict[str, float],
+                calls: bool = True) -> tuple[list[str], Calls | str]:
+    """:func:`built_paths`, and what a ``training=True`` call of that build measures
+    (:func:`training_calls`), as :func:`catalogue_model`'s ``full`` measures it."""
     marks = _markers(sorted(params))
     keras.backend.clear_session()
     with fresh_names():
         model = _quiet_build(lambda: build({**tiny, **marks}))
-    return [s["path"] for s in built_sites(model, keras)]
+    layers: dict[str, Any] = {}
+    paths = [s["path"] for s in built_sites(model, keras, layers)]
+    return paths, (training_calls(model, keras, layers) if calls and paths
+                   else Calls(set(), {}))
 
 
 def _accepted(cls: type, cfg: dict[str, Any]) -> dict[str, Any]:
@@ -1123,7 +1133,9 @@ def record(current: dict[str, Any],
     """What the *installed* keras (and keras_hub, if it imports) build, for the catalogue's
     ``history``: keras' layer classes with a rate, and for every keras_hub class of
     ``current`` the site paths its tiny config builds here (keys the installed signature does
-    not take are left out and listed; a class this keras_hub lacks is ``absent``) and its rate
+    not take are left out and listed; a class this keras_hub lacks is ``absent``), which of
+    them a ``training=True`` call never calls (``hub_dead``) or raises in (``hub_fails``, with
+    Keras' reason; ``hub_calls_unmeasured``: why no call could be made), and its rate
     parameters. The classes with a rate that ``current`` lacks (a newer keras_hub's) get full
     catalogue entries, built from ``tiny_source`` (this keras_hub's tests: ``--hub-source``),
     so the static reader knows them too."""
@@ -1140,7 +1152,19 @@ def record(current: dict[str, Any],
     here = {c.__name__ for c in [*backbones, *tasks]}
     known = set(current["hub_models"]) | set(current["unbuilt"])
     paths: dict[str, list[str]] = {}
+    dead: dict[str, list[str]] = {}
+    fails: dict[str, dict[str, str]] = {}
+    unmeasured: dict[str, str] = {}
     unbuilt: dict[str, str] = {}
+
+    def measured(name: str, keep: list[str], got: Calls | str) -> None:
+        if isinstance(got, str):
+            unmeasured[name] = got
+            return
+        if got.dead & set(keep):
+            dead[name] = [p for p in keep if p in got.dead]
+        if set(got.fails) & set(keep):
+            fails[name] = {p: got.fails[p] for p in keep if p in got.fails}
     dropped: dict[str, list[str]] = {}
     tiny_of: dict[str, dict[str, Any]] = {}
     order = sorted(current["hub_models"].items(), key=lambda kv: (kv[1]["kind"] != "backbone",
@@ -1157,11 +1181,12 @@ def record(current: dict[str, Any],
                     dropped[name] = sorted(set(item["tiny_config"]) - set(tiny))
                 # built as generate() builds: named as its saved config names it, and the
                 # sub-models' sites left out (the catalogue reads them through their entries)
-                got = built_paths(keras, _as_saved(keras, lambda kw, c=cls, t=tiny: c(
+                got, calls = built_calls(keras, _as_saved(keras, lambda kw, c=cls, t=tiny: c(
                     **build_kwargs({**t, **kw}))), {}, params)
                 heads = [f"{sub['path']}/" for sub in (item.get("submodels") or {}).values()
                          if sub["path"]]
                 paths[name] = [p for p in got if not any(p.startswith(h) for h in heads)]
+                measured(name, paths[name], calls)
                 tiny_of[name] = tiny
                 continue
             bb = item["backbone"]
@@ -1179,8 +1204,9 @@ def record(current: dict[str, Any],
                       e: dict[str, Any] = extra, t: dict[str, Any] = bb_tiny) -> Any:
                 return c(backbone=b(**build_kwargs(t)), **e, **kw)
 
-            got = built_paths(keras, _as_saved(keras, build), {}, params)
+            got, calls = built_calls(keras, _as_saved(keras, build), {}, params)
             paths[name] = [p for p in got if not any(p.endswith("/" + b) for b in paths[bb])]
+            measured(name, paths[name], calls)
         except Exception as exc:  # noqa: BLE001 - recorded with why, never skipped silently
             unbuilt[name] = _reason(exc)
     new_classes = sorted(n for n in here - known if _rate_params(getattr(keras_hub.models, n)))
@@ -1202,6 +1228,9 @@ def record(current: dict[str, Any],
         "hub_models": added["hub_models"],
         "new_unbuilt": added["unbuilt"],
         "hub_paths": paths,
+        "hub_dead": dead,
+        "hub_fails": fails,
+        "hub_calls_unmeasured": unmeasured,
         "unbuilt": unbuilt,
         "dropped_keys": dropped,
         "absent": sorted(n for n in current["hub_models"] if n not in here),
@@ -1217,7 +1246,13 @@ def record_of(doc: dict[str, Any]) -> dict[str, Any]:
             "keras_hub": doc["keras_hub"], "unbuilt": {}, "dropped_keys": {}, "absent": [],
             "not_catalogued": [], "hub_models": {}, "new_unbuilt": {},
             "hub_params": {n: m["params"] for n, m in doc["hub_models"].items()},
-            "hub_paths": {n: [s["path"] for s in m["sites"]] for n, m in doc["hub_models"].items()}}
+            "hub_paths": {n: [s["path"] for s in m["sites"]] for n, m in doc["hub_models"].items()},
+            "hub_dead": {n: dead for n, m in doc["hub_models"].items() if (dead := [
+                s["path"] for s in m["sites"] if s.get("called") is False])},
+            "hub_fails": {n: fails for n, m in doc["hub_models"].items() if (fails := {
+                s["path"]: s["training_fails"] for s in m["sites"] if s.get("training_fails")})},
+            "hub_calls_unmeasured": {n: m["calls_unmeasured"] for n, m in doc["hub_models"].items()
+                                     if m.get("calls_unmeasured")}}
 
 
 def with_history(doc: dict[str, Any], old: dict[str, Any] | None,
@@ -1225,7 +1260,8 @@ def with_history(doc: dict[str, Any], old: dict[str, Any] | None,
     """``doc`` with the ``history`` of ``old`` kept, ``records`` added (a version's record
     replaces an earlier one of the same version), and ``old``'s own versions added when
     ``doc`` was made with newer ones. ``history.keras[V]``: keras V's layer classes with a
-    rate; ``history.keras_hub[V]``: the site paths keras_hub V builds for each class."""
+    rate; ``history.keras_hub[V]``: the site paths keras_hub V builds for each class, and
+    which of them its training=True call never calls or raises in."""
     hist = json.loads(json.dumps((old or {}).get("history") or {"keras": {}, "keras_hub": {}}))
     if old is not None and old.get("keras_hub") and (
             old["keras"], old["keras_hub"]) != (doc["keras"], doc["keras_hub"]):
@@ -1238,7 +1274,8 @@ def with_history(doc: dict[str, Any], old: dict[str, Any] | None,
             hist["keras_hub"][rec["keras_hub"]] = {
                 k: rec[k] for k in ("keras", "hub_paths", "hub_params", "hub_models",
                                     "new_unbuilt", "unbuilt", "dropped_keys", "absent",
-                                    "not_catalogued")}
+                                    "not_catalogued", "hub_dead", "hub_fails",
+                                    "hub_calls_unmeasured") if k in rec}
     hist["keras"].pop(doc["keras"], None)
     hist["keras_hub"].pop(doc["keras_hub"], None)
     return {**doc, "history": hist}

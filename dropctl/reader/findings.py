@@ -77,7 +77,7 @@ def layer_findings(layer: Layer) -> list[Finding]:
     if layer.class_name in UNSAFE_CLASSES:
         out.append(make("DC404", layer.path, layer.class_name + _payload(layer)))
     if res is not None and res.package == "keras_hub":
-        out.extend(_hub_path_changes(layer))
+        out.extend(_hub_release_changes(layer))
         for key in HUB_FILE_KEYS:
             value = layer.config.get(key)
             if isinstance(value, str) and value:
@@ -98,10 +98,11 @@ def layer_findings(layer: Layer) -> list[Finding]:
     return out
 
 
-def _hub_path_changes(layer: Layer) -> list[Finding]:
+def _hub_release_changes(layer: Layer) -> list[Finding]:
     """DC407 for a keras_hub model (and its backbone) whose site paths another recorded
-    keras_hub release builds differently (the catalogue's ``history``)."""
-    from dropctl.reader.semantics import path_changes, versions
+    keras_hub release builds differently, DC408 for one whose training=True call another
+    release makes differently (the catalogue's ``history``)."""
+    from dropctl.reader.semantics import call_changes, path_changes, versions
 
     backbone = layer.config.get("backbone")
     names = [layer.class_name]
@@ -114,6 +115,13 @@ def _hub_path_changes(layer: Layer) -> list[Finding]:
         now = ", ".join(change.now[:3]) or "none"
         out.append(make("DC407", layer.path, f"{change.class_name}: keras-hub {change.keras_hub} "
                         f"builds {then} where keras-hub {current} builds {now}"))
+    for calls in (c for name in names for c in call_changes(name)):
+        said = [f"{what} {', '.join(paths[:3])} ({current} {other})" for what, paths, other in (
+            ("never calls", calls.dead_then, "does"), ("calls", calls.dead_now, "never does"),
+            ("raises in", calls.fails_then, "does not"),
+            ("does not raise in", calls.fails_now, "does")) if paths]
+        out.append(make("DC408", layer.path, f"{calls.class_name}: with training=True "
+                        f"keras-hub {calls.keras_hub} " + "; ".join(said)))
     return out
 
 

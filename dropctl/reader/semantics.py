@@ -377,6 +377,55 @@ def path_changes(class_name: str) -> tuple[PathChange, ...]:
     return tuple(out)
 
 
+@dataclass(frozen=True)
+class CallChange:
+    """Where another keras_hub version's ``model(x, training=True)`` calls a class's sites
+    otherwise than the catalogue's version (measured: ``scripts/gen_semantics.py --record``
+    called the same tiny build there), on the paths both versions build."""
+
+    class_name: str
+    keras_hub: str
+    """The other version."""
+    dead_then: tuple[str, ...]
+    """Sites that version never calls and the catalogue's version calls."""
+    dead_now: tuple[str, ...]
+    """Sites the catalogue's version never calls and that version calls."""
+    fails_then: tuple[str, ...]
+    """Sites whose call raises under training=True in that version, not in the catalogue's."""
+    fails_now: tuple[str, ...]
+    """Sites whose call raises in the catalogue's version, not in that one."""
+
+
+@functools.lru_cache(maxsize=256)
+def call_changes(class_name: str) -> tuple[CallChange, ...]:
+    """The recorded keras_hub versions whose training=True call of ``class_name`` never calls,
+    or raises in, other sites than the catalogue's version (a record without the measurement,
+    or a version or catalogue that could not make the call, claims nothing)."""
+    item = entry(class_name)
+    if item is None or item.get("calls_unmeasured"):
+        return ()
+    sites = item.get("sites", [])
+    now_dead = {s["path"] for s in sites if s.get("called") is False}
+    now_fails = {s["path"] for s in sites if s.get("training_fails")}
+    out = []
+    for version, rec in sorted(history().get("keras_hub", {}).items()):
+        then = (rec.get("hub_paths") or {}).get(class_name)
+        if then is None or "hub_dead" not in rec or class_name in (
+                rec.get("hub_calls_unmeasured") or {}):
+            continue
+        both = [s["path"] for s in sites if s["path"] in set(then)]
+        dead = set(rec["hub_dead"].get(class_name, ()))
+        fails = set((rec.get("hub_fails") or {}).get(class_name, {}))
+        change = CallChange(
+            class_name, version, tuple(p for p in both if p in dead - now_dead),
+            tuple(p for p in both if p in now_dead - dead),
+            tuple(p for p in both if p in fails - now_fails),
+            tuple(p for p in both if p in now_fails - fails))
+        if change.dead_then or change.dead_now or change.fails_then or change.fails_now:
+            out.append(change)
+    return tuple(out)
+
+
 def layer_versions(class_name: str) -> list[str]:
     """The recorded keras versions whose ``keras.layers`` has ``class_name`` with a rate."""
     keras_v, _ = versions()

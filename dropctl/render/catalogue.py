@@ -99,7 +99,12 @@ def _releases(name: str) -> str:
             out.append(f"{version}: not built")
         elif name in (rec.get("hub_paths") or {}):
             moved = any(c.keras_hub == version for c in _changes(name))
-            out.append(f"{version}: {'other paths (DC407)' if moved else 'same paths'}")
+            said = "other paths (DC407)" if moved else "same paths"
+            if any(c.keras_hub == version for c in _call_changes(name)):
+                said += ", other training calls (DC408)"
+            elif "hub_dead" not in rec or name in (rec.get("hub_calls_unmeasured") or {}):
+                said += ", training calls not measured"
+            out.append(f"{version}: {said}")
     return "; ".join(out) or f"{current} only"
 
 
@@ -110,15 +115,35 @@ def _changes(name: str) -> tuple[Any, ...]:
     return path_changes(name)
 
 
+def _call_changes(name: str) -> tuple[Any, ...]:
+    """The recorded training-call changes of a class (:class:`~dropctl.reader.semantics.
+    CallChange`)."""
+    from dropctl.reader.semantics import call_changes
+
+    return call_changes(name)
+
+
 def _sites_cell(item: dict[str, Any], models: dict[str, Any]) -> str:
     """Its own sites, and those of each sub-model it holds (read through the sub-model's entry:
     ``0 + 11 in image_encoder``)."""
-    out = str(len(item.get("sites") or []))
+    out = str(len(item.get("sites") or [])) + _calls_said(item)
     for key, sub in sorted((item.get("submodels") or {}).items()):
         inner = sub.get("layout") or models.get(sub["class"]) or {}
         if inner.get("sites"):
-            out += f" + {len(inner['sites'])} in {key}"
+            out += f" + {len(inner['sites'])} in {key}{_calls_said(inner)}"
     return out
+
+
+def _calls_said(item: dict[str, Any]) -> str:
+    """What the generator's training=True call measured of an entry's sites: how many it
+    never calls (DC304) and how many raise (DC305), or that no call could be made."""
+    if item.get("calls_unmeasured"):
+        return " (training call not measured)"
+    sites = item.get("sites") or []
+    dead = sum(1 for s in sites if s.get("called") is False)
+    fails = sum(1 for s in sites if s.get("training_fails"))
+    said = [f"{dead} never called" if dead else "", f"{fails} raise in training" if fails else ""]
+    return f" ({', '.join(s for s in said if s)})" if dead or fails else ""
 
 
 def hub_table() -> str:

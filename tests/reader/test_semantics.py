@@ -350,6 +350,10 @@ def test_the_history_holds_for_the_installed_versions() -> None:
         assert moved == {}, f"keras_hub {hub_v} builds other paths than recorded: {moved}"
         for key in ("not_catalogued", "unbuilt", "hub_params", "new_unbuilt"):
             assert got[key] == rec_hub[key], key
+        # which sites its training=True call never calls or raises in (DC304, DC305)
+        for key in ("hub_dead", "hub_fails", "hub_calls_unmeasured"):
+            assert key in rec_hub, f"keras_hub {hub_v}: recorded before calls were measured"
+            assert _generator().differences(rec_hub[key], got[key]) == [], key
         # the classes this release added: their whole entries, built here again
         assert _generator().differences(rec_hub["hub_models"], got["hub_models"]) == []
 
@@ -368,6 +372,8 @@ def test_a_record_made_with_the_catalogues_own_versions_is_the_catalogue() -> No
     got, own = gen.record(doc), gen.record_of(doc)
     assert got["unbuilt"] == {} and got["dropped_keys"] == {}
     assert gen.differences(own["hub_paths"], got["hub_paths"]) == []
+    for key in ("hub_dead", "hub_fails", "hub_calls_unmeasured"):
+        assert gen.differences(own[key], got[key]) == [], key
 
 
 def test_recorded_keras_hub_releases_build_the_catalogued_paths() -> None:
@@ -413,6 +419,82 @@ def test_a_release_that_moves_paths_is_reported(tmp_path: Path, cli_runner) -> N
     result = cli_runner.invoke(app, ["inspect", str(path), "--sites", "*/ffn_dropout"])
     assert result.exit_code == 2
     assert "keras-hub 0.99.0" in result.stderr and "feedforward_dropout" in result.stderr
+
+
+@pytest.fixture
+def other_calls_history(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The catalogue with one more recorded keras_hub release whose training=True call of
+    Falcon never calls its feed-forward dropout and raises in its attention dropout: the form
+    ``--record`` writes (``hub_dead``, ``hub_fails``), as a release that changed its code
+    would."""
+    from dropctl.reader import semantics
+
+    doc = json.loads(json.dumps(catalogue()))
+    now = [s["path"] for s in doc["hub_models"]["FalconBackbone"]["sites"]]
+    doc.setdefault("history", {"keras": {}, "keras_hub": {}})["keras_hub"]["0.99.0"] = {
+        "keras": doc["keras"], "unbuilt": {}, "dropped_keys": {}, "absent": [],
+        "not_catalogued": [], "hub_paths": {"FalconBackbone": now},
+        "hub_dead": {"FalconBackbone": [p for p in now if p.endswith("feedforward_dropout")]},
+        "hub_fails": {"FalconBackbone": {p: "in Dropout.call(): ValueError: x" for p in now
+                                         if p.endswith("attention_dropout")}},
+        "hub_calls_unmeasured": {}}
+    semantics.call_changes.cache_clear()
+    monkeypatch.setattr(semantics, "catalogue", lambda: doc)
+    yield
+    semantics.call_changes.cache_clear()
+
+
+@pytest.mark.usefixtures("other_calls_history")
+def test_a_release_that_calls_sites_otherwise_is_reported(tmp_path: Path) -> None:
+    path = _falcon(tmp_path, attention_dropout_rate=0.5, feedforward_dropout_rate=0.5)
+    report = dropctl.inspect(path)
+    found = [f for f in report.findings if f.code == "DC408"]
+    assert len(found) == 1, found
+    message = found[0].message
+    assert "keras-hub 0.99.0 never calls transformer_layer_0/feedforward_dropout" in message
+    assert "; raises in transformer_layer_0/" in message
+    assert "transformer_layer_0/attention_dropout" in message.split("; raises in ")[1]
+    assert f"({catalogue()['keras_hub']} does)" in message  # the catalogue's release calls it
+    # the catalogue's own release still decides the sites (no DC304/DC305 from the record)
+    assert not [f for f in report.findings if f.code in ("DC304", "DC305")]
+    assert all(s.in_fit for s in report.sites)
+
+
+def test_recorded_releases_call_the_catalogued_sites(tmp_path: Path) -> None:
+    """Measured with scripts/gen_semantics.py --record (keras-hub 0.31.1 and the 0.33 nightly
+    called every catalogued class's tiny build with training=True): the sites they never call
+    or raise in are the ones keras-hub 0.32 never calls or raises in (Gemma's unused
+    feed-forward dropout, DINOv2's drop paths), so DC304 and DC305 hold across the range,
+    but for one: keras-hub 0.31.1's Swin ``DropPath`` calls ``ops.random.uniform`` (no Keras
+    has ``keras.ops.random``; 0.32 calls ``keras.random.uniform``), so there every drop path
+    with a rate raises, and inspect says so (DC408). Every recorded release made the
+    measurement."""
+    from dropctl.reader.semantics import call_changes, history
+
+    for version, rec in history()["keras_hub"].items():
+        assert "hub_dead" in rec, f"keras-hub {version}: recorded before calls were measured"
+    changes = [c for name in catalogue()["hub_models"] for c in call_changes(name)]
+    assert [(c.class_name, c.keras_hub) for c in changes] == [
+        ("SwinTransformerBackbone", "0.31.1")]
+    (swin,) = changes
+    assert swin.fails_then and all("drop_path" in p for p in swin.fails_then)
+    assert (swin.dead_then, swin.dead_now, swin.fails_now) == ((), (), ())
+    reason = history()["keras_hub"]["0.31.1"]["hub_fails"]["SwinTransformerBackbone"]
+    assert all("'keras.ops' has no attribute 'random'" in r for r in reason.values())
+    # a Swin saved with any keras_hub: inspect names the release whose drop paths raise
+    tiny = catalogue()["hub_models"]["SwinTransformerBackbone"]["tiny_config"]
+    path = tmp_path / "swin.json"
+    path.write_text(json.dumps({
+        "module": "keras_hub.src.models.swin_transformer.swin_transformer_backbone",
+        "class_name": "SwinTransformerBackbone",
+        "registered_name": "keras_hub>SwinTransformerBackbone",
+        "config": {"name": "swin_transformer_backbone", "trainable": True, **tiny,
+                   "drop_path_rate": 0.2}}))
+    report = dropctl.inspect(path)
+    (found,) = [f for f in report.findings if f.code == "DC408"]
+    assert "keras-hub 0.31.1 raises in stage_0/blocks_1/drop_path" in found.message
+    assert {s.path for s in report.sites if s.path.endswith(swin.fails_then)} and all(
+        s.in_fit and not s.training_fails for s in report.sites)  # 0.32 trains them
 
 
 def test_no_release_moved_them_no_finding(tmp_path: Path) -> None:
