@@ -59,6 +59,7 @@ from dropctl.mc.results import OutputStats as OutputStats
 from dropctl.mc.stats import RunningStats, max_stderr
 from dropctl.runtime import backend as backends
 from dropctl.runtime import compat, keras_module
+from dropctl.runtime.sites import failing_loudly
 
 __all__ = ["Engine", "chunk_seed", "effective_rate", "keras_seed_state", "mask_bits",
            "mc_predict", "run_key"]
@@ -217,8 +218,8 @@ class Engine:
     def __enter__(self) -> Engine:
         ctx = self._ctx
         backend = self._backend
-        for index, (_site, layer, rate) in enumerate(self._parts):
-            stock = self._stock_call(layer)
+        for index, (site, layer, rate) in enumerate(self._parts):
+            stock = failing_loudly(site.path, layer, self._stock_call(layer))
             fast = self._fast(layer)
             bits = mask_bits(float(rate))
             threshold = min(round(float(rate) * 2**bits), 2**bits - 1)

@@ -269,6 +269,20 @@ def functional_of(model: Any) -> Any:
     return inner if isinstance(inner, Functional) else None
 
 
+def as_raised(exc: BaseException) -> BaseException:
+    """``exc`` marked so that Keras' layer-call wrapper re-raises it unchanged.
+
+    An error raised inside a layer's ``call`` comes out of ``Layer.__call__`` rebuilt as
+    ``type(exc)(message)`` with "Exception encountered when calling X.call()", the message in
+    ANSI bold and the call's arguments. Keras skips an exception that carries
+    ``_keras_call_info_injected`` ("only inject info for the innermost failing call":
+    ``traceback_utils.inject_argument_info_in_traceback`` in Keras 3.6 - 3.15,
+    ``Operation.__call__`` in the 3.16 nightly), so dropctl's own one-line errors raised from
+    a patched call reach the user as written."""
+    exc._keras_call_info_injected = True  # type: ignore[attr-defined]
+    return exc
+
+
 def trace_call(fn: Callable[[Any], Any], inputs: Any) -> Any:
     """``fn(inputs)`` traced on symbolic ``inputs`` (KerasTensors: shapes, no values) by the
     active backend (``keras.src.backend.compute_output_spec``): every layer's ``call`` runs

@@ -281,3 +281,47 @@ def model_sites(model: Any, sites: str | None = None) -> list[ModelSite]:
     if sites is not None:
         out = [s for s in out if site_matches(s.path, sites, aliases.get(s.path, ()))]
     return out
+
+
+def failing_loudly(path: str, layer: Any, call: Any) -> Any:
+    """``call`` (a site's own code, run when Monte Carlo dropout switches it on) with an error
+    it raises under ``training=True`` reported as what it is: the layer's code fails there,
+    so no pass can switch it, and ``fit()`` fails the same way (keras_hub 0.31.1's Swin
+    ``DropPath`` calls ``keras.ops.random.uniform``, which no Keras has; measured by the
+    catalogue's history, finding DC408). One line naming the site, its class and package
+    version, and Keras' reason, instead of an internal error."""
+    from dropctl.errors import UnsupportedModelError, one_line
+
+    def checked(*args: Any, training: Any = None, **kwargs: Any) -> Any:
+        if training is not True:
+            return call(*args, training=training, **kwargs)
+        try:
+            return call(*args, training=training, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - any error of the layer's own code
+            cls = type(layer)
+            root = cls.__module__.split(".", 1)[0]
+            version = _version_of(root)
+            where = f"{root} {version}" if version else root
+            raise compat.as_raised(UnsupportedModelError(
+                f"site '{path}': {cls.__name__} ({where}) raises when called with "
+                f"training=True, so Monte Carlo dropout cannot switch it and fit() fails "
+                f"there too: {one_line(exc)}; leave it out with --sites, or use a {root} "
+                f"whose {cls.__name__} works")) from None
+
+    return checked
+
+
+def _version_of(package: str) -> str | None:
+    """The installed version of a top-level package, None for a module of no distribution
+    (a user's ``--custom-objects`` file)."""
+    import importlib.metadata as metadata
+    import sys
+
+    module = sys.modules.get(package)
+    found = getattr(module, "__version__", None)
+    if isinstance(found, str):
+        return found
+    try:
+        return metadata.version(package.replace("_", "-"))
+    except metadata.PackageNotFoundError:
+        return None

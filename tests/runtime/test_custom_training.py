@@ -164,3 +164,49 @@ def test_check_probe_measures_it(cct_model, cli_runner) -> None:
     assert art["probe"]["unswitched"] == [], r.stderr
     assert art["probe"]["mc_stochastic"] is True
     assert art["probe"]["predict_deterministic"] is True
+
+
+BROKEN_CODE = CCT_CODE.replace("keras.random.uniform(", "keras.ops.random.uniform(")
+"""CCT's layer written as keras_hub 0.31.1's Swin ``DropPath`` is (``ops.random.uniform``:
+no Keras has ``keras.ops.random``), so its own call raises whenever ``training`` is true."""
+
+
+@pytest.fixture(scope="session")
+def broken_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("broken")
+    code = folder / "cct_layers.py"
+    code.write_text(BROKEN_CODE)
+    model = folder / "broken.keras"
+    subprocess.run([sys.executable, "-c", MAKE_CCT, str(folder), str(model)], check=True,
+                   capture_output=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return model, code
+
+
+def test_a_layer_whose_call_raises_in_training_is_one_line(broken_model, cli_runner) -> None:
+    """Keras itself cannot call the layer with training=True (so fit() fails too, measured
+    below); mc-predict names the site, the class and Keras' reason in one line, exit 2, and
+    writes nothing, instead of an internal error."""
+    import keras
+
+    model, code = broken_model
+    spec = importlib.util.spec_from_file_location("broken_layers_oracle", code)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    oracle = keras.saving.load_model(model, custom_objects={
+        "StochasticDepth": module.StochasticDepth})
+    x = np.ones((4, 6, 8), "float32")
+    y = oracle.predict(x, verbose=0)  # inference never reaches the broken line
+    oracle.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(AttributeError, match="keras.ops' has no attribute 'random'"):
+        oracle.fit(x, y, epochs=1, verbose=0)
+    out = model.parent / "mc.npz"
+    r = cli_runner.invoke(app, ["mc-predict", str(model), "--custom-objects", str(code),
+                                "--synthetic", "4", "-T", "4", "--output", str(out)])
+    assert r.exit_code == 2, r.stderr
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith("Error: site 'cct_tiny/sd': StochasticDepth (")
+    assert "raises when called with training=True" in line
+    assert "AttributeError: module 'keras.ops' has no attribute 'random'" in line
+    assert "internal error" not in line and "Exception encountered" not in line
+    assert not out.exists()

@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 import dropctl
+from dropctl.errors import UnsupportedModelError
 from dropctl.reader.semantics import catalogue
 from tests.support import LazyModule, fresh_names, gen_semantics, needs_hub, uncalled
 
@@ -205,6 +206,21 @@ def _preorder(layer: Any) -> list[Any]:
     return list(reversed(list(layer._flatten_layers(include_self=False, recursive=False))))
 
 
+def _release_fails(sites: list[Any], name: str) -> set[str]:
+    """The site paths whose own call the *installed* keras_hub's record says raises under
+    training=True where the catalogue's does not (keras-hub 0.31.1's Swin ``DropPath``, run by
+    ``scripts/matrix.sh hub-oldest``): the catalogue's history, DC408. Empty for the
+    catalogue's own keras_hub."""
+    import keras_hub
+
+    from dropctl.reader.semantics import history
+
+    rec = history()["keras_hub"].get(keras_hub.__version__) or {}
+    rel = (rec.get("hub_fails") or {}).get(name, {})
+    return {s.path for s in sites if not s.training_fails and any(
+        s.path.endswith("/" + r) for r in rel)}
+
+
 def _calls_unmeasured(name: str) -> str | None:
     """Why the generator could not call ``name`` with training=True, or one of the
     sub-models its sites are read through (Depth Anything's DINOv2 encoder)."""
@@ -235,7 +251,7 @@ def test_inspect_lists_the_sites_keras_builds(name: str, built: Built) -> None:
     assert {p for c, p in codes if c == "DC305"} == {s.path for s in failing}
     if failing:
         _raises_in_training(path, failing)
-    passthrough = frozenset(s.path for s in failing)
+    passthrough = frozenset(s.path for s in failing) | _release_fails(sites, name)
     unmeasured = _calls_unmeasured(name)
     if unmeasured:  # the generator could not call it: nothing is claimed dead
         assert not dead
@@ -249,6 +265,12 @@ def test_inspect_lists_the_sites_keras_builds(name: str, built: Built) -> None:
 @pytest.mark.parametrize("name", _cases(RUN_DEFAULT, runs="mc_predict"))
 def test_mc_predict_switches_every_site_and_spreads(name: str, built: Built) -> None:
     path = built(name)
+    sites = dropctl.inspect(path).sites
+    broken = [s.path for s in sites if s.path in _release_fails(sites, name)]
+    if broken:  # the installed keras_hub's layer raises there: one line naming the first
+        with pytest.raises(UnsupportedModelError, match=re.escape(f"site '{broken[0]}'")):
+            dropctl.mc_predict(path, synthetic=2, samples=4, seed=0)
+        return
     result = dropctl.mc_predict(path, synthetic=2, samples=4, seed=0)
     static = [s.path for s in dropctl.inspect(path).sites]
     assert [s.path for s in result.sites] == static
@@ -334,12 +356,20 @@ def test_every_command_names_the_same_sites(name: str, built: Built, cli_runner,
     planned = cli_runner.invoke(app, ["convert", path, str(tmp_path / "o.keras"), "--perma",
                                       "--dry-run", "--json"])
     assert [c["path"] for c in json.loads(planned.stdout)["changes"]] == sites
+    report = dropctl.inspect(path).sites
+    broken = [s.path for s in report if s.path in _release_fails(report, name)]
     for command in ("mc-predict", "diff"):
         run = cli_runner.invoke(app, [command, path, "--synthetic", "1", "--samples", "2",
                                       "--json"])
+        if broken:  # the installed keras_hub's layer raises there (hub-oldest: Swin 0.31.1)
+            assert run.exit_code == 2 and f"site '{broken[0]}'" in run.stderr, run.stderr
+            continue
         assert run.exit_code in (0, 1), run.stderr
         assert [s["path"] for s in json.loads(run.stdout)["sites"]] == sites, command
     probe = cli_runner.invoke(app, ["check", "--no-config", "--probe", "--json", path])
+    if broken:  # never a pass: the artifact's check fails, naming the site
+        assert probe.exit_code == 2 and f"site '{broken[0]}'" in probe.stdout + probe.stderr
+        return
     found = json.loads(probe.stdout)["artifacts"][0]["probe"]
     assert found["unswitched"] == [] and found["mc_stochastic"] is True
 
