@@ -18,6 +18,10 @@
 # hub-nightly: Keras 3.15 + TensorFlow with the pinned keras-hub nightly (HUB_NIGHTLY=latest: the
 # newest), the next keras_hub before its release: HUB_ROW_TESTS check that it builds every catalogued
 # class at the paths the catalogue's history records for it, and that inspect equals what it builds.
+# hub-oldest: the same checks with keras-hub 0.31.1 (older than the `hub` extra's >=0.32, so not for
+# running models, but the catalogue's history records it for files made with it): its training=True
+# calls must be the recorded ones (its Swin DropPath raises: DC408), and dropctl must say so in one
+# line where a command runs such a site. On demand (about 15 minutes here); not run by CI.
 # MATRIX_DIR=DIR builds the venvs there instead of .matrix/.
 # torch: the CPU wheel is pinned to 2.13.0 because that file lies on this machine's disk (pip takes it
 # from there); the package index's default Linux torch wheel is the CUDA build (several GB).
@@ -28,6 +32,7 @@ PY=${PYTHON:-python3}
 OLDEST_KERAS=3.6.0
 KERAS_NIGHTLY=${KERAS_NIGHTLY:-3.16.0.dev2026102704}
 HUB_NIGHTLY=${HUB_NIGHTLY:-0.33.0.dev202610250352}
+OLDEST_HUB=0.31.1
 MATRIX=${MATRIX_DIR:-.matrix}
 declare -A SPEC=(
   [tf-oldest]="tensorflow    keras==${OLDEST_KERAS} tensorflow==2.17.*"
@@ -38,6 +43,7 @@ declare -A SPEC=(
   [nightly-tf]="tensorflow    tensorflow>=2.21,<3"
   [nightly-jax]="jax           jax>=0.4.26"
   [hub-nightly]="tensorflow    keras>=3.15,<4 tensorflow>=2.21,<3"
+  [hub-oldest]="tensorflow    keras>=3.15,<4 tensorflow>=2.21,<3"
 )
 # keras_hub's own requirements but Keras (keras-hub 0.32.0's metadata; tensorflow-text only with TF).
 HUB_DEPS="absl-py packaging regex kagglehub!=1.0.1 kagglesdk==0.1.28 sentencepiece tokenizers"
@@ -82,11 +88,16 @@ for name in "${ORDER[@]+"${ORDER[@]}"}"; do
       "$venv/bin/python" -m pip install -q --disable-pip-version-check --pre --no-deps "$hub" &&
       "$venv/bin/python" -m pip install -q --disable-pip-version-check "keras-hub-nightly==$(
         "$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("keras-hub-nightly"))')"
+    fi &&
+    if [[ $name == hub-oldest ]]; then
+      # shellcheck disable=SC2086 - a word list of requirement specifiers
+      "$venv/bin/python" -m pip install -q --disable-pip-version-check $HUB_DEPS tensorflow-text &&
+      "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps "keras-hub==$OLDEST_HUB"
     fi
   } >"$log" 2>&1
   installed=$?
   tests=("${RUNTIME_TESTS[@]}")
-  [[ $name == hub-nightly ]] && tests=("${HUB_ROW_TESTS[@]}")
+  [[ $name == hub-* ]] && tests=("${HUB_ROW_TESTS[@]}")
   VERSIONS[$name]=$("$venv/bin/python" -c "
 import importlib.metadata as m
 def version(n):
@@ -94,7 +105,7 @@ def version(n):
         return f'{n} {m.version(n)}'
     except m.PackageNotFoundError:
         return ''
-names = ['keras', 'keras-nightly', '$backend', 'keras-hub-nightly']
+names = ['keras', 'keras-nightly', '$backend', 'keras-hub', 'keras-hub-nightly']
 print(' '.join(v for v in map(version, names) if v))" 2>/dev/null || echo "not installed")
   if [ $installed -ne 0 ]; then
     RESULT[$name]="install failed (see $log)"
