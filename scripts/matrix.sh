@@ -5,7 +5,8 @@
 #   scripts/matrix.sh tf-oldest jax   # some of them
 #
 # Each combination gets .matrix/<name>/ (a venv with dropctl's core, pytest and that combination only:
-# the jax and torch venvs have no TensorFlow at all), runs RUNTIME_TESTS there with KERAS_BACKEND set,
+# the jax and torch venvs have no TensorFlow at all), runs RUNTIME_TESTS there with KERAS_BACKEND set
+# (on every core: pytest-xdist -n auto, a test file per worker),
 # and logs to .matrix/<name>.log. With both tf-newest and tf-oldest selected it also converts every
 # sample with the newest Keras (--target-keras <oldest>) and loads + predicts each result with the
 # oldest. The last lines are a table: combination, installed versions, result, seconds.
@@ -72,7 +73,7 @@ for name in "${ORDER[@]+"${ORDER[@]}"}"; do
   {
     [ -x "$venv/bin/python" ] || "$PY" -m venv "$venv"
     # shellcheck disable=SC2086 - pkgs is a word list of requirement specifiers
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check -e . pytest hypothesis $pkgs &&
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -e . pytest pytest-xdist hypothesis $pkgs &&
     if [[ $name == nightly-* ]]; then
       nightly="keras-nightly==$KERAS_NIGHTLY"; [ "$KERAS_NIGHTLY" = latest ] && nightly=keras-nightly
       # Removing `keras` deletes the files both distributions own: reinstall the nightly's.
@@ -110,7 +111,7 @@ print(' '.join(v for v in map(version, names) if v))" 2>/dev/null || echo "not i
   if [ $installed -ne 0 ]; then
     RESULT[$name]="install failed (see $log)"
   elif KERAS_BACKEND=$backend TF_CPP_MIN_LOG_LEVEL=3 PYTHONPATH=$ROOT \
-      "$venv/bin/python" -m pytest -q -p no:cacheprovider "${tests[@]}" >>"$log" 2>&1; then
+      "$venv/bin/python" -m pytest -q -p no:cacheprovider -n auto --dist loadfile "${tests[@]}" >>"$log" 2>&1; then
     RESULT[$name]=$(tail -1 "$log" | sed 's/=//g; s/^ *//; s/ *$//')
     if [[ $name == nightly-* ]]; then
       # shellcheck disable=SC2086 - a word list of requirement specifiers

@@ -13,6 +13,13 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# dropctl's report width follows COLUMNS (dropctl.cli._app.out_console), so a test's output must
+# not depend on the runner's: pytest-xdist's workers start with COLUMNS=80 and LINES=24 in their
+# environment (measured with pytest-xdist 3.8; a serial run has neither), which wrapped the text
+# reports that tests compare line by line. Tests that need a width pass terminal_width or set
+# COLUMNS themselves (monkeypatch); children they start inherit this environment.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
 
 from tests.support import REAL_MODELS, ROOT, SAMPLES, real_model_files, sample_files
 
