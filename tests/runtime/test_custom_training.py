@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -198,7 +199,9 @@ def test_a_layer_whose_call_raises_in_training_is_one_line(broken_model, cli_run
     x = np.ones((4, 6, 8), "float32")
     y = oracle.predict(x, verbose=0)  # inference never reaches the broken line
     oracle.compile(optimizer="sgd", loss="mse")
-    with pytest.raises(AttributeError, match="keras.ops' has no attribute 'random'"):
+    # Keras 3.6 names the module keras.api.ops, later releases keras.ops
+    no_random = r"module 'keras(\.api)?\.ops' has no attribute 'random'"
+    with pytest.raises(AttributeError, match=no_random):
         oracle.fit(x, y, epochs=1, verbose=0)
     out = model.parent / "mc.npz"
     r = cli_runner.invoke(app, ["mc-predict", str(model), "--custom-objects", str(code),
@@ -207,6 +210,6 @@ def test_a_layer_whose_call_raises_in_training_is_one_line(broken_model, cli_run
     (line,) = r.stderr.strip().splitlines()
     assert line.startswith("Error: site 'cct_tiny/sd': StochasticDepth (")
     assert "raises when called with training=True" in line
-    assert "AttributeError: module 'keras.ops' has no attribute 'random'" in line
+    assert re.search("AttributeError: " + no_random, line), line
     assert "internal error" not in line and "Exception encountered" not in line
     assert not out.exists()
