@@ -98,6 +98,35 @@ def ending_at_once() -> Iterator[None]:
         _state["at_once"] -= 1
 
 
+@contextlib.contextmanager
+def sigint_held() -> Iterator[None]:
+    """Start child processes inside this block: SIGINT is blocked (held, not lost) in this
+    thread meanwhile, and a child inherits the blocked mask through ``fork`` (and ``exec``)
+    until it calls :func:`child_ignores_sigint`. Without it, a Ctrl-C landing between ``fork``
+    and the child's ``SIG_IGN`` raised ``KeyboardInterrupt`` inside the child's own after-fork
+    hooks (``threading._after_fork``), which Python prints as "Exception ignored ... Traceback"
+    on the shared stderr (seen in tests/cli/test_interrupt.py under load; Python's
+    ``multiprocessing.resource_tracker`` blocks signals around its own start the same way). A
+    held SIGINT reaches this process when the block ends, where it is the usual
+    ``KeyboardInterrupt``."""
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def child_ignores_sigint() -> None:
+    """First thing in a child started inside :func:`sigint_held`: ignore SIGINT (the parent
+    handles Ctrl-C and ends its children), then unblock it, which discards a held one."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def track_child(pid: int) -> None:
     """A child process to kill if the grace timer has to end the process."""
     _children.add(pid)

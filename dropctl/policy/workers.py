@@ -40,7 +40,7 @@ class WorkerDied:
 
 
 def _worker_loop(conn: Any, func: Callable[[Any], Any]) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends us
+    interrupt.child_ignores_sigint()  # the parent handles Ctrl-C and ends us
     while True:
         try:
             message = conn.recv()
@@ -70,8 +70,9 @@ def run_tasks(func: Callable[[Any], Any], tasks: Sequence[Any], jobs: int, conte
     def start() -> None:
         parent, child = context.Pipe()
         proc = context.Process(target=_worker_loop, args=(child, func), daemon=True)
-        proc.start()
-        interrupt.track_child(proc.pid)
+        with interrupt.sigint_held():  # a Ctrl-C now reaches us once the child is tracked
+            proc.start()
+            interrupt.track_child(proc.pid)
         child.close()
         workers[parent] = (proc, None)
 

@@ -89,10 +89,13 @@ def _run_child(request: tuple[str, str | None, bool, float], wall: float,
     if _fork_safe():
         import h5py  # noqa: F401 - imported once here, not again in every forked child
 
-        pid = os.fork()
-        if pid == 0:  # the child: never returns
-            os.close(r)
-            child_main(request, w)
+        with interrupt.sigint_held():  # a Ctrl-C now reaches us once the child is tracked
+            pid = os.fork()
+            if pid == 0:  # the child: never returns
+                interrupt.child_ignores_sigint()
+                os.close(r)
+                child_main(request, w)
+            interrupt.track_child(pid)
         os.close(w)
     else:
         import subprocess
@@ -109,7 +112,7 @@ def _run_child(request: tuple[str, str | None, bool, float], wall: float,
         r = os.dup(proc.stdout.fileno())
         proc.stdout.close()
         pid = proc.pid
-    interrupt.track_child(pid)  # killed too if Ctrl-C has to end the run without unwinding
+        interrupt.track_child(pid)  # killed too if Ctrl-C has to end the run without unwinding
     try:
         # A fresh interpreter may take seconds to import h5py on a busy machine: the limits
         # start when the child says it is ready (its CPU limit is its own, load-independent).
