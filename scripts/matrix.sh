@@ -22,7 +22,7 @@
 # hub-oldest: the same checks with keras-hub 0.31.1 (older than the `hub` extra's >=0.32, so not for
 # running models, but the catalogue's history records it for files made with it): its training=True
 # calls must be the recorded ones (its Swin DropPath raises: DC408), and dropctl must say so in one
-# line where a command runs such a site. CI runs it (.ci/run: 195 s here, venv build excluded).
+# line where a command runs such a site. CI runs it (.ci/run: about 3 minutes here, venv build included).
 # MATRIX_DIR=DIR builds the venvs there instead of .matrix/.
 # torch: the CPU wheel is pinned to 2.13.0 because that file lies on this machine's disk (pip takes it
 # from there); the package index's default Linux torch wheel is the CUDA build (several GB).
