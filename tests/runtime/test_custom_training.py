@@ -73,16 +73,20 @@ MAKE_CCT = textwrap.dedent('''
 ''')
 
 
-@pytest.fixture(scope="session")
-def cct_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(cct_tiny.keras, cct_layers.py), saved by another process."""
-    folder = tmp_path_factory.mktemp("cct")
+def _save_cct(folder: Path, layer_code: str, name: str) -> tuple[Path, Path]:
+    """(``name``, cct_layers.py holding ``layer_code``), the model saved by another process."""
     code = folder / "cct_layers.py"
-    code.write_text(CCT_CODE)
-    model = folder / "cct_tiny.keras"
+    code.write_text(layer_code)
+    model = folder / name
     subprocess.run([sys.executable, "-c", MAKE_CCT, str(folder), str(model)], check=True,
                    capture_output=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     return model, code
+
+
+@pytest.fixture(scope="session")
+def cct_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(cct_tiny.keras, cct_layers.py), saved by another process."""
+    return _save_cct(tmp_path_factory.mktemp("cct"), CCT_CODE, "cct_tiny.keras")
 
 
 @pytest.fixture(scope="session")
@@ -174,13 +178,7 @@ no Keras has ``keras.ops.random``), so its own call raises whenever ``training``
 
 @pytest.fixture(scope="session")
 def broken_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("broken")
-    code = folder / "cct_layers.py"
-    code.write_text(BROKEN_CODE)
-    model = folder / "broken.keras"
-    subprocess.run([sys.executable, "-c", MAKE_CCT, str(folder), str(model)], check=True,
-                   capture_output=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    return model, code
+    return _save_cct(tmp_path_factory.mktemp("broken"), BROKEN_CODE, "broken.keras")
 
 
 def test_a_layer_whose_call_raises_in_training_is_one_line(broken_model, cli_runner) -> None:
