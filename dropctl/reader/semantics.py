@@ -413,7 +413,8 @@ def call_changes(class_name: str) -> tuple[CallChange, ...]:
         if then is None or "hub_dead" not in rec or class_name in (
                 rec.get("hub_calls_unmeasured") or {}):
             continue
-        both = [s["path"] for s in sites if s["path"] in set(then)]
+        built_then = set(then)
+        both = [s["path"] for s in sites if s["path"] in built_then]
         dead = set(rec["hub_dead"].get(class_name, ()))
         fails = set((rec.get("hub_fails") or {}).get(class_name, {}))
         change = CallChange(
