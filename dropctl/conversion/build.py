@@ -37,7 +37,7 @@ from dropctl.errors import (
     one_line,
 )
 from dropctl.fileio import publish, temp_path, umask_mode
-from dropctl.mc.inputs import synthetic_rejected
+from dropctl.mc.inputs import inputs_rejected
 from dropctl.reader.formats import is_keras3_config
 from dropctl.reader.rescue import rescue_config
 from dropctl.runtime import compat, keras_module
@@ -230,8 +230,8 @@ def _write_verify_publish(model: Any, source: Any, plan: Any, report: Any, dst: 
             except DropctlError:
                 raise
             except Exception as exc:  # noqa: BLE001 - Keras and its backends raise any type for inputs a model cannot take
-                raise synthetic_rejected(
-                    source, x, exc, f"nothing written; convert --no-verify writes {dst} "
+                raise inputs_rejected(
+                    source, x, exc, None, f"nothing written; convert --no-verify writes {dst} "
                     "without reloading it and comparing predictions") from None
             expected = any(c.action is Action.ALWAYS_ON and (c.rate_after or 0) > 0
                            for c in report.changes)

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from dropctl.display import Displayable
+from dropctl.errors import DropctlError
 from dropctl.mc.engine import Engine, mc_predict
-from dropctl.mc.inputs import flat_outputs, synthetic_rejected
+from dropctl.mc.inputs import flat_outputs, inputs_rejected
 from dropctl.mc.resolve import open_model, resolve_inputs
 from dropctl.mc.results import MCResult, SiteUse
 from dropctl.runtime import compat, keras_module
@@ -102,9 +103,9 @@ def diff(model_or_path: Any, inputs: Any = None, *, samples: int = 50, seed: int
         try:
             p1 = flat_outputs(model.predict(x, verbose=0))
         except Exception as exc:  # Keras and its backends raise any type for inputs a model cannot take
-            if inputs is not None or synthetic is None:
+            if isinstance(exc, DropctlError | MemoryError):
                 raise
-            raise synthetic_rejected(model, arrays, exc) from None
+            raise inputs_rejected(model, arrays, exc, inputs) from None
         p2 = flat_outputs(model.predict(x, verbose=0))
         c1, c2 = flat_outputs(model(x)), flat_outputs(model(x))
     predict_same, predict_diff = _compare(p1, p2)

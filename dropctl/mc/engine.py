@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 
 from dropctl.errors import DropctlError, UsageError
-from dropctl.mc.inputs import model_input_specs, synthetic_rejected
+from dropctl.mc.inputs import inputs_rejected, model_input_specs
 from dropctl.mc.resolve import OpenedModel, open_model, output_names, resolve_inputs, static_gaps
 from dropctl.mc.resolve import resolve_model as resolve_model
 from dropctl.mc.results import MCResult, SiteUse
@@ -548,12 +548,14 @@ def mc_predict(model_or_path: Any, inputs: Any = None, *, samples: int = 50, see
             np.errstate(invalid="ignore", over="ignore"):
         rows = engine.rows
         det_fn = engine.deterministic_fn()
-        try:
-            det_parts = [det_fn(*[a[i:i + rows] for a in arrays]) for i in range(0, n, rows)]
-        except Exception as exc:  # Keras and its backends raise any type for inputs a model cannot take
-            if inputs is not None or synthetic is None or isinstance(exc, DropctlError):
-                raise
-            raise synthetic_rejected(model, arrays, exc) from None
+        det_parts = []
+        for i in range(0, n, rows):
+            try:
+                det_parts.append(det_fn(*[a[i:i + rows] for a in arrays]))
+            except Exception as exc:  # Keras and its backends raise any type for inputs a model cannot take
+                if isinstance(exc, DropctlError | MemoryError):
+                    raise
+                raise inputs_rejected(model, arrays, exc, inputs, upto=i + rows) from None
         det = [np.concatenate([p[k] for p in det_parts]) for k in
                range(len(det_parts[0]))]
         classifier = [looks_like_probabilities(d) for d in det]

@@ -7,13 +7,14 @@ common batch size. Problems raise :class:`dropctl.errors.InputDataError` with on
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dropctl.errors import InputDataError, UnsupportedModelError, one_line
+from dropctl.errors import DropctlError, InputDataError, UnsupportedModelError, one_line
 
 __all__ = ["InputSpec", "check_inputs", "read_inputs", "read_labels", "read_targets",
            "synthetic_inputs"]
@@ -45,6 +46,26 @@ class InputSpec:
     Random 0/1 masks made outputs at padded positions depend on the attention code path
     (measured: ``convert --standard`` on a GPT2Backbone then "differed from IN by 0.0993",
     IN's reference being computed with the rates at 0); with every token real they agree."""
+    draw: tuple[int, ...] | None = None
+    """The whole shape after the batch a synthetic draw gives this input, where one ``free``
+    length for every free dimension does not fit (keras_hub's image inputs:
+    :func:`_interleaved_images`); None draws ``free``."""
+    fill: Fill | None = None
+    """What a synthetic draw puts in, where random values would not mean what the model reads
+    (positions, spans); None draws random values (or ones for a ``mask``)."""
+
+
+@dataclass(frozen=True)
+class Fill:
+    """Structured synthetic values: ``arange`` (0, 1, ... along the last axis: position ids),
+    ``span`` (``start`` ... ``start + count - 1``: the sequence positions of image tokens),
+    ``span_mask`` (1 at those positions, 0 elsewhere), ``grid`` (the (x, y) cell of each of
+    ``count`` ** 2 patches of a square image, row by row), ``thw`` (an image grid of one
+    frame of ``count`` x ``count`` patches)."""
+
+    kind: str
+    start: int = 0
+    count: int = 0
 
 
 MAX_NPZ_RATIO = 64
@@ -197,8 +218,11 @@ def synthetic_inputs(specs: list[InputSpec], n: int, seed: int, *, stream: int =
     out = []
     for spec in specs:
         free = spec.free or DEFAULT_FREE
-        shape = (n, *(free if d is None else d for d in spec.shape[1:]))
-        if spec.mask:
+        shape = (n, *(spec.draw if spec.draw is not None else
+                      (free if d is None else d for d in spec.shape[1:])))
+        if spec.fill is not None:
+            out.append(_filled(spec.fill, shape).astype(spec.dtype))
+        elif spec.mask:
             out.append(np.ones(shape, dtype=spec.dtype))
         elif "int" in spec.dtype or "bool" in spec.dtype:
             out.append(rng.integers(0, 2, size=shape).astype(spec.dtype))
@@ -207,23 +231,95 @@ def synthetic_inputs(specs: list[InputSpec], n: int, seed: int, *, stream: int =
     return out
 
 
-def synthetic_rejected(model: Any, arrays: list[np.ndarray], exc: BaseException,
-                       remedy: str = "pass real inputs (--input FILE)"
-                       ) -> UnsupportedModelError:
-    """The one-line error for a model whose first forward pass fails on ``--synthetic``
-    inputs: they follow its declared shapes, dtypes, vocabulary and sequence length, but some
-    inputs carry meaning no declaration states (keras_hub Gemma3's ``vision_indices`` are the
-    positions of its image tokens, Gemma4's ``pixel_values`` are patchified images)."""
+def _filled(fill: Fill, shape: tuple[int, ...]) -> np.ndarray:
+    if fill.kind == "arange":
+        return np.broadcast_to(np.arange(shape[-1]), shape).copy()
+    if fill.kind == "span":
+        return np.broadcast_to(np.arange(fill.start, fill.start + fill.count), shape).copy()
+    if fill.kind == "span_mask":
+        marks = np.zeros(shape, dtype=np.int64)
+        marks[..., fill.start:fill.start + fill.count] = 1
+        return marks
+    if fill.kind == "thw":  # one frame of count x count patches
+        return np.broadcast_to(np.array([1, fill.count, fill.count]), shape).copy()
+    if fill.kind == "grid":  # keras_hub Gemma4ImageConverter: (x, y) = (column, row)
+        cells = np.arange(fill.count * fill.count)
+        return np.broadcast_to(np.stack([cells % fill.count, cells // fill.count], -1),
+                               shape).copy()
+    raise ValueError(f"unknown fill {fill.kind!r}")
+
+
+def inputs_rejected(model: Any, arrays: list[np.ndarray], exc: BaseException, inputs: Any,
+                    remedy: str = "pass real inputs (--input FILE)", *,
+                    upto: int | None = None) -> DropctlError:
+    """The one-line error for a model whose first compiled forward pass fails on ``arrays``.
+
+    Tells apart what the user can fix from what they cannot: when the model runs the same
+    inputs eagerly (a bare ``model(x)``) the inputs are fine and the model fails only when
+    traced into a graph, as its own ``predict()`` does (measured: keras_hub 0.32's
+    Qwen3.5 vision encoder calls ``int()`` on a symbolic ``image_grid_thw`` under
+    TensorFlow); else the inputs are what it rejects, ``inputs`` naming where they came
+    from (None: a ``--synthetic`` draw, :func:`synthetic_rejected`; a path: that file).
+    ``upto``: the rows the compiled pass had reached when it failed (the eager check runs
+    those, in batches; default all)."""
+    name = getattr(model, "name", "?")
+    eager = _eager_failure(model, [a[:upto] for a in arrays])
+    if eager is None:
+        return UnsupportedModelError(
+            f"model '{name}' runs these inputs eagerly (model(x)) but fails when traced into "
+            f"a graph, as its predict() does and as dropctl's batched passes must: "
+            f"{one_line(exc)}")
+    exc = eager  # the reason that is about the inputs, not about tracing them
+    if inputs is None:
+        return synthetic_rejected(model, arrays, exc, remedy)
+    where = (f"the inputs in {inputs}" if isinstance(inputs, str | os.PathLike)
+             else "the inputs given")
+    return InputDataError(f"model '{name}' rejects {where} ({_described(model, arrays)}): "
+                          f"{one_line(exc)}")
+
+
+EAGER_ROWS = 32
+"""Rows per eager call when telling a model's tracing failure from its inputs' (predict()'s
+default batch)."""
+
+
+def _eager_failure(model: Any, arrays: list[np.ndarray]) -> Exception | None:
+    """Why ``model(x)`` fails on ``arrays`` (in batches, outside any graph); None if it runs
+    on every row. A row the model cannot take fails here as in a graph, wherever it is."""
+    from dropctl.runtime import compat
+
+    for i in range(0, arrays[0].shape[0], EAGER_ROWS):
+        try:
+            model(compat.as_model_inputs(model, [a[i:i + EAGER_ROWS] for a in arrays]),
+                  training=False)
+        except Exception as exc:  # noqa: BLE001 - Keras and its backends raise any type for inputs a model cannot take
+            return exc
+    return None
+
+
+def _described(model: Any, arrays: list[np.ndarray]) -> str:
+    """``name (shape) dtype`` for each input array, by the model's input names."""
     try:
         names = [s.name for s in model_input_specs(model)]
     except UnsupportedModelError:
         names = []
     if len(names) != len(arrays):
         names = [f"input {i}" for i in range(len(arrays))]
-    shapes = ", ".join(f"{k} {a.shape} {a.dtype}" for k, a in zip(names, arrays, strict=True))
+    return ", ".join(f"{k} {a.shape} {a.dtype}" for k, a in zip(names, arrays, strict=True))
+
+
+def synthetic_rejected(model: Any, arrays: list[np.ndarray], exc: BaseException,
+                       remedy: str = "pass real inputs (--input FILE)"
+                       ) -> UnsupportedModelError:
+    """The one-line error for a model whose first forward pass fails on ``--synthetic``
+    inputs: they follow its declared shapes, dtypes, vocabulary and sequence length, but some
+    inputs carry meaning no declaration states (keras_hub's multimodal backbones list their
+    image tokens' positions in ``vision_indices``: :func:`_interleaved_images` draws those it
+    can count; a custom model may index a table by an input's values, or need two inputs to
+    agree in a way only its preprocessor knows)."""
     return UnsupportedModelError(
         f"model '{getattr(model, 'name', '?')}' rejects the synthetic inputs drawn from the "
-        f"inputs it declares ({shapes}): {one_line(exc)}; {remedy}")
+        f"inputs it declares ({_described(model, arrays)}): {one_line(exc)}; {remedy}")
 
 
 def _read_label_file(p: Path) -> np.ndarray:
@@ -303,7 +399,94 @@ def model_input_specs(model: Any) -> list[InputSpec]:
         out.append(InputSpec(name, tuple(None if d is None else int(d) for d in t.shape),
                              str(getattr(t.dtype, "name", t.dtype)), None,
                              name == "padding_mask" or name.endswith("_padding_mask")))
-    return _fit_free_lengths(model, out)
+    return _interleaved_images(model, _fit_free_lengths(model, out))
+
+
+IMAGES_PER_SAMPLE = 1
+"""Images a synthetic draw gives each sample of a model that interleaves image tokens."""
+
+
+def _interleaved_images(model: Any, specs: list[InputSpec]) -> list[InputSpec]:
+    """``specs`` drawn as keras_hub's multimodal contract requires, for a model that places
+    image embeddings among its token embeddings (Gemma3, Gemma4, T5Gemma2 and Qwen3.5 with a
+    vision encoder); other models' ``specs`` unchanged.
+
+    Those models declare ``vision_indices`` as ``(None, None)`` int32, but their interleave
+    layer scatters each image's embeddings to the positions it lists, so random ids fail
+    (Keras: "Gemma3InterleaveEmbeddings ... scatter") and their count must be images x
+    tokens per image. Where keras_hub keeps that count as a public backbone attribute for its
+    preprocessors (``num_vision_tokens_per_image``) it is read, as are the vision encoder's
+    ``image_size`` and ``patch_size`` (and, for patchified ``pixel_values``, the patch length
+    the encoder's own input declares). Qwen3.5 counts an image's tokens from its
+    ``image_grid_thw`` (t x h x w patches, merged ``spatial_merge_size`` ** 2 to one token):
+    each image is drawn as one frame of (2 x merge) x (2 x merge) patches, 4 tokens.
+
+    A draw gives each sample :data:`IMAGES_PER_SAMPLE` image, the text ``free`` tokens plus
+    the image's, the image tokens from the middle of the text on (``vision_mask`` marks
+    them), ``position_ids`` 0..L-1, and Gemma4's patch positions the (x, y) grid its image
+    converter makes. The image tokens go to the encoder's sequence where the model has one
+    (T5Gemma2), else to the one token sequence. A model that keeps none of these counts is
+    left as it is: its first forward pass then fails in one line (:func:`synthetic_rejected`).
+    """
+    names = {s.name: i for i, s in enumerate(specs)}
+    if "vision_indices" not in names:
+        return specs
+    backbone = next((m for m in (model, getattr(model, "backbone", None))
+                     if getattr(m, "vision_encoder", None) is not None), None)
+    encoder = getattr(backbone, "vision_encoder", None)
+    per_image = getattr(backbone, "num_vision_tokens_per_image", None)
+    merge = getattr(encoder, "spatial_merge_size", None)
+    side = None  # Qwen3.5: patches per side of a drawn image
+    if not isinstance(per_image, int) and "image_grid_thw" in names and isinstance(merge, int):
+        side = 2 * merge
+        per_image = side * side // (merge * merge)
+    prefix = "encoder_" if "encoder_token_ids" in names else ""
+    if not isinstance(per_image, int) or per_image < 1 or f"{prefix}token_ids" not in names:
+        return specs
+    tokens = IMAGES_PER_SAMPLE * per_image
+    sequence = next(g for g in _length_groups(specs) if names[f"{prefix}token_ids"] in g)
+    text = specs[names[f"{prefix}token_ids"]].free or DEFAULT_FREE
+    length, start = text + tokens, text // 2
+    declared = _declared_length(model)
+    if declared is not None and length > declared:
+        return specs
+    out = list(specs)
+
+    def put(name: str, draw: tuple[int, ...], fill: Fill | None = None) -> None:
+        if name in names:
+            out[names[name]] = replace(out[names[name]], draw=draw, fill=fill)
+
+    for i in sequence:
+        if len(specs[i].shape) == 2:
+            put(specs[i].name, (length,), Fill("arange") if specs[i].name.endswith(
+                "position_ids") and "int" in specs[i].dtype else specs[i].fill)
+    put("vision_mask", (length,), Fill("span_mask", start, tokens))
+    put("vision_indices", (tokens,), Fill("span", start, tokens))
+    shape = specs[names["images"]].shape if "images" in names else ()
+    if len(shape) == 5 and all(isinstance(d, int) for d in shape[2:]):
+        put("images", (IMAGES_PER_SAMPLE, *shape[2:]))  # type: ignore[arg-type]
+    if "pixel_values" not in names:
+        return out
+    pixels = specs[names["pixel_values"]].shape
+    if side is not None and all(isinstance(d, int) for d in pixels[2:]):
+        put("pixel_values", (IMAGES_PER_SAMPLE * side * side, *pixels[2:]))  # type: ignore[arg-type]
+        put("image_grid_thw", (IMAGES_PER_SAMPLE, 3), Fill("thw", 0, side))
+        return out
+    image_size, patch = getattr(encoder, "image_size", None), getattr(encoder, "patch_size", None)
+    if isinstance(image_size, int) and isinstance(patch, int) and len(pixels) == 4:
+        grid = image_size // patch
+        width = _encoder_input_width(encoder, "pixel_values") or 3 * patch * patch
+        put("pixel_values", (IMAGES_PER_SAMPLE, grid * grid, width))
+        put("pixel_position_ids", (IMAGES_PER_SAMPLE, grid * grid, 2), Fill("grid", 0, grid))
+    return out
+
+
+def _encoder_input_width(encoder: Any, name: str) -> int | None:
+    """The last dimension the vision encoder's input ``name`` declares (Gemma4: 3 x patch²)."""
+    for t in getattr(encoder, "inputs", None) or []:
+        if str(getattr(t, "name", "")).split(":")[0] == name and t.shape[-1] is not None:
+            return int(t.shape[-1])
+    return None
 
 
 def _length_groups(specs: list[InputSpec]) -> list[list[int]]:

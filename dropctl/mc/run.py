@@ -150,12 +150,12 @@ def run(model_or_path: Any, inputs: Any = None, *, samples: int = 50, seed: int 
     fit = _calibration(calibration, model_or_path)
     opened = (model_or_path if isinstance(model_or_path, OpenedModel)
               else open_model(model_or_path, config=config, custom_objects=custom_objects))
-    arrays = _read(opened.model, inputs)
-    ood_arrays = _ood_inputs(opened.model, ood, synthetic_ood, seed)
+    ood_arrays = _ood_inputs(opened.model, ood, synthetic_ood, seed)  # read before the long run
     options: dict[str, Any] = {"samples": samples, "seed": seed, "sites": sites,
                                "batch_size": batch_size, "until_stable": until_stable,
                                "progress": progress}
-    result = mc_predict(opened, arrays, save_samples=save_samples, synthetic=synthetic,
+    # a file as given: the engine reads it, and names it if the model rejects what it holds
+    result = mc_predict(opened, inputs, save_samples=save_samples, synthetic=synthetic,
                         **options)
     ood_result: MCResult | None = (mc_predict(opened, ood_arrays, **options)
                                    if ood_arrays is not None else None)

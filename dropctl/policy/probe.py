@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dropctl.errors import UnsupportedModelError, one_line
+from dropctl.errors import UnsupportedModelError
 
 PROBE_BATCH = 2
 PROBE_PASSES = 4
@@ -69,7 +69,7 @@ def probe_model(path: str, batch: int = PROBE_BATCH,
     same synthetic inputs. ``custom_objects``: the user's modules or ``.py`` files to import
     first (``--custom-objects``; this runs their code)."""
     from dropctl.mc.engine import mc_predict
-    from dropctl.mc.inputs import flat_outputs, model_input_specs, synthetic_inputs
+    from dropctl.mc.inputs import flat_outputs, inputs_rejected, model_input_specs, synthetic_inputs
     from dropctl.runtime.loader import load
 
     loaded = load(path, custom_objects=custom_objects)
@@ -88,10 +88,12 @@ def probe_model(path: str, batch: int = PROBE_BATCH,
         mc = mc_predict(loaded, arrays, samples=PROBE_PASSES, seed=0)
     except UnsupportedModelError:
         raise
-    except Exception as exc:  # noqa: BLE001 - Keras raises many types for models it cannot run
-        raise UnsupportedModelError(
-            f"{path}: cannot probe: the model failed on synthetic inputs ({one_line(exc)})"
-        ) from None
+    except Exception as exc:  # Keras raises many types for models it cannot run
+        if isinstance(exc, MemoryError):
+            raise
+        why = inputs_rejected(model, arrays, exc, None,
+                              "check without --probe reads the file statically")
+        raise UnsupportedModelError(f"{path}: cannot probe: {why}") from None
     diff = max((float(np.max(np.abs(a.astype("float64") - b))) if a.size else 0.0)
                for a, b in zip(first, second, strict=True))
     same = all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))

@@ -105,3 +105,42 @@ def test_a_model_that_refuses_every_length_keeps_eight_and_keras_says_why(keras)
     assert x8.shape == (1, 8, 4)
     with pytest.raises(ValueError, match="3"):
         model.predict(x8, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def rows_of_three(keras, tmp_path_factory):
+    """A saved model that takes only lengths whose 4 values a step split into rows of 3 (3,
+    6, ...): no draw of 8 * 2**k steps fits it."""
+    x = keras.Input((None, 4), name="steps")
+    h = keras.layers.Dense(2)(keras.layers.Reshape((-1, 3))(x))
+    h = keras.layers.Dropout(0.5, name="drop")(keras.layers.GlobalAveragePooling1D()(h))
+    path = tmp_path_factory.mktemp("rows_of_three") / "rows.keras"
+    keras.Model(x, h, name="rows_of_three").save(path)
+    return path
+
+
+@pytest.mark.parametrize("command", ["mc-predict", "diff"])
+def test_inputs_a_model_rejects_end_in_one_line_naming_where_they_came_from(
+        command, rows_of_three, tmp_path, cli_runner) -> None:
+    """Keras' Reshape fails on 8 steps (32 values) and on a file's 7 (28): the user reads one
+    line naming the model, each input's shape and Keras' reason, exit code 2, never "internal
+    error"; a drawn input says what to pass instead, a file's names the file. 6 steps run."""
+    from dropctl.cli import app
+
+    np.save(tmp_path / "seven.npy", np.ones((2, 7, 4), "float32"))
+    np.save(tmp_path / "six.npy", np.ones((2, 6, 4), "float32"))
+    for source, said in ((["--synthetic", "2"], "rejects the synthetic inputs drawn from the "
+                          "inputs it declares (steps (2, 8, 4) float32)"),
+                         (["--input", str(tmp_path / "seven.npy")],
+                          f"rejects the inputs in {tmp_path / 'seven.npy'} (steps (2, 7, 4) "
+                          "float32)")):
+        run = cli_runner.invoke(app, [command, str(rows_of_three), *source, "--samples", "2"])
+        lines = run.stderr.strip().splitlines()
+        assert run.exit_code == 2, run.stderr
+        assert len(lines) == 1 and "internal error" not in lines[0], lines
+        assert f"model 'rows_of_three' {said}: ValueError" in lines[0], lines[0]
+        assert "Reshape" in lines[0]
+        assert lines[0].endswith("pass real inputs (--input FILE)") == (source[0] == "--synthetic")
+    run = cli_runner.invoke(app, [command, str(rows_of_three), "--input",
+                                  str(tmp_path / "six.npy"), "--samples", "2"])
+    assert run.exit_code in (0, 1), run.stderr

@@ -56,17 +56,7 @@ RUN_DEFAULT = ["GPT2Backbone", "FalconBackbone", "GemmaBackbone", "SwinTransform
 """mc-predict and convert by default (each costs several builds): the rest is ``slow``."""
 
 
-_RUNS = ("mc_predict", "convert", "same_sites")
-CANNOT_RUN: dict[tuple[str, str], str] = {
-    **{("Gemma3Backbone", run): (
-        "--synthetic inputs: random vision_indices are not the positions of image tokens in "
-        "token_ids, so Gemma3InterleaveEmbeddings' scatter fails; dropctl says so in one line "
-        "(test_synthetic_inputs_a_model_rejects_end_in_one_line)") for run in _RUNS},
-    **{("Gemma4Backbone", run): (
-        "--synthetic inputs: pixel_values are drawn as (2, 8, 8, 8) images, the vision encoder "
-        "takes patchified (None, None, None, 48) ones that Gemma4Backbone's own inputs do not "
-        "declare; dropctl says so in one line") for run in _RUNS},
-}
+CANNOT_RUN: dict[tuple[str, str], str] = {}
 """(class, run) pairs that fail for a reason outside the site list, and why (strict: a fix
 makes the test fail until the entry is removed)."""
 
@@ -255,9 +245,6 @@ def test_inspect_lists_the_sites_keras_builds(name: str, built: Built) -> None:
     unmeasured = _calls_unmeasured(name)
     if unmeasured:  # the generator could not call it: nothing is claimed dead
         assert not dead
-    elif name == "Gemma3Backbone":  # --synthetic cannot feed it (CANNOT_RUN)
-        x = _gemma3_inputs()
-        assert dead == _never_called_in_training(path, [x[k] for k in _gemma3_order(path)])
     else:
         assert dead == _never_called_in_training(path, passthrough=passthrough)
 
@@ -383,26 +370,6 @@ def test_convert_strip_reaches_a_task_head_and_lists_it(built: Built, tmp_path: 
     assert all(c.action.value == "zeroed" for c in report.changes)
 
 
-@pytest.mark.parametrize("command", ["mc-predict", "diff"])
-def test_synthetic_inputs_a_model_rejects_end_in_one_line(command: str, built: Built,
-                                                          cli_runner) -> None:
-    """Gemma3's ``vision_indices`` are the positions of its image tokens, which no input
-    declaration states: Keras' scatter fails on the drawn ones, and the user reads that in one
-    line naming the model, every drawn input and Keras' reason, with exit code 2 (not
-    "internal error")."""
-    from dropctl.cli import app
-
-    run = cli_runner.invoke(app, [command, str(built("Gemma3Backbone")), "--synthetic", "2",
-                                  "--samples", "2"])
-    lines = run.stderr.strip().splitlines()
-    assert run.exit_code == 2, run.stderr
-    assert len(lines) == 1 and "internal error" not in lines[0], lines
-    assert "model 'gemma3_backbone' rejects the synthetic inputs" in lines[0]
-    # the layer that failed: its graph node (mc-predict) or its call (diff's predict())
-    assert "vision_indices (2, 8) int32" in lines[0] and "interleave" in lines[0].lower()
-    assert lines[0].endswith("pass real inputs (--input FILE)")
-
-
 @pytest.mark.parametrize("name", ["DINOV2Backbone", "HGNetV2ImageClassifier"])
 def test_a_model_whose_paths_carry_its_name_is_read_under_any_name(name: str,
                                                                    tmp_path: Path) -> None:
@@ -474,10 +441,10 @@ def _gemma3_order(path: Path) -> list[str]:
 
 def test_gemma3_runs_on_inputs_that_say_where_its_image_tokens_are(built: Built,
                                                                    tmp_path: Path) -> None:
-    """--synthetic cannot draw Gemma3's inputs (test_synthetic_inputs_a_model_rejects_end_in_
-    one_line); given ones whose ``vision_indices`` are its image tokens, mc-predict switches
-    every site Keras calls, spreads, and says which of the sites inspect lists never act
-    (the ``feedforward_dropout`` keras_hub's Gemma3DecoderBlock builds and never calls)."""
+    """Given a file laid out as keras_hub's own test lays them out (3 images a prompt, where
+    --synthetic draws 1), mc-predict switches every site Keras calls, spreads, and says
+    which of the sites inspect lists never act (the ``feedforward_dropout`` keras_hub's
+    Gemma3DecoderBlock builds and never calls)."""
     path = built("Gemma3Backbone")
     data = _gemma3_inputs()
     np.savez(tmp_path / "in.npz", **data)
@@ -495,11 +462,10 @@ def test_gemma3_runs_on_inputs_that_say_where_its_image_tokens_are(built: Built,
 
 def test_gemma4_runs_on_patchified_images_and_switches_every_site(built: Built,
                                                                   tmp_path: Path) -> None:
-    """--synthetic cannot draw Gemma4's patchified ``pixel_values`` (its inputs declare
-    (None, None, None), its vision encoder takes 48 values a patch); given the inputs
-    keras_hub's own test builds, mc-predict switches every site inspect lists, and Keras
-    calls every one of them with training=True (the generator could not call the model, so
-    the catalogue claims no dead site, and none is)."""
+    """Given the inputs keras_hub's own test builds (3 images a prompt, patchified into 48
+    values a patch, which Gemma4Backbone's own inputs do not declare: (None, None, None)),
+    mc-predict switches every site inspect lists, and Keras calls every one of them with
+    training=True."""
     path = built("Gemma4Backbone")
     data = _gemma4_inputs()
     np.savez(tmp_path / "in.npz", **data)
@@ -511,3 +477,135 @@ def test_gemma4_runs_on_patchified_images_and_switches_every_site(built: Built,
     assert [s.path for s in result.sites if s.switched] == static
     assert result.complete
     assert max(float(np.max(o.std)) for o in result.outputs) > 0
+
+
+@pytest.mark.parametrize("name", ["Gemma3Backbone", "Gemma4Backbone"])
+def test_synthetic_draws_put_image_tokens_where_the_model_reads_them(name: str,
+                                                                    built: Built) -> None:
+    """keras_hub's multimodal backbones declare ``vision_indices`` as any (None, None) ints,
+    but scatter each image's embeddings to the positions it lists. With Keras as the oracle:
+    its predict() runs on a --synthetic draw, and changing only the images changes the
+    outputs from the first listed position on, in every row, and never before it (the text
+    attention is causal), so the draw's positions are the ones the model reads."""
+    from dropctl.mc.inputs import model_input_specs, synthetic_inputs
+    from dropctl.runtime.compat import as_model_inputs
+
+    with fresh_names():
+        model = keras.saving.load_model(built(name), compile=False)
+    specs = model_input_specs(model)
+    names = [s.name for s in specs]
+    x = dict(zip(names, synthetic_inputs(specs, 2, 0), strict=True))
+    image = "images" if "images" in x else "pixel_values"
+    y = {**x, image: x[image] + np.random.default_rng(1).normal(size=x[image].shape
+                                                                 ).astype("float32")}
+    a, b = (np.asarray(model.predict(as_model_inputs(model, [d[k] for k in names]), verbose=0))
+            for d in (x, y))
+    changed = np.abs(a - b).max(axis=-1) > 1e-6  # [rows, positions]
+    for row in range(2):
+        first = int(x["vision_indices"][row].min())
+        assert not changed[row, :first].any() and changed[row, first], (row, changed[row])
+    assert (np.flatnonzero(x["vision_mask"][0]) == x["vision_indices"][0]).all()
+
+
+def _vision_build(name: str) -> Any:
+    """T5Gemma2 and Qwen3.5 with a vision encoder (the catalogue builds both text-only), from
+    the configs of keras_hub's own t5gemma2 and qwen3_5 backbone tests."""
+    import keras_hub
+
+    models = catalogue()["hub_models"]
+    cfg = dict(models[name]["tiny_config"])
+    rates = dict.fromkeys(models[name]["params"], 0.2)
+    if name == "T5Gemma2Backbone":
+        from keras_hub.src.models.gemma3.gemma3_vision_encoder import Gemma3VisionEncoder
+
+        encoder = Gemma3VisionEncoder(image_size=16, patch_size=4, num_heads=2, hidden_dim=8,
+                                      num_layers=2, intermediate_dim=16,
+                                      output_dim=cfg["encoder_hidden_dim"], pool_size=2)
+    else:
+        from keras_hub.src.models.qwen3_5.qwen3_5_vision_encoder import Qwen3_5VisionEncoder
+
+        encoder = Qwen3_5VisionEncoder(depth=1, hidden_size=16, num_heads=2,
+                                       intermediate_size=32, in_channels=3, patch_size=4,
+                                       temporal_patch_size=2, spatial_merge_size=2,
+                                       out_hidden_size=cfg["hidden_dim"],
+                                       num_position_embeddings=64)
+    return getattr(keras_hub.models, name)(**{**cfg, **rates}, vision_encoder=encoder)
+
+
+@pytest.fixture(scope="session")
+def with_vision(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("hub_vision")
+    out = {}
+    for name in ("T5Gemma2Backbone", "Qwen3_5Backbone"):
+        keras.utils.set_random_seed(0)
+        with fresh_names():
+            _vision_build(name).save(root / f"{name}.keras")
+        out[name] = root / f"{name}.keras"
+    return out
+
+
+def _eager(path: Path, x: dict[str, np.ndarray]) -> list[np.ndarray]:
+    from dropctl.runtime.compat import as_model_inputs
+
+    with fresh_names():
+        model = keras.saving.load_model(path, compile=False)
+    names = [str(t.name).split(":")[0] for t in model.inputs]
+    out = model(as_model_inputs(model, [x[k] for k in names]), training=False)
+    return [np.asarray(o) for o in (out.values() if isinstance(out, dict) else [out])]
+
+
+def _drawn(path: Path) -> dict[str, np.ndarray]:
+    from dropctl.mc.inputs import model_input_specs, synthetic_inputs
+    from dropctl.runtime.loader import load
+
+    specs = model_input_specs(load(path).model)
+    return dict(zip([s.name for s in specs], synthetic_inputs(specs, 2, 0), strict=True))
+
+
+def test_t5gemma2_with_vision_runs_on_a_synthetic_draw(with_vision: dict[str, Path]) -> None:
+    """Its image tokens go into the encoder's sequence (``encoder_token_ids``): Keras runs
+    the draw, the images reach the encoder's output, and mc-predict switches every site
+    inspect lists and spreads."""
+    path = with_vision["T5Gemma2Backbone"]
+    x = _drawn(path)
+    y = {**x, "images": x["images"] + 1.0}
+    assert any(not np.allclose(a, b) for a, b in zip(_eager(path, x), _eager(path, y),
+                                                       strict=True))
+    result = dropctl.mc_predict(path, synthetic=2, samples=4, seed=0)
+    static = [s.path for s in dropctl.inspect(path).sites]
+    assert static and [s.path for s in result.sites if s.switched] == static
+    assert max(float(np.max(o.std)) for o in result.outputs) > 0
+
+
+@pytest.mark.parametrize("command", ["mc-predict", "diff"])
+def test_a_model_that_fails_only_when_traced_says_so_in_one_line(
+        command: str, with_vision: dict[str, Path], cli_runner, tmp_path: Path) -> None:
+    """keras_hub 0.32's Qwen3.5 vision encoder calls ``int()`` on ``image_grid_thw``, so
+    under TensorFlow its predict() fails in a graph while a bare ``model(x)`` runs the same
+    inputs (Keras, eagerly, is the oracle): dropctl says the inputs are fine and the trace
+    is what fails, in one line, exit code 2. A file whose ``vision_indices`` miss an image
+    token is the inputs' fault: that line names the file and Keras' eager reason."""
+    from dropctl.cli import app
+
+    path = with_vision["Qwen3_5Backbone"]
+    x = _drawn(path)
+    assert _eager(path, x)  # Keras runs the draw eagerly
+    with fresh_names():
+        model = keras.saving.load_model(path, compile=False)
+    from dropctl.runtime.compat import as_model_inputs
+
+    names = [str(t.name).split(":")[0] for t in model.inputs]
+    with pytest.raises(TypeError, match="SymbolicTensor"):
+        model.predict(as_model_inputs(model, [x[k] for k in names]), verbose=0)
+    run = cli_runner.invoke(app, [command, str(path), "--synthetic", "2", "--samples", "2"])
+    lines = run.stderr.strip().splitlines()
+    assert run.exit_code == 2 and len(lines) == 1, run.stderr
+    assert ("model 'qwen3_5_backbone' runs these inputs eagerly (model(x)) but fails when "
+            "traced into a graph") in lines[0] and "SymbolicTensor" in lines[0]
+    np.savez(tmp_path / "short.npz", **{**x, "vision_indices": x["vision_indices"][:, :3]})
+    run = cli_runner.invoke(app, [command, str(path), "--input", str(tmp_path / "short.npz"),
+                                  "--samples", "2"])
+    lines = run.stderr.strip().splitlines()
+    assert run.exit_code == 2 and len(lines) == 1, run.stderr
+    assert f"rejects the inputs in {tmp_path / 'short.npz'}" in lines[0]
+    assert "vision_indices (2, 3) int32" in lines[0] and "Interleave" in lines[0]
