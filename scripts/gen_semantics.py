@@ -425,7 +425,7 @@ def training_calls(model: Any, keras: Any, layers: dict[str, Any] | None = None
     symbolic build, ``(None, 1, 1)``, so every training call of the model fails, ``fit()``
     too); it is recorded with Keras' reason and passes its input on, so the sites after it
     are still measured. Called eagerly on the seeded inputs ``--synthetic`` draws; a model
-    that rejects them (Gemma3's ``vision_indices`` mean positions) is traced instead on its
+    that rejects them (inputs whose meaning no declaration states) is traced instead on its
     declared input shapes (no values: which layers a functional model calls does not depend
     on them; a site that raises while traced is not told apart from a rejected trace, so the
     reason of the eager call is returned). ``layers`` is the {path: layer}
