@@ -7,9 +7,11 @@ Tests import ``tests.support``; the bench scripts are run from the project root 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +128,26 @@ def gen_semantics() -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+class Hang(BaseException):
+    """Raised by :func:`hang_guard`; a BaseException so no ``except Exception`` in dropctl (or
+    click's test runner) can hide it."""
+
+
+def _hang(*_: Any) -> None:
+    raise Hang
+
+
+@contextlib.contextmanager
+def hang_guard(seconds: int) -> Iterator[None]:
+    """A hang inside the block becomes :class:`Hang` after ``seconds`` (SIGALRM), where an
+    elapsed-time check after the fact would wait forever and flake on a busy machine: a guard
+    against never finishing, not a timing target (those are in ``bench/``)."""
+    old = signal.signal(signal.SIGALRM, _hang)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
