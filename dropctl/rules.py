@@ -107,6 +107,14 @@ FINDINGS: dict[str, FindingRule] = {
                     "the message is Keras' own; to train, set the rate to 0 (`dropctl convert "
                     "IN OUT --strip --sites '<path>'`) or fix the layer's code; predict() and "
                     "`dropctl mc-predict` (which draws the site's noise itself) still run"),
+        FindingRule("DC306", "noise-not-a-drop", Severity.WARNING,
+                    "The layer's training noise is not a drop: it multiplies by continuous "
+                    "values whose mean is not 1 (measured on the class by dropctl's "
+                    "catalogue), so fit() trains with it and Monte Carlo means are shifted",
+                    "for Monte Carlo uncertainty, switch only the other sites (`dropctl "
+                    "mc-predict --sites`) or set its rate to 0 (`dropctl convert IN OUT --strip "
+                    "--sites '<path>'`); to train, fix the layer's code (a drop path floors "
+                    "keep_prob + uniform noise to 0 or 1)"),
         FindingRule("DC303", "rate-out-of-range", Severity.ERROR,
                     "Rate outside [0, 1) or not a finite number: the layer fails or drops everything",
                     "set a rate in [0, 1)"),

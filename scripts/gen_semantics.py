@@ -24,7 +24,11 @@ Nothing in the catalogue is typed by hand. For every keras_hub backbone and task
    catalogued backbone takes its own test's (``backbone_layout``, VGG);
 3. walks the built layers with Keras' own ``_flatten_layers()`` (the oracle), so each site is
    recorded with the path Keras builds, the parameter that sets its rate, the factor applied
-   to it (drop-path schedules) and whether it repeats with a count key (``transformer_layer_{i}``).
+   to it (drop-path schedules) and whether it repeats with a count key (``transformer_layer_{i}``);
+4. calls the model with ``training=True`` on the ``--synthetic`` inputs and records the sites
+   Keras never calls (``called``: false) or whose own call raises (``training_fails``), and,
+   for each site class keras_hub defines itself, calls it on ones of the shape it was called
+   on and records its multipliers when they are not a drop's (``noise``: :func:`noise_law`).
 
 keras layer classes are read from ``keras.layers`` (constructor parameters setting a rate or a
 noise level). The file records the keras, keras_hub and backend versions it was made with.
@@ -42,6 +46,7 @@ import contextlib
 import inspect
 import io
 import json
+import math
 import os
 import re
 import subprocess
@@ -408,10 +413,12 @@ def built_sites(model: Any, keras: Any, layers: dict[str, Any] | None = None
 
 class Calls(NamedTuple):
     """What a ``model(x, training=True)`` call measured: the site paths Keras never called,
-    and the sites whose own ``call`` raised (path: Keras' reason)."""
+    the sites whose own ``call`` raised (path: Keras' reason), and the shape of the input
+    each site was called on (eager calls only)."""
 
     dead: set[str]
     fails: dict[str, str]
+    shapes: dict[str, tuple[int, ...]] = {}
 
 
 def training_calls(model: Any, keras: Any, layers: dict[str, Any] | None = None
@@ -438,10 +445,14 @@ def training_calls(model: Any, keras: Any, layers: dict[str, Any] | None = None
         built_sites(model, keras, layers)
     called: set[int] = set()
     fails: dict[str, str] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
     eager = [True]
     for path, layer in layers.items():
         def call(*args: Any, _layer: Any = layer, _path: str = path, **kwargs: Any) -> Any:
             called.add(id(_layer))
+            given = args[0] if args else kwargs.get("inputs")
+            if eager[0] and hasattr(given, "shape"):
+                shapes.setdefault(_path, tuple(int(d) for d in given.shape))
             try:
                 return type(_layer).call(_layer, *args, **kwargs)
             except Exception as exc:  # re-raised when traced; else recorded with why
@@ -457,12 +468,50 @@ def training_calls(model: Any, keras: Any, layers: dict[str, Any] | None = None
     except Exception as first:  # noqa: BLE001 - traced instead, or the reason is recorded
         called.clear()
         fails.clear()
+        shapes.clear()
         eager[0] = False
         try:
             _quiet_build(lambda: trace_call(lambda v: model(v, training=True), model.input))
         except Exception:  # noqa: BLE001 - recorded with why
             return _reason(first)
-    return Calls({p for p, layer in layers.items() if id(layer) not in called}, fails)
+    return Calls({p for p, layer in layers.items() if id(layer) not in called}, fails, shapes)
+
+
+NOISE_VALUES = 1 << 20
+"""Values per noise measurement (:func:`noise_law`): rows of the shape a site was called on."""
+
+
+def noise_law(layer: Any, shape: tuple[int, ...], rate: float, keras: Any
+              ) -> dict[str, float] | None:
+    """How ``layer``'s own ``call`` scales its input under ``training=True``, measured on ones
+    of ``shape`` (its batch grown to up to :data:`NOISE_VALUES` values; the site's build rate
+    ``rate``): None when it is a drop, each multiplier 0 or 1 / (1 - rate) as Keras' Dropout
+    draws them; else ``{"rate", "min", "max", "mean"}`` of the multipliers it drew.
+
+    Measured, never assumed from a name: keras_hub 0.32's ``DINOV2DropPath`` and
+    ``DINOV3DropPath`` add ``uniform(0, 1)`` to ``keep_prob`` without the ``floor`` every
+    other drop path in keras_hub applies, so their multipliers are continuous in
+    [1, (1 + keep) / keep) with mean (keep + 0.5) / keep: no sample is dropped, and the
+    outputs of ``fit()`` and of Monte Carlo passes are scaled up (1.56 at rate 0.1)."""
+    import numpy as np
+
+    from dropctl.runtime.compat import batch_sized_noise
+
+    per_row = max(1, math.prod(shape[1:]))
+    rows = max(shape[0] if shape else 1, NOISE_VALUES // per_row)
+    x = keras.ops.ones((rows, *shape[1:]))
+    keras.utils.set_random_seed(0)  # the catalogue is reproducible: --check rebuilds it
+    own = batch_sized_noise(layer, lambda v, **kw: type(layer).call(layer, v, **kw))
+    try:
+        got = np.asarray(keras.ops.convert_to_numpy(_quiet_build(lambda: own(x, training=True))),
+                         dtype=np.float64).ravel()
+    except Exception:  # noqa: BLE001 - a call that raises is DC305's, measured apart
+        return None
+    drop = np.isclose(got, 0.0, atol=1e-6) | np.isclose(got, 1.0 / (1.0 - rate), rtol=1e-5)
+    if drop.all():
+        return None
+    return {"rate": round(rate, 6), "min": round(float(got.min()), 4),
+            "max": round(float(got.max()), 4), "mean": round(float(got.mean()), 4)}
 
 
 # ---- building -----------------------------------------------------------------------------------
@@ -652,10 +701,15 @@ def catalogue_model(keras: Any, build: Any, tiny: dict[str, Any],
             rate = s.pop("rate")
             param, scale = _attribute(rate, marks) if on else (None, rate)
             fixed = param is None
+            layer = layers[s["path"]]
+            law = (noise_law(layer, measured.shapes[s["path"]], rate, keras)
+                   if s["path"] in measured.shapes and s["kind"] not in ("attention", "recurrent")
+                   and not type(layer).__module__.startswith("keras.") else None)
             out.append({**s, "param": param, "scale": rate if fixed else scale,
                         **({"called": False} if s["path"] in measured.dead else {}),
                         **({"training_fails": measured.fails[s["path"]]}
-                           if s["path"] in measured.fails else {})})
+                           if s["path"] in measured.fails else {}),
+                        **({"noise": law} if law else {})})
         return out
 
     zero = sites((), calls=False)
@@ -705,6 +759,8 @@ def catalogue_model(keras: Any, build: Any, tiny: dict[str, Any],
             out["called"] = False
         if s.get("training_fails"):  # measured: its own call raises under training=True
             out["training_fails"] = s["training_fails"]
+        if s.get("noise"):  # measured: its training noise is not a drop
+            out["noise"] = s["noise"]
         return out
 
     return {"sites": [entry(s) for s in full], "count_keys": verified,

@@ -38,6 +38,8 @@ def site_findings(site: Site, layer: Layer) -> list[Finding]:
         out.append(make("DC302", site.path, f"{site.class_name} {_fmt(site.rate or site.stddev)}"))
     if site.training_fails:
         out.append(make("DC305", site.path, f"{site.class_name}: {site.training_fails}"))
+    if site.noise and not site.dead:
+        out.append(make("DC306", site.path, f"{site.class_name}: {site.noise}"))
     if site.in_fit and not site.effective_trainable and site.in_predict is not Phase.ALWAYS:
         frozen = layer.frozen_by or site.path
         out.append(make("DC101", site.path, f"{site.class_name} rate {_fmt(site.rate)} "

@@ -61,6 +61,8 @@ class HubSite:
     fails: str | None = None
     """Keras' reason when the layer's own ``call`` raises under ``training=True`` (catalogued:
     keras_hub 0.32's DINOV2DropPath), so ``fit()`` fails there."""
+    noise: str | None = None
+    """How its training noise differs from a drop (catalogued, measured by the generator)."""
 
 
 def _num(cfg: dict[str, Any], key: str) -> float:
@@ -128,7 +130,7 @@ def _catalogued(cls: str, cfg: dict[str, Any], layout: dict[str, Any] | None = N
     if found is None:
         return None
     return [HubSite(s.path, s.class_name, SiteKind(s.kind), s.rate, True, s.param or "",
-                    s.owner, s.called, s.fails) for s in found]
+                    s.owner, s.called, s.fails, s.noise) for s in found]
 
 
 def _sites_of(cls: str, cfg: dict[str, Any], depth: int = 0) -> list[HubSite] | None:

@@ -47,7 +47,7 @@ def _hub_site_pairs(layer: Layer, found: list[HubSite], keras: tuple[int, int, i
                          training_pinned=layer.pin, in_fit=ph.in_fit, in_predict=ph.in_predict,
                          in_predict_keras2=ph.in_predict_keras2, in_call=ph.in_call,
                          module=layer.module, note=ph.note, dead=not hub.called,
-                         training_fails=hub.fails), layer))
+                         training_fails=hub.fails, noise=hub.noise), layer))
     return out
 
 

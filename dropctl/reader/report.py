@@ -130,6 +130,10 @@ class Site:
     """Keras' reason when the layer's own ``call`` raises under ``training=True`` (keras_hub
     0.32's DINOV2DropPath, measured by the catalogue's generator): ``fit()`` and
     ``model(x, training=True)`` fail there (finding DC305)."""
+    noise: str | None = None
+    """How the layer's training noise differs from a drop, as measured by the catalogue's
+    generator (keras_hub 0.32's DINOV2DropPath: continuous multipliers, mean above 1;
+    finding DC306)."""
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,10 @@ class CatalogueSite:
     """Keras' reason when the generator measured that the layer's own ``call`` raises under
     ``training=True`` (keras_hub 0.32's DINOV2DropPath: its noise shape keeps the symbolic
     build's batch ``None``), so ``fit()`` and ``model(x, training=True)`` fail there."""
+    noise: str | None = None
+    """What the generator measured when the layer's training noise is not a drop (each
+    multiplier 0 or 1 / (1 - rate), mean 1), as one sentence: keras_hub 0.32's DINOV2DropPath
+    and DINOV3DropPath multiply by continuous values with mean above 1."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -182,7 +186,19 @@ def _from(raw: dict[str, Any], rates: dict[str, float]) -> CatalogueSite:
     fails = raw.get("training_fails")
     return CatalogueSite(raw["path"], raw["class"], raw["kind"], param, round(rate, 12),
                          called=raw.get("called", True) is not False,
-                         fails=fails if isinstance(fails, str) and fails else None)
+                         fails=fails if isinstance(fails, str) and fails else None,
+                         noise=_noise(raw.get("noise")))
+
+
+def _noise(law: Any) -> str | None:
+    """The sentence for a measured noise law (``{"rate", "min", "max", "mean"}``), else None."""
+    if not isinstance(law, dict) or not all(isinstance(law.get(k), int | float)
+                                            for k in ("rate", "min", "max", "mean")):
+        return None
+    return (f"its training noise is not a drop: Keras multiplied by {law['min']:.3g} to "
+            f"{law['max']:.3g}, {law['mean']:.3g} on average, at rate {law['rate']:g} (a "
+            f"drop multiplies by 0 or 1/(1-rate), 1 on average), so fit() and Monte Carlo "
+            f"passes scale the input there instead of dropping it")
 
 
 def render(template: dict[str, Any], i: int, n: int) -> str:

@@ -136,14 +136,17 @@ def _sites_cell(item: dict[str, Any], models: dict[str, Any]) -> str:
 
 def _calls_said(item: dict[str, Any]) -> str:
     """What the generator's training=True call measured of an entry's sites: how many it
-    never calls (DC304) and how many raise (DC305), or that no call could be made."""
+    never calls (DC304), how many raise (DC305) and how many draw noise that is not a drop
+    (DC306), or that no call could be made."""
     if item.get("calls_unmeasured"):
         return " (training call not measured)"
     sites = item.get("sites") or []
     dead = sum(1 for s in sites if s.get("called") is False)
     fails = sum(1 for s in sites if s.get("training_fails"))
-    said = [f"{dead} never called" if dead else "", f"{fails} raise in training" if fails else ""]
-    return f" ({', '.join(s for s in said if s)})" if dead or fails else ""
+    noise = sum(1 for s in sites if s.get("noise"))
+    said = [f"{dead} never called" if dead else "", f"{fails} raise in training" if fails else "",
+            f"{noise} not a drop" if noise else ""]
+    return f" ({', '.join(s for s in said if s)})" if any(said) else ""
 
 
 def hub_table() -> str:

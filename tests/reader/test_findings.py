@@ -427,6 +427,18 @@ def test_a_site_whose_call_raises_in_training_is_dc305(tmp_path: Path) -> None:
     assert all(f.severity is Severity.WARNING and "DINOV2DropPath" in f.message for f in found)
     assert {s.path for s in report.sites if s.training_fails} == drop_paths
     assert not [s for s in report.sites if s.training_fails and s.path not in drop_paths]
+    # and their noise is not a drop's (DC306): each drop path of this model, called alone
+    # with its batch filled in, multiplies by continuous values averaging above 1 (Keras)
+    from dropctl.runtime.compat import batch_sized_noise
+
+    for p, layer in _named_layers(model):
+        if type(layer).__name__ == "DINOV2DropPath":
+            own = batch_sized_noise(layer, lambda v, _l=layer, **kw: type(_l).call(_l, v, **kw))
+            got = np.asarray(own(keras.ops.ones((4096, 1, 1)), training=True))
+            assert len(np.unique(got)) > 2 and got.mean() > 1.2, p
+    noisy = [f for f in report.findings if f.code == "DC306"]
+    assert {f.path for f in noisy} == drop_paths
+    assert all(f.severity is Severity.WARNING and "not a drop" in f.message for f in noisy)
     keras.backend.clear_session()
 
 

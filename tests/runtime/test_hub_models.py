@@ -609,3 +609,32 @@ def test_a_model_that_fails_only_when_traced_says_so_in_one_line(
     assert run.exit_code == 2 and len(lines) == 1, run.stderr
     assert f"rejects the inputs in {tmp_path / 'short.npz'}" in lines[0]
     assert "vision_indices (2, 3) int32" in lines[0] and "Interleave" in lines[0]
+
+
+@pytest.mark.parametrize("name", ["DINOV2Backbone", "SwinTransformerBackbone"])
+def test_a_drop_path_whose_noise_is_not_a_drop_is_reported(name: str, built: Built) -> None:
+    """keras_hub 0.32's DINOV2DropPath adds uniform noise to keep_prob and never floors it,
+    Swin's DropPath floors it. Keras is the oracle: each drop path of the built model, called
+    with training=True on ones (its batch-sized noise filled in, as mc-predict calls it),
+    multiplies DINOv2's rows by continuous values averaging above 1 and Swin's by 0 or
+    1/(1-rate) only; inspect reports DC306 exactly at the first kind, saying so."""
+    from dropctl.runtime.compat import batch_sized_noise
+
+    path = built(name)
+    with fresh_names():
+        model = keras.saving.load_model(path, compile=False)
+    continuous = set()
+    for site_path, (layer, rate) in _stochastic_layers(model).items():
+        if "DropPath" not in type(layer).__name__:
+            continue
+        shape = [4096, *(layer.input.shape[1:] if hasattr(layer, "input") else [1])]
+        own = batch_sized_noise(layer, lambda v, _l=layer, **kw: type(_l).call(_l, v, **kw))
+        got = np.asarray(own(keras.ops.ones([d or 1 for d in shape]), training=True)).ravel()
+        drop = np.isclose(got, 0) | np.isclose(got, 1 / (1 - rate), rtol=1e-5)
+        if not drop.all():
+            assert got.min() >= 1 - 1e-6 and got.mean() > 1.2, (site_path, got.mean())
+            continuous.add(site_path)
+    findings = [f for f in dropctl.inspect(path).findings if f.code == "DC306"]
+    assert {f.path for f in findings} == continuous
+    assert bool(continuous) == (name == "DINOV2Backbone")
+    assert all("its training noise is not a drop" in f.message for f in findings)
