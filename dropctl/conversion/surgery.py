@@ -191,8 +191,20 @@ def set_rate(stock: str, cfg: dict[str, Any], rate: float) -> None:
             cfg["recurrent_dropout"] = rate
     elif stock in ATTENTION_CLASSES:
         cfg["dropout"] = rate
+    elif "rate" not in cfg and "p" not in cfg and (keys := _block_keys(cfg)):
+        # a residual branch or keras_hub block (CachedMultiHeadAttention, TransformerEncoder):
+        # its own rate parameters, the ones --strip zeroes (a "rate" key would not build)
+        for key in keys:
+            cfg[key] = rate
     else:
         cfg["p" if "p" in cfg and "rate" not in cfg else "rate"] = rate
+
+
+def _block_keys(cfg: dict[str, Any]) -> list[str]:
+    """The :data:`BLOCK_RATE_KEYS` ``cfg`` sets to a number: the non-zero ones, else the first."""
+    present = [k for k in BLOCK_RATE_KEYS
+               if isinstance(cfg.get(k), int | float) and not isinstance(cfg.get(k), bool)]
+    return [k for k in present if cfg[k]] or present[:1]
 
 
 def lambda_as_layer(entry: dict[str, Any], class_name: str, rate: float) -> None:
