@@ -159,8 +159,11 @@ def _scratch(setup: str | None, env: dict[str, str]) -> Path:
     shutil.copytree(ROOT / "sample_models", work / "sample_models",
                     ignore=shutil.ignore_patterns("__pycache__", "make_samples.py", "make"))
     if setup:
-        subprocess.run(["bash", "-c", setup], cwd=work, env=env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.run(["bash", "-c", setup], cwd=work, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if proc.returncode:  # say why: a failed setup is otherwise a bare CalledProcessError
+            raise RuntimeError(f"transcript setup exited {proc.returncode}: {setup}\n"
+                               f"{proc.stderr[-3000:]}")
     return work
 
 
