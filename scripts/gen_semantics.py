@@ -64,12 +64,12 @@ NUMBER = re.compile(r"\d+")
 
 
 # ---- tiny configs from keras_hub's tests ------------------------------------------------------
-def _hub_test_files(source: Path) -> dict[str, str]:
-    """{test path: text} of every ``*_test.py`` below ``keras_hub/src/models`` in a keras-hub
-    checkout or git dir (``*_backbone_test.py`` give the tiny configs; a task's test gives
-    the backbone it is tested with, and the backbone of a model family with no backbone test:
-    ``llama3_causal_lm_test.py``)."""
-    root = "keras_hub/src/models/"
+def _hub_test_files(source: Path, root: str = "keras_hub/src/models/") -> dict[str, str]:
+    """{test path: text} of every ``*_test.py`` below ``root`` in a keras-hub checkout or git
+    dir (``*_backbone_test.py`` give the tiny configs; a task's test gives the backbone it is
+    tested with, and the backbone of a model family with no backbone test:
+    ``llama3_causal_lm_test.py``; below ``keras_hub/src/layers`` their ``run_layer_test``
+    calls give the layers' configs: :func:`layer_test_configs`)."""
     if (source / "HEAD").is_file() and not (source / "keras_hub").is_dir():  # a bare git dir
         names = subprocess.run(["git", "--git-dir", str(source), "ls-tree", "-r", "--name-only",
                                 "HEAD", root], capture_output=True, text=True, check=True).stdout
@@ -137,6 +137,181 @@ def tiny_configs(files: dict[str, str]) -> dict[str, tuple[str, dict[str, Any]]]
                 module = name.removesuffix("_test.py").replace("/", ".")
                 out[module] = (name, _jsonable(kwargs))
     return out
+
+
+# ---- keras_hub layers, in a user's own Keras model ----------------------------------------
+LAYER_TEST_ROOTS = ("keras_hub/src/layers/", "keras_hub/src/models/")
+
+
+def layer_test_configs(files: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    """{layer class: [{"source", "config", "inputs"}]} from the ``self.run_layer_test(cls=...,
+    init_kwargs={...}, input_data=...)`` calls of keras_hub's tests: the literal kwargs (a key
+    whose value is a test parameter, ``normalize_first``, keeps its default) and the shape and
+    dtype of each input (``random.uniform(shape=(2, 4, 6))``; a dict of them is passed by
+    name, as the test passes it: TransformerDecoder's ``encoder_sequence``)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, text in sorted(files.items()):
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        for call in ast.walk(tree):
+            if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                    and call.func.attr == "run_layer_test"):
+                continue
+            kw = {k.arg: k.value for k in call.keywords}
+            cls, init, data = kw.get("cls"), kw.get("init_kwargs"), kw.get("input_data")
+            if not (isinstance(cls, ast.Name) and isinstance(init, ast.Dict) and data is not None):
+                continue
+            config: dict[str, Any] = {}
+            for k, v in zip(init.keys, init.values, strict=True):
+                if isinstance(k, ast.Constant) and isinstance(k.value, str):
+                    try:
+                        config[k.value] = _literal(v, {})
+                    except (ValueError, TypeError, ZeroDivisionError):
+                        continue  # a test parameter: the constructor's default
+            inputs = _input_shapes(data)
+            if inputs is None:
+                continue
+            entry = {"source": name, "config": _jsonable(config), "inputs": inputs}
+            if entry not in out.setdefault(cls.id, []):
+                out[cls.id].append(entry)
+    return out
+
+
+def _input_shapes(node: ast.AST) -> dict[str, dict[str, Any]] | None:
+    """{input name ("" for a lone tensor): {"shape", "dtype"}} of a test's ``input_data``."""
+    if isinstance(node, ast.Dict):
+        shapes = {}
+        for k, v in zip(node.keys, node.values, strict=True):
+            one = _tensor(v)
+            if not (isinstance(k, ast.Constant) and isinstance(k.value, str)) or one is None:
+                return None
+            shapes[k.value] = one
+        return shapes
+    one = _tensor(node)
+    return None if one is None else {"": one}
+
+
+def _tensor(node: ast.AST) -> dict[str, Any] | None:
+    """{"shape", "dtype"} of ``random.uniform(shape=...)``, ``ops.ones((...))`` and the like."""
+    if not isinstance(node, ast.Call):
+        return None
+    kw = {k.arg: k.value for k in node.keywords}
+    arg = kw.get("shape", node.args[0] if node.args else None)
+    try:
+        shape = _literal(arg, {}) if arg is not None else None
+        dtype = _literal(kw["dtype"], {}) if "dtype" in kw else None
+    except (ValueError, TypeError, ZeroDivisionError):
+        return None
+    if not (isinstance(shape, list | tuple) and shape and all(isinstance(d, int) for d in shape)):
+        return None
+    func = node.func.attr if isinstance(node.func, ast.Attribute) else ""
+    ints = "randint" in func or "integers" in func or (isinstance(dtype, str) and "int" in dtype)
+    return {"shape": list(shape), "dtype": "int32" if ints else "float32"}
+
+
+def catalogue_layer(keras: Any, cls: type, forms: list[dict[str, Any]],
+                    params: dict[str, float]) -> dict[str, Any]:
+    """The sites of one keras_hub layer class, once per way its tests call it (``forms``).
+
+    Each form is built with every rate parameter at a distinct marker rate, called on
+    symbolic inputs of the test's shapes inside a Functional model, walked (the oracle) and
+    called with ``training=True`` (:func:`training_calls`); paths are below the layer.
+    ``when`` keys are :func:`dropctl.reader.semantics.set_keys`, as the reader reads them. The
+    form with the fewest sites is the default; each other one is told apart by the keys it
+    sets in the saved layer that the default leaves unset (``when``): TransformerDecoder
+    called with an ``encoder_sequence`` saves its shape and builds a cross-attention block."""
+    from dropctl.reader.semantics import set_keys
+
+    marks = _markers(sorted(params))
+    calls = []
+    for form in forms:
+        keras.backend.clear_session()
+        with fresh_names():
+            layer, model = _quiet_build(lambda f=form: _layer_model(keras, cls, f, marks))
+        layers: dict[str, Any] = {}
+        found = built_sites(model, keras, layers)
+        measured = training_calls(model, keras, layers) if found else Calls(set(), {})
+        if isinstance(measured, str):
+            raise _NotBuilt(f"its training=True call failed: {measured}")
+        sites = []
+        head = f"{layer.name}/"
+        for site in found:
+            param, scale = _attribute(site["rate"], marks)
+            rel = site["path"].removeprefix(layer.name).removeprefix("/")
+            entry = {"path": rel, "class": site["class"], "kind": site["kind"], "param": param,
+                     "scale": site["rate"] if param is None else scale, "in_predict": False}
+            if site["path"] in measured.dead:
+                entry["called"] = False
+            if site["path"] in measured.fails:
+                entry["training_fails"] = measured.fails[site["path"]]
+            law = (noise_law(layers[site["path"]], measured.shapes[site["path"]], site["rate"],
+                             keras)
+                   if site["path"] in measured.shapes and site["kind"] not in ("attention", "recurrent")
+                   and not type(layers[site["path"]]).__module__.startswith("keras.") else None)
+            if law:
+                entry["noise"] = law
+            if site["path"] == layer.name or site["path"].startswith(head):
+                sites.append(entry)
+        calls.append({"source": form["source"], "config": form["config"],
+                      "inputs": form["inputs"], "sites": sites,
+                      "keys": set_keys(keras.saving.serialize_keras_object(layer))})
+    calls.sort(key=lambda c: len(c["sites"]))  # stable: the tests' order among equals
+    base = calls[0]["keys"]
+    kept: list[dict[str, Any]] = []
+    for c in calls:
+        when = sorted(c.pop("keys") - base)
+        if any(k["sites"] == c["sites"] for k in kept):
+            continue  # another call form builds the same sites: nothing to tell apart
+        kept.append({**c, "when": when})
+    return {"params": dict(sorted(params.items())), "calls": kept}
+
+
+def _layer_model(keras: Any, cls: type, form: dict[str, Any], marks: dict[str, float]
+                 ) -> tuple[Any, Any]:
+    """(the layer, a Functional model calling it on symbolic inputs) for one call form."""
+    layer = cls(**{**form["config"], **marks})
+    inputs = {k or "inputs": keras.Input(tuple(v["shape"][1:]), dtype=v["dtype"],
+                                         name=k or "inputs") for k, v in form["inputs"].items()}
+    if "" in form["inputs"]:
+        return layer, keras.Model(inputs["inputs"], layer(inputs["inputs"]))
+    return layer, keras.Model(inputs, layer(**inputs))
+
+
+def hub_layers(keras: Any, keras_hub: Any, configs: dict[str, list[dict[str, Any]]],
+               why: dict[str, str] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """(catalogued, not built with why) of the ``keras_hub.layers`` classes with a rate
+    parameter; ``why``: the reason kept for a class with no config (a rebuild from the
+    catalogue's own configs)."""
+    out: dict[str, Any] = {}
+    unbuilt: dict[str, str] = {}
+    for attr in sorted(dir(keras_hub.layers)):
+        cls = getattr(keras_hub.layers, attr)
+        if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)) or issubclass(
+                cls, keras.Model):
+            continue
+        params = _rate_params(cls)
+        name = cls.__name__
+        if not params or name in out or name in unbuilt:
+            continue
+        forms = configs.get(name) or []
+        if not forms:
+            unbuilt[name] = (why or {}).get(name) or (
+                "keras_hub's tests call no run_layer_test on it with literal init_kwargs and "
+                "input shapes")
+            continue
+        try:
+            out[name] = catalogue_layer(keras, cls, forms, params)
+        except Exception as exc:  # noqa: BLE001 - recorded with why, never skipped silently
+            unbuilt[name] = exc.args[0] if isinstance(exc, _NotBuilt) else _reason(exc)
+    return out, unbuilt
+
+
+def _recorded_layer_configs(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The layer configs a catalogue was made from (for a rebuild without ``--hub-source``)."""
+    return {name: [{k: c[k] for k in ("source", "config", "inputs")} for c in item["calls"]]
+            for name, item in (doc.get("hub_layers") or {}).items()}
 
 
 # ---- tiny configs from running a test's setUp (kwargs that are not literals) ----------------
@@ -921,12 +1096,15 @@ def _outside(sites: list[dict[str, Any]], subs: dict[str, Any]) -> list[dict[str
 
 def generate(tiny_source: dict[str, tuple[str, dict[str, Any]]],
              only: set[str] | None = None, why: dict[str, str] | None = None,
-             task_source: Any = None) -> dict[str, Any]:
+             task_source: Any = None,
+             layer_source: dict[str, list[dict[str, Any]]] | None = None,
+             layer_why: dict[str, str] | None = None) -> dict[str, Any]:
     """The catalogue document; ``only``: just these keras_hub classes (and the backbones
     their tasks and sub-models need), for :func:`merge`. ``why``: {backbone class: why it
     has no tiny config}; ``task_source(task class)``: (test file, backbone config) of the
     backbone a task's own test builds, for a task whose head does not fit the catalogued
-    backbone (VGG's 7x7 head), or None."""
+    backbone (VGG's 7x7 head), or None. ``layer_source``/``layer_why``: the keras_hub
+    layers' test configs (:func:`layer_test_configs`) and why a class has none."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
     import keras_hub
@@ -980,6 +1158,7 @@ def generate(tiny_source: dict[str, tuple[str, dict[str, Any]]],
             models[name] = _catalogue_task(keras, cls, bb_cls, models, task_source)
         except Exception as exc:  # noqa: BLE001 - recorded with why, never skipped silently
             unbuilt[name] = _reason(exc)
+    layers, layers_unbuilt = hub_layers(keras, keras_hub, layer_source or {}, layer_why)
     return {
         "schema": SCHEMA,
         "generated_by": "scripts/gen_semantics.py",
@@ -989,6 +1168,8 @@ def generate(tiny_source: dict[str, tuple[str, dict[str, Any]]],
         "keras_layers": keras_layers(keras),
         "hub_models": dict(sorted(models.items())),
         "unbuilt": dict(sorted(unbuilt.items())),
+        "hub_layers": layers,
+        "hub_layers_unbuilt": layers_unbuilt,
     }
 
 
@@ -1409,19 +1590,25 @@ def main(argv: list[str] | None = None) -> int:
             f"keras {r['keras']}" + (f" / keras_hub {r['keras_hub']}" if r.get("keras_hub")
                                      else "") for r in records), file=sys.stderr)
         return 0
+    layer_why: dict[str, str] = {}
     if args.hub_source is not None:
         source, why, task_source = hub_configs(args.hub_source)
+        layer_source = layer_test_configs({k: v for root in LAYER_TEST_ROOTS
+                                           for k, v in _hub_test_files(args.hub_source,
+                                                                       root).items()})
     elif old is not None:
         source = {m["module"]: (m["tiny_source"], m["tiny_config"])
                   for m in old["hub_models"].values() if m["kind"] == "backbone"}
         why = dict(old["unbuilt"])
         task_source = _recorded_task_configs(old)
+        layer_source = _recorded_layer_configs(old)
+        layer_why = dict(old.get("hub_layers_unbuilt") or {})
     else:
         ap.error("--hub-source is needed the first time")
     only = {n.strip() for n in args.only.split(",") if n.strip()} if args.only else None
     if only is not None and old is None:
         ap.error("--only updates an existing catalogue")
-    doc = generate(source, only, why, task_source)
+    doc = generate(source, only, why, task_source, layer_source, layer_why)
     if only is not None:
         assert old is not None
         unknown = sorted(only - set(doc["hub_models"]) - set(doc["unbuilt"]))

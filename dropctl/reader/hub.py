@@ -10,10 +10,12 @@ keras_hub's own tiny test configs and walking ``_flatten_layers()``), so ``inspe
 them with the layer paths a loaded model has. Every one is a standard Keras dropout (or a
 keras_hub drop-path layer): it acts in ``fit()`` only.
 
-The same holds for keras_hub *layers* used in a user's own Keras model
-(:data:`LAYERS`: ``TransformerEncoder``, ``TransformerDecoder``): their sites are the layers
-inside them (``encoder/self_attention_dropout``), the paths the runtime walks to
-(:func:`dropctl.runtime.sites.model_sites`), so one block is several sites in every command.
+The same holds for keras_hub *layers* used in a user's own Keras model (``TransformerEncoder``,
+``TransformerDecoder``, ``FNetEncoder``: the catalogue's ``hub_layers``, built by the generator
+from the ``run_layer_test`` configs of keras_hub's own tests, once per way a test calls them):
+their sites are the layers inside them (``encoder/self_attention_dropout``), the paths the
+runtime walks to (:func:`dropctl.runtime.sites.model_sites`), so one block is several sites
+in every command.
 
 A keras_hub task (``BertTextClassifier``...) stores its backbone's config under ``backbone``;
 the backbone is expanded below the task's path. Any other keras_hub model with a
@@ -24,7 +26,6 @@ opaque (finding DC402): it is never skipped silently.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -68,48 +69,6 @@ class HubSite:
 def _num(cfg: dict[str, Any], key: str) -> float:
     v = cfg.get(key)
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else 0.0
-
-
-def _transformer(prefix: str, attention: str, rate: float, param: str = "dropout",
-                 attention_class: str = "MultiHeadAttention") -> list[HubSite]:
-    head = f"{prefix}/" if prefix else ""
-    return [
-        HubSite(f"{head}{attention}", attention_class, SiteKind.ATTENTION, rate, param=param),
-        HubSite(f"{head}self_attention_dropout", "Dropout", SiteKind.DROPOUT, rate, param=param),
-        HubSite(f"{head}feedforward_dropout", "Dropout", SiteKind.DROPOUT, rate, param=param),
-    ]
-
-
-def _encoder_layer(cfg: dict[str, Any]) -> list[HubSite]:
-    """A ``TransformerEncoder`` used as a layer (in a user's functional model)."""
-    return _transformer("", "self_attention_layer", _num(cfg, "dropout"))
-
-
-def _decoder_layer(cfg: dict[str, Any]) -> list[HubSite]:
-    """A ``TransformerDecoder`` used as a layer; called with an encoder sequence it builds a
-    cross-attention block too (Keras 3 stores ``encoder_sequence_shape`` in its config)."""
-    rate = _num(cfg, "dropout")
-    self_att, self_drop, ff_drop = _transformer("", "self_attention", rate,
-                                                attention_class="CachedMultiHeadAttention")
-    build = cfg.get("build_config")
-    shapes = build.get("shapes_dict") if isinstance(build, dict) else None
-    cross = cfg.get("encoder_sequence_shape") is not None or (
-        isinstance(shapes, dict) and shapes.get("encoder_sequence_shape") is not None)
-    out = [self_att, self_drop]
-    if cross:
-        out += [HubSite("cross_attention", "CachedMultiHeadAttention", SiteKind.ATTENTION, rate),
-                HubSite("cross_attention_dropout", "Dropout", SiteKind.DROPOUT, rate)]
-    return [*out, ff_drop]
-
-
-LAYERS: dict[str, Callable[[dict[str, Any]], list[HubSite]]] = {
-    "TransformerEncoder": _encoder_layer,
-    "TransformerDecoder": _decoder_layer,
-}
-"""keras_hub *layers* (used inside a user's Keras model) whose inner Dropout layers dropctl
-knows: their sites are those inner layers (``encoder/self_attention_dropout``), as for the
-blocks of a backbone. Any other keras_hub layer with a dropout parameter is one site at its
-own path (the runtime switches the dropout layers inside it as that one site)."""
 
 
 def is_hub(layer: Layer) -> bool:
@@ -163,19 +122,21 @@ def _sites_of(cls: str, cfg: dict[str, Any], depth: int = 0) -> list[HubSite] | 
 
 
 def hub_sites(layer: Layer) -> list[HubSite] | None:
-    """The dropout sites inside a keras_hub model or a keras_hub layer of :data:`LAYERS`, or
-    None when ``layer`` is not one dropctl understands (any other keras_hub layer inside a
-    Keras model is classified like any layer: one site at its own path)."""
+    """The dropout sites inside a keras_hub model, or inside a keras_hub layer the catalogue
+    holds with sites inside it (:func:`dropctl.reader.semantics.opens`), or None when
+    ``layer`` is not one of those (any other keras_hub layer inside a Keras model is
+    classified like any layer: one site at its own path)."""
     if not is_hub(layer):
         return None
     if layer.depth > 0 and not layer.opaque:
-        expand = LAYERS.get(layer.class_name)
-        if expand is None:
+        from dropctl.reader.semantics import hub_layer_sites, opens
+
+        if not opens(layer.class_name):
             return None
-        cfg = dict(layer.config)
-        if isinstance(layer.entry.get("build_config"), dict):
-            cfg["build_config"] = layer.entry["build_config"]
-        return [s for s in expand(cfg) if (s.rate or 0.0) > 0]
+        found = hub_layer_sites(layer.class_name, {"config": layer.config,
+                                                   "build_config": layer.entry.get("build_config")})
+        return [HubSite(s.path, s.class_name, SiteKind(s.kind), s.rate, True, s.param or "",
+                        s.owner, s.called, s.fails, s.noise) for s in found or [] if s.rate > 0]
     return _sites_of(layer.class_name, layer.config)
 
 

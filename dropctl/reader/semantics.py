@@ -201,6 +201,53 @@ def _noise(law: Any) -> str | None:
             f"passes scale the input there instead of dropping it")
 
 
+def set_keys(saved: dict[str, Any], where: str = "") -> set[str]:
+    """The dotted keys of a serialised layer's ``config`` and ``build_config`` whose value is
+    set (not None): what tells the ways of calling a keras_hub layer apart in a saved file
+    (TransformerDecoder called with an ``encoder_sequence`` saves its shape). The generator
+    records them with this same function."""
+    out: set[str] = set()
+    for k, v in saved.items():
+        if not where and k not in ("config", "build_config"):
+            continue
+        key = f"{where}.{k}" if where else str(k)
+        if isinstance(v, dict):
+            out |= set_keys(v, key)
+        elif v is not None:
+            out.add(key)
+    return out
+
+
+def hub_layer(class_name: str) -> dict[str, Any] | None:
+    """The catalogue entry of a keras_hub *layer* class (``TransformerEncoder``...), if any."""
+    item = (catalogue().get("hub_layers") or {}).get(class_name)
+    return item if isinstance(item, dict) else None
+
+
+def opens(class_name: str) -> bool:
+    """Whether a keras_hub layer's sites are layers inside it (``self_attention_dropout``):
+    then every command names those; else the layer itself is its one site."""
+    item = hub_layer(class_name)
+    return item is not None and any(s["path"] for c in item["calls"] for s in c["sites"])
+
+
+def hub_layer_sites(class_name: str, saved: dict[str, Any]) -> list[CatalogueSite] | None:
+    """The sites of a saved keras_hub layer (its serialised dict: ``config``, ``build_config``)
+    below its own path, from the way of calling it that the saved keys match (the call form
+    with the most of its ``when`` keys set, at least one: a file from another Keras may save
+    only some of them; else the default), or None when the class is not catalogued."""
+    item = hub_layer(class_name)
+    if item is None:
+        return None
+    raw = saved.get("config")
+    cfg: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    have = set_keys(saved)
+    call = max(item["calls"], key=lambda c: len(set(c["when"]) & have))  # ties: the first,
+    # the default (no ``when``), which the generator puts first
+    rates = {p: param_value(cfg, p, float(d or 0.0)) for p, d in item["params"].items()}
+    return [_from(raw, rates) for raw in call["sites"]]
+
+
 def render(template: dict[str, Any], i: int, n: int) -> str:
     """The path of layer ``i`` of ``n`` from a catalogue template.
 

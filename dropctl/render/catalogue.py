@@ -192,7 +192,27 @@ def keras_layers_table() -> str:
     return "\n".join(rows)
 
 
+def hub_layers_table() -> str:
+    """Every keras_hub layer class with a rate parameter: the sites it builds inside itself
+    for each way keras_hub's tests call it (and what tells that call apart in a saved file),
+    then the classes not built, and why."""
+    from dropctl.reader.semantics import catalogue
+
+    doc = catalogue()
+    rows = ["| class | rate parameters | called as | sites (below the layer) |", "|---|---|---|---|"]
+    for name, item in sorted((doc.get("hub_layers") or {}).items()):
+        for call in item["calls"]:
+            how = ("saved with " + ", ".join(f"`{k}`" for k in call["when"]) if call["when"]
+                   else "default")
+            sites = ", ".join(f"`{s['path'] or '(the layer itself)'}`" for s in call["sites"])
+            rows.append(f"| {name} | {', '.join(f'`{p}`' for p in item['params'])} | "
+                        f"{_cell(how)} | {sites or '-'} |")
+    for name, why in sorted((doc.get("hub_layers_unbuilt") or {}).items()):
+        rows.append(f"| {name} | - | not built: {_cell(why)} | one site at its own path |")
+    return "\n".join(rows)
+
+
 TABLES = {"findings": findings_table, "policy": policy_table, "exit-codes": exit_codes_table,
           "schemas": schema_table, "cves": cve_table, "hub-catalogue": hub_table,
-          "keras-layers": keras_layers_table}
+          "keras-layers": keras_layers_table, "hub-layers": hub_layers_table}
 """Marker name in the README (``<!-- generated:NAME -->``) -> table function."""

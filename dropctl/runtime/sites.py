@@ -86,7 +86,7 @@ def _leaf_site(layer: Any, keras: Any) -> tuple[SiteKind, float] | None:
 
 def _hub_block(layer: Any, keras: Any) -> tuple[SiteKind, float, tuple[Any, ...]] | None:
     """A layer whose dropout lives inside it, named as one site at its own path: a keras_hub
-    layer ``inspect`` does not expand (:data:`dropctl.reader.hub.LAYERS`) or a user's custom
+    layer ``inspect`` does not expand (:func:`dropctl.reader.semantics.opens`) or a user's custom
     layer (``--custom-objects``), as ``inspect`` lists them. Not a model.
 
     The engine switches the Dropout-family leaves inside it, never the whole block (which
@@ -212,16 +212,16 @@ def _opens_hub_layer(layer: Any, keras: Any, in_hub_model: bool) -> bool:
     """Whether the walk goes inside a keras_hub layer to its own Dropout/attention layers.
 
     The one path scheme (:mod:`dropctl.reader.hub`): inside a keras_hub model, and for the
-    keras_hub layers ``inspect`` expands (:data:`dropctl.reader.hub.LAYERS`), a site is the
+    keras_hub layers ``inspect`` expands (:func:`dropctl.reader.semantics.opens`), a site is the
     inner layer that drops (``transformer_layer_0/self_attention_dropout``); any other keras_hub
     layer with a dropout parameter is one site at its own path (:func:`_hub_block`).
     """
-    from dropctl.reader.hub import LAYERS
+    from dropctl.reader.semantics import opens
 
     if (isinstance(layer, keras.Model) or not _is_hub(layer) or _leaf_site(layer, keras)
             or _hub_leaf(layer, keras)):
         return False  # a keras_hub attention layer (CachedMultiHeadAttention) is a site itself
-    return in_hub_model or type(layer).__name__ in LAYERS
+    return in_hub_model or opens(type(layer).__name__)
 
 
 def _children(layer: Any, keras: Any) -> list[Any]:
