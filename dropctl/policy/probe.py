@@ -17,8 +17,10 @@ Keras is imported only when :func:`probe_model` runs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +28,12 @@ from dropctl.errors import UnsupportedModelError
 
 PROBE_BATCH = 2
 PROBE_PASSES = 4
-"""Monte Carlo passes of the probe (enough to see spread; the verdict is predict()'s)."""
+"""Monte Carlo passes the probe starts with (enough to see spread where any site drops
+elementwise; the verdict is predict()'s)."""
+PROBE_MAX_PASSES = 256
+"""Most passes the probe grows to (:func:`_passes_needed`) before it says no spread was seen."""
+PROBE_MISS = 1e-9
+"""The chance the probe may leave of seeing no spread from a site that drops."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,10 @@ def probe_model(path: str, batch: int = PROBE_BATCH,
         first = flat_outputs(model.predict(x, verbose=0))
         second = flat_outputs(model.predict(x, verbose=0))
         mc = mc_predict(loaded, arrays, samples=PROBE_PASSES, seed=0)
+        passes, needed = PROBE_PASSES, _passes_needed(mc, batch)
+        while not _spread(mc) and passes < needed:
+            passes = min(4 * passes, needed)
+            mc = mc_predict(loaded, arrays, samples=passes, seed=0)
     except UnsupportedModelError:
         raise
     except Exception as exc:  # Keras raises many types for models it cannot run
@@ -98,6 +109,24 @@ def probe_model(path: str, batch: int = PROBE_BATCH,
                for a, b in zip(first, second, strict=True))
     same = all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
     shown = ", ".join(f"{a.shape} {a.dtype}" for a in arrays)
-    spread = any(float(np.max(o.std)) > 0 for o in mc.outputs if o.std.size)
+    spread = _spread(mc)
     verdict: bool | None = False if not same else (None if mc.unswitched else True)
     return ProbeResult(verdict, 0.0 if same else diff, shown, spread, mc.unswitched)
+
+
+def _spread(mc: Any) -> bool:
+    return any(float(np.max(o.std)) > 0 for o in mc.outputs if o.std.size)
+
+
+def _passes_needed(mc: Any, batch: int) -> int:
+    """Passes after which a run with no spread is, with chance below :data:`PROBE_MISS`, not
+    bad luck: a drop path (one draw per row) at rate r keeps all ``batch`` rows of T passes
+    with chance (1 - r) ** (batch * T), 0.17 for keras_hub MobileNetV5's one active drop path
+    (0.2) over the 4 first passes of 2 rows. The smallest switched rate decides, capped at
+    :data:`PROBE_MAX_PASSES`."""
+    rates = [s.rate for s in mc.sites if s.switched and 0 < s.rate < 1]
+    if not rates:
+        return PROBE_PASSES
+    keep = math.log1p(-min(rates))
+    return min(PROBE_MAX_PASSES, max(PROBE_PASSES, math.ceil(math.log(PROBE_MISS) /
+                                                             (batch * keep))))

@@ -72,3 +72,30 @@ def test_probe_refuses_a_foreign_lambda_and_never_runs_it(tmp_path: Path) -> Non
     assert len(err.splitlines()) == 1
     assert err.startswith(f"Error: {model}: --probe: Lambda layer 'm/lambda' is not recognisably")
     assert not sentinel.exists()
+
+
+def test_probe_keeps_sampling_a_rare_row_drop_until_it_spreads(tmp_path: Path) -> None:
+    """One Dropout(0.05) with ``noise_shape=(None, 1)`` drops whole rows: over the probe's
+    first 4 passes of 2 rows it keeps every row with chance 0.95 ** 8 = 0.66 (and does, at
+    seed 0: a 4-pass mc-predict has no spread), so a fixed 4-pass probe said "not
+    stochastic" of a model Keras itself makes stochastic (training=True calls differ). The
+    probe grows its passes until a miss is below 1e-9 and sees the spread."""
+    import keras
+    import numpy as np
+
+    import dropctl
+
+    x = keras.Input((3,), name="x")
+    h = keras.layers.Dropout(0.05, noise_shape=(None, 1), name="row_drop")(
+        keras.layers.Dense(4)(x))
+    model = keras.Model(x, keras.layers.Dense(2)(h))
+    path = tmp_path / "rows.keras"
+    model.save(path)
+    ones = np.ones((64, 3), "float32")
+    keras.utils.set_random_seed(0)
+    assert not np.array_equal(model(ones, training=True), model(ones, training=True))
+    few = dropctl.mc_predict(path, synthetic=2, samples=4, seed=0)
+    assert float(np.max(few.outputs[0].std)) == 0  # the old probe's view
+    code, doc, err = run(str(path))
+    assert code == 0, err
+    assert doc["artifacts"][0]["probe"]["mc_stochastic"] is True
