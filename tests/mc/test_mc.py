@@ -209,3 +209,39 @@ def test_bad_inputs_raise_clear_errors(bn_model) -> None:
         dropctl.mc_predict(bn_model, np.array([["a"] * 6]))
     with pytest.raises(UsageError, match="--samples"):
         dropctl.mc_predict(bn_model, X6, samples=0)
+
+
+def test_running_many_models_in_one_process_prints_no_retracing_warning(
+        samples_dir: Path) -> None:
+    """Each model gets its own traced forward pass, so TensorFlow warns "N out of the last N
+    calls to <function Engine...> triggered tf.function retracing" after a few models in one
+    process (a notebook): with dropctl's filter taken off the ``tensorflow`` logger the
+    warning is logged (TF is the oracle), with it, it is not."""
+    import logging
+
+    from dropctl.runtime import backend
+
+    path = str(samples_dir / "mlp.keras")
+    tf_logger = logging.getLogger("tensorflow")
+    seen: list[str] = []
+    catch = logging.Handler()
+    catch.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+
+    def six_runs() -> list[str]:
+        seen.clear()
+        for _ in range(6):
+            dropctl.mc_predict(path, synthetic=2, samples=2, seed=0)
+        return [m for m in seen if "triggered tf.function retracing" in m]
+
+    dropctl.mc_predict(path, synthetic=2, samples=2, seed=0)  # the filter is installed
+    assert backend._RETRACES in tf_logger.filters
+    tf_logger.addHandler(catch)
+    try:
+        tf_logger.removeFilter(backend._RETRACES)
+        try:
+            assert six_runs()
+        finally:
+            tf_logger.addFilter(backend._RETRACES)
+        assert six_runs() == []
+    finally:
+        tf_logger.removeHandler(catch)
