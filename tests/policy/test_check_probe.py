@@ -77,7 +77,7 @@ def test_probe_refuses_a_foreign_lambda_and_never_runs_it(tmp_path: Path) -> Non
 def test_probe_keeps_sampling_a_rare_row_drop_until_it_spreads(tmp_path: Path) -> None:
     """One Dropout(0.05) with ``noise_shape=(None, 1)`` drops whole rows: over the probe's
     first 4 passes of 2 rows it keeps every row with chance 0.95 ** 8 = 0.66 (and does, at
-    seed 0: a 4-pass mc-predict has no spread), so a fixed 4-pass probe said "not
+    seed 0 with TensorFlow's masks: a 4-pass mc-predict has no spread), so a fixed 4-pass probe said "not
     stochastic" of a model Keras itself makes stochastic (training=True calls differ). The
     probe grows its passes until a miss is below 1e-9 and sees the spread."""
     import keras
@@ -94,8 +94,9 @@ def test_probe_keeps_sampling_a_rare_row_drop_until_it_spreads(tmp_path: Path) -
     ones = np.ones((64, 3), "float32")
     keras.utils.set_random_seed(0)
     assert not np.array_equal(model(ones, training=True), model(ones, training=True))
-    few = dropctl.mc_predict(path, synthetic=2, samples=4, seed=0)
-    assert float(np.max(few.outputs[0].std)) == 0  # the old probe's view
+    if keras.backend.backend() == "tensorflow":  # each backend draws its own masks
+        few = dropctl.mc_predict(path, synthetic=2, samples=4, seed=0)
+        assert float(np.max(few.outputs[0].std)) == 0  # the old probe's view
     code, doc, err = run(str(path))
     assert code == 0, err
     assert doc["artifacts"][0]["probe"]["mc_stochastic"] is True
