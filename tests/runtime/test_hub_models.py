@@ -624,8 +624,9 @@ def test_a_drop_path_whose_noise_is_not_a_drop_is_reported(name: str, built: Bui
     with fresh_names():
         model = keras.saving.load_model(path, compile=False)
     continuous = set()
+    raising = _release_fails(dropctl.inspect(path).sites, name)  # keras-hub 0.31.1's Swin
     for site_path, (layer, rate) in _stochastic_layers(model).items():
-        if "DropPath" not in type(layer).__name__:
+        if "DropPath" not in type(layer).__name__ or site_path in raising:
             continue
         shape = [4096, *(layer.input.shape[1:] if hasattr(layer, "input") else [1])]
         own = batch_sized_noise(layer, lambda v, _l=layer, **kw: type(_l).call(_l, v, **kw))
