@@ -246,10 +246,7 @@ def catalogue_layer(keras: Any, cls: type, forms: list[dict[str, Any]],
                 entry["called"] = False
             if site["path"] in measured.fails:
                 entry["training_fails"] = measured.fails[site["path"]]
-            law = (noise_law(layers[site["path"]], measured.shapes[site["path"]], site["rate"],
-                             keras)
-                   if site["path"] in measured.shapes and site["kind"] not in ("attention", "recurrent")
-                   and not type(layers[site["path"]]).__module__.startswith("keras.") else None)
+            law = site_noise(site, site["rate"], layers, measured, keras)
             if law:
                 entry["noise"] = law
             if site["path"] == layer.name or site["path"].startswith(head):
@@ -690,6 +687,18 @@ def noise_law(layer: Any, shape: tuple[int, ...], rate: float, keras: Any
 
 
 # ---- building -----------------------------------------------------------------------------------
+def site_noise(site: dict[str, Any], rate: float, layers: dict[str, Any], measured: Calls,
+               keras: Any) -> dict[str, float] | None:
+    """:func:`noise_law` of a built site whose class keras_hub defines itself (Keras' own
+    Dropout family is a drop by Keras' definition; an attention or recurrent layer's noise is
+    its inner Dropout's), if the training call reached it eagerly."""
+    layer = layers[site["path"]]
+    if (site["path"] not in measured.shapes or site["kind"] in ("attention", "recurrent")
+            or type(layer).__module__.startswith("keras.")):
+        return None
+    return noise_law(layer, measured.shapes[site["path"]], rate, keras)
+
+
 def _quiet_build(fn: Any) -> Any:
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
@@ -876,10 +885,7 @@ def catalogue_model(keras: Any, build: Any, tiny: dict[str, Any],
             rate = s.pop("rate")
             param, scale = _attribute(rate, marks) if on else (None, rate)
             fixed = param is None
-            layer = layers[s["path"]]
-            law = (noise_law(layer, measured.shapes[s["path"]], rate, keras)
-                   if s["path"] in measured.shapes and s["kind"] not in ("attention", "recurrent")
-                   and not type(layer).__module__.startswith("keras.") else None)
+            law = site_noise(s, rate, layers, measured, keras)
             out.append({**s, "param": param, "scale": rate if fixed else scale,
                         **({"called": False} if s["path"] in measured.dead else {}),
                         **({"training_fails": measured.fails[s["path"]]}
